@@ -1,0 +1,1 @@
+"""we-advisor: CI timeouts from evidence."""

@@ -1,0 +1,203 @@
+"""Frozen dataclasses that cross module boundaries.
+
+Times are timezone-aware UTC ``datetime`` objects (or ``None`` where unknown); durations and
+limits are float seconds. GitHub ids are ints; locally ingested logs get stable negative ids
+derived from their content so they can never collide with GitHub's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Outcomes of an observation. ``timeout``, ``cancelled`` and ``runner_lost`` end a unit before it
+# finished on its own: such an observation is right-censored (it lasted *at least* this long).
+OUTCOMES = ("success", "failure", "timeout", "cancelled", "runner_lost", "skipped")
+CENSORING_OUTCOMES = frozenset({"timeout", "cancelled", "runner_lost"})
+
+# Incident kinds, in the order they outrank each other when several explain one job attempt.
+INCIDENT_KINDS = (
+    "job_timeout",
+    "step_timeout",
+    "runner_lost",
+    "tool_timeout",
+    "test_timeout",
+    "cancelled",
+    "failure",
+)
+
+SCOPES = ("job", "step", "phase")
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """One step of a job as the jobs API reports it."""
+
+    number: int
+    name: str
+    status: str | None = None
+    conclusion: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One attempt of a workflow run (``run_id`` + ``run_attempt`` is the key)."""
+
+    repo: str
+    run_id: int
+    run_attempt: int
+    workflow_name: str
+    workflow_path: str | None = None
+    event: str | None = None
+    head_branch: str | None = None
+    head_sha: str | None = None
+    status: str | None = None
+    conclusion: str | None = None
+    created_at: datetime | None = None
+    run_started_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job of one run attempt (``job_id`` is the key)."""
+
+    repo: str
+    job_id: int
+    run_id: int
+    run_attempt: int
+    workflow_name: str
+    name: str
+    status: str | None = None
+    conclusion: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    labels: tuple[str, ...] = ()
+    runner_name: str | None = None
+    steps: tuple[StepInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A check-run annotation of a job (the only place that tells a job timeout from a cancel)."""
+
+    job_id: int
+    level: str
+    message: str
+    title: str | None = None
+    path: str | None = None
+    start_line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpan:
+    """A step as found in a job log: where it starts and ends, and how it ended."""
+
+    number: int
+    name: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    conclusion: str | None
+    first_line: int  # 1-based, inclusive; 0 when the step has no lines in the log
+    last_line: int  # 1-based, inclusive
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return max(0.0, (self.completed_at - self.started_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpan:
+    """A sub-step span found by a ``[[phases]]`` rule or a built-in detector.
+
+    ``outcome`` is ``success``, ``failure`` or ``timeout`` (ended on a timeout line), or
+    ``cancelled`` when the end of its step or job cut it off. ``censored`` is true when the
+    span did not end on its own (timeout or cut off): its true duration is at least
+    ``duration_s``.
+    """
+
+    name: str
+    step_number: int | None
+    step: str | None
+    started_at: datetime | None
+    duration_s: float
+    outcome: str
+    censored: bool
+    limit_s: float | None = None
+    evidence: str | None = None
+    line: int = 0  # 1-based line where the span ended (or was detected)
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A line in a log that proves a cause: a timeout, a cancel, a lost runner or an error."""
+
+    kind: str  # one of INCIDENT_KINDS
+    line: int  # 1-based
+    at: datetime | None
+    step_number: int | None
+    step: str | None
+    phase: str | None
+    limit_s: float | None
+    evidence: str  # the line's text, ANSI codes and timestamp removed, cut to 500 characters
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLog:
+    """Everything the parser found in one job's log."""
+
+    job_name: str | None  # from the set-up section's "Complete job name: ..." line
+    started_at: datetime | None  # first timestamp
+    completed_at: datetime | None  # last timestamp
+    steps: tuple[StepSpan, ...]
+    phases: tuple[PhaseSpan, ...]
+    signals: tuple[Signal, ...]
+    line_count: int
+    conclusion: str | None = None  # what the log itself says: success, failure, cancelled, ...
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One measured duration of one unit in one run attempt."""
+
+    scope: str  # job | step | phase
+    repo: str
+    workflow: str
+    job: str
+    step: str | None
+    phase: str | None
+    run_id: int
+    run_attempt: int
+    job_id: int
+    started_at: datetime | None
+    duration_s: float
+    outcome: str
+    censored: bool
+    limit_s: float | None = None
+    runner: str | None = None
+    step_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """The cause that ended a job attempt, with the line that proves it."""
+
+    repo: str
+    workflow: str
+    run_id: int
+    run_attempt: int
+    job_id: int
+    job: str
+    step_number: int | None
+    step: str | None
+    phase: str | None
+    kind: str
+    limit_s: float | None
+    evidence: str
+    occurred_at: datetime | None = None
