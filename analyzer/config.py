@@ -92,9 +92,7 @@ def load_settings(path: Path | None = None, *, required: bool = False) -> Settin
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text", hint="save it as UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path} is not valid TOML: {exc}", hint="check the line named above"
-        ) from None
+        raise ConfigError(f"{path} is not valid TOML: {exc}", hint="check the line named above") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
     return settings_from_mapping(data, source=str(path))
@@ -105,17 +103,13 @@ def load_preset(name: str) -> Settings:
     try:
         text = resources.files("analyzer.presets").joinpath(f"{name}.toml").read_text("utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"unknown preset {name!r}", hint=f"available presets: {', '.join(list_presets())}"
-        ) from None
+        raise ConfigError(f"unknown preset {name!r}", hint=f"available presets: {', '.join(list_presets())}") from None
     return settings_from_mapping(tomllib.loads(text), source=f"preset:{name}")
 
 
 def list_presets() -> list[str]:
     return sorted(
-        p.name.removesuffix(".toml")
-        for p in resources.files("analyzer.presets").iterdir()
-        if p.name.endswith(".toml")
+        p.name.removesuffix(".toml") for p in resources.files("analyzer.presets").iterdir() if p.name.endswith(".toml")
     )
 
 
@@ -145,7 +139,9 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> 
     names = [p.name for p in phases]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise ConfigError(f"{source}: phase {sorted(dup)[0]!r} defined twice", hint="give each [[phases]] a unique name")
+        raise ConfigError(
+            f"{source}: phase {sorted(dup)[0]!r} defined twice", hint="give each [[phases]] a unique name"
+        )
     timeouts = base.timeouts + tuple(_timeout_rule(t, source) for t in _tables(data, "timeouts", source))
     return Settings(
         repo=repo,
@@ -163,7 +159,9 @@ def _typed(data: dict[str, Any], key: str, kind: Any, source: str, default: Any 
         return default
     value = data[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(f"{source}: {key} has the wrong type ({type(value).__name__})", hint=f"see README, Configuration: {key}")
+        raise ConfigError(
+            f"{source}: {key} has the wrong type ({type(value).__name__})", hint=f"see README, Configuration: {key}"
+        )
     return value
 
 
@@ -180,21 +178,28 @@ def _regex(value: Any, where: str, source: str) -> str:
     try:
         re.compile(value)
     except re.error as exc:
-        raise ConfigError(f"{source}: {where} is not a valid regex: {exc}", hint="use single quotes for regex literals in TOML") from None
+        raise ConfigError(
+            f"{source}: {where} is not a valid regex: {exc}", hint="use single quotes for regex literals in TOML"
+        ) from None
     return value
 
 
 def _phase_rule(table: dict[str, Any], source: str) -> PhaseRule:
     unknown = set(table) - _PHASE_KEYS
     if unknown:
-        raise ConfigError(f"{source}: [[phases]] has unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {', '.join(sorted(_PHASE_KEYS))}")
+        raise ConfigError(
+            f"{source}: [[phases]] has unknown key {sorted(unknown)[0]!r}",
+            hint=f"known keys: {', '.join(sorted(_PHASE_KEYS))}",
+        )
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{source}: a [[phases]] entry has no name", hint='add name = "..."')
     where = f"phase {name!r}"
     timeout = table.get("timeout_s")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ConfigError(f"{source}: {where} timeout_s must be a positive number", hint="seconds, e.g. timeout_s = 300")
+        raise ConfigError(
+            f"{source}: {where} timeout_s must be a positive number", hint="seconds, e.g. timeout_s = 300"
+        )
     return PhaseRule(
         name=name,
         start=_regex(table.get("start"), f"{where} start", source),
@@ -207,13 +212,19 @@ def _phase_rule(table: dict[str, Any], source: str) -> PhaseRule:
 def _timeout_rule(table: dict[str, Any], source: str) -> TimeoutRule:
     unknown = set(table) - _TIMEOUT_KEYS
     if unknown:
-        raise ConfigError(f"{source}: [[timeouts]] has unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {', '.join(sorted(_TIMEOUT_KEYS))}")
+        raise ConfigError(
+            f"{source}: [[timeouts]] has unknown key {sorted(unknown)[0]!r}",
+            hint=f"known keys: {', '.join(sorted(_TIMEOUT_KEYS))}",
+        )
     file = table.get("file")
     if not isinstance(file, str) or not file:
         raise ConfigError(f"{source}: a [[timeouts]] entry has no file", hint='add file = "path/in/repo"')
     pattern = _regex(table.get("pattern"), f"timeouts pattern for {file}", source)
     if re.compile(pattern).groups < 1:
-        raise ConfigError(f"{source}: timeouts pattern {pattern!r} has no group", hint=r"wrap the number in a group, e.g. '--timeout=(\d+)s'")
+        raise ConfigError(
+            f"{source}: timeouts pattern {pattern!r} has no group",
+            hint=r"wrap the number in a group, e.g. '--timeout=(\d+)s'",
+        )
     unit = table.get("unit", "s")
     if unit not in ("s", "m", "ms"):
         raise ConfigError(f"{source}: timeouts unit {unit!r} unknown", hint="use s, m or ms")

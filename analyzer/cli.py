@@ -1,0 +1,246 @@
+"""The command line: typer only. Parse options, call one library function, print, exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analyzer import api
+from analyzer.config import DEFAULT_STORE, Settings, load_settings
+from analyzer.errors import AdvisorError
+from analyzer.formatting import human_duration, render_csv, render_table, shorten
+from analyzer.store import Store
+
+app = typer.Typer(
+    name="we-advisor",
+    help="CI log analyzer and timeout advisor for GitHub Actions: timeouts from evidence, not guesses.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+class TableFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+StoreOpt = Annotated[
+    Path,
+    typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file.", show_default=True),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present)."),
+]
+RepoOpt = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default: repo in we-advisor.toml).")]
+WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow (name).")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Nd or YYYY-MM-DD (default: the last window_days of data in the store)."),
+]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """The one exit path for user-facing errors: message and hint on stderr, exit code 1."""
+    try:
+        yield
+    except AdvisorError as exc:
+        _err(f"error: {exc.message}")
+        if exc.hint:
+            _err(f"hint: {exc.hint}")
+        raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(code=130) from None
+
+
+class Progress:
+    """A progress line on stderr: redrawn in place on a terminal, a few plain lines otherwise."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        if total == 0:
+            return
+        text = f"{self.label}: {done}/{total} ({100 * done // total}%)"
+        if self.tty:
+            sys.stderr.write("\r" + text + ("\n" if done >= total else ""))
+            sys.stderr.flush()
+        elif done >= total or self.shown or total > 50:
+            _err(text)
+        self.shown = True
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def _open(store: Path, *, create: bool = False) -> Store:
+    return Store(store, create=create)
+
+
+def _dump_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Job log .txt files, run-log .zip archives, folders.")],
+    repo: RepoOpt = None,
+    workflow: Annotated[str | None, typer.Option("--workflow", help="Workflow name for local logs.")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Add local logs to the store: job logs, run-log zips, `gh run view --log` output, export folders.
+
+    Example: we-advisor ingest logs_123.zip ./saved-logs/
+    """
+    with user_errors():
+        settings = _settings(config)
+        with _open(store, create=True) as db:
+            summary = api.ingest(
+                settings, db, paths, repo=repo, workflow=workflow, on_progress=Progress("parsing"), on_warning=_warn
+            )
+    _err(summary.line())
+
+
+def _warn(message: str) -> None:
+    _err(f"warning: {message}")
+
+
+@app.command()
+def reparse(store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None) -> None:
+    """Re-derive steps, phases and incidents from the stored raw logs (no refetch).
+
+    Example: we-advisor reparse --config we-advisor.toml
+    """
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            count = api.reparse(settings, db, on_progress=Progress("parsing"), on_warning=_warn)
+    _err(f"reparsed {count} job(s)")
+
+
+@app.command()
+def stats(
+    repo: RepoOpt = None,
+    workflow: WorkflowOpt = None,
+    since: SinceOpt = None,
+    format: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.table,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Duration percentiles per job, step and phase (timed-out runs counted as censored).
+
+    Example: we-advisor stats --workflow "E2E WorkflowExecution" --since 30d --format json
+    """
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
+    if format is TableFormat.json:
+        _dump_json([api.stats_dict(r) for r in rows])
+        return
+    headers = ["scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s"]
+    if format is TableFormat.csv:
+        data = [[getattr(r, h) for h in headers] for r in rows]
+        typer.echo(render_csv(headers, data), nl=False)
+        return
+    table = [
+        [
+            r.scope, shorten(r.workflow, 24), shorten(r.job, 24), shorten(r.step, 28), shorten(r.phase, 28),
+            r.samples, r.censored, human_duration(r.p50_s), human_duration(r.p90_s),
+            human_duration(r.p95_s), human_duration(r.p99_s),
+        ]
+        for r in rows
+    ]
+    typer.echo(render_table(["scope", "workflow", "job", "step", "phase", "n", "cens", "p50", "p90", "p95", "p99"], table, right=range(5, 11)))
+    if not rows:
+        _err("no observations in the window; try --since with a longer span")
+
+
+@app.command()
+def incidents(
+    repo: RepoOpt = None,
+    workflow: WorkflowOpt = None,
+    since: SinceOpt = None,
+    format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Every job attempt that did not succeed, with its classified cause and the line that proves it.
+
+    Example: we-advisor incidents --since 14d --format json
+    """
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
+    if format is ListFormat.json:
+        _dump_json([api.incident_dict(i) for i in found])
+        return
+    table = [
+        [
+            i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "-", f"{i.run_id}#{i.run_attempt}",
+            shorten(i.job, 20), shorten(i.step, 22), shorten(i.phase, 22), i.kind, human_duration(i.limit_s),
+            shorten(i.evidence, 70),
+        ]
+        for i in found
+    ]
+    typer.echo(render_table(["when", "run", "job", "step", "phase", "kind", "limit", "evidence"], table))
+    kinds: dict[str, int] = {}
+    for i in found:
+        kinds[i.kind] = kinds.get(i.kind, 0) + 1
+    _err(f"{len(found)} incident(s): " + (", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"))
+
+
+@app.command()
+def demo(
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Keep the demo store here (default: a temporary file).")
+    ] = None,
+) -> None:
+    """Run the bundled sample history through the whole pipeline, offline, and show what it found.
+
+    Example: we-advisor demo
+    """
+    from analyzer import demo as demo_module
+
+    with user_errors():
+        result = demo_module.run_demo(store, on_progress=Progress("parsing"), on_warning=_warn)
+    typer.echo(result.text)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()

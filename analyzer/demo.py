@@ -1,0 +1,100 @@
+"""``we-advisor demo``: the bundled sample history through the real pipeline, offline."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer import api
+from analyzer.config import Settings, load_settings
+from analyzer.errors import InputError
+from analyzer.formatting import human_duration, render_table, shorten
+from analyzer.ingest import IngestSummary
+from analyzer.model import UnitStats
+from analyzer.records import Incident
+from analyzer.store import Store
+
+REPO_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    text: str
+    ingest: IngestSummary
+    stats: list[UnitStats]
+    incidents: list[Incident]
+    store_path: Path
+
+
+def sample_dir(scratch: Path) -> Path:
+    """The bundled sample (data/sample in a checkout), else a fresh deterministic generation."""
+    if (REPO_SAMPLE / "runs.json").is_file():
+        return REPO_SAMPLE
+    from analyzer.sample import generate_sample
+
+    out = scratch / "sample"
+    generate_sample(out)
+    return out
+
+
+def run_demo(
+    store_path: Path | None,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> DemoResult:
+    with tempfile.TemporaryDirectory(prefix="we-advisor-demo-") as scratch:
+        sample = sample_dir(Path(scratch))
+        settings = _sample_settings(sample)
+        path = store_path or Path(scratch) / "demo.db"
+        with Store(path) as store:
+            summary = api.ingest(settings, store, [sample], on_progress=on_progress, on_warning=on_warning)
+            since = "60d"
+            rows = api.stats(settings, store, since=since, on_warning=on_warning)
+            found = api.incidents(settings, store, since=since, on_warning=on_warning)
+            counts = store.counts()
+        text = _render(settings, summary, counts, rows, found)
+        return DemoResult(text, summary, rows, found, path)
+
+
+def _sample_settings(sample: Path) -> Settings:
+    config = sample / "we-advisor.toml"
+    if not config.is_file():
+        raise InputError(f"the sample at {sample} has no we-advisor.toml", hint="regenerate it: python scripts/generate_sample.py")
+    return load_settings(config)
+
+
+def _render(
+    settings: Settings, summary: IngestSummary, counts: dict[str, int], rows: list[UnitStats], found: list[Incident]
+) -> str:
+    out = [
+        f"we-advisor demo: bundled sample history of {settings.repo} (offline)",
+        f"store: {counts['runs']} run attempts, {counts['jobs']} jobs, {counts['logs']} logs, "
+        f"{counts['annotations']} annotations -> {counts['observations']} observations, {counts['incidents']} incidents",
+        "",
+        "Durations per unit (Kaplan-Meier percentiles; 'cens' = runs stopped by a limit or cancelled,",
+        "counted as lasting at least that long; '-' = beyond what the data can tell)",
+    ]
+    shown = [r for r in rows if r.scope != "step" or not r.step or r.step.startswith("Run ")]
+    table = [
+        [
+            r.scope, shorten(r.job, 10), shorten(r.step or "", 26), shorten(r.phase or "", 28), r.samples, r.censored,
+            human_duration(r.p50_s), human_duration(r.p95_s), human_duration(r.p99_s),
+        ]
+        for r in shown
+    ]
+    out.append(render_table(["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99"], table, right=range(4, 9)))
+    kinds = Counter(i.kind for i in found)
+    out += ["", "Incidents by cause: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common())]
+    seen: set[str] = set()
+    for incident in found:
+        if incident.kind in seen:
+            continue
+        seen.add(incident.kind)
+        where = " / ".join(x for x in (incident.job, incident.step, incident.phase) if x)
+        limit = f" (limit {human_duration(incident.limit_s)})" if incident.limit_s else ""
+        out.append(f"  {incident.kind:<13} {where}{limit}: {shorten(incident.evidence, 90)}")
+    return "\n".join(out)

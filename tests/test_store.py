@@ -1,0 +1,129 @@
+"""The SQLite store: upserts by GitHub ids, schema version, refusal of files that are not stores."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from analyzer.errors import StoreError
+from analyzer.records import Annotation, Incident, Job, Observation, Run, StepInfo
+from analyzer.store import SCHEMA_VERSION, Store, iso, parse_iso
+
+T0 = datetime(2026, 3, 2, 10, 11, 12, 123456, tzinfo=UTC)
+
+
+def _job(conclusion: str = "success") -> Job:
+    return Job(
+        repo="o/r", job_id=42, run_id=7, run_attempt=1, workflow_name="E2E", name="e2e", conclusion=conclusion,
+        started_at=T0, completed_at=T0, labels=("ubuntu-latest",),
+        steps=(StepInfo(1, "Set up job", "completed", "success", T0, T0),),
+    )
+
+
+def test_saving_twice_adds_nothing(store: Store) -> None:
+    """Upserts are keyed by run id + attempt and job id."""
+    run = Run(repo="o/r", run_id=7, run_attempt=1, workflow_name="E2E", created_at=T0)
+    for _ in range(2):
+        store.save_run(run)
+        store.save_job(_job())
+        store.save_annotations(42, [Annotation(42, "failure", "boom")])
+        store.save_log(42, b"log text")
+    counts = store.counts()
+    assert (counts["runs"], counts["jobs"], counts["steps"], counts["annotations"], counts["logs"]) == (1, 1, 1, 1, 1)
+    assert store.load_job(42) == _job()
+    assert store.load_run(7, 1) == run
+    assert store.load_log_parts(42)[0].data == b"log text"
+
+
+def test_attempts_are_separate_runs(store: Store) -> None:
+    """Every attempt of a run is kept."""
+    for attempt in (1, 2):
+        store.save_run(Run(repo="o/r", run_id=7, run_attempt=attempt, workflow_name="E2E"))
+    assert [r.run_attempt for r in store.load_runs()] == [1, 2]
+
+
+def test_logs_are_kept_compressed(store: Store) -> None:
+    """A raw log is stored zlib-compressed and comes back byte for byte."""
+    data = b"2026-03-02T10:11:12.1234567Z hello\n" * 1000
+    store.save_log(1, data)
+    size = store.conn.execute("SELECT length(content) FROM logs").fetchone()[0]
+    assert size < len(data) / 10
+    assert store.load_log_parts(1)[0].data == data
+
+
+def test_analysis_replaces_previous_results(store: Store) -> None:
+    """save_analysis replaces a job's observations and incident, and records the parser state."""
+    obs = Observation(
+        scope="job", repo="o/r", workflow="E2E", job="e2e", step=None, phase=None, run_id=7, run_attempt=1,
+        job_id=42, started_at=T0, duration_s=12.5, outcome="timeout", censored=True, limit_s=1800.0,
+    )
+    inc = Incident(
+        repo="o/r", workflow="E2E", run_id=7, run_attempt=1, job_id=42, job="e2e", step_number=None, step=None,
+        phase=None, kind="job_timeout", limit_s=1800.0, evidence="The job has exceeded...", occurred_at=T0,
+    )
+    store.save_job(_job("cancelled"))
+    store.save_analysis(42, [obs, obs], inc, parser_version=1, rules_hash="a")
+    store.save_analysis(42, [obs], inc, parser_version=1, rules_hash="a")
+    frame = store.observations_frame()
+    assert len(frame) == 1
+    assert bool(frame["censored"].iloc[0]) is True
+    assert store.load_incidents() == [inc]
+    assert store.stale_jobs(1, "a") == []
+    assert store.stale_jobs(2, "a") == [42]
+    assert store.stale_jobs(1, "b") == [42]
+
+
+def test_not_a_sqlite_file(tmp_path: Path) -> None:
+    """A file that is not SQLite is refused with a hint, and left untouched."""
+    path = tmp_path / "x.db"
+    path.write_bytes(b"hello, not a database")
+    with pytest.raises(StoreError, match="is not a SQLite database") as info:
+        Store(path)
+    assert info.value.hint
+    assert path.read_bytes() == b"hello, not a database"
+
+
+def test_foreign_sqlite_database(tmp_path: Path) -> None:
+    """A SQLite database of another program is not taken over."""
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    with pytest.raises(StoreError, match="not a we-advisor store"):
+        Store(path)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A store written by a newer we-advisor is not touched."""
+    path = tmp_path / "s.db"
+    Store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match="newer than this we-advisor"):
+        Store(path)
+
+
+def test_missing_store_when_not_creating(tmp_path: Path) -> None:
+    """Read-only commands do not create an empty store; they say what to run first."""
+    with pytest.raises(StoreError, match="no store at") as info:
+        Store(tmp_path / "none.db", create=False)
+    assert "ingest" in info.value.hint
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    """An error inside a transaction rolls back every write in it."""
+    with pytest.raises(RuntimeError), store.transaction():
+        store.save_job(_job())
+        raise RuntimeError("killed")
+    assert store.counts()["jobs"] == 0
+
+
+def test_iso_round_trip() -> None:
+    """Times are stored as UTC ISO 8601 with Z, and GitHub's forms parse."""
+    assert iso(T0) == "2026-03-02T10:11:12.123456Z"
+    assert parse_iso(iso(T0)) == T0
+    assert parse_iso("2025-04-16T17:50:15Z") == datetime(2025, 4, 16, 17, 50, 15, tzinfo=UTC)
+    assert parse_iso("garbage") is None
