@@ -1,0 +1,62 @@
+"""Pure helpers for the weekly Markdown report and its pull-request comment.
+
+Text that came from logs (job and step names, evidence lines) is untrusted: it could ping
+people (``@user``), cross-reference issues (``#123``), or inject markup (``<img onerror=…>``,
+``[x](javascript:…)``). ``md_text`` turns any such string into inert Markdown that renders as
+the literal text. The comment itself is found again by ``MARKER``, a hidden HTML comment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MARKER = "<!-- we-advisor:weekly-report -->"
+GITHUB_COMMENT_LIMIT = 65_536
+
+_ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_MENTION = re.compile(r"@(?=[\w-])")
+_REF = re.compile(r"(?<=#)(?=\d)")
+_SPACES = re.compile(r"\s+")
+
+
+def md_text(text: str | None, width: int | None = None) -> str:
+    """Untrusted text as inert, single-line Markdown (safe in tables, lists and headings)."""
+    if text is None:
+        return "–"
+    text = _SPACES.sub(" ", text).strip()
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _REF.sub(_ZWSP, text)
+    return _MENTION.sub("@" + _ZWSP, text)
+
+
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()+=-]")
+
+
+def mermaid_text(text: str, width: int = 40) -> str:
+    """A name safe as a mermaid Gantt task title: a conservative character set, no ``:``/``#``/``;``."""
+    cleaned = _SPACES.sub(" ", _MERMAID_UNSAFE.sub(" ", text)).strip() or "unnamed"
+    return cleaned if len(cleaned) <= width else cleaned[: width - 1] + "."
+
+
+@dataclass(frozen=True, slots=True)
+class PostedComment:
+    """A comment as the issue-comments API lists it (only what the upsert needs)."""
+
+    id: int
+    author: str
+    body: str
+    url: str = ""
+
+
+def find_marked(comments: Iterable[PostedComment], author: str) -> PostedComment | None:
+    """The report comment to edit: the oldest one carrying ``MARKER`` written by ``author``."""
+    for comment in comments:
+        if comment.author.lower() == author.lower() and MARKER in comment.body:
+            return comment
+    return None

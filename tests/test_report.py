@@ -1,0 +1,281 @@
+"""The HTML and Markdown reports: golden files (dates and versions scrubbed), size, safety.
+
+On a golden mismatch the actual output is written beside the gold file (``*.actual``) for
+review; to accept it, move it over the gold file (or run with ``WE_ADVISOR_UPDATE_GOLD=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analyzer import report
+from analyzer.comment import MARKER
+from analyzer.records import Incident
+
+GOLD = Path(__file__).parent / "gold"
+END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+PLANTED = "<script>window.__pwned = 1; document.title = 'PWNED'</script>"
+WORKFLOW = "E2E WorkflowExecution"
+
+# (step number, step name, median seconds, spread, [(phase, median, spread, limit)])
+E2E_STEPS: list[tuple[int, str, float, float, list[tuple[str, float, float, float | None]]]] = [
+    (1, "Set up job", 3, 0.2, []),
+    (2, "Checkout", 6, 0.3, []),
+    (3, "Create Kind cluster", 95, 0.15, []),
+    (
+        4,
+        "Run make test-e2e-workflowexecution",
+        0,
+        0,
+        [
+            ("tekton-install", 55, 0.2, None),
+            ("tekton-wait", 190, 0.35, 300.0),
+            ("postgres-ready", 40, 0.3, 180.0),
+            ("ginkgo-suite", 420, 0.12, None),
+        ],
+    ),
+    (5, "Post Checkout", 1.5, 0.2, []),
+]
+
+
+def synthetic_observations(runs: int = 160, *, seed: int = 7, planted: bool = False) -> tuple[pd.DataFrame, list[Incident]]:
+    """Eight weeks of an E2E job and a unit-test job, deterministic; tekton-wait hits its 300 s limit."""
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    incidents: list[Incident] = []
+    span = timedelta(weeks=8)
+    for n in range(runs):
+        started = END - span + span * (n + 0.5) / runs
+        late = started > END - timedelta(weeks=1)
+        run_id, job_id = 1000 + n, 50_000 + 2 * n
+        t = started
+        outcome_job, incident = "success", None
+        e2e: list[dict[str, Any]] = []
+        for number, name, median, spread, phases in E2E_STEPS:
+            step_start = t
+            if phases:
+                for pname, pmed, pspread, limit in phases:
+                    d = float(pmed * rng.lognormal(0, pspread))
+                    if pname == "ginkgo-suite" and late:
+                        d *= 1.5  # this week's regression
+                    outcome, censored = "success", False
+                    if limit is not None and d > limit:
+                        d, outcome, censored = limit, "timeout", True
+                    e2e.append({"scope": "phase", "step": name, "step_number": number, "phase": pname, "started_at": t,
+                                    "duration_s": round(d, 1), "outcome": outcome, "censored": censored,
+                                    "limit_s": limit if censored else None})
+                    t += timedelta(seconds=d)
+                    if censored:
+                        outcome_job = "failure"
+                        evidence = "error: timed out waiting for the condition on deployments/tekton-pipelines-controller"
+                        incident = Incident(repo="acme/operator", workflow=WORKFLOW, run_id=run_id, run_attempt=1,
+                                            job_id=job_id, job="e2e", step_number=number, step=name, phase=pname,
+                                            kind="tool_timeout", limit_s=limit, evidence=evidence, occurred_at=t)
+                        break
+                d = (t - step_start).total_seconds()
+            else:
+                d = float(median * rng.lognormal(0, spread))
+                t += timedelta(seconds=d)
+            step_name = f"{name} {PLANTED}" if planted and number == 2 else name
+            e2e.append({"scope": "step", "step": step_name, "step_number": number, "phase": None, "started_at": step_start,
+                            "duration_s": round(d, 1), "outcome": "failure" if incident and number == 4 else "success",
+                            "censored": False, "limit_s": None})
+            if incident:
+                break
+        job_d = (t - started).total_seconds()
+        e2e.append({"scope": "job", "step": None, "step_number": None, "phase": None, "started_at": started, "duration_s": round(job_d, 1),
+                        "outcome": outcome_job, "censored": False, "limit_s": None})
+        for r in e2e:
+            r.update(job="e2e", job_id=job_id)
+        unit_d = float(150 * rng.lognormal(0, 0.1))
+        unit = [
+            {"scope": "job", "step": None, "step_number": None, "phase": None, "started_at": started, "duration_s": round(unit_d + 10, 1),
+                 "outcome": "success", "censored": False, "limit_s": None},
+            {"scope": "step", "step": "Run go test ./...", "step_number": 3, "phase": None, "started_at": started + timedelta(seconds=8),
+                 "duration_s": round(unit_d, 1), "outcome": "success", "censored": False, "limit_s": None},
+        ]
+        for r in unit:
+            r.update(job="unit", job_id=job_id + 1)
+        for r in e2e + unit:
+            r.update(repo="acme/operator", workflow=WORKFLOW, run_id=run_id, run_attempt=1, runner="ubuntu-latest")
+            rows.append(r)
+        if incident:
+            incidents.append(incident)
+    if planted and incidents:
+        evidence = f"{PLANTED} @octocat see #12 [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+        incidents[-1] = replace(incidents[-1], evidence=evidence, job=f"e2e @octocat {PLANTED}")
+    frame = pd.DataFrame(rows)
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
+    return frame, incidents
+
+
+def rec(scope: str, job: str, step: str | None, phase: str | None, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"scope": scope, "workflow": WORKFLOW, "job": job, "step": step, "phase": phase, "samples": 160, "censored": 0,
+                                "p50_s": 100.0, "p95_s": 150.0, "p99_s": 170.0, "p99_ci_s": [160.0, 190.0], "current_timeout_s": None,
+                                "current_source": "default", "recommended_timeout_s": None, "verdict": "ok",
+                                "false_timeout_rate_current": 0.0, "false_timeout_rate_recommended": 0.0}
+    base.update(kw)
+    return base
+
+
+STEP4 = "Run make test-e2e-workflowexecution"
+RECOMMENDATIONS = [
+    rec("job", "e2e", None, None, p50_s=840.0, p95_s=1010.0, p99_s=1100.0, p99_ci_s=[1050.0, 1180.0],
+        current_timeout_s=21600.0, current_source="default", recommended_timeout_s=1500.0, verdict="no_timeout",
+        false_timeout_rate_current=0.0, false_timeout_rate_recommended=0.004),
+    rec("phase", "e2e", STEP4, "tekton-wait", censored=14, p50_s=195.0, p95_s=340.0, p99_s=420.0,
+        p99_ci_s=[380.0, 510.0], current_timeout_s=300.0, current_source="config", recommended_timeout_s=600.0,
+        verdict="too_tight", false_timeout_rate_current=0.089, false_timeout_rate_recommended=0.004),
+    rec("phase", "e2e", STEP4, "postgres-ready", p50_s=40.0, p95_s=63.0, p99_s=75.0, p99_ci_s=[70.0, 90.0],
+        current_timeout_s=180.0, current_source="config", recommended_timeout_s=120.0, verdict="ok"),
+    rec("job", "unit", None, None, p50_s=160.0, p95_s=190.0, p99_s=200.0, p99_ci_s=[195.0, 215.0],
+        current_timeout_s=3600.0, current_source=".github/workflows/unit.yml", recommended_timeout_s=300.0,
+        verdict="too_loose"),
+]
+
+
+def make_inputs(*, runs: int = 160, planted: bool = False, recs: bool = True) -> report.ReportInputs:
+    frame, found = synthetic_observations(runs, planted=planted)
+    start = END - timedelta(days=7)
+    return report.ReportInputs(
+        repo="acme/operator",
+        generated_at=END + timedelta(hours=1),
+        period_start=start,
+        period_end=END,
+        observations=frame,
+        incidents=[i for i in found if i.occurred_at and i.occurred_at >= start],
+        recommendations=RECOMMENDATIONS if recs else None,
+        notes=() if recs else ("Recommendations are not available in this version of we-advisor (no `recommend`).",),
+        version="9.9.9",
+    )
+
+
+def scrub(text: str) -> str:
+    """Dates and versions out, as coverage.py does for its HTML gold files."""
+    text = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "DATE", text)
+    return re.sub(r"we-advisor \d+\.\d+\.\d+(?:[.+-][A-Za-z0-9]+)*", "we-advisor VERSION", text)
+
+
+def compare_gold(name: str, actual: str) -> None:
+    gold = GOLD / name
+    actual = scrub(actual)
+    if os.environ.get("WE_ADVISOR_UPDATE_GOLD") or not gold.exists():
+        gold.write_text(actual, encoding="utf-8")
+    expected = gold.read_text(encoding="utf-8")
+    beside = gold.with_name(gold.name + ".actual")
+    if expected != actual:
+        beside.write_text(actual, encoding="utf-8")
+        pytest.fail(f"{name} differs from its gold file; the actual output is in {beside} for review")
+    beside.unlink(missing_ok=True)
+
+
+def test_html_matches_gold() -> None:
+    """The HTML of a fixed history equals the reviewed gold file (dates and versions scrubbed)."""
+    compare_gold("report.html", report.render_html(report.build_context(make_inputs())))
+
+
+def test_markdown_matches_gold() -> None:
+    """The weekly Markdown of a fixed history equals the reviewed gold file."""
+    compare_gold("report.md", report.render_markdown(report.build_context(make_inputs())))
+
+
+def test_headline_names_the_limit_that_kills_healthy_runs() -> None:
+    """The first action is the tight limit, with its kill rate and the recommended value."""
+    context = report.build_context(make_inputs())
+    first = context["actions"][0]
+    assert (first["name"], first["text"], first["to"]) == ("tekton-wait", "limit 5 min kills ~9 % of healthy runs", "recommend 10 min")
+
+
+def test_report_without_recommendations_still_has_actions_and_a_note() -> None:
+    """Before `recommend` exists the report says so and lists the limits that stopped runs."""
+    context = report.build_context(make_inputs(recs=False))
+    html = report.render_html(context)
+    assert "Recommendations are not available" in html
+    assert context["actions"] and context["actions"][0]["name"] == "tekton-wait"
+
+
+def test_weekly_regression_is_flagged() -> None:
+    """The ginkgo suite's 1.5× slowdown in the last week is a highlighted regression."""
+    context = report.build_context(make_inputs())
+    assert any(r["label"].startswith("ginkgo-suite") for r in context["regressions"])
+    change = next(c for c in context["changes"] if c["name"] == "ginkgo-suite")
+    assert change["worse"]
+
+
+def test_gantt_critical_path_covers_the_sequential_steps() -> None:
+    """In a job whose steps run one after another, every step is on the critical path."""
+    context = report.build_context(make_inputs())
+    gantt = next(g for g in context["gantts"] if g["job"] == "e2e")
+    steps = [i for i in gantt["items"] if i["scope"] == "step"]
+    assert all(i["critical"] for i in steps)
+    assert gantt["longest"]["name"] == STEP4
+
+
+def test_untrusted_text_is_escaped_in_html() -> None:
+    """A <script> from a step name or a log line appears as text, never as markup."""
+    html = report.render_html(report.build_context(make_inputs(planted=True)))
+    assert "<script" not in html.lower()
+    assert "<img" not in html.lower()
+    assert "&lt;script&gt;window.__pwned" in html
+
+
+def test_untrusted_text_is_neutralized_in_markdown() -> None:
+    """In Markdown, log text cannot ping, link, or inject HTML."""
+    md = report.render_markdown(report.build_context(make_inputs(planted=True)))
+    assert "<script" not in md and "<img" not in md
+    assert "@octocat" not in md and "@\u200boctocat" in md
+    assert "](javascript:" not in md
+    assert "#12" not in md
+
+
+def test_markdown_is_compact_with_marker_and_mermaid() -> None:
+    """Under the 6,000-character aim, marker first, changes before recommendations, a mermaid Gantt."""
+    md = report.render_markdown(report.build_context(make_inputs()))
+    assert len(md) < 6000
+    assert md.startswith(MARKER + "\n")
+    assert md.index("Since last week") < md.index("Act on these") < md.index("Recommendations")
+    assert "```mermaid\ngantt" in md and "<details>" in md
+
+
+def test_markdown_never_exceeds_githubs_limit() -> None:
+    """Even with huge untrusted names and many units, sections are shortened to fit 65,536 characters."""
+    context = report.build_context(make_inputs())
+    context["changes"] = [dict(context["changes"][0], label="x" * 5000) for _ in range(400)]
+    context["incidents"]["rows"] = [dict(context["incidents"]["rows"][0], evidence="e" * 3000)] * 400
+    context["incidents"]["total"] = 400
+    md = report.render_markdown(context, limit=20_000)
+    assert len(md) <= 20_000
+    assert md.count("```") % 2 == 0 and md.count("<details>") == md.count("</details>")
+
+
+def test_html_for_10000_runs_stays_under_2_mb() -> None:
+    """Charts are aggregated: 10,000 runs (about 120,000 observations) stay well under 2 MB."""
+    html = report.render_html(report.build_context(make_inputs(runs=10_000)))
+    assert len(html.encode()) < 2_000_000
+
+
+def test_templates_are_package_data() -> None:
+    """The templates live inside the package, so the wheel carries them."""
+    from importlib import resources
+
+    names = {p.name for p in resources.files("analyzer").joinpath("templates").iterdir()}
+    assert {"report.html.j2", "charts.html.j2", "report.css"} <= names
+
+
+def test_undefined_template_variable_fails_loudly() -> None:
+    """StrictUndefined: a context missing a key is an error, not an empty string."""
+    import jinja2
+
+    context = report.build_context(make_inputs())
+    del context["summary"]
+    with pytest.raises(jinja2.UndefinedError):
+        report.render_html(context)
