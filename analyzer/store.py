@@ -85,6 +85,17 @@ CREATE TABLE IF NOT EXISTS workflow_files (
     repo TEXT NOT NULL, path TEXT NOT NULL, ref TEXT NOT NULL, content TEXT NOT NULL,
     PRIMARY KEY (repo, path, ref)
 );
+-- fetch: runs whose jobs, logs and annotations were all stored, as the listing showed them then
+-- (a run listed again with the same attempt and updated_at is not fetched again)
+CREATE TABLE IF NOT EXISTS fetched_runs (
+    repo TEXT NOT NULL, run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL, updated_at TEXT,
+    logs INTEGER NOT NULL, PRIMARY KEY (repo, run_id)
+);
+-- fetch: jobs whose check-run annotations were fetched (a job may have none)
+CREATE TABLE IF NOT EXISTS fetched_annotations (job_id INTEGER PRIMARY KEY);
+-- fetch: conditional requests. The ETag of a GitHub answer and the slim payload it stood for
+-- (zlib-compressed JSON). A listing page's row is written only once everything it lists is stored.
+CREATE TABLE IF NOT EXISTS http_cache (key TEXT PRIMARY KEY, etag TEXT NOT NULL, payload BLOB NOT NULL);
 """
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -502,6 +513,64 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- fetch bookkeeping (analyzer.fetch) ---------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create the tables a store made by an earlier build of this schema version lacks."""
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+
+    def fetched_runs(self, repo: str) -> dict[int, tuple[int, str | None, bool]]:
+        """run_id -> (run_attempt, updated_at, with logs) of the runs a fetch stored completely."""
+        rows = self.conn.execute(
+            "SELECT run_id, run_attempt, updated_at, logs FROM fetched_runs WHERE repo=?", (repo,)
+        )
+        return {int(r[0]): (int(r[1]), r[2], bool(r[3])) for r in rows}
+
+    def mark_run_fetched(self, repo: str, run_id: int, run_attempt: int, updated_at: str | None, *, logs: bool) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO fetched_runs VALUES (?,?,?,?,?)", (repo, run_id, run_attempt, updated_at, int(logs))
+            )
+
+    def annotated_jobs(self, repo: str) -> set[int]:
+        """Jobs of ``repo`` whose annotations were fetched."""
+        rows = self.conn.execute(
+            "SELECT a.job_id FROM fetched_annotations a JOIN jobs j ON j.job_id = a.job_id WHERE j.repo=?", (repo,)
+        )
+        return {int(r[0]) for r in rows}
+
+    def mark_annotations_fetched(self, job_id: int) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO fetched_annotations VALUES (?)", (job_id,))
+
+    def log_states(self, repo: str) -> dict[int, str]:
+        """job_id -> state of its whole log (part 0), for the jobs of ``repo`` that have one."""
+        rows = self.conn.execute(
+            "SELECT l.job_id, l.state FROM logs l JOIN jobs j ON j.job_id = l.job_id WHERE l.part=0 AND j.repo=?",
+            (repo,),
+        )
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def run_statuses(self, repo: str) -> dict[tuple[int, int], str | None]:
+        """(run_id, run_attempt) -> status of every stored attempt of ``repo``."""
+        rows = self.conn.execute("SELECT run_id, run_attempt, status FROM runs WHERE repo=?", (repo,))
+        return {(int(r[0]), int(r[1])): r[2] for r in rows}
+
+    def load_http_cache(self, prefix: str) -> dict[str, tuple[str, Any]]:
+        """key -> (etag, payload) of the cached answers whose key starts with ``prefix``."""
+        rows = self.conn.execute(
+            "SELECT key, etag, payload FROM http_cache WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {str(r[0]): (str(r[1]), json.loads(zlib.decompress(r[2]))) for r in rows}
+
+    def save_http_cache(self, key: str, etag: str, payload: Any) -> None:
+        blob = zlib.compress(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode(), 6)
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO http_cache VALUES (?,?,?)", (key, etag, blob))
 
 
 def _filters(
