@@ -240,6 +240,61 @@ def demo(
     typer.echo(result.text)
 
 
+@app.command()
+def report(
+    repo: RepoOpt = None,
+    since: Annotated[str, typer.Option("--since", help="The reporting period: Nd or YYYY-MM-DD (trends cover 8 weeks).")] = "7d",
+    html: Annotated[Path | None, typer.Option("--html", help="Self-contained HTML report to write.")] = Path("reports/index.html"),
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the weekly Markdown report here.")] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the HTML report (offline, no scripts) and optionally the weekly Markdown report.
+
+    Example: we-advisor report --since 7d --html reports/index.html --markdown weekly.md
+    """
+    from analyzer import report as report_module
+
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            written = report_module.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=_warn)
+    for path in (written.html, written.markdown):
+        if path is not None:
+            typer.echo(str(path))
+    _err(f"report: {written.html_bytes:,} bytes of HTML, {written.markdown_chars:,} characters of Markdown")
+
+
+@app.command()
+def comment(
+    repo: Annotated[str, typer.Option("--repo", help="OWNER/NAME of the pull request.")],
+    pr: Annotated[int, typer.Option("--pr", help="Pull request number.")],
+    since: Annotated[str, typer.Option("--since", help="The reporting period: Nd or YYYY-MM-DD.")] = "7d",
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", envvar="GITHUB_API_URL", help="GitHub API URL (Enterprise, tests).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the comment body; send nothing.")] = False,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Upsert the weekly Markdown report as one comment on a pull request (token: GITHUB_TOKEN or GH_TOKEN).
+
+    Example: we-advisor comment --repo jordigilh/kubernaut --pr 42 --dry-run
+    """
+    from analyzer import report as report_module
+
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            result = report_module.comment(
+                settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=_warn
+            )
+    if dry_run:
+        typer.echo(result.body)
+        return
+    _err(f"comment {result.action}: {result.url}" if result.url else f"comment {result.action}")
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")

@@ -45,6 +45,7 @@ def run_demo(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    reports_dir: Path | None = Path("reports"),
 ) -> DemoResult:
     with tempfile.TemporaryDirectory(prefix="we-advisor-demo-") as scratch:
         sample = sample_dir(Path(scratch))
@@ -56,8 +57,20 @@ def run_demo(
             rows = api.stats(settings, store, since=since, on_warning=on_warning)
             found = api.incidents(settings, store, since=since, on_warning=on_warning)
             counts = store.counts()
-        text = _render(settings, summary, counts, rows, found)
+            written = _write_reports(settings, store, reports_dir, on_warning)
+        text = _render(settings, summary, counts, rows, found) + written
         return DemoResult(text, summary, rows, found, path)
+
+
+def _write_reports(settings: Settings, store: Store, reports_dir: Path | None, on_warning: Callable[[str], None] | None) -> str:
+    """The HTML and weekly Markdown reports of the sample; the lines that say where they are."""
+    if reports_dir is None:
+        return ""
+    from analyzer import report
+
+    context = report.build_context(report.collect(settings, store, since="7d", on_warning=on_warning))
+    written = report.write_reports(context, html=reports_dir / "index.html", markdown=reports_dir / "weekly.md")
+    return f"\n\nHTML report: {written.html}\nMarkdown report: {written.markdown}"
 
 
 def _sample_settings(sample: Path) -> Settings:

@@ -891,7 +891,8 @@ def _md_actions(context: Mapping[str, Any], n: int) -> list[str]:
     actions = context["actions"]
     lines = ["### Act on these", ""]
     if not actions:
-        return [*lines, "Nothing to change: every limit fits its measured durations.", ""]
+        quiet = "every limit fits its measured durations" if context["has_recommendations"] else "no limit stopped a run"
+        return [*lines, f"Nothing to change: {quiet}.", ""]
     for a in actions[: max(1, min(n, 5))]:
         lines.append(f"- **{md_text(a['name'], 60)}**: {md_text(a['text'])} → **{md_text(a['to'])}**")
     return [*lines, ""]
@@ -899,7 +900,7 @@ def _md_actions(context: Mapping[str, Any], n: int) -> list[str]:
 
 def _md_recommendations(context: Mapping[str, Any], n: int) -> list[str]:
     if not context["has_recommendations"]:
-        return [f"> {md_text(note)}" for note in context["notes"]] + [""]
+        return [f"> {note}" for note in context["notes"]] + [""]  # our own words, not log text
     rows = [r for r in context["recommendations"] if r["verdict"] != "ok"]
     ok = len(context["recommendations"]) - len(rows)
     lines = [
@@ -1011,3 +1012,55 @@ def markdown_report(
 ) -> str:
     """The weekly Markdown body (what ``comment`` posts)."""
     return render_markdown(build_context(collect(settings, store, repo=repo, since=since, on_warning=on_warning)))
+
+
+# --------------------------------------------------------------------------------------------
+# the pull-request comment
+
+
+@dataclass(frozen=True, slots=True)
+class CommentResult:
+    body: str
+    action: str  # created | updated | unchanged | dry-run
+    url: str = ""
+
+
+def comment(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str,
+    pr: int,
+    since: str | None = "7d",
+    api_url: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+    on_warning: Warn | None = None,
+) -> CommentResult:
+    """``we-advisor comment``: upsert the weekly Markdown as one comment on ``repo#pr``.
+
+    The history reported is ``repo``'s when the store has it, else the store's default. With
+    ``dry_run`` nothing is sent (not even a read). The token comes from ``GITHUB_TOKEN`` or
+    ``GH_TOKEN`` unless given; it is never printed or stored.
+    """
+    import os
+
+    if "/" not in repo.strip("/"):
+        raise InputError(f"--repo {repo!r} is not OWNER/NAME", hint="e.g. --repo jordigilh/kubernaut")
+    if pr <= 0:
+        raise InputError(f"--pr {pr} is not a pull request number", hint="pass the number shown in the PR's URL")
+    source = repo if repo in store.repos() else None
+    if source is None and on_warning is not None:
+        on_warning(f"the store has no history for {repo}; reporting on {settings.repo or 'everything in the store'}")
+    body = markdown_report(settings, store, repo=source, since=since, on_warning=on_warning)
+    if dry_run:
+        return CommentResult(body, "dry-run")
+    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        from analyzer.errors import AuthError
+
+        raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
+    from analyzer.github import upsert_pr_comment
+
+    outcome = upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))
+    return CommentResult(body, outcome.action, outcome.url)
