@@ -1,0 +1,89 @@
+"""The HTML report in headless Chromium (selenium + Debian's chromium-driver).
+
+No console errors, no network request of any kind (the page is one self-contained file), and a
+``<script>`` planted in a step name and in a log line does not run. Skipped when Chromium or
+selenium is missing; ``.ci/run`` installs both.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_report import make_inputs
+
+from analyzer import report
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists() or not Path(DRIVER).exists(), reason="chromium/chromedriver not installed"),
+]
+webdriver = pytest.importorskip("selenium.webdriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _open(browser: Any, path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    browser.get_log("browser")  # drain anything from before
+    browser.get_log("performance")
+    browser.get(path.as_uri())
+    console = browser.get_log("browser")
+    requests = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requests.append(message["params"]["request"]["url"])
+    return console, requests
+
+
+def test_report_loads_without_errors_or_network(browser: Any, tmp_path: Path) -> None:
+    """The page itself is the only resource: no CDN, no font, no image fetch; the console is clean."""
+    path = tmp_path / "index.html"
+    path.write_text(report.render_html(report.build_context(make_inputs())), encoding="utf-8")
+    console, requests = _open(browser, path)
+    assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
+    assert requests == [path.as_uri()]
+    assert browser.find_element("css selector", "#act li").text.startswith("1.") or browser.find_element(
+        "css selector", "#act li"
+    ).text
+    assert len(browser.find_elements("css selector", "svg.chart")) >= 10
+
+
+def test_planted_script_does_not_run(browser: Any, tmp_path: Path) -> None:
+    """A <script> in a step name and in an evidence line is shown as text and never executes."""
+    path = tmp_path / "planted.html"
+    path.write_text(report.render_html(report.build_context(make_inputs(planted=True))), encoding="utf-8")
+    console, requests = _open(browser, path)
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert browser.title != "PWNED"
+    assert browser.execute_script("return document.scripts.length") == 0
+    assert browser.execute_script("return document.images.length") == 0  # the <img onerror> stayed text
+    assert "window.__pwned = 1" in browser.find_element("css selector", "#incidents").text
+    assert [e for e in console if e["level"] == "SEVERE"] == []
+    assert requests == [path.as_uri()]
