@@ -279,3 +279,25 @@ def test_undefined_template_variable_fails_loudly() -> None:
     del context["summary"]
     with pytest.raises(jinja2.UndefinedError):
         report.render_html(context)
+
+
+def test_weekly_workflow_and_action_follow_the_contract() -> None:
+    """Weekly schedule off minute 0, a PR-number dispatch input, least privilege, one concurrency group."""
+    yaml = pytest.importorskip("yaml")
+    root = Path(__file__).resolve().parents[1]
+    flow = yaml.safe_load((root / "examples" / "we-advisor-weekly.yml").read_text())
+    on = flow[True]  # YAML 1.1 reads the key `on` as a boolean
+    minute = on["schedule"][0]["cron"].split()[0]
+    assert minute != "0" and not minute.startswith("*")
+    assert "pr" in on["workflow_dispatch"]["inputs"]
+    assert flow["permissions"] == {
+        "actions": "read", "checks": "read", "contents": "read", "pull-requests": "write", "issues": "write"
+    }
+    assert flow["concurrency"]["group"]
+    action = yaml.safe_load((root / "action.yml").read_text())
+    uses = [s.get("uses", "") for s in action["runs"]["steps"]]
+    assert action["runs"]["using"] == "composite"
+    assert any(u.startswith("actions/cache@") for u in uses) and any(u.startswith("actions/upload-artifact@") for u in uses)
+    runs = "\n".join(s.get("run", "") for s in action["runs"]["steps"])
+    assert runs.index("we-advisor report") < runs.index("we-advisor comment")
+    assert "${{" not in runs  # inputs reach shell scripts through env, never by template injection
