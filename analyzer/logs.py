@@ -546,6 +546,7 @@ class _Log:
 
     def line_no(self, off: int) -> int:
         """Number of the line holding ``off``, counted from the nearest checkpoint before it."""
+        off = max(off, self.start)
         i = bisect_right(self._cp_off, off) - 1
         base_off, base_no = self._cp_off[i], self._cp_no[i]
         ls = self.line_start(off)
@@ -833,6 +834,7 @@ class _Log:
             seen.add(number)
             s = by_number.get(number)
             r = _Range(number=number, name=s.name if s else name, api=s)
+            a = max(a, self.start)  # the buffer's own BOM is not a line
             if b > a:
                 r.first_off, r.end_off = a, b
                 r.first_line = self.line_no(a)
@@ -848,14 +850,14 @@ class _Log:
 
     def _close_ranges(self, ranges: list[_Range]) -> None:
         with_lines = [r for r in ranges if r.first_line]
-        for r, nxt in zip(with_lines, [*with_lines[1:], None], strict=True):
+        for r, nxt in _with_next(with_lines):
             if nxt is None:
                 r.end_off, r.last_line = self.n, self.line_count
             else:
                 r.end_off, r.last_line = nxt.first_off, nxt.first_line - 1
 
     def _step_times(self, ranges: list[_Range], with_lines: list[_Range]) -> None:
-        nxt_of = {id(r): nxt for r, nxt in zip(with_lines, [*with_lines[1:], None], strict=True)}
+        nxt_of = {id(r): nxt for r, nxt in _with_next(with_lines)}
         for r in ranges:
             s = r.api
             api_start = s.started_at if s else None
@@ -1453,6 +1455,10 @@ def _clean(raw: str) -> str:
 
 def _evidence(text: str) -> str:
     return _CONTROL_RE.sub("", text).strip()[:_EVIDENCE_MAX]
+
+
+def _with_next(ranges: list[_Range]) -> list[tuple[_Range, _Range | None]]:
+    return list(zip(ranges, [*ranges[1:], None], strict=False))
 
 
 def _near(t: datetime | None, api: datetime) -> bool:
