@@ -295,6 +295,100 @@ def comment(
     _err(f"comment {result.action}: {result.url}" if result.url else f"comment {result.action}")
 
 
+class _FetchBar:
+    """The fetch progress line on stderr: redrawn in place on a terminal, a plain line every few seconds otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0 if self.tty else time.monotonic()
+        self.width = 0
+
+    def __call__(self, p: Any) -> None:  # an analyzer.fetch.FetchProgress
+        now = time.monotonic()
+        if p.stage != "waiting" and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        if p.stage == "parsing":
+            text = f"fetch: parsing {p.parsed}/{p.parse_total} job(s)"
+        elif p.stage == "waiting" and p.waiting_until is not None:
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(p.waiting_until))
+            text = f"fetch: the rate limit is used up; waiting until {until} (--max-wait)"
+        else:
+            filled = 20 * p.runs_done // p.runs_todo if p.runs_todo else 0
+            text = (
+                f"fetch [{'#' * filled}{'.' * (20 - filled)}] {p.runs_done}/{p.runs_todo} run(s) "
+                f"({p.runs_listed} listed), {p.jobs} job(s), {p.logs} log(s), {p.requests} request(s)"
+            )
+            if p.rate_remaining is not None:
+                text += f", rate {p.rate_remaining}/{p.rate_limit} left"
+        if self.tty:
+            sys.stderr.write("\r" + text.ljust(self.width))
+            sys.stderr.flush()
+            self.width = len(text)
+        else:
+            _err(text)
+
+    def clear(self) -> None:
+        if self.tty and self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+            self.width = 0
+
+    def warn(self, message: str) -> None:
+        self.clear()
+        _warn(message)
+
+
+@app.command()
+def fetch(
+    repo: RepoOpt = None,
+    workflow: Annotated[
+        list[str] | None, typer.Option("--workflow", help="Only this workflow (name or file name); repeatable.")
+    ] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Only runs on this branch.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Runs created since Nd or YYYY-MM-DD (default: window_days, 30d).")
+    ] = None,
+    max_runs: Annotated[int | None, typer.Option("--max-runs", min=1, help="At most the N newest runs.")] = None,
+    logs: Annotated[bool, typer.Option("--logs/--no-logs", help="Download job logs (phases and incidents need them).")] = True,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", envvar="GITHUB_API_URL", help="GitHub API URL (Enterprise, tests).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Requests in parallel.")] = 4,
+    max_wait: Annotated[
+        float, typer.Option("--max-wait", min=0, help="Seconds to wait for a used-up rate limit; longer: stop, resume later.")
+    ] = 300.0,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch workflow runs, jobs, logs and annotations from GitHub into the store (token: GITHUB_TOKEN or GH_TOKEN).
+
+    Incremental: runs already stored are not asked for again, unchanged listings cost no rate limit.
+
+    Example: we-advisor fetch --repo jordigilh/kubernaut --since 30d
+    """
+    from analyzer import fetch as fetch_module
+
+    bar = _FetchBar()
+    with user_errors():
+        settings = _settings(config)
+        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        with _open(store, create=True) as db:
+            try:
+                summary = fetch_module.fetch(
+                    settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since, max_runs=max_runs,
+                    logs=logs, api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait,
+                    on_progress=bar, on_warning=bar.warn,
+                )  # fmt: skip
+            finally:
+                bar.clear()
+    _err(summary.line())
+    if summary.stopped is not None:
+        _err(f"stopped: {summary.stopped.message}; everything fetched so far is saved")
+        _err(f"hint: {summary.stopped.hint}")
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")

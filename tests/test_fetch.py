@@ -1,0 +1,355 @@
+"""``we-advisor fetch`` against a fake GitHub on 127.0.0.1: real HTTP, PyGithub used for real, never mocked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer import github
+from analyzer.cli import app
+from analyzer.config import Settings
+from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
+from analyzer.fetch import FetchProgress, FetchSummary, fetch, store_lock, window_start
+from analyzer.github import ClientPolicy, GitHubClient
+from analyzer.rest import annotation_from_json, job_from_json, run_from_json
+from analyzer.store import Store
+from tests.fake_github import REPO_NAME, TOKEN, FakeGitHub, build_export, created_matches
+
+FAST = ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
+SINCE = "2026-01-01"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 runs of two workflows; one run has 120 jobs (two pages of jobs)."""
+    return build_export(tmp_path_factory.mktemp("export"), runs=40, big_run_jobs=120)
+
+
+@pytest.fixture
+def fake(export: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(export) as server:
+        yield server
+
+
+def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
+    options.setdefault("since", SINCE)
+    options.setdefault("policy", FAST)
+    with Store(path) as store:
+        return fetch(Settings(), store, repo=REPO_NAME, api_url=fake.url, token=TOKEN, **options)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": "", **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def expected_state(fake: FakeGitHub) -> dict[str, Any]:
+    """What a complete fetch must have stored, computed from the server's own data."""
+    visible = {r["id"] for r in fake.visible_runs()}
+    data = fake.data
+    runs = {k: run_from_json(fake._attempt(*k), REPO_NAME) for k in data.attempts if k[0] in visible}
+    jobs = [j for j in data.all_jobs() if j["run_id"] in visible]
+    logs: dict[int, tuple[str, bytes | None]] = {}
+    notes = {}
+    for job in jobs:
+        if job["conclusion"] != "skipped":
+            if job["id"] in fake.faults.expired_logs:
+                logs[job["id"]] = ("expired", None)
+            else:
+                logs[job["id"]] = ("ok", data.logs[job["id"]]) if job["id"] in data.logs else ("missing", None)
+        if job["conclusion"] not in ("success", "skipped", "neutral"):
+            notes[job["id"]] = [annotation_from_json(a, job["id"]) for a in data.annotations.get(job["id"], [])]
+    return {"runs": runs, "jobs": jobs, "logs": logs, "notes": notes}
+
+
+def assert_store_matches(fake: FakeGitHub, path: Path) -> None:
+    """Every run attempt, job, step, log and annotation the server has is stored, equal to it."""
+    want = expected_state(fake)
+    with Store(path) as store:
+        assert {(r.run_id, r.run_attempt): r for r in store.load_runs(REPO_NAME)} == want["runs"]
+        assert sorted(store.job_ids(REPO_NAME)) == sorted(j["id"] for j in want["jobs"])
+        for raw in want["jobs"]:
+            assert store.load_job(raw["id"]) == job_from_json(raw, REPO_NAME)
+        counts = store.counts()
+        assert counts["steps"] == sum(len(j["steps"]) for j in want["jobs"])
+        assert counts["logs"] == len(want["logs"])
+        for job_id, (state, data) in want["logs"].items():
+            part = store.load_log_parts(job_id)[0]
+            assert (part.state, part.data) == (state, data), job_id
+        assert counts["annotations"] == sum(len(n) for n in want["notes"].values())
+        for job_id, notes in want["notes"].items():
+            assert store.load_annotations(job_id) == notes
+        files = {path: text for _, path, _, text in store.load_workflow_files(REPO_NAME)}
+        assert files == fake.data.files
+        assert store.integrity_ok()
+
+
+def api_paths(fake: FakeGitHub) -> list[str]:
+    return [p for p, _ in fake.requests if not p.startswith("/_blob/")]
+
+
+# -- the whole history ---------------------------------------------------------------------------
+
+
+def test_one_fetch_stores_everything_the_server_has(fake: FakeGitHub, tmp_path: Path) -> None:
+    """Runs of every attempt, jobs (two pages for the big run), steps, logs, annotations, workflow files."""
+    summary = run_fetch(fake, tmp_path / "s.db")
+    assert_store_matches(fake, tmp_path / "s.db")
+    assert summary.runs_listed == summary.runs_fetched == 40
+    assert summary.failures == [] and summary.stopped is None
+    assert summary.parsed == len(expected_state(fake)["jobs"])
+    assert fake.stats.blob_with_auth == 0
+
+
+def test_no_lazy_completion_and_requests_within_budget(fake: FakeGitHub, tmp_path: Path) -> None:
+    """No GET per listed run or job; at most 2 + 2 x jobs + 1 per job that did not succeed, per run."""
+    run_fetch(fake, tmp_path / "s.db")
+    paths = api_paths(fake)
+    assert not [p for p in paths if p.split("?")[0].rstrip("/").split("/")[-2:-1] == ["runs"]]  # /runs/{id}
+    assert not [p for p in paths if p.split("?")[0].split("/")[-2] == "jobs"]  # /actions/jobs/{id}
+    want = expected_state(fake)
+    budget = sum(
+        2 + 2 * len(fake.data.jobs[r]) + sum(j["conclusion"] not in ("success", "skipped") for j in fake.data.jobs[r])
+        for r in fake.data.runs
+    )
+    assert fake.stats.total <= budget
+    assert fake.stats.blob == sum(1 for s, _ in want["logs"].values() if s == "ok")
+
+
+def test_second_fetch_costs_at_most_one_counted_request(fake: FakeGitHub, tmp_path: Path) -> None:
+    """Nothing new: every request is conditional and answered 304."""
+    run_fetch(fake, tmp_path / "s.db")
+    fake.reset_stats()
+    summary = run_fetch(fake, tmp_path / "s.db")
+    assert fake.stats.counted <= 1
+    assert (summary.runs_known, summary.runs_fetched, summary.jobs) == (40, 0, 0)
+    assert_store_matches(fake, tmp_path / "s.db")
+
+
+def test_only_new_runs_are_fetched(fake: FakeGitHub, tmp_path: Path) -> None:
+    """Runs created after the first fetch are the only ones whose jobs are asked for."""
+    newest = [r["id"] for r in fake.visible_runs()[:5]]
+    fake.hidden.update(newest)
+    run_fetch(fake, tmp_path / "s.db")
+    fake.hidden.clear()
+    fake.reset_stats()
+    summary = run_fetch(fake, tmp_path / "s.db")
+    assert summary.runs_fetched == 5
+    jobs_requests = [p for p in api_paths(fake) if "/jobs?" in p]
+    assert sorted(int(p.split("/runs/")[1].split("/")[0]) for p in jobs_requests) == sorted(newest)
+    assert_store_matches(fake, tmp_path / "s.db")
+
+
+def test_run_in_progress_is_fetched_once_it_completes(fake: FakeGitHub, tmp_path: Path) -> None:
+    """A run listed while in progress is saved as such (no jobs); the next fetch completes it."""
+    newest = fake.visible_runs()[0]
+    fake.overrides[newest["id"]] = {"status": "in_progress", "conclusion": None, "updated_at": "2026-11-20T00:00:00Z"}
+    summary = run_fetch(fake, tmp_path / "s.db")
+    assert summary.runs_in_progress == 1
+    with Store(tmp_path / "s.db") as store:
+        assert store.load_run(newest["id"], newest["run_attempt"]).status == "in_progress"  # type: ignore[union-attr]
+        assert not [j for j in store.job_ids() if store.load_job(j).run_id == newest["id"]]  # type: ignore[union-attr]
+    fake.overrides.clear()
+    summary = run_fetch(fake, tmp_path / "s.db")
+    assert summary.runs_fetched == 1
+    assert_store_matches(fake, tmp_path / "s.db")
+
+
+def test_in_progress_run_outside_the_listing_is_asked_for_again(fake: FakeGitHub, tmp_path: Path) -> None:
+    """A stored unfinished run that the listing no longer shows is re-checked by id."""
+    oldest = fake.visible_runs()[-1]
+    fake.overrides[oldest["id"]] = {"status": "queued", "conclusion": None}
+    run_fetch(fake, tmp_path / "s.db")
+    fake.overrides.clear()
+    fake.reset_stats()
+    run_fetch(fake, tmp_path / "s.db", max_runs=3)  # the listing stops before the oldest run
+    assert f"/repos/{REPO_NAME}/actions/runs/{oldest['id']}?exclude_pull_requests=true" in api_paths(fake)
+    with Store(tmp_path / "s.db") as store:
+        assert store.load_run(oldest["id"], oldest["run_attempt"]).status == "completed"  # type: ignore[union-attr]
+
+
+def test_capped_listing_is_split_into_created_windows(
+    export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a 10-result cap on filtered listings, windows are split until every run is reached."""
+    monkeypatch.setattr(github, "LISTING_CAP", 10)
+    with FakeGitHub(export, listing_cap=10) as fake:
+        summary = run_fetch(fake, tmp_path / "s.db")
+        assert summary.runs_fetched == 40
+        assert_store_matches(fake, tmp_path / "s.db")
+        windows = {p for p in api_paths(fake) if "/actions/runs?" in p and "&page=" not in p}
+        assert len(windows) > 4
+        fake.reset_stats()
+        run_fetch(fake, tmp_path / "s.db")
+        assert fake.stats.counted <= 1  # the same windows come back, answered 304
+
+
+def test_workflow_and_branch_filters(fake: FakeGitHub, tmp_path: Path) -> None:
+    """--workflow takes a name or a file name; --branch narrows the listing."""
+    run_fetch(fake, tmp_path / "a.db", workflows=["E2E"], branch="main")
+    run_fetch(fake, tmp_path / "b.db", workflows=["e2e.yml"], branch="main")
+    want = sorted((r["id"], r["run_attempt"]) for r in fake.data.attempts.values()
+                  if r["workflow_id"] == 12 and r["head_branch"] == "main")  # fmt: skip
+    for name in ("a.db", "b.db"):
+        with Store(tmp_path / name) as store:
+            assert sorted((r.run_id, r.run_attempt) for r in store.load_runs()) == want
+    with pytest.raises(ConfigError) as info:
+        run_fetch(fake, tmp_path / "c.db", workflows=["Nightly"])
+    assert info.value.message == f"{REPO_NAME} has no workflow 'Nightly'"
+    assert "'CI' (ci.yml)" in info.value.hint
+
+
+def test_max_runs_takes_the_newest(fake: FakeGitHub, tmp_path: Path) -> None:
+    summary = run_fetch(fake, tmp_path / "s.db", max_runs=5)
+    with Store(tmp_path / "s.db") as store:
+        assert {r.run_id for r in store.load_runs()} == {r["id"] for r in fake.visible_runs()[:5]}
+    assert summary.runs_listed == 5
+
+
+def test_no_logs_then_logs(fake: FakeGitHub, tmp_path: Path) -> None:
+    """--no-logs stores jobs only; a later fetch with logs downloads them without re-listing attempts."""
+    run_fetch(fake, tmp_path / "s.db", logs=False)
+    with Store(tmp_path / "s.db") as store:
+        assert store.counts()["logs"] == 0
+        assert store.counts()["jobs"] == len(expected_state(fake)["jobs"])
+    fake.reset_stats()
+    run_fetch(fake, tmp_path / "s.db")
+    assert fake.stats.kinds["attempt"] == 0 and fake.stats.kinds["check-runs"] == 0
+    assert_store_matches(fake, tmp_path / "s.db")
+
+
+def test_expired_log_is_recorded_and_never_asked_for_again(fake: FakeGitHub, tmp_path: Path) -> None:
+    """410 on a log: state expired; when its run is fetched again, that log is not requested."""
+    run = fake.visible_runs()[0]
+    job = fake.data.jobs[run["id"]][0]
+    fake.faults.expired_logs.add(job["id"])
+    run_fetch(fake, tmp_path / "s.db")
+    with Store(tmp_path / "s.db") as store:
+        assert store.log_state(job["id"]) == "expired"
+    fake.overrides[run["id"]] = {"updated_at": "2026-11-21T00:00:00Z"}  # the run changed: fetched again
+    fake.reset_stats()
+    summary = run_fetch(fake, tmp_path / "s.db")
+    assert summary.runs_fetched == 1
+    assert not [p for p in api_paths(fake) if f"/jobs/{job['id']}/logs" in p]
+    assert_store_matches(fake, tmp_path / "s.db")
+
+
+def test_progress_is_reported(fake: FakeGitHub, tmp_path: Path) -> None:
+    seen: list[FetchProgress] = []
+    run_fetch(fake, tmp_path / "s.db", on_progress=seen.append)
+    stages = {p.stage for p in seen}
+    assert {"listing", "fetching", "parsing"} <= stages
+    last = [p for p in seen if p.stage == "parsing"][-1]
+    assert last.parsed == last.parse_total > 0 and last.requests > 0 and last.rate_remaining is not None
+
+
+def test_run_log_zip_through_the_redirect(fake: FakeGitHub) -> None:
+    """The run-log archive of an attempt comes through the same unauthenticated redirect."""
+    import io
+    import zipfile
+
+    run = fake.visible_runs()[0]
+    with GitHubClient(TOKEN, api_url=fake.url, policy=FAST) as client:
+        download = client.download_run_logs(REPO_NAME, run["id"], run["run_attempt"])
+    assert download.state == "ok" and download.data is not None
+    names = zipfile.ZipFile(io.BytesIO(download.data)).namelist()
+    assert len(names) == len([j for j in fake.data.jobs[run["id"]]
+                              if j["run_attempt"] == run["run_attempt"] and j["id"] in fake.data.logs])  # fmt: skip
+    assert fake.stats.blob_with_auth == 0
+
+
+# -- errors users meet ---------------------------------------------------------------------------
+
+
+def test_cli_fetch_happy_path_and_token_never_leaks(fake: FakeGitHub, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    code, out, err = cli("fetch", "--repo", REPO_NAME, "--since", SINCE, "--api-url", fake.url, "--store", str(db))
+    assert code == 0, err
+    assert out == ""
+    assert f"fetched {REPO_NAME}: 40 run(s) listed, 40 new" in err
+    assert TOKEN not in out + err
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert TOKEN.encode() not in stored
+
+
+def test_bad_token_says_which_permissions(fake: FakeGitHub, tmp_path: Path) -> None:
+    code, out, err = cli("fetch", "--repo", REPO_NAME, "--api-url", fake.url, "--store", str(tmp_path / "s.db"),
+                         env={"GITHUB_TOKEN": "wrong-secret-123"})  # fmt: skip
+    assert code == 1
+    assert "error: GitHub rejected the token\n" in err
+    assert "actions: read" in err and "checks: read" in err
+    assert "wrong-secret-123" not in out + err
+    assert "Traceback" not in err
+
+
+def test_unknown_repository(fake: FakeGitHub, tmp_path: Path) -> None:
+    code, _, err = cli("fetch", "--repo", "acme/nope", "--api-url", fake.url, "--store", str(tmp_path / "s.db"))
+    assert code == 1
+    assert "error: repository acme/nope not found on 127.0.0.1\n" in err
+    with Store(tmp_path / "x.db") as store, pytest.raises(NotFoundError):
+        fetch(Settings(), store, repo="acme/nope", api_url=fake.url, token=TOKEN, policy=FAST)
+
+
+def test_no_token_gives_a_hint(tmp_path: Path) -> None:
+    code, _, err = cli("fetch", "--repo", REPO_NAME, "--store", str(tmp_path / "s.db"), env={"GITHUB_TOKEN": ""})
+    assert code == 1
+    assert "error: no GitHub token\n" in err
+    assert "hint: set GITHUB_TOKEN (or GH_TOKEN)" in err
+    with Store(tmp_path / "t.db") as store, pytest.raises(AuthError):
+        fetch(Settings(), store, repo=REPO_NAME, token=None)
+
+
+def test_bad_options_are_user_errors(tmp_path: Path) -> None:
+    code, _, err = cli("fetch", "--repo", "not-a-repo", "--store", str(tmp_path / "s.db"))
+    assert (code, "error: --repo 'not-a-repo' is not OWNER/NAME") == (1, err.splitlines()[0])
+    code, _, err = cli("fetch", "--repo", REPO_NAME, "--since", "soon", "--store", str(tmp_path / "s.db"))
+    assert (code, "error: --since 'soon' is neither Nd nor a date") == (1, err.splitlines()[0])
+    code, _, _ = cli("fetch", "--repo", REPO_NAME, "--concurrency", "0", "--store", str(tmp_path / "s.db"))
+    assert code == 2
+
+
+def test_a_second_fetch_on_a_locked_store_is_refused(fake: FakeGitHub, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with Store(db) as store, store_lock(store):
+        code, _, err = cli("fetch", "--repo", REPO_NAME, "--api-url", fake.url, "--store", str(db))
+        assert code == 1
+        assert f"error: another `we-advisor fetch` is writing {db}" in err
+        with pytest.raises(StoreError):
+            run_fetch(fake, db)
+    assert fake.stats.total == 0
+
+
+def test_fetch_help_has_the_design_flags() -> None:
+    result = runner.invoke(app, ["fetch", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for flag in ("--repo", "--workflow", "--branch", "--since", "--max-runs", "--logs", "--no-logs", "--api-url",
+                 "--concurrency", "--store", "--config", "GITHUB_API_URL"):  # fmt: skip
+        assert flag in result.stdout
+
+
+# -- small pure parts ----------------------------------------------------------------------------
+
+
+def test_since_is_day_aligned_so_listing_urls_stay_stable() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
+    assert window_start("3d", default_days=30, now=now) == datetime(2026, 11, 17, tzinfo=UTC)
+    assert window_start(None, default_days=30, now=now) == datetime(2026, 10, 21, tzinfo=UTC)
+    assert window_start("2026-02-01", default_days=30, now=now) == datetime(2026, 2, 1, tzinfo=UTC)
+
+
+def test_fake_created_filter_speaks_githubs_syntax() -> None:
+    from datetime import UTC, datetime
+
+    t = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    assert created_matches(">=2026-03-02", t) and not created_matches(">2026-03-02", t)
+    assert created_matches("2026-03-01..2026-03-02", t) and not created_matches("2026-03-03..*", t)
+    assert created_matches("2026-03-02T10:00:00Z..2026-03-02T10:00:00Z", t)
+    assert not created_matches("2026-03-02T00:00:00Z..2026-03-02T09:59:59Z", t)
+
