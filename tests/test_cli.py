@@ -1,0 +1,252 @@
+"""Every command through typer's CliRunner: a happy path and an error path with its exact message."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+runner = CliRunner()
+
+LOG = (
+    "\ufeff2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
+    "2026-03-02T10:00:00.1000000Z Complete job name: e2e\n"
+    "2026-03-02T10:00:01.0000000Z ##[group]Run make e2e\n"
+    "2026-03-02T10:00:01.0100000Z make e2e\n"
+    "2026-03-02T10:00:01.0200000Z ##[endgroup]\n"
+    "2026-03-02T10:00:02.0000000Z Waiting for Tekton Pipelines controller to be ready...\n"
+    "2026-03-02T10:05:02.0000000Z error: timed out waiting for the condition on deployments/tekton-pipelines-controller\n"
+    "2026-03-02T10:05:03.0000000Z ##[error]Process completed with exit code 1.\n"
+    "2026-03-02T10:05:04.0000000Z Cleaning up orphan processes\n"
+)
+CONFIG = (
+    "[[phases]]\nname = 'tekton-wait'\nstart = 'Waiting for Tekton Pipelines controller'\n"
+    "end = 'condition met|timed out waiting for the condition'\ntimeout_s = 300\n"
+)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def logfile(tmp_path: Path) -> Path:
+    path = tmp_path / "job.txt"
+    path.write_text(LOG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "we-advisor.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_ingest_then_stats_json(tmp_path: Path, logfile: Path, config: Path) -> None:
+    """A log ingested is measured: job, step and phase rows, the timed-out phase censored at 300 s."""
+    db = str(tmp_path / "s.db")
+    code, _, err = run("ingest", str(logfile), "--store", db, "--config", str(config))
+    assert code == 0, err
+    assert "1 new job(s)" in err
+    code, out, _ = run("stats", "--store", db, "--config", str(config), "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    phase = next(r for r in rows if r["phase"] == "tekton-wait")
+    assert (phase["samples"], phase["censored"]) == (1, 1)
+    assert phase["p50_s"] is None
+    job = next(r for r in rows if r["scope"] == "job")
+    assert job["job"] == "e2e"
+    assert job["p50_s"] == pytest.approx(304.0)
+    assert set(job) == {"scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s"}
+
+
+def test_ingest_twice_adds_nothing(tmp_path: Path, logfile: Path) -> None:
+    """The same file ingested again is recognized."""
+    db = str(tmp_path / "s.db")
+    run("ingest", str(logfile), "--store", db)
+    code, _, err = run("ingest", str(logfile), "--store", db)
+    assert code == 0
+    assert "0 new job(s), 1 already in the store" in err
+
+
+def test_incidents_json(tmp_path: Path, logfile: Path, config: Path) -> None:
+    """The kubectl timeout is the job's incident, with its evidence line."""
+    db = str(tmp_path / "s.db")
+    run("ingest", str(logfile), "--store", db, "--config", str(config))
+    code, out, err = run("incidents", "--store", db, "--config", str(config), "--format", "json")
+    assert code == 0, err
+    (incident,) = json.loads(out)
+    assert incident["kind"] == "tool_timeout"
+    assert incident["evidence"].startswith("error: timed out waiting for the condition")
+    assert incident["step"] == "Run make e2e"
+    for key in ("run_id", "run_attempt", "job_id", "job", "step_number", "step", "phase", "kind", "limit_s", "evidence"):
+        assert key in incident
+
+
+def test_stats_csv_and_table(tmp_path: Path, logfile: Path) -> None:
+    """The other formats render the same rows."""
+    db = str(tmp_path / "s.db")
+    run("ingest", str(logfile), "--store", db)
+    code, out, _ = run("stats", "--store", db, "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[0] == "scope,workflow,job,step,phase,samples,censored,p50_s,p90_s,p95_s,p99_s"
+    code, out, _ = run("stats", "--store", db)
+    assert code == 0
+    assert "e2e" in out
+
+
+def test_reparse_after_rule_change(tmp_path: Path, logfile: Path, config: Path) -> None:
+    """A phase rule added later is applied to stored logs without re-ingesting."""
+    db = str(tmp_path / "s.db")
+    run("ingest", str(logfile), "--store", db)
+    _, out, _ = run("stats", "--store", db, "--format", "json")
+    assert not any(r["phase"] == "tekton-wait" for r in json.loads(out))
+    code, _, err = run("reparse", "--store", db, "--config", str(config))
+    assert code == 0
+    assert "reparsed 1 job(s)" in err
+    _, out, _ = run("stats", "--store", db, "--config", str(config), "--format", "json")
+    assert any(r["phase"] == "tekton-wait" for r in json.loads(out))
+    # rules apply at analysis time: without the config the phase is gone again
+    _, out, _ = run("stats", "--store", db, "--format", "json")
+    assert not any(r["phase"] == "tekton-wait" for r in json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"\x00\x01\x02binary\xff", "not UTF-8 text"),
+        (b"\xff\xfe invalid utf-8 \xc3\x28", "not UTF-8 text"),
+        (b"just some text\nnot a log\n", "does not look like a GitHub Actions job log"),
+    ],
+)
+def test_ingest_bad_file(tmp_path: Path, content: bytes, message: str) -> None:
+    """A bad file named on the command line: one error line, one hint line, exit 1, no store written."""
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    db = tmp_path / "s.db"
+    code, out, err = run("ingest", str(path), "--store", str(db))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert lines[1].startswith("hint: ")
+    assert out == ""
+    assert "Traceback" not in err
+
+
+def test_ingest_not_a_zip(tmp_path: Path) -> None:
+    """A .zip that is not an archive (and not a log either) is refused."""
+    path = tmp_path / "logs.zip"
+    path.write_bytes(b"this is not a zip file at all")
+    code, _, err = run("ingest", str(path), "--store", str(tmp_path / "s.db"))
+    assert code == 1
+    assert f"error: {path} is not a zip archive" in err
+
+
+def test_ingest_ten_megabyte_line(tmp_path: Path) -> None:
+    """A 10 MB single line without a timestamp is refused quickly, not parsed for minutes."""
+    path = tmp_path / "line.txt"
+    path.write_bytes(b"x" * (10 * 1024 * 1024))
+    code, _, err = run("ingest", str(path), "--store", str(tmp_path / "s.db"))
+    assert code == 1
+    assert "does not look like a GitHub Actions job log" in err
+
+
+def test_bad_file_in_folder_is_skipped_with_a_warning(tmp_path: Path, logfile: Path) -> None:
+    """Inside a folder, a bad log is a warning and a skip; the good ones are ingested."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "good.txt").write_text(LOG, encoding="utf-8")
+    (folder / "bad.txt").write_bytes(b"\x00\x00")
+    code, _, err = run("ingest", str(folder), "--store", str(tmp_path / "s.db"))
+    assert code == 0
+    assert "warning: skipped" in err and "bad.txt" in err
+    assert "1 new job(s)" in err
+
+
+def test_malformed_config(tmp_path: Path, logfile: Path) -> None:
+    """A malformed we-advisor.toml stops the command before anything is written."""
+    bad = tmp_path / "we-advisor.toml"
+    bad.write_text("repo = ")
+    db = tmp_path / "s.db"
+    code, _, err = run("ingest", str(logfile), "--store", str(db), "--config", str(bad))
+    assert code == 1
+    assert err.startswith(f"error: {bad} is not valid TOML")
+    assert not db.exists()
+
+
+def test_stats_without_store(tmp_path: Path) -> None:
+    """Analysis commands on a missing store say what to run first."""
+    code, _, err = run("stats", "--store", str(tmp_path / "none.db"))
+    assert code == 1
+    assert err.splitlines()[0] == f"error: no store at {tmp_path / 'none.db'}"
+
+
+def test_store_that_is_not_sqlite(tmp_path: Path) -> None:
+    """A --store that is some other file is refused and left alone."""
+    path = tmp_path / "notes.db"
+    path.write_text("hello")
+    code, _, err = run("incidents", "--store", str(path))
+    assert code == 1
+    assert err.splitlines()[0] == f"error: {path} is not a SQLite database"
+    assert path.read_text() == "hello"
+
+
+def test_bad_since(tmp_path: Path, logfile: Path) -> None:
+    """--since takes Nd or a date."""
+    db = str(tmp_path / "s.db")
+    run("ingest", str(logfile), "--store", db)
+    code, _, err = run("stats", "--store", db, "--since", "yesterday")
+    assert code == 1
+    assert "error: --since 'yesterday' is neither Nd nor a date" in err
+
+
+def test_store_from_environment(tmp_path: Path, logfile: Path) -> None:
+    """WE_ADVISOR_STORE sets the default store."""
+    db = tmp_path / "env.db"
+    code, _, _ = run("ingest", str(logfile), env={"WE_ADVISOR_STORE": str(db)})
+    assert code == 0
+    assert db.exists()
+
+
+def test_usage_error_is_exit_2() -> None:
+    """An unknown option is a usage error."""
+    code, _, _ = run("stats", "--no-such-option")
+    assert code == 2
+
+
+def _commands() -> list[str]:
+    names = []
+    for info in app.registered_commands:
+        names.append(info.name or info.callback.__name__)  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        names.append(group.name or "")
+    return names
+
+
+def test_every_command_has_help_and_is_in_readme() -> None:
+    """Each command documents itself and appears in the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in _commands():
+        code, out, _ = run(name, "--help")
+        assert code == 0, name
+        assert "Example" in out or "Usage" in out
+        assert re.search(rf"`{re.escape(name)}\b", readme), f"{name} missing from README"
+
+
+def test_demo_runs_offline() -> None:
+    """The demo ingests the bundled sample and reports what it found."""
+    code, out, err = run("demo")
+    assert code == 0, err
+    assert "incidents" in out.lower()
+    assert "tool_timeout" in out
