@@ -6,7 +6,11 @@ Public API: :func:`parse_job_log`, :func:`parse_step_logs`, :func:`parse_duratio
 Input
     ``2026-03-02T10:11:12.1234567Z text`` lines (7 fractional digits), optional UTF-8 BOM at the
     start of a file or of each concatenated per-step file, LF or CRLF. A line without a timestamp
-    continues the line before it and inherits its time. ANSI escape codes are ignored when
+    continues the line before it and inherits its time (runner markers -- ``##[group]Run``,
+    ``##[error]``, ``Post job cleanup.`` -- and go test summary lines are recognised on timestamped
+    lines only: the runner stamps every line it writes, a continuation line is the rest of a
+    multi-line message; logs without any timestamps are scanned for markers anywhere). ANSI escape
+    codes are ignored when
     matching and removed from evidence. Anything that is not such a log raises
     :class:`~analyzer.errors.LogParseError` -- and nothing else escapes for any ``bytes``/``str``.
 
@@ -61,6 +65,7 @@ How it stays fast
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from bisect import bisect_right
@@ -98,27 +103,33 @@ _TS_NL_RE = re.compile(rb"\n(?:\xef\xbb\xbf)?" + _TS_BODY)
 _MARKER_ANY_RE = re.compile(rb"##\[(?:group|endgroup|error|warning|notice|section|command|debug)\]|::(?:end)?group::")
 
 # Candidate-line searches over the whole buffer. Each has a literal prefix, which CPython's
-# regex engine finds with a fast substring search; a pattern alternation would be 50x slower.
-_SCANS = tuple(
-    re.compile(p)
-    for p in (
-        rb"##\[(?:group\]Run |error\]|section\]Starting: )",
-        rb"Post job cleanup\.",
-        rb"ime(?:d? ?[Oo]ut| of \d)",  # timed out, Timed out, timeout (>, Ginkgo timeouts, execution time of
-        rb"deadline exceeded",
-        rb"--- (?:PASS|FAIL): ",
-        rb"\t\S+\t\d",  # go package summary: ok  <TAB>pkg<TAB>1.2s, FAIL<TAB>pkg<TAB>1.2s
-        rb" seconds",  # Ginkgo: [BeforeSuite] PASSED [N seconds], Ran N of M Specs in X seconds
-        rb" in \d+(?:\.\d+)?s",  # pytest summary
-    )
+# regex engine finds with a fast substring search; a plain alternation would be 50x slower.
+# Runner markers and go test lines start a line's text, right after its timestamp ("...Z "): one
+# search with that two-byte prefix replaces a search per marker.
+_MARKERS = (
+    rb"##\[(?:group\]Run |error\]|section\]Starting: )|Post job cleanup\.|--- (?:PASS|FAIL): |ok  \t|FAIL\t"
+    rb"|Current runner version|Cleaning up orphan processes"
 )
+_ANYWHERE = (
+    rb"ime(?:d? ?[Oo]ut| of \d)",  # timed out, Timed out, timeout (>, Ginkgo timeouts, execution time of
+    rb"deadline exceeded",
+    rb" seconds",  # Ginkgo: [BeforeSuite] PASSED [N seconds], Ran N of M Specs in X seconds
+    rb" in \d+(?:\.\d+)?s",  # pytest summary
+)
+_SCANS = tuple(re.compile(p) for p in (rb"Z (?:" + _MARKERS + rb")", *_ANYWHERE))
+# A log without timestamps (rare, synthetic) has no "Z " before its markers.
+_SCANS_NO_TS = tuple(
+    re.compile(p)
+    for p in (rb"##\[(?:group\]Run |error\]|section\]Starting: )", rb"Post job cleanup\.", rb"--- (?:PASS|FAIL): ",
+              rb"\t\S+\t\d", rb"Current runner version", rb"Cleaning up orphan processes", *_ANYWHERE)
+)  # fmt: skip
 _KUBECTL_SCAN = re.compile(rb"kubectl wait")
 _CONDITION_MET_SCAN = re.compile(rb"condition met")
 # The same searches as one extended regex, for benchmarks comparing against `grep -cE`.
 GREP_EQUIVALENT = (
-    r"##\[(group\]Run |error\]|section\]Starting: )|Post job cleanup\.|ime(d? ?[Oo]ut| of [0-9])"
-    r"|deadline exceeded|--- (PASS|FAIL): |	[^[:space:]]+	[0-9]| seconds| in [0-9]+(\.[0-9]+)?s"
-    r"|kubectl wait|condition met|Current runner version|Cleaning up orphan processes|Complete job name: "
+    r"Z (##\[(group\]Run |error\]|section\]Starting: )|Post job cleanup\.|--- (PASS|FAIL): |ok  	|FAIL	"
+    r"|Current runner version|Cleaning up orphan processes)|ime(d? ?[Oo]ut| of [0-9])|deadline exceeded"
+    r"| seconds| in [0-9]+(\.[0-9]+)?s|kubectl wait|condition met|Complete job name: "
 )
 
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]|)")
@@ -423,8 +434,8 @@ class _RuleC:
     start: re.Pattern[str]
     end: re.Pattern[str] | None
     step: re.Pattern[str] | None
-    start_lits: tuple[bytes, ...] | None
-    end_lits: tuple[bytes, ...] | None
+    start_lits: _Prefilter | None
+    end_lits: _Prefilter | None
     start_ml: re.Pattern[str] = field(init=False)
     end_ml: re.Pattern[str] | None = field(init=False)
 
@@ -446,6 +457,7 @@ class _Log:
         self._cp_off: list[int] = [self.start]
         self._cp_no: list[int] = [1]
         self._sec_cache: dict[bytes, datetime | None] = {}
+        self._times: dict[int, datetime | None] = {}  # line start -> time, for decoded lines
         self.warnings: list[str] = []
 
     # ---- lines, numbers and times ------------------------------------------------------------
@@ -489,6 +501,8 @@ class _Log:
 
     def time_at(self, off: int) -> datetime | None:
         """Time of the line starting at ``off``: its own, or the nearest earlier timestamp."""
+        if off in self._times:
+            return self._times[off]
         t, _ = self.own_time(off)
         return t if t is not None else self._time_before(off)
 
@@ -585,7 +599,10 @@ class _Log:
         return lo if lo < self.n else None
 
     def clean_text(self, line: _Line) -> None:
-        _, ts_end = self.own_time(line.off)
+        """Fill in a line's clean text and its time (its own, else inherited)."""
+        at, ts_end = self.own_time(line.off)
+        line.at = at if at is not None else self._time_before(line.off)
+        self._times[line.off] = line.at
         line.raw_text_start = ts_end
         line.cyan = self.buf.startswith(b"\x1b[36;1m", ts_end)
         end = min(line.end, ts_end + _CAP)
@@ -596,20 +613,17 @@ class _Log:
 
     def candidates(self) -> list[_Line]:
         found: dict[int, int] = {}
-        for rx in _SCANS:
+        head = min(self.n, self.start + 65536)
+        timestamped = _TS_RE.match(self.buf, self.start) or _TS_NL_RE.search(self.buf, self.start, head)
+        for rx in _SCANS if timestamped else _SCANS_NO_TS:
             self._scan(rx, self.start, found)
         first_wait = self._scan(_KUBECTL_SCAN, self.start, found)
         if first_wait is not None:  # outcome lines matter only after an echoed `kubectl wait`
             self._scan(_CONDITION_MET_SCAN, first_wait, found)
-        for needle, from_end in ((b"Current runner version", False), (b"Cleaning up orphan processes", True)):
-            at = self._find_at_text_start(needle, from_end)
-            if at is not None:
-                found[at] = self.line_end(at)
         lines = [_Line(off, end) for off, end in sorted(found.items())]
         self.number(lines)
         for ln in lines:
             self.clean_text(ln)
-            ln.at = self.time_at(ln.off)
         return lines
 
     def _scan(self, rx: re.Pattern[bytes], pos: int, found: dict[int, int]) -> int | None:
@@ -633,31 +647,6 @@ class _Log:
                 first = ls
             pos = e + 1
         return first
-
-    def _find_at_text_start(self, needle: bytes, from_end: bool) -> int | None:
-        """Line start of the first (or last) line whose text begins with ``needle``."""
-        buf = self.buf
-        if from_end:
-            hi = self.n
-            for _ in range(1000):
-                i = buf.rfind(needle, self.start, hi)
-                if i < 0:
-                    return None
-                ls = self.line_start(i)
-                if self.own_time(ls)[1] == i:
-                    return ls
-                hi = i
-            return None
-        lo, limit = self.start, min(self.n, 4 << 20)
-        for _ in range(1000):
-            i = buf.find(needle, lo, limit)
-            if i < 0:
-                return None
-            ls = self.line_start(i)
-            if self.own_time(ls)[1] == i:
-                return ls
-            lo = i + 1
-        return None
 
     # ---- main --------------------------------------------------------------------------------
 
@@ -1031,16 +1020,17 @@ class _Log:
         if not rules:
             return []
         compiled = [_compile_rule(r) for r in rules]
+        for_job = [c.step is None or any(c.step.search(j) for j in job_names) for c in compiled]
+        by_name: dict[str, list[_RuleC]] = {}
         sig_by_no = {s.line.no: s for s in sigs}
         phases: list[_Phase] = []
         for idx, r in enumerate(ranges):
             if not r.first_line:
                 continue
-            applicable = [
-                c
-                for c in compiled
-                if c.step is None or c.step.search(r.name) or any(c.step.search(j) for j in job_names)
-            ]
+            applicable = by_name.get(r.name)
+            if applicable is None:
+                applicable = [c for c, job in zip(compiled, for_job, strict=True) if job or _searches(c.step, r.name)]
+                by_name[r.name] = applicable
             if not applicable:
                 continue
             starts: list[list[_Line]] = []
@@ -1124,16 +1114,20 @@ class _Log:
             )
 
     def _rule_lines(
-        self, rx: re.Pattern[str], rx_ml: re.Pattern[str] | None, lits: tuple[bytes, ...] | None, r: _Range
+        self, rx: re.Pattern[str], rx_ml: re.Pattern[str] | None, pre: _Prefilter | None, r: _Range
     ) -> list[_Line]:
         """Lines of step ``r`` whose clean text ``rx`` matches (``re.search`` per line)."""
         out: list[_Line] = []
-        if lits:
+        if pre is not None:
             found: dict[int, int] = {}
-            for lit in lits:
+            for lit in pre:
                 pos = r.first_off
                 while True:
-                    i = self.buf.find(lit, pos, r.end_off)
+                    if isinstance(lit, bytes):
+                        i = self.buf.find(lit, pos, r.end_off)
+                    else:
+                        m = lit.search(self.buf, pos, r.end_off)
+                        i = m.start() if m else -1
                     if i < 0:
                         break
                     ls = self.line_start(i)
@@ -1150,7 +1144,6 @@ class _Log:
         for ln in out:
             if not ln.no:
                 ln.no = self.line_no(ln.off)
-            ln.at = self.time_at(ln.off)
         return out
 
     def _rule_lines_slow(self, rx: re.Pattern[str], rx_ml: re.Pattern[str] | None, r: _Range) -> list[_Line]:
@@ -1373,7 +1366,9 @@ def _phase_of(ln: _Line, phases: list[_Phase]) -> str | None:
 # rules
 
 
+@functools.lru_cache(maxsize=256)
 def _compile_rule(rule: PhaseRule) -> _RuleC:
+    """A rule's compiled regexes and prefilter literals (cached: rules repeat across logs)."""
     try:
         start = re.compile(rule.start)
         end = re.compile(rule.end) if rule.end else None
@@ -1390,13 +1385,19 @@ except ImportError:  # pragma: no cover
     _PARSER = None
 
 
-def _required_literals(rx: re.Pattern[str]) -> tuple[bytes, ...] | None:
-    """Byte strings one of which every match must contain (a word of >= 3 characters), or None.
+# Searches one of which finds every line a rule regex can match: words (bytes.find) or, for
+# case-insensitive regexes with ASCII words, one case-insensitive bytes regex.
+_Prefilter = tuple[bytes | re.Pattern[bytes], ...]
+
+
+def _required_literals(rx: re.Pattern[str]) -> _Prefilter | None:
+    """Searches that together find every line ``rx`` can match (one word of >= 3 characters per
+    alternative), or None when there are none.
 
     ANSI colour codes sit between words, not inside them, so a line whose clean text matches
     contains such a word verbatim in its raw bytes.
     """
-    if _PARSER is None or rx.flags & re.IGNORECASE:
+    if _PARSER is None:
         return None
     try:
         words = _branch_words(list(_PARSER.parse(rx.pattern, rx.flags)))
@@ -1404,7 +1405,12 @@ def _required_literals(rx: re.Pattern[str]) -> tuple[bytes, ...] | None:
         return None
     if not words:
         return None
-    return tuple(sorted({w.encode("utf-8") for w in words}))
+    encoded = sorted({w.encode("utf-8") for w in words})
+    if not rx.flags & re.IGNORECASE:
+        return tuple(encoded)
+    if not all(w.isascii() for w in encoded):
+        return None  # Unicode case folding (e.g. the long s) is beyond a bytes search
+    return (re.compile(b"|".join(re.escape(w) for w in encoded), re.IGNORECASE),)
 
 
 def _branch_words(items: list[Any]) -> list[str] | None:
@@ -1455,6 +1461,10 @@ def _clean(raw: str) -> str:
 
 def _evidence(text: str) -> str:
     return _CONTROL_RE.sub("", text).strip()[:_EVIDENCE_MAX]
+
+
+def _searches(rx: re.Pattern[str] | None, text: str) -> bool:
+    return rx is not None and rx.search(text) is not None
 
 
 def _with_next(ranges: list[_Range]) -> list[tuple[_Range, _Range | None]]:

@@ -221,11 +221,11 @@ def test_continuation_lines_inherit_the_time_of_the_line_before() -> None:
     log = make_log(
         (0.0, "Current runner version: '2'"),
         (4.0, "##[error]first part"),
-        "##[error]The operation was canceled.",
+        "  [FAILED] Timed out after 180.000s.",
         (9.0, "done"),
     )
     parsed = parse_job_log(log)
-    assert [("failure", 2, at(4.0)), ("cancelled", 3, at(4.0))] == [(s.kind, s.line, s.at) for s in parsed.signals]
+    assert [(s.kind, s.line, s.at) for s in parsed.signals] == [("failure", 2, at(4.0)), ("test_timeout", 3, at(4.0))]
 
 
 def test_ansi_codes_are_ignored_for_matching_and_removed_from_evidence() -> None:
@@ -731,15 +731,26 @@ def test_rule_matching_ignores_ansi_and_timestamps() -> None:
     assert phase_rows(parsed) == [("install", 5.0, "success", False, None)]
 
 
-def test_case_insensitive_rules_take_the_slow_path_with_same_result() -> None:
-    """Rules without a required literal (here case-insensitive) find the same lines."""
+def test_case_insensitive_rules_match_any_case() -> None:
+    """Case-insensitive rules (``(?i)``) find their lines whatever the case."""
     rule = PhaseRule("mig", start="(?i)applying AUDIT migrations", end="(?i)migrations applied")
     parsed = parse_job_log(
-        with_step((20.0, "Applying audit migrations"), "continued line", (24.5, "✅ Migrations applied successfully")),
+        with_step((20.0, "Applying audit migrations"), "continued line", (24.5, "✅ MIGRATIONS APPLIED")),
         rules=[rule],
     )
     assert phase_rows(parsed) == [("mig", 4.5, "success", False, None)]
     assert parsed.phases[0].line == 7
+
+
+def test_rules_without_a_literal_word_take_the_slow_path_with_same_result() -> None:
+    """A regex with no required word (``^\\w+ \\d+``) is matched line by line over its step's clean text."""
+    rule = PhaseRule("num", start=r"^\w+ \d+$", end=r"^[A-Z]{2}$")
+    parsed = parse_job_log(
+        with_step((20.0, "\x1b[1mstage\x1b[0m 1"), "not 2 x", (21.0, "waiting"), (26.0, "OK"), (27.0, "stage 22x")),
+        rules=[rule],
+    )
+    assert phase_rows(parsed) == [("num", 6.0, "success", False, None)]
+    assert (parsed.phases[0].started_at, parsed.phases[0].line) == (at(20.0), 8)
 
 
 def test_invalid_rule_regex_is_a_config_error() -> None:
