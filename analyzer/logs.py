@@ -103,7 +103,8 @@ _TS_NL_RE = re.compile(rb"\n(?:\xef\xbb\xbf)?" + _TS_BODY)
 _MARKER_ANY_RE = re.compile(rb"##\[(?:group|endgroup|error|warning|notice|section|command|debug)\]|::(?:end)?group::")
 
 # Candidate-line searches over the whole buffer. Each has a literal prefix, which CPython's
-# regex engine finds with a fast substring search; a plain alternation would be 50x slower.
+# regex engine finds with a fast substring search; the same needles as one alternation are
+# ~1.6x slower, and alternations starting with many different characters far worse.
 # Runner markers and go test lines start a line's text, right after its timestamp ("...Z "): one
 # search with that two-byte prefix replaces a search per marker.
 _MARKERS = (

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -757,3 +761,37 @@ def test_invalid_rule_regex_is_a_config_error() -> None:
     """A rule whose regex does not compile raises ConfigError, not re.error."""
     with pytest.raises(ConfigError):
         parse_job_log(with_step((20.0, "x")), rules=[PhaseRule("bad", start="(unclosed")])
+
+
+# ---------------------------------------------------------------------------------------------
+# benchmark
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "parse_bench.py"
+
+
+def run_quick_bench(tmp_path: Path, repeat: int) -> dict[str, float]:
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--repeat", str(repeat), "--json", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    result: dict[str, float] = json.loads(out.read_text())
+    return result
+
+
+def test_quick_benchmark_runs_and_meets_the_memory_target(tmp_path: Path) -> None:
+    """``parse_bench.py --quick`` parses ~20 MB of logs; peak RSS stays under largest log + 100 MB."""
+    result = run_quick_bench(tmp_path, repeat=1)
+    assert result["corpus_mb"] >= 20
+    assert result["peak_rss_mb"] <= result["largest_log_mb"] + 100
+
+
+@pytest.mark.slow
+def test_quick_benchmark_meets_the_throughput_target(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Parsing runs at >= 1/8 of ``grep -cE`` with the equivalent pattern (load-sensitive: -m slow)."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("timing-sensitive: run with -m slow")
+    result = run_quick_bench(tmp_path, repeat=3)
+    assert result["ratio_parse_to_grep"] >= 0.125
