@@ -301,3 +301,11 @@ def test_weekly_workflow_and_action_follow_the_contract() -> None:
     runs = "\n".join(s.get("run", "") for s in action["runs"]["steps"])
     assert runs.index("we-advisor report") < runs.index("we-advisor comment")
     assert "${{" not in runs  # inputs reach shell scripts through env, never by template injection
+
+
+def test_critical_path_terminates_on_zero_length_and_touching_spans() -> None:
+    """Spans of no length, or ending within the tolerance of each other, cannot make the walk loop."""
+    items = [{"start": 10.0, "duration": 0.0}, {"start": 10.5, "duration": 0.0}, {"start": 0.0, "duration": 10.0},
+             {"start": 10.5, "duration": 5.0}]
+    report._mark_critical(items)
+    assert [i["critical"] for i in items] == [False, False, True, True]
