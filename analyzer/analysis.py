@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from analyzer import logs
+from analyzer import bootstrap, logs
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.records import (
@@ -77,6 +77,11 @@ def analyze_job(
     rules: Sequence[PhaseRule],
 ) -> Analysis:
     """Observations (job, steps, phases) and the incident that ended the attempt, if any."""
+    # Bootstrap runner events (saved by ingest under bootstrap.EVENTS_LOG_NAME) are not a GitHub
+    # Actions log: bootstrap's own parser turns them into phase observations, so reparse keeps them.
+    if bootstrap.is_events_log(parts):
+        observations, incident = bootstrap.events_analysis(job, parts)
+        return Analysis(tuple(observations), incident, None)
     warning = None
     try:
         parsed = parse_parts(parts, job, rules)
@@ -136,14 +141,14 @@ def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[
         return make("runner_lost", lost_note.message, None, None)
     if conclusion == "cancelled":
         cancel_note = next((a for a in annotations if a.message), None)
-        cancel_sig = (by_kind.get("cancelled") or [None])[0]
+        cancel_sig = next(iter(by_kind.get("cancelled", [])), None)
         evidence = cancel_note.message if cancel_note else (cancel_sig.evidence if cancel_sig else "job concluded cancelled")
         return make("cancelled", evidence, None, cancel_sig)
     timeouts = sorted(by_kind.get("tool_timeout", []) + by_kind.get("test_timeout", []), key=lambda s: s.line)
     if timeouts:
         sig = timeouts[0]
         return make(sig.kind, sig.evidence, sig.limit_s, sig)
-    fail_sig = (by_kind.get("failure") or [None])[0]
+    fail_sig = next(iter(by_kind.get("failure", [])), None)
     fail_note = next((a for a in annotations if a.level == "failure" and a.message), None)
     evidence = fail_sig.evidence if fail_sig else (fail_note.message if fail_note else f"job concluded {conclusion}")
     return make("failure", evidence, None, fail_sig)

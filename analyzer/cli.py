@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,13 +29,13 @@ app = typer.Typer(
 )
 
 
-class TableFormat(str, Enum):
+class TableFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
 
 
-class ListFormat(str, Enum):
+class ListFormat(StrEnum):
     table = "table"
     json = "json"
 
@@ -293,6 +293,76 @@ def comment(
         typer.echo(result.body)
         return
     _err(f"comment {result.action}: {result.url}" if result.url else f"comment {result.action}")
+
+
+bootstrap_app = typer.Typer(
+    help="Run a setup plan (a DAG of tasks) under measured time limits, and predict its wall time.",
+    no_args_is_help=True,
+)
+app.add_typer(bootstrap_app, name="bootstrap")
+
+PlanArg = Annotated[Path, typer.Argument(help="Plan TOML: [[task]] name, run, needs, timeout_s, diagnose, retries, env, cwd.")]
+TimeoutsOpt = Annotated[
+    Path | None,
+    typer.Option("--timeouts", help='Recommendations JSON (`recommend --format json`) for timeout_s = "auto".'),
+]
+DefaultTimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--default-timeout", help="Seconds for tasks without a limit (default: the plan's, else 600)."),
+]
+
+
+@bootstrap_app.command("run")
+def bootstrap_run(
+    plan: PlanArg,
+    timeouts: TimeoutsOpt = None,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Append start/end events (JSON lines) here, for `ingest`.")
+    ] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Cancel running tasks at the first failure.")] = False,
+    default_timeout: DefaultTimeoutOpt = None,
+    tick: Annotated[float, typer.Option("--tick", help="Seconds between 'still waiting' lines.")] = 30.0,
+) -> None:
+    """Run a plan: each task as soon as what it needs succeeded, each under its time limit.
+
+    Example: we-advisor bootstrap run examples/e2e-setup.toml --timeouts recs.json --events data/bootstrap.jsonl
+    """
+    from analyzer import bootstrap
+
+    with user_errors():
+        result = bootstrap.run_file(
+            plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout, tick_s=tick
+        )
+    _err(result.summary())
+    if result.exit_code:
+        raise typer.Exit(code=result.exit_code)
+
+
+@bootstrap_app.command("plan")
+def bootstrap_plan(
+    plan: PlanArg,
+    format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs.")] = 2000,
+    timeouts: TimeoutsOpt = None,
+    default_timeout: DefaultTimeoutOpt = None,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Critical path and predicted wall time (p50/p95), sequential vs parallel, from measured durations.
+
+    Example: we-advisor bootstrap plan examples/e2e-setup.toml --format json
+    """
+    from analyzer import bootstrap
+
+    with user_errors():
+        settings = _settings(config)
+        forecast = bootstrap.forecast_file(
+            plan, store_path=store, rules=settings.phases, timeouts=timeouts, default_timeout_s=default_timeout, runs=runs
+        )
+    if format is ListFormat.json:
+        _dump_json(bootstrap.forecast_dict(forecast))
+        return
+    typer.echo(bootstrap.render_forecast(forecast))
 
 
 class _FetchBar:

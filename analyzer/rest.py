@@ -51,7 +51,7 @@ def job_from_json(data: Mapping[str, Any], repo: str, workflow_name: str | None 
     """A job object from ``/actions/runs/{id}/jobs`` or ``/actions/jobs/{id}``."""
     if not isinstance(data, Mapping):
         raise InputError("a job is not a JSON object", hint="is this a GitHub REST response?")
-    steps = []
+    steps: list[StepInfo] = []
     for raw in data.get("steps") or []:
         if not isinstance(raw, Mapping):
             continue

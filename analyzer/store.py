@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -399,7 +399,7 @@ class Store:
         return None if row is None else _run_from_row(row)
 
     def load_runs(self, repo: str | None = None) -> list[Run]:
-        sql, args = "SELECT * FROM runs", ()
+        sql, args = "SELECT * FROM runs", cast(tuple[Any, ...], ())
         if repo:
             sql, args = sql + " WHERE repo=?", (repo,)
         return [_run_from_row(r) for r in self.conn.execute(sql + " ORDER BY run_id, run_attempt", args)]
@@ -412,7 +412,7 @@ class Store:
         return _job_from_row(row, steps)
 
     def job_ids(self, repo: str | None = None) -> list[int]:
-        sql, args = "SELECT job_id FROM jobs", ()
+        sql, args = "SELECT job_id FROM jobs", cast(tuple[Any, ...], ())
         if repo:
             sql, args = sql + " WHERE repo=?", (repo,)
         return [int(r[0]) for r in self.conn.execute(sql + " ORDER BY job_id", args)]
@@ -436,7 +436,7 @@ class Store:
         return None if row is None else str(row[0])
 
     def load_workflow_files(self, repo: str | None = None) -> list[tuple[str, str, str, str]]:
-        sql, args = "SELECT repo, path, ref, content FROM workflow_files", ()
+        sql, args = "SELECT repo, path, ref, content FROM workflow_files", cast(tuple[Any, ...], ())
         if repo:
             sql, args = sql + " WHERE repo=?", (repo,)
         return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql + " ORDER BY repo, path, ref", args)]
@@ -512,7 +512,7 @@ class Store:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT repo FROM jobs ORDER BY repo")]
 
     def integrity_ok(self) -> bool:
-        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
     # -- fetch bookkeeping (analyzer.fetch) ---------------------------------------------------
 
