@@ -259,3 +259,20 @@ def test_kubernaut_suite_phases_excerpt() -> None:
         ("ginkgo:suite", 589.03, "success"),
     ]
     assert parsed.signals == ()
+
+
+def test_date_night_step_boundaries_sit_on_the_step_markers() -> None:
+    """e2e job: each step starts on its ``##[group]Run`` line, not on a line printed the same second before it."""
+    log, job = next((p, j) for n, p, j in date_night_jobs() if n.startswith("e2e"))
+    parsed = parse_job_log(log.read_bytes(), steps=api_steps(job))
+    assert [(s.number, s.first_line, s.last_line) for s in parsed.steps] == [
+        (1, 1, 53),
+        (2, 54, 122),
+        (3, 123, 148),
+        (4, 149, 180),
+        (5, 181, 6117),
+        (6, 6118, 6131),
+        (11, 0, 0),
+        (12, 6132, 6143),
+        (13, 6144, 6144),
+    ]
