@@ -64,6 +64,7 @@ _RUN_FIELDS = (
     "id", "run_attempt", "name", "display_title", "path", "event", "head_branch", "head_sha", "status",
     "conclusion", "created_at", "run_started_at", "updated_at", "workflow_id",
 )  # fmt: skip
+_UNFINISHED = frozenset({"queued", "in_progress", "waiting", "requested", "pending"})  # a run's status before "completed"
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _DAYS = re.compile(r"^\s*(\d+)\s*d\s*$", re.I)
 
@@ -451,12 +452,18 @@ class _Fetch:
         self.inflight = threading.BoundedSemaphore(max(8, 4 * concurrency))
         self.writer: _Writer | None = None
         self.pool: _Pool | None = None
+        # what the store already holds, read before the writer starts (then only the writer touches it)
+        self.cache: dict[str, tuple[str, Any]] = {}
+        self.fetched: dict[int, tuple[int, str | None, bool]] = {}
+        self.annotated: set[int] = set()
+        self.log_states: dict[int, str] = {}
+        self.statuses: dict[tuple[int, int], str | None] = {}
 
     # -- the whole fetch -------------------------------------------------------------------------
 
     def run(self) -> FetchSummary:
         self.cache = self.store.load_http_cache(self.api + "/")
-        info = self._repository()
+        info, repo_cache = self._repository()
         self.repo = self.summary.repo = str(info.get("full_name") or self.repo)
         self.fetched = self.store.fetched_runs(self.repo)
         self.annotated = self.store.annotated_jobs(self.repo)
@@ -465,8 +472,8 @@ class _Fetch:
         self.writer = _Writer(self.store, self.repo, self.logs, self.inflight.release)
         self.writer.start()
         self.pool = _Pool(self.concurrency)
-        for entry in self.new_cache:
-            self.writer.queue.put(entry)
+        if repo_cache is not None:
+            self._put(repo_cache)
         try:
             self._fetch_all(info)
         except BaseException as exc:
@@ -536,16 +543,14 @@ class _Fetch:
             return cached[1], None, False, None
         return answer.data, answer.etag, True, answer.next_url
 
-    def _repository(self) -> dict[str, Any]:
-        self.new_cache: list[_Cache] = []
+    def _repository(self) -> tuple[dict[str, Any], _Cache | None]:
+        """The repository (canonical name, default branch), and its cache entry to save if it changed."""
         url = f"/repos/{self.repo}"
         data, etag, modified, _ = self._conditional(url, f"repository {self.repo}")
         if not isinstance(data, dict):
             raise GitHubError(f"GitHub's answer for repository {self.repo} is not a repository", hint=github.RETRY_HINT)
         info = {k: data.get(k) for k in ("full_name", "default_branch", "created_at")}
-        if modified and etag:
-            self.new_cache.append(_Cache(self._key(url), etag, info))
-        return info
+        return info, _Cache(self._key(url), etag, info) if modified and etag else None
 
     def _workflow_list(self) -> list[dict[str, Any]]:
         url = f"/repos/{self.repo}/actions/workflows?per_page={PER_PAGE}"
@@ -663,7 +668,7 @@ class _Fetch:
             if run_id not in latest or attempt > latest[run_id][0]:
                 latest[run_id] = (attempt, status)
         for run_id, (_attempt, status) in sorted(latest.items()):
-            if status == "completed" or run_id in self.seen or self._halted():
+            if status not in _UNFINISHED or run_id <= 0 or run_id in self.seen or self._halted():
                 continue
             url = f"/repos/{self.repo}/actions/runs/{run_id}?exclude_pull_requests=true"
             try:

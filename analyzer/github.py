@@ -120,7 +120,23 @@ class RateSnapshot:
 
 
 class _Retry(GithubRetry):
-    """``GithubRetry`` whose every wait, a ``Retry-After`` one included, is capped by ``max_rate_limit_wait``."""
+    """``GithubRetry`` whose every wait, a ``Retry-After`` one included, is capped by ``max_rate_limit_wait``,
+    and which says when it is about to sleep until a used-up primary limit resets."""
+
+    def __init__(self, *, on_wait: Callable[[float], None] | None = None, **kwargs: Any) -> None:
+        self.on_wait = on_wait
+        super().__init__(**kwargs)
+
+    def new(self, **kwargs: Any) -> Any:
+        kwargs["on_wait"] = self.on_wait
+        return super().new(**kwargs)
+
+    def sleep(self, response: Any = None) -> None:
+        if response is not None and self.on_wait is not None and response.status in (403, 429):
+            reset = _int_header(response.headers, "x-ratelimit-reset")
+            if _int_header(response.headers, "x-ratelimit-remaining") == 0 and reset is not None:
+                self.on_wait(float(reset))
+        super().sleep(response)
 
     def get_retry_after(self, response: Any) -> float | None:
         value = super().get_retry_after(response)
@@ -225,6 +241,7 @@ class GitHubClient:
             raise_on_status=False,  # a 5xx that outlasts the retries comes back as an answer
             secondary_rate_wait=p.secondary_wait_s,
             max_rate_limit_wait=self.max_wait_s,
+            on_wait=self._waiting,
         )
 
     def _requester(self) -> Requester:
@@ -279,6 +296,10 @@ class GitHubClient:
                 reset = _int_header(headers, "x-ratelimit-reset")
                 self._reset_at = float(reset) if reset is not None else None
 
+    def _waiting(self, reset: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait(reset)
+
     def _gate(self) -> None:
         """Before a request: wait for an exhausted primary limit to reset (up to max_wait_s), else stop."""
         while True:
@@ -294,8 +315,7 @@ class GitHubClient:
                 continue
             if wait > self.max_wait_s:
                 raise _rate_error(reset)
-            if self.on_wait is not None:
-                self.on_wait(reset)
+            self._waiting(reset)
             time.sleep(min(wait, 5.0))
         self._pacer.wait()
 

@@ -327,9 +327,11 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             with fake.lock:
                 now = time.time()
+                window = faults.primary_reset_s if faults.primary_limit else 3600.0
                 if now >= fake.window_reset:
                     fake.window_used = 0
-                    fake.window_reset = now + (faults.primary_reset_s if faults.primary_limit else 3600)
+                    fake.window_reset = now + window
+                fake.window_reset = min(fake.window_reset, now + window)
                 exhausted = faults.primary_limit is not None and fake.window_used >= faults.primary_limit
             if exhausted:
                 fake.stats.faults["primary"] += 1
@@ -525,6 +527,77 @@ def _zip_logs(jobs: list[dict[str, Any]], attempt: int, logs: dict[int, bytes]) 
         for n, job in enumerate(chosen):
             archive.writestr(f"{n}_{job['name']}.txt", logs[job["id"]])
     return buffer.getvalue()
+
+
+# -- what a complete fetch must have stored ------------------------------------------------------
+
+
+def expected_state(fake: FakeGitHub) -> dict[str, Any]:
+    """Run attempts, jobs, logs and annotations a complete fetch stores, from the server's own data."""
+    from analyzer.rest import annotation_from_json, run_from_json
+
+    repo = fake.data.full_name
+    visible = {r["id"] for r in fake.visible_runs()}
+    data = fake.data
+    runs = {k: run_from_json(fake._attempt(*k), repo) for k in data.attempts if k[0] in visible}
+    jobs = [j for j in data.all_jobs() if j["run_id"] in visible]
+    logs: dict[int, tuple[str, bytes | None]] = {}
+    notes = {}
+    for job in jobs:
+        if job["conclusion"] != "skipped":
+            if job["id"] in fake.faults.expired_logs:
+                logs[job["id"]] = ("expired", None)
+            else:
+                logs[job["id"]] = ("ok", data.logs[job["id"]]) if job["id"] in data.logs else ("missing", None)
+        if job["conclusion"] not in ("success", "skipped", "neutral"):
+            notes[job["id"]] = [annotation_from_json(a, job["id"]) for a in data.annotations.get(job["id"], [])]
+    return {"runs": runs, "jobs": jobs, "logs": logs, "notes": notes}
+
+
+def assert_store_matches(fake: FakeGitHub, path: Path) -> None:
+    """Every run attempt, job, step, log and annotation the server has is stored, equal to it."""
+    from analyzer.rest import job_from_json
+    from analyzer.store import Store
+
+    repo = fake.data.full_name
+    want = expected_state(fake)
+    with Store(path) as store:
+        assert {(r.run_id, r.run_attempt): r for r in store.load_runs(repo)} == want["runs"]
+        assert sorted(store.job_ids(repo)) == sorted(j["id"] for j in want["jobs"])
+        for raw in want["jobs"]:
+            flow = want["runs"][(raw["run_id"], raw["run_attempt"])].workflow_name
+            assert store.load_job(raw["id"]) == job_from_json(raw, repo, flow)
+        counts = store.counts()
+        assert counts["steps"] == sum(len(j["steps"]) for j in want["jobs"])
+        assert counts["logs"] == len(want["logs"])
+        for job_id, (state, data) in want["logs"].items():
+            part = store.load_log_parts(job_id)[0]
+            assert (part.state, part.data) == (state, data), job_id
+        assert counts["annotations"] == sum(len(n) for n in want["notes"].values())
+        for job_id, notes in want["notes"].items():
+            assert store.load_annotations(job_id) == notes
+        files = {path: text for _, path, _, text in store.load_workflow_files(repo)}
+        assert files == fake.data.files
+        assert store.integrity_ok()
+
+
+def dump_store(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted, without the columns that record when a row was written."""
+    import sqlite3
+
+    skip = {"logs": {"saved_at"}, "parse_state": {"parsed_at"}}
+    conn = sqlite3.connect(path)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        for table in tables:
+            if table in ("meta", "sources"):
+                continue
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] not in skip.get(table, set())]
+            out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(), key=repr)
+        return out
+    finally:
+        conn.close()
 
 
 # -- a generated export folder -----------------------------------------------------------------

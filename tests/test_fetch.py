@@ -15,9 +15,16 @@ from analyzer.config import Settings
 from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
 from analyzer.fetch import FetchProgress, FetchSummary, fetch, store_lock, window_start
 from analyzer.github import ClientPolicy, GitHubClient
-from analyzer.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.store import Store
-from tests.fake_github import REPO_NAME, TOKEN, FakeGitHub, build_export, created_matches
+from tests.fake_github import (
+    REPO_NAME,
+    TOKEN,
+    FakeGitHub,
+    assert_store_matches,
+    build_export,
+    created_matches,
+    expected_state,
+)
 
 FAST = ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
 SINCE = "2026-01-01"
@@ -46,47 +53,6 @@ def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
 def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     result = runner.invoke(app, list(args), env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": "", **(env or {})})
     return result.exit_code, result.stdout, result.stderr
-
-
-def expected_state(fake: FakeGitHub) -> dict[str, Any]:
-    """What a complete fetch must have stored, computed from the server's own data."""
-    visible = {r["id"] for r in fake.visible_runs()}
-    data = fake.data
-    runs = {k: run_from_json(fake._attempt(*k), REPO_NAME) for k in data.attempts if k[0] in visible}
-    jobs = [j for j in data.all_jobs() if j["run_id"] in visible]
-    logs: dict[int, tuple[str, bytes | None]] = {}
-    notes = {}
-    for job in jobs:
-        if job["conclusion"] != "skipped":
-            if job["id"] in fake.faults.expired_logs:
-                logs[job["id"]] = ("expired", None)
-            else:
-                logs[job["id"]] = ("ok", data.logs[job["id"]]) if job["id"] in data.logs else ("missing", None)
-        if job["conclusion"] not in ("success", "skipped", "neutral"):
-            notes[job["id"]] = [annotation_from_json(a, job["id"]) for a in data.annotations.get(job["id"], [])]
-    return {"runs": runs, "jobs": jobs, "logs": logs, "notes": notes}
-
-
-def assert_store_matches(fake: FakeGitHub, path: Path) -> None:
-    """Every run attempt, job, step, log and annotation the server has is stored, equal to it."""
-    want = expected_state(fake)
-    with Store(path) as store:
-        assert {(r.run_id, r.run_attempt): r for r in store.load_runs(REPO_NAME)} == want["runs"]
-        assert sorted(store.job_ids(REPO_NAME)) == sorted(j["id"] for j in want["jobs"])
-        for raw in want["jobs"]:
-            assert store.load_job(raw["id"]) == job_from_json(raw, REPO_NAME)
-        counts = store.counts()
-        assert counts["steps"] == sum(len(j["steps"]) for j in want["jobs"])
-        assert counts["logs"] == len(want["logs"])
-        for job_id, (state, data) in want["logs"].items():
-            part = store.load_log_parts(job_id)[0]
-            assert (part.state, part.data) == (state, data), job_id
-        assert counts["annotations"] == sum(len(n) for n in want["notes"].values())
-        for job_id, notes in want["notes"].items():
-            assert store.load_annotations(job_id) == notes
-        files = {path: text for _, path, _, text in store.load_workflow_files(REPO_NAME)}
-        assert files == fake.data.files
-        assert store.integrity_ok()
 
 
 def api_paths(fake: FakeGitHub) -> list[str]:

@@ -1,0 +1,214 @@
+"""``fetch`` when things go wrong: server faults, rate limits, a failing item, ``kill -9``, a second fetch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer.cli import app
+from analyzer.config import Settings
+from analyzer.fetch import FetchProgress, FetchSummary, fetch
+from analyzer.github import ClientPolicy
+from analyzer.store import Store
+from tests.conftest import ROOT, SAMPLE
+from tests.fake_github import TOKEN, FakeGitHub, Faults, assert_store_matches, build_export, dump_store, expected_state
+
+FAST = ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
+SINCE = "2026-01-01"
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_export(tmp_path_factory.mktemp("export"), runs=40)
+
+
+def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
+    options.setdefault("since", SINCE)
+    options.setdefault("policy", FAST)
+    with Store(path) as store:
+        return fetch(Settings(), store, repo=fake.data.full_name, api_url=fake.url, token=TOKEN, **options)
+
+
+def cli_process(fake: FakeGitHub, store: Path, cwd: Path) -> subprocess.Popen[str]:
+    """``we-advisor fetch`` in a process of its own (so it can be killed)."""
+    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GH_TOKEN": "", "PYTHONPATH": str(ROOT)}
+    code = "import sys; from analyzer.cli import main; sys.argv[0] = 'we-advisor'; main()"
+    args = ["fetch", "--repo", fake.data.full_name, "--since", SINCE, "--api-url", fake.url, "--store", str(store)]
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for_requests(fake: FakeGitHub, count: int, process: subprocess.Popen[str], limit_s: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while fake.stats.total < count and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+@pytest.fixture
+def sample_or_generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if (SAMPLE / "runs.json").is_file():
+        yield SAMPLE
+    else:  # the bundled sample is not there yet: hundreds of generated runs instead
+        yield build_export(tmp_path_factory.mktemp("big"), runs=300, jobs_per_run=1)
+
+
+def test_hundreds_of_runs_through_faults_all_stored(sample_or_generated: Path, tmp_path: Path) -> None:
+    """5xx, resets, secondary limits, truncated bodies: every run, job, step, log, annotation arrives."""
+    faults = Faults(error_rate=0.05, reset_rate=0.03, secondary_rate=0.01, truncate_rate=0.03, seed=3)
+    with FakeGitHub(sample_or_generated, faults=faults) as fake:
+        summary = run_fetch(fake, tmp_path / "s.db")
+        assert summary.failures == [] and summary.stopped is None
+        assert summary.runs_fetched == len(fake.data.runs) >= 300
+        assert_store_matches(fake, tmp_path / "s.db")
+        assert {"5xx", "reset", "secondary"} <= set(fake.stats.faults)
+        assert fake.stats.blob_with_auth == 0
+        fake.faults = Faults()
+        fake.reset_stats()
+        run_fetch(fake, tmp_path / "s.db")
+        assert fake.stats.counted <= 1
+
+
+def test_used_up_rate_limit_is_waited_for_within_max_wait(export: Path, tmp_path: Path) -> None:
+    """The primary limit runs out after 25 requests for 1 s: the fetch waits and completes."""
+    faults = Faults(primary_limit=25, primary_reset_s=1.0)
+    stages: list[FetchProgress] = []
+    with FakeGitHub(export, faults=faults) as fake:
+        fake.hidden.update(r["id"] for r in fake.visible_runs()[8:])
+        summary = run_fetch(fake, tmp_path / "s.db", max_wait=10, on_progress=stages.append)
+        assert summary.stopped is None and summary.failures == []
+        assert_store_matches(fake, tmp_path / "s.db")
+    assert any(p.stage == "waiting" and p.waiting_until for p in stages)
+
+
+def test_used_up_rate_limit_stops_cleanly_and_the_same_command_resumes(export: Path, tmp_path: Path) -> None:
+    """--max-wait 0: stop with everything fetched saved and a time to resume; repeating it completes the store."""
+    db = tmp_path / "s.db"
+    faults = Faults(primary_limit=60, primary_reset_s=1.0)
+    with FakeGitHub(export, faults=faults) as fake:
+        result = CliRunner().invoke(
+            app, ["fetch", "--repo", fake.data.full_name, "--since", SINCE, "--api-url", fake.url, "--store", str(db),
+                  "--max-wait", "0"], env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""},
+        )  # fmt: skip
+        assert result.exit_code == 1
+        assert "stopped: the GitHub API rate limit is used up until " in result.stderr
+        assert "hint: run the same command again after " in result.stderr
+        with Store(db) as store:
+            assert store.integrity_ok()
+            done = store.fetched_runs(fake.data.full_name)
+            assert 0 < len(done) < len(fake.data.runs)
+            for run_id in done:  # a run marked fetched has all its jobs and logs
+                for job in fake.data.jobs[run_id]:
+                    assert store.load_job(job["id"]) is not None
+                    assert job["conclusion"] == "skipped" or store.log_state(job["id"]) is not None
+        for _ in range(20):
+            time.sleep(max(0.0, fake.window_reset - time.time()) + 0.05)
+            summary = run_fetch(fake, db, max_wait=0)
+            if summary.stopped is None:
+                break
+            assert summary.stopped.reset_at is not None
+        assert summary.stopped is None
+        assert_store_matches(fake, db)
+
+
+def test_a_failing_item_is_reported_without_aborting_and_retried_next_time(export: Path, tmp_path: Path) -> None:
+    """One log answers 502 forever: that run is reported and left unfinished; the rest is stored."""
+    with FakeGitHub(export) as fake:
+        run = fake.visible_runs()[3]
+        job = next(j for j in fake.data.jobs[run["id"]] if j["id"] in fake.data.logs)
+        fake.faults.always_fail = (rf"/actions/jobs/{job['id']}/logs$",)
+        summary = run_fetch(fake, tmp_path / "s.db")
+        assert summary.failures == [f"run {run['id']}: GitHub answered 502 for the log of job {job['id']} after 5 tries"]
+        assert summary.runs_fetched == len(fake.data.runs) - 1
+        with Store(tmp_path / "s.db") as store:
+            assert run["id"] not in store.fetched_runs(fake.data.full_name)
+            assert store.log_state(job["id"]) is None
+        fake.faults.always_fail = ()
+        summary = run_fetch(fake, tmp_path / "s.db")
+        assert (summary.runs_fetched, summary.failures) == (1, [])
+        assert_store_matches(fake, tmp_path / "s.db")
+
+
+def test_kill_9_at_any_moment_then_resume_gives_the_same_store(export: Path, tmp_path: Path) -> None:
+    """Killed after 10, 60 and 160 requests and once while parsing; the same command again completes
+    the store, identical to an uninterrupted fetch's, and SQLite finds it intact after every kill."""
+    with FakeGitHub(export, faults=Faults(latency=0.004)) as fake:
+        reference = tmp_path / "reference.db"
+        run_fetch(fake, reference, policy=ClientPolicy())
+        total = fake.stats.total
+        db = tmp_path / "killed.db"
+        kills = 0
+        for threshold in (10, 60, 160, total):
+            fake.reset_stats()
+            process = cli_process(fake, db, tmp_path)
+            wait_for_requests(fake, threshold, process)
+            if threshold == total:
+                time.sleep(0.3)  # the requests are done: the kill lands while parsing (or just after)
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            process.wait()
+            with Store(db) as store:
+                assert store.integrity_ok()
+        assert kills >= 3
+        process = cli_process(fake, db, tmp_path)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert dump_store(db) == dump_store(reference)
+        assert_store_matches(fake, db)
+
+
+def test_a_second_concurrent_fetch_on_the_same_store_is_refused(export: Path, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with FakeGitHub(export, faults=Faults(latency=0.01)) as fake:
+        first = cli_process(fake, db, tmp_path)
+        wait_for_requests(fake, 3, first)
+        assert first.poll() is None
+        result = CliRunner().invoke(
+            app, ["fetch", "--repo", fake.data.full_name, "--api-url", fake.url, "--store", str(db)],
+            env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""},
+        )  # fmt: skip
+        assert result.exit_code == 1
+        assert f"error: another `we-advisor fetch` is writing {db}" in result.stderr
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert_store_matches(fake, db)
+
+
+def test_a_token_revoked_midway_stops_with_the_auth_error(export: Path, tmp_path: Path) -> None:
+    """401 in the middle: the error is the token's; runs completed before it are kept and marked."""
+    with FakeGitHub(export) as fake:
+        fake.hidden.update(r["id"] for r in fake.visible_runs()[:20])
+        run_fetch(fake, tmp_path / "s.db")
+        fake.hidden.clear()
+        fake.faults.unauthorized = True
+        from analyzer.errors import AuthError
+
+        with pytest.raises(AuthError) as info:
+            run_fetch(fake, tmp_path / "s.db")
+        assert info.value.message == "GitHub rejected the token"
+        with Store(tmp_path / "s.db") as store:
+            assert len(store.fetched_runs(fake.data.full_name)) == 20
+            assert store.integrity_ok()
+
+
+@pytest.mark.slow
+def test_over_a_thousand_runs_under_the_real_listing_cap(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """1,500 runs in the window: created windows keep the 1,000-result cap from hiding any of them."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("a long variant: run with -m slow")
+    folder = build_export(tmp_path / "export", runs=1500, jobs_per_run=1)
+    with FakeGitHub(folder, faults=Faults(error_rate=0.02, reset_rate=0.01, truncate_rate=0.01, seed=5)) as fake:
+        summary = run_fetch(fake, tmp_path / "s.db", since="2025-01-01")
+        assert summary.runs_fetched == 1500
+        assert len(expected_state(fake)["runs"]) > 1500
+        assert_store_matches(fake, tmp_path / "s.db")
