@@ -19,9 +19,10 @@ from analyzer.config import Settings
 from analyzer.fetch import FetchProgress, FetchSummary, fetch
 from analyzer.github import ClientPolicy
 from analyzer.store import Store
-from tests.conftest import ROOT, SAMPLE
 from tests.fake_github import TOKEN, FakeGitHub, Faults, assert_store_matches, build_export, dump_store, expected_state
 
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
 FAST = ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
 SINCE = "2026-01-01"
 
