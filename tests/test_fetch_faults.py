@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -52,6 +54,17 @@ def cli_process(fake: FakeGitHub, store: Path, cwd: Path) -> subprocess.Popen[st
 def wait_for_requests(fake: FakeGitHub, count: int, process: subprocess.Popen[str], limit_s: float = 30.0) -> None:
     deadline = time.monotonic() + limit_s
     while fake.stats.total < count and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def wait_for_parsing(db: Path, process: subprocess.Popen[str], limit_s: float = 30.0) -> None:
+    """Until the fetch has begun to parse (its first parsed job is committed)."""
+    deadline = time.monotonic() + limit_s
+    while process.poll() is None and time.monotonic() < deadline:
+        if db.exists():
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db, timeout=0.1)) as conn:
+                if conn.execute("SELECT COUNT(*) FROM parse_state").fetchone()[0] > 0:
+                    return
         time.sleep(0.002)
 
 
@@ -148,19 +161,21 @@ def test_kill_9_at_any_moment_then_resume_gives_the_same_store(export: Path, tmp
         total = fake.stats.total
         db = tmp_path / "killed.db"
         kills = 0
-        for threshold in (10, 60, 160, total):
+        for threshold in (10, 60, 160, None):
             fake.reset_stats()
             process = cli_process(fake, db, tmp_path)
-            wait_for_requests(fake, threshold, process)
-            if threshold == total:
-                time.sleep(0.3)  # the requests are done: the kill lands while parsing (or just after)
+            if threshold is None:
+                wait_for_parsing(db, process)
+            else:
+                wait_for_requests(fake, threshold, process)
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
             process.wait()
             with Store(db) as store:
                 assert store.integrity_ok()
-        assert kills >= 3
+        assert kills == 4
+        assert total > 160
         process = cli_process(fake, db, tmp_path)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
