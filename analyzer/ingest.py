@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from analyzer import logs
+from analyzer import bootstrap, logs
 from analyzer.analysis import reparse
 from analyzer.config import PhaseRule
 from analyzer.errors import AdvisorError, InputError, LogParseError
@@ -145,6 +145,10 @@ def read_file(path: Path) -> Batch:
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         raise InputError(f"{path} is empty", hint="pass a GitHub Actions job log, a run-log .zip or a folder")
+    if path.suffix.lower() == ".jsonl":  # bootstrap runner events: one job per plan execution
+        executions = bootstrap.split_executions(data, source=str(path))
+        jobs = [LocalJob(e.plan, [(0, bootstrap.EVENTS_LOG_NAME, e.data)], e.key) for e in executions]
+        return Batch(path, digest, "bootstrap", jobs=jobs)
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06" or path.suffix.lower() == ".zip":
         if zipfile.is_zipfile(path):
             return Batch(path, digest, "zip", jobs=_read_zip(path, digest))
@@ -173,7 +177,7 @@ def _read_folder(folder: Path, warn: Callable[[str], None]) -> Iterator[Batch]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path.name.startswith(".") or path.name == "system.txt":
             continue
-        if path.suffix.lower() not in (*LOG_SUFFIXES, ".zip"):
+        if path.suffix.lower() not in (*LOG_SUFFIXES, ".zip", ".jsonl"):
             continue
         try:
             yield read_file(path)
@@ -293,10 +297,17 @@ def _save_local(store: Store, batch: Batch, *, repo: str, workflow: str) -> tupl
             known += 1
             continue
         with store.transaction():
-            store.save_run(Run(repo=repo, run_id=run_id, run_attempt=1, workflow_name=workflow))
-            store.save_job(
-                Job(repo=repo, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name)
-            )
+            if batch.kind == "bootstrap":  # its own run per plan execution; the plan is the workflow
+                run, job = bootstrap.execution_records(
+                    local.parts[0][2], repo=repo, run_id=synthetic_id("run", local.key), job_id=job_id
+                )
+                store.save_run(run)
+                store.save_job(job)
+            else:
+                store.save_run(Run(repo=repo, run_id=run_id, run_attempt=1, workflow_name=workflow))
+                store.save_job(
+                    Job(repo=repo, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name)
+                )
             for part, name, data in local.parts:
                 store.save_log(job_id, data, part=part, name=name)
         new += 1
