@@ -123,3 +123,205 @@ def incident_dict(incident: Incident) -> dict[str, Any]:
 
 def stats_dict(row: UnitStats) -> dict[str, Any]:
     return asdict(row)
+
+
+# -- recommend / backtest (issue 4) ------------------------------------------------------------
+
+from analyzer.backtest import BacktestResult, default_split, run_backtest  # noqa: E402
+from analyzer.errors import InputError  # noqa: E402
+from analyzer.model import unit_codes  # noqa: E402
+from analyzer.recommend import (  # noqa: E402
+    PatchPlan,
+    Policy,
+    RecommendResult,
+    UnitKey,
+    current_limits,
+    logged_limits,
+    plan_source_patches,
+    plan_workflow_patches,
+    recommend_limits,
+)
+from analyzer.workflows import WorkflowSpec, parse_workflow  # noqa: E402
+
+
+def workflow_specs(
+    store: Store, repo: str | None, *, directory: Path | None = None, on_warning: Warn | None = None
+) -> list[WorkflowSpec]:
+    """Workflow files for current ``timeout-minutes``: those under ``directory`` (a checkout) first,
+    then the store's (for each path, the version at the newest run's commit)."""
+
+    specs: list[WorkflowSpec] = []
+    for path, text in read_workflow_dir(directory) if directory is not None else []:
+        try:
+            specs.append(parse_workflow(text, path))
+        except InputError as exc:
+            if on_warning:
+                on_warning(exc.message)
+    local_names = {s.name for s in specs}
+    newest: dict[str, tuple[datetime, str]] = {}
+    for run in store.load_runs(repo):
+        when = run.run_started_at or run.created_at
+        if run.workflow_path is None or run.head_sha is None or when is None:
+            continue
+        if run.workflow_path not in newest or when > newest[run.workflow_path][0]:
+            newest[run.workflow_path] = (when, run.head_sha)
+    chosen: dict[str, tuple[str, str]] = {}
+    for _repo, path, ref, text in store.load_workflow_files(repo):
+        if path not in chosen or ref == newest.get(path, (None, None))[1]:
+            chosen[path] = (ref, text)
+    for path, (_ref, text) in sorted(chosen.items()):
+        try:
+            spec = parse_workflow(text, path)
+        except InputError as exc:
+            if on_warning:
+                on_warning(exc.message)
+            continue
+        if spec.name not in local_names:
+            specs.append(spec)
+    return specs
+
+
+def read_workflow_dir(directory: Path) -> list[tuple[str, str]]:
+    """``(relative path, text)`` of the workflow YAML files under a checkout (or a folder of them)."""
+
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory", hint="pass a repository checkout to --patch")
+    base = directory / ".github" / "workflows"
+    folder = base if base.is_dir() else directory
+    out = []
+    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
+        out.append((path.relative_to(directory).as_posix(), read_text_exact(path)))
+    return out
+
+
+def read_text_exact(path: Path) -> str:
+    """A text file as it is, line endings included (so a patch changes only what it means to)."""
+
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}", hint="check the path and that it is UTF-8 text") from None
+
+
+def recommend(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str | None = None,
+    workflow: str | None = None,
+    since: str | None = None,
+    quantile: float | None = None,
+    workflows_dir: Path | None = None,
+    on_warning: Warn | None = None,
+) -> RecommendResult:
+    """Recommended limits for every job, step and phase in the window (``recommend.RecommendResult``).
+
+    Current limits come from the workflow YAML (``workflows_dir`` first, then the store), the
+    ``[[phases]]`` ``timeout_s`` of the settings, and the limits the logs revealed.
+    """
+
+    ensure_parsed(store, settings, on_warning=on_warning)
+    repo = repo or settings.repo
+    target = settings.quantile if quantile is None else quantile
+    if not 0.5 <= target < 1:
+        raise ConfigError(f"--quantile {target} out of range", hint="use 0.5 <= quantile < 1, e.g. 0.99")
+    start, end = analysis_window(store, settings, since, repo)
+    frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
+    found = store.load_incidents(repo=repo, workflow=workflow, since=start)
+    policy = Policy(quantile=target, min_samples=settings.min_samples)
+
+    _, keys = unit_codes(frame)
+    unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
+    specs = workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
+    current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
+    return recommend_limits(frame, current, policy)
+
+
+def apply_patches(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
+    """Rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]`` source limits.
+
+    Returns a ``recommend.PatchPlan`` (its ``diff()`` is the unified diff); files are written
+    only when ``write`` and only where something changed.
+    """
+
+    specs = []
+    notes: list[str] = []
+    for path, text in read_workflow_dir(directory):
+        try:
+            specs.append(parse_workflow(text, path))
+        except InputError as exc:
+            notes.append(exc.message)
+    sources: dict[str, str | None] = {}
+    for rule in settings.timeouts:
+        candidate = directory / rule.file
+        sources[rule.file] = read_text_exact(candidate) if candidate.is_file() else None
+    plan = plan_workflow_patches(result, specs) + plan_source_patches(result, settings.timeouts, sources)
+    if write:
+        for edit in plan.edits:
+            if edit.after != edit.before:
+                target = directory / edit.path
+                temporary = target.with_name(target.name + ".we-advisor.tmp")
+                with temporary.open("w", encoding="utf-8", newline="") as fh:
+                    fh.write(edit.after)
+                temporary.replace(target)
+    if notes:
+        from dataclasses import replace
+
+        plan = replace(plan, notes=plan.notes + tuple(notes))
+    return plan
+
+
+def backtest(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str | None = None,
+    workflow: str | None = None,
+    split: str | None = None,
+    quantile: float | None = None,
+    on_warning: Warn | None = None,
+) -> BacktestResult:
+    """Choose limits on the ``window_days`` before ``split`` (a date), replay the runs after it.
+
+    Without ``split``: two weeks before the newest observation (the middle of a shorter history).
+    """
+
+    ensure_parsed(store, settings, on_warning=on_warning)
+    repo = repo or settings.repo
+    everything = store.observations_frame(repo=repo, workflow=workflow)
+    if everything.empty:
+        raise InputError(
+            "the store has no observations to backtest" + (f" for {repo}" if repo else ""),
+            hint="run `we-advisor fetch` or `we-advisor ingest` first (or check --repo)",
+        )
+    if split is None:
+        point = default_split(everything["started_at"])
+    else:
+        parsed = parse_since(split, end=store.newest_time(repo=repo))
+        assert parsed is not None
+        point = parsed
+    stamp = pd_timestamp(point)
+    train = everything[(everything["started_at"] < stamp) & (everything["started_at"] >= stamp - timedelta(days=settings.window_days))]
+    test = everything[everything["started_at"] >= stamp]
+    if train.empty or test.empty:
+        raise InputError(
+            f"--split {point:%Y-%m-%d} leaves no observations on one side",
+            hint=f"the history runs from {everything['started_at'].min():%Y-%m-%d} to {everything['started_at'].max():%Y-%m-%d}",
+        )
+    found = store.load_incidents(repo=repo, workflow=workflow)
+    _, keys = unit_codes(train)
+    unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
+    specs = workflow_specs(store, repo, on_warning=on_warning)
+    before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
+    current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(train, before))
+    policy = Policy(quantile=settings.quantile if quantile is None else quantile, min_samples=settings.min_samples)
+    return run_backtest(train, test, current, policy, split=point)
+
+
+def pd_timestamp(value: datetime) -> Any:
+    """A UTC pandas Timestamp, for comparisons with ``started_at`` columns."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

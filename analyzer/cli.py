@@ -459,6 +459,105 @@ def fetch(
         raise typer.Exit(code=1)
 
 
+class RecommendFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def recommend(
+    repo: RepoOpt = None,
+    workflow: WorkflowOpt = None,
+    since: SinceOpt = None,
+    quantile: Annotated[
+        float | None, typer.Option("--quantile", help="Target quantile: at most 1 - q of healthy runs stopped (default 0.99).")
+    ] = None,
+    format: Annotated[RecommendFormat, typer.Option("--format", help="Output format.")] = RecommendFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the recommendations to FILE instead of stdout.")] = None,
+    patch: Annotated[
+        Path | None,
+        typer.Option(
+            "--patch",
+            help="Checkout to rewrite: timeout-minutes in its workflow YAML and the source limits named by "
+            "timeouts rules in the config; the unified diff goes to stdout (recommendations then only to --output).",
+        ),
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Recommended timeouts per job, step and phase, with a verdict on the current limits and their kill rates.
+
+    Example: we-advisor recommend --workflow "E2E WorkflowExecution" --format markdown --output timeouts.md
+    """
+    from analyzer.errors import InputError
+    from analyzer.recommend import render_markdown
+    from analyzer.recommend import render_table as render_recommendations
+
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            result = api.recommend(
+                settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch,
+                on_warning=_warn,
+            )
+        plan = api.apply_patches(settings, result, patch) if patch is not None else None
+        if format is RecommendFormat.json:
+            text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        elif format is RecommendFormat.markdown:
+            text = render_markdown(result)
+        else:
+            text = render_recommendations(result) + "\n"
+        if output is not None:
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot write {output}: {exc.strerror}", hint="check the path") from None
+    if output is None and plan is None:
+        typer.echo(text, nl=False)
+    verdicts: dict[str, int] = {}
+    for r in result.recommendations:
+        verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) or "no units in the window"
+    _err(f"{len(result.recommendations)} unit(s): {summary}" + (f"; written to {output}" if output else ""))
+    if plan is not None:
+        typer.echo(plan.diff(), nl=False)
+        for note in plan.notes:
+            _err(f"note: {note}")
+        changed = sum(1 for e in plan.edits if e.before != e.after)
+        _err(f"patched {changed} file(s) under {patch}" if changed else f"nothing to change under {patch}")
+
+
+@app.command()
+def backtest(
+    repo: RepoOpt = None,
+    workflow: WorkflowOpt = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="YYYY-MM-DD: choose limits before it, replay after (default: 14 days before the newest data)."),
+    ] = None,
+    format: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    store: StoreOpt = DEFAULT_STORE,
+    config: ConfigOpt = None,
+) -> None:
+    """Replay history: would we-advisor's limits (and common heuristics) have killed healthy runs or saved minutes?
+
+    Example: we-advisor backtest --split 2026-02-01 --format json
+    """
+    from analyzer.backtest import render_backtest_table
+
+    with user_errors():
+        settings = _settings(config)
+        with _open(store) as db:
+            result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=_warn)
+    if format is ListFormat.json:
+        _dump_json(result.to_dict())
+    else:
+        typer.echo(render_backtest_table(result))
+    for note in result.notes:
+        _err(f"note: {note}")
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")

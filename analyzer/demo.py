@@ -14,6 +14,7 @@ from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
 from analyzer.ingest import IngestSummary
 from analyzer.model import UnitStats
+from analyzer.recommend import RecommendResult, format_rate
 from analyzer.records import Incident
 from analyzer.store import Store
 
@@ -27,6 +28,7 @@ class DemoResult:
     stats: list[UnitStats]
     incidents: list[Incident]
     store_path: Path
+    recommendations: RecommendResult | None = None
 
 
 def sample_dir(scratch: Path) -> Path:
@@ -57,9 +59,69 @@ def run_demo(
             rows = api.stats(settings, store, since=since, on_warning=on_warning)
             found = api.incidents(settings, store, since=since, on_warning=on_warning)
             counts = store.counts()
+            recommended = api.recommend(settings, store, since=since, on_warning=on_warning)
+            replay = _backtest_line(settings, store, on_warning)
             written = _write_reports(settings, store, reports_dir, on_warning)
-        text = _render(settings, summary, counts, rows, found) + written
-        return DemoResult(text, summary, rows, found, path)
+        text = _render(settings, summary, counts, rows, found) + _render_recommendations(recommended) + replay + written
+        return DemoResult(text, summary, rows, found, path, recommended)
+
+
+def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
+    """The limits that should change, worst first: verdict, current and recommended, and their kill rates."""
+    changing = [r for r in result.recommendations if r.verdict in ("too_tight", "too_loose")]
+    changing.sort(key=lambda r: (r.verdict != "too_tight", -(r.false_timeout_rate_current or 0.0), r.job, r.name))
+    rows = [
+        [
+            r.verdict, shorten(r.job, 10), shorten(r.name, 30), f"{human_duration(r.current_timeout_s)} ({r.current_source})",
+            human_duration(r.recommended_timeout_s), format_rate(r.false_timeout_rate_current, r.rate_basis[0]),
+            format_rate(r.false_timeout_rate_recommended, r.rate_basis[1]),
+        ]
+        for r in changing[:top]
+    ]
+    q = f"{result.quantile * 100:g}"
+    out = [
+        "",
+        "",
+        f"Recommended limits (p{q}: at most {100 - result.quantile * 100:g} % of healthy runs stopped; upper confidence",
+        "bound + margin; 'killed' = estimated share of runs the limit stops, censoring-aware)",
+        render_table(["verdict", "job", "unit", "current", "recommended", "killed now", "killed then"], rows, right=(5, 6))
+        if rows else "  every limit in force is within its band: nothing to change",
+    ]
+    verdicts = Counter(r.verdict for r in result.recommendations)
+    out.append("Verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
+    if result.layers:
+        out.append(f"Timeout layers: {len(result.layers)} warning(s), e.g. {result.layers[0].message}")
+    out.append("All units, notes and tail estimates: we-advisor recommend --format markdown")
+    return "\n".join(out)
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if value == 0 or value >= 0.001 else "<0.1%"
+
+
+def _backtest_line(settings: Settings, store: Store, on_warning: Callable[[str], None] | None) -> str:
+    """Policies side by side when the history after a split is replayed (see ``we-advisor backtest``)."""
+    try:
+        result = api.backtest(settings, store, on_warning=on_warning)
+    except InputError:
+        return ""
+    rows = [
+        [
+            t.policy, _rate(t.est_kill_rate), f"{t.units_over_target}/{t.units}", _rate(t.worst_est_kill_rate),
+            shorten(t.worst_unit.label() if t.worst_unit else "", 34),
+            f"{t.runner_minutes_saved:.0f}", human_duration(t.median_slack_s),
+        ]
+        for t in result.totals
+    ]
+    headers = ["policy", "killed", f"units over {(1 - result.quantile) * 100:g}%", "worst unit", "", "min saved", "median slack"]
+    table = render_table(headers, rows, right=(1, 2, 3, 5, 6))
+    return (
+        f"\n\nBacktest: limits chosen on the runs before {result.split:%Y-%m-%d}, replayed on the {result.test_rows} "
+        "observations after\n('killed' = censoring-aware share of runs stopped by the limit; min saved = runner minutes cut "
+        "from timed-out runs)\n" + table
+    )
 
 
 def _write_reports(settings: Settings, store: Store, reports_dir: Path | None, on_warning: Callable[[str], None] | None) -> str:

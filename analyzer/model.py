@@ -953,22 +953,24 @@ class DurationModel(_ParamsMixin):
                 out[units] = fit.take(self.tail_local_[units]).survival(lim[units])
         return out
 
-    def kill_rate(self, limits: ArrayLike) -> tuple[NDArray[np.float64], list[str | None]]:
+    def kill_rate(self, limits: ArrayLike, *, max_tail_error: float = 0.10) -> tuple[NDArray[np.float64], list[str | None]]:
         """Estimated share of runs a limit would stop, per unit, and what each estimate rests on.
 
         Kaplan–Meier (``"km"``) where at least ``KM_SUPPORT`` observed runs reached the limit,
-        or where no tail was fitted; otherwise the unit's parametric tail (``"tail:lognormal"``,
-        ``"tail:weibull"``). Basis ``None`` where there is no limit.
+        or where no tail follows the KM curve within ``max_tail_error``; otherwise the unit's
+        parametric tail (``"tail:lognormal"``, ``"tail:weibull"``). Basis ``None`` where there is
+        no limit.
         """
         lim = np.asarray(limits, dtype=np.float64)
         rate = self.survival_at(lim)
         tail = self.tail_survival_at(lim)
         reaching = self.runs_reaching(lim)
+        fits = self.units_["tail_fit_error"].to_numpy(dtype=float) <= max_tail_error
         basis: list[str | None] = []
         for u in range(lim.size):
             if not np.isfinite(lim[u]):
                 basis.append(None)
-            elif reaching[u] < KM_SUPPORT and np.isfinite(tail[u]):
+            elif reaching[u] < KM_SUPPORT and np.isfinite(tail[u]) and fits[u]:
                 rate[u] = tail[u]
                 basis.append(f"tail:{self.tail_family_[u]}")
             else:
