@@ -1,0 +1,116 @@
+"""Runner overhead of ``we-advisor bootstrap run``: wall time minus critical path, 20-task DAG of short sleeps.
+
+    python benchmarks/bootstrap_bench.py [--repeat 5] [--json results.json]
+
+Two figures per repetition:
+
+- overhead: wall time - the critical path of the *nominal* sleeps. Everything the runner adds on the
+  longest chain: process start and exit, the waiter and reader threads, dispatch of dependents,
+  event lines. Target: <= 50 ms.
+- dispatch: wall time - the critical path of the *measured* task durations (Popen to exit), so
+  process start-up is excluded: what the scheduler itself adds between one task and the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analyzer.bootstrap import Plan, Task, resolve_limits, run_plan  # noqa: E402
+
+TARGET_MS = 50.0
+
+
+def build_plan(tasks: int = 20, seed: int = 7) -> tuple[Plan, dict[str, float]]:
+    """A layered random DAG: 5 levels of 4 tasks, each needing 1-3 tasks of earlier levels."""
+    rng = random.Random(seed)
+    names = [f"t{i:02d}" for i in range(tasks)]
+    durations = {n: rng.choice([0.05, 0.1, 0.15, 0.2]) for n in names}
+    per_level = 4
+    out = []
+    for i, name in enumerate(names):
+        level = i // per_level
+        earlier = names[: level * per_level]
+        needs = tuple(sorted(rng.sample(earlier, min(len(earlier), rng.randint(1, 3))))) if earlier else ()
+        out.append(Task(name=name, run=("sleep", str(durations[name])), needs=needs, timeout_s=60.0))
+    return Plan(name="bench", tasks=tuple(out)), durations
+
+
+def critical_path(plan: Plan, durations: dict[str, float]) -> float:
+    finish: dict[str, float] = {}
+    for task in plan.topological():
+        finish[task.name] = max((finish[n] for n in task.needs), default=0.0) + durations[task.name]
+    return max(finish.values())
+
+
+def measure(repeat: int) -> dict[str, object]:
+    plan, nominal = build_plan()
+    nominal_cp = critical_path(plan, nominal)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "events.jsonl"
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = run_plan(
+                plan, resolve_limits(plan), events=events, out=io.StringIO(), err=io.StringIO(), handle_signals=False
+            )
+            wall = time.perf_counter() - t0
+            assert result.ok, result.summary()
+            measured = {r.name: r.attempts[0].duration_s for r in result.results}
+            rows.append(
+                {
+                    "wall_s": wall,
+                    "overhead_ms": (wall - nominal_cp) * 1000,
+                    "dispatch_ms": (wall - critical_path(plan, measured)) * 1000,
+                }
+            )
+    overhead = [float(r["overhead_ms"]) for r in rows]
+    dispatch = [float(r["dispatch_ms"]) for r in rows]
+    return {
+        "tasks": len(plan.tasks),
+        "critical_path_s": nominal_cp,
+        "sum_s": sum(nominal.values()),
+        "repeat": repeat,
+        "wall_s_median": statistics.median(float(r["wall_s"]) for r in rows),
+        "overhead_ms_median": statistics.median(overhead),
+        "overhead_ms_max": max(overhead),
+        "dispatch_ms_median": statistics.median(dispatch),
+        "dispatch_ms_max": max(dispatch),
+        "target_ms": TARGET_MS,
+        "ok": statistics.median(overhead) <= TARGET_MS,
+        "runs": rows,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    data = measure(args.repeat)
+    print(f"20-task DAG: critical path {data['critical_path_s']:.2f} s, sum of tasks {data['sum_s']:.2f} s")
+    print(f"{'run':>3}  {'wall':>7}  {'overhead':>9}  {'dispatch':>9}")
+    for i, row in enumerate(data["runs"], 1):  # type: ignore[arg-type]
+        print(f"{i:>3}  {row['wall_s']:6.3f}s  {row['overhead_ms']:7.1f}ms  {row['dispatch_ms']:7.1f}ms")
+    verdict = "ok" if data["ok"] else "OVER TARGET"
+    print(
+        f"median overhead {data['overhead_ms_median']:.1f} ms (max {data['overhead_ms_max']:.1f}), "
+        f"dispatch {data['dispatch_ms_median']:.1f} ms; target <= {TARGET_MS:.0f} ms: {verdict}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return 0 if data["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
