@@ -301,7 +301,7 @@ bootstrap_app = typer.Typer(
 )
 app.add_typer(bootstrap_app, name="bootstrap")
 
-PlanArg = Annotated[Path, typer.Argument(help="Plan TOML: [[task]] name, run, needs, timeout_s, diagnose, retries, env, cwd.")]
+PlanArg = Annotated[Path, typer.Argument(help="Plan TOML of task tables: name, run, needs, timeout_s, diagnose, ...")]
 TimeoutsOpt = Annotated[
     Path | None,
     typer.Option("--timeouts", help='Recommendations JSON (`recommend --format json`) for timeout_s = "auto".'),
