@@ -1050,10 +1050,21 @@ class RunnerQuantileModel(_ParamsMixin):
     ``lower_bound_``, ``ratio_`` (slowest label over fastest), ``estimator_``.
     """
 
-    def __init__(self, *, quantile: float = 0.9, min_samples: int = 20, max_iter: int = 50, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        quantile: float = 0.9,
+        min_samples: int = 20,
+        max_iter: int = 30,
+        learning_rate: float = 0.2,
+        max_leaf_nodes: int = 8,
+        random_state: int = 0,
+    ) -> None:
         self.quantile = quantile
         self.min_samples = min_samples
         self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes  # three low-cardinality features: small trees suffice
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: object = None) -> RunnerQuantileModel:
@@ -1078,6 +1089,8 @@ class RunnerQuantileModel(_ParamsMixin):
             loss="quantile",
             quantile=self.quantile,
             max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
             categorical_features=[0],
             early_stopping=False,
             random_state=self.random_state,

@@ -472,9 +472,14 @@ def recommend_limits(
                 bases[u] = "km-upper-bound"  # beyond the longest run, which was stopped: at most this
     runners = _runner_splits(frame, model, policy)
 
+    wanted = [
+        "tail_q_s", "tail_p95_s", "tail_p99_s", "hung", "trend", "change_ratio", "change_z", "censored", "p50_s",
+        "p95_s", "p99_s", "p99_ci_lo_s", "p99_ci_hi_s",
+    ]  # fmt: skip
+    columns = units[wanted].to_dict("records")
     out: list[Recommendation] = []
     for u in range(n):
-        row = units.iloc[u]
+        row = columns[u]
         notes: list[str] = []
         limit = limits[u]
         if limit.note:
@@ -616,7 +621,13 @@ def _runner_splits(frame: pd.DataFrame, model: DurationModel, policy: Policy) ->
     table = model.by_runner_
     if table.empty:
         return {}
-    spread = table.groupby("unit")["p90_s"].agg(lambda s: s.max() / s.min() if s.min() > 0 else np.inf)
+    # p90 where every label has one, else the median: a label's quantile beyond its data is no evidence
+    p90_known = table["p90_s"].notna().groupby(table["unit"]).transform("all").to_numpy(dtype=bool)
+    column = np.where(p90_known, table["p90_s"], table["p50_s"])
+    values = pd.Series(column, index=table["unit"].to_numpy())
+    lows, highs = values.groupby(level=0).min(), values.groupby(level=0).max()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = (highs / lows).replace([np.inf], np.nan).dropna()
     candidates = spread[spread >= policy.runner_ratio]
     if candidates.empty:
         return {}

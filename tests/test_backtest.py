@@ -104,3 +104,20 @@ def test_units_without_enough_history_are_left_out_with_a_note() -> None:
     test["started_at"] += pd.Timedelta(days=60)
     result = run_backtest(train, test, {}, Policy(), split=datetime(2026, 3, 1, tzinfo=UTC))
     assert result.units == () and result.notes == ("1 unit(s) left out: fewer than 20 runs before the split",)
+
+
+def test_benchmark_script_runs(tmp_path: object) -> None:
+    """benchmarks/model_bench.py runs end to end (small) and writes its JSON."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_bench.py"
+    spec = importlib.util.spec_from_file_location("model_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = Path(str(tmp_path)) / "bench.json"
+    bench.main(["--observations", "20000", "--units", "100", "--repeat", "1", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["observations"] == 20000 and data["units"] == 100
+    assert data["we_advisor_fit_recommend_s"] > 0 and data["pandas_groupby_quantile_s"] > 0
