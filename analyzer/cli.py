@@ -518,7 +518,7 @@ def recommend(
     verdicts: dict[str, int] = {}
     for r in result.recommendations:
         verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) or "no units in the window"
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) or "no observations in the window; try --since"
     _err(f"{len(result.recommendations)} unit(s): {summary}" + (f"; written to {output}" if output else ""))
     if plan is not None:
         typer.echo(plan.diff(), nl=False)

@@ -402,6 +402,8 @@ def recommend_limits(
         model.fit(frame)
     units = model.units_
     n = len(units)
+    if n == 0:
+        return RecommendResult(generated_at or datetime.now(UTC), policy.quantile, (), (), policy)
     keys = [
         UnitKey(str(scope), str(workflow), str(job), step, phase)
         for scope, workflow, job, step, phase in zip(
@@ -424,7 +426,7 @@ def recommend_limits(
     tail_err = units["tail_fit_error"].to_numpy(dtype=float)
 
     km_ok = np.isfinite(ci_hi) & (model.runs_reaching(ci_hi) >= KM_SUPPORT)
-    tail_fitted = np.array([m is not None for m in tail_model]) & np.isfinite(tail_hi)
+    tail_fitted = np.array([m is not None for m in tail_model], dtype=bool) & np.isfinite(tail_hi)
     tail_ok = tail_fitted & (tail_err <= policy.max_tail_error)
     with np.errstate(invalid="ignore"):
         tail_bound = np.fmax(tail_hi, lower)

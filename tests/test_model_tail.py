@@ -276,13 +276,8 @@ def test_estimator_is_scikit_learn_style() -> None:
 
 def test_unit_codes_follow_stats_keys() -> None:
     """Job units have no step, step units no phase; skipped rows get -1."""
-    df = pd.concat(
-        [
-            unit_history(lognormal(60, 0.3), 3, seed=1, scope="job"),
-            unit_history(lognormal(60, 0.3), 3, seed=1, scope="step"),
-        ],
-        ignore_index=True,
-    )
+    df = unit_history(lognormal(60, 0.3), 6, seed=1, scope="step")
+    df.loc[:2, ["scope", "step", "step_number"]] = ["job", None, np.nan]
     df.loc[0, "outcome"] = "skipped"
     codes, keys = unit_codes(df)
     assert codes[0] == -1 and len(keys) == 2
