@@ -491,10 +491,10 @@ def recommend_limits(
             used = str(basis[u]).startswith("tail:")
             tail = TailEstimate(
                 model=str(tail_model[u]),
-                quantile_s=_f(row["tail_q_s"]) or float("nan"),
+                quantile_s=float(row["tail_q_s"]),
                 upper_s=float(tail_hi[u]),
-                p95_s=_f(row["tail_p95_s"]) or float("nan"),
-                p99_s=_f(row["tail_p99_s"]) or float("nan"),
+                p95_s=float(row["tail_p95_s"]),
+                p99_s=float(row["tail_p99_s"]),
                 fit_error=float(tail_err[u]),
                 used=used,
             )
