@@ -503,7 +503,7 @@ def recommend(
             )
         plan = api.apply_patches(settings, result, patch) if patch is not None else None
         if format is RecommendFormat.json:
-            text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+            text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         elif format is RecommendFormat.markdown:
             text = render_markdown(result)
         else:

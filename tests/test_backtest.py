@@ -84,7 +84,7 @@ def test_tekton_history_current_kills_ten_percent_we_advisor_few() -> None:
     assert tekton["we-advisor"].runner_minutes_at_risk > 0  # a looser limit waits longer on the runs it lets go
     t = totals(result)
     assert t["we-advisor"].units_over_target < t["current"].units_over_target  # type: ignore[attr-defined]
-    data = json.loads(json.dumps(result.to_dict()))
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert {p["policy"] for p in data["policies"]} == {p.name for p in POLICIES}
     assert data["split"] == split.strftime("%Y-%m-%dT%H:%M:%SZ")
 

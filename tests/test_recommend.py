@@ -171,7 +171,7 @@ def test_timeout_layers_seed_story() -> None:
 def test_json_has_the_design_fields() -> None:
     """The DESIGN.md contract: field names, types and verdict values; extra fields are additions."""
     result = recommend_limits(e2e_history(120, seed=1), {TEKTON: CurrentLimit(300.0, "config")})
-    data = json.loads(json.dumps(result.to_dict()))
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))  # strict JSON: no NaN
     assert set(data) >= {"generated_at", "quantile", "recommendations"} and data["quantile"] == 0.99
     contract = {
         "scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p95_s", "p99_s", "p99_ci_s",
