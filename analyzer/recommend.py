@@ -395,7 +395,12 @@ def recommend_limits(
     generated_at: datetime | None = None,
     model: DurationModel | None = None,
 ) -> RecommendResult:
-    """Recommendations for every unit of an observations frame (see the module docstring)."""
+    """Recommendations for every unit of an observations frame (see the module docstring).
+
+    ``current`` maps unit keys to the limits in force (see ``current_limits``); units missing from
+    it have none. ``model``: a ``DurationModel`` already fitted on ``frame`` with the policy's
+    quantile and confidence, to avoid fitting twice.
+    """
     policy = policy or Policy()
     if model is None:
         model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
@@ -860,7 +865,7 @@ def _kill(rate: float | None, basis: str | None = None) -> str:
     return f"{rate:.1%}" if rate >= 0.001 else "<0.1%"
 
 
-def _percentile(r: Recommendation, value: float | None, q: float) -> str:
+def _percentile(r: Recommendation, value: float | None) -> str:
     if value is not None:
         return human_duration(value)
     if r.quantile_lower_bound_s is not None:
@@ -877,7 +882,7 @@ def render_table(result: RecommendResult) -> str:
         rows.append(
             [
                 r.scope, shorten(r.job, 20), shorten(r.step or "", 26), shorten(r.phase or "", 26), r.samples, r.censored,
-                human_duration(r.p50_s), _percentile(r, r.p95_s, 0.95), _percentile(r, r.p99_s, 0.99),
+                human_duration(r.p50_s), _percentile(r, r.p95_s), _percentile(r, r.p99_s),
                 human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else ""),
                 human_duration(r.recommended_timeout_s), r.verdict,
                 _kill(r.false_timeout_rate_current, r.rate_basis[0]) + " → "
@@ -904,8 +909,8 @@ def render_markdown(result: RecommendResult) -> str:
         unit = f"{r.scope}: {_md(r.key.label())}"
         current = human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else "")
         lines.append(
-            f"| {unit} | {r.samples} | {r.censored} | {human_duration(r.p50_s)} | {_percentile(r, r.p95_s, 0.95)} | "
-            f"{_percentile(r, r.p99_s, 0.99)} | {current} | {human_duration(r.recommended_timeout_s)} | `{r.verdict}` | "
+            f"| {unit} | {r.samples} | {r.censored} | {human_duration(r.p50_s)} | {_percentile(r, r.p95_s)} | "
+            f"{_percentile(r, r.p99_s)} | {current} | {human_duration(r.recommended_timeout_s)} | `{r.verdict}` | "
             f"{_kill(r.false_timeout_rate_current, r.rate_basis[0])} → "
             f"{_kill(r.false_timeout_rate_recommended, r.rate_basis[1])} |"
         )

@@ -357,3 +357,18 @@ def test_p99_interval_brackets_the_estimate(truth: Truth) -> None:
     lo, hi = r.p99_ci_s  # type: ignore[attr-defined]
     assert lo is not None and hi is not None and lo <= r.p99_s <= hi  # type: ignore[attr-defined]
     assert np.isfinite(hi)
+
+
+def test_demo_flags_the_tekton_wait(tmp_path: Path) -> None:
+    """`we-advisor demo` shows the Tekton wait's 300 s limit as too_tight with its kill rate, and the backtest."""
+    if not (SAMPLE / "runs.json").is_file():
+        pytest.skip("data/sample is absent")
+    from analyzer.demo import run_demo
+
+    result = run_demo(tmp_path / "demo.db", reports_dir=None)
+    line = next(x for x in result.text.splitlines() if "tekton-controller-wait" in x and "too_tight" in x)
+    assert "5m00s (config)" in line
+    killed_now = float(line.split()[-2].rstrip("%")) / 100
+    assert 0.05 < killed_now < 0.2
+    assert "Backtest: limits chosen on the runs before" in result.text and "jenkins-elastic" in result.text
+    assert result.recommendations is not None
