@@ -120,12 +120,12 @@ def ingest_paths(
     for batch in batches:
         summary.files += 1
         if batch.kind == "export" and batch.export is not None:
-            new, known, _ids = _save_export(store, batch.export, repo=repo)
+            new, known = _save_export(store, batch.export, repo=repo)
         else:
             if store.has_source(batch.sha256):
                 summary.jobs_known += len(batch.jobs)
                 continue
-            new, known, _ids = _save_local(store, batch, repo=repo or LOCAL_REPO, workflow=workflow or LOCAL_WORKFLOW)
+            new, known = _save_local(store, batch, repo=repo or LOCAL_REPO, workflow=workflow or LOCAL_WORKFLOW)
             store.record_source(batch.sha256, str(batch.path), batch.kind, len(batch.jobs))
         summary.jobs_new += new
         summary.jobs_known += known
@@ -167,7 +167,7 @@ def read_file(path: Path) -> Batch:
         return Batch(path, digest, "gh-view", jobs=_split_gh_view(text, digest))
     try:
         name = logs.job_name_from_log(data) or _name_from_file(path.name)
-        logs.parse_job_log(data)  # check it is a log at all; parsing proper happens on save
+        logs.check_log(data)  # parsing proper happens once, on save
     except LogParseError as exc:
         raise InputError(f"{path}: {exc.message}", hint=exc.hint or "pass a GitHub Actions job log") from None
     return Batch(path, digest, "log", jobs=[LocalJob(name, [(0, None, data)], digest)])
@@ -247,7 +247,7 @@ def _read_zip(path: Path, digest: str) -> list[LocalJob]:
 
 def _is_text_log(data: bytes) -> bool:
     try:
-        logs.parse_job_log(data)
+        logs.check_log(data)
     except LogParseError:
         return False
     return True
@@ -286,13 +286,11 @@ def _split_gh_view(text: str, digest: str) -> list[LocalJob]:
 # -- saving ----------------------------------------------------------------------------------
 
 
-def _save_local(store: Store, batch: Batch, *, repo: str, workflow: str) -> tuple[int, int, list[int]]:
+def _save_local(store: Store, batch: Batch, *, repo: str, workflow: str) -> tuple[int, int]:
     run_id = synthetic_id("run", batch.sha256)
     new = known = 0
-    ids = []
     for local in batch.jobs:
         job_id = synthetic_id("job", local.key)
-        ids.append(job_id)
         if store.load_job(job_id) is not None:
             known += 1
             continue
@@ -311,7 +309,7 @@ def _save_local(store: Store, batch: Batch, *, repo: str, workflow: str) -> tupl
             for part, name, data in local.parts:
                 store.save_log(job_id, data, part=part, name=name)
         new += 1
-    return new, known, ids
+    return new, known
 
 
 def _is_export(folder: Path) -> bool:
@@ -330,7 +328,7 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"{path} is not valid JSON: {exc}", hint="regenerate the export folder") from None
 
 
-def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, int, list[int]]:
+def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, int]:
     """An export folder in GitHub REST shapes (the layout of ``data/sample/``)."""
     if repo is None:
         meta = _load_json(folder / "repo.json") if (folder / "repo.json").is_file() else {}
@@ -349,7 +347,6 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
         runs += [run_from_json(_load_json(p), repo) for p in sorted(attempts_dir.glob("*.json"))]
     workflows = {r.run_id: r.workflow_name for r in runs}
     new = known = 0
-    ids: list[int] = []
     for run in runs:
         store.save_run(run)
     for path in sorted((folder / "jobs").glob("*.json")):
@@ -359,7 +356,6 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
             raise InputError(f"{path} is not a jobs listing", hint="expected {jobs: [...]}")
         for item in items:
             job = job_from_json(item, repo, workflows.get(int(item.get("run_id") or 0)))
-            ids.append(job.job_id)
             if store.load_job(job.job_id) == job and store.log_state(job.job_id) is not None:
                 known += 1
                 continue
@@ -377,7 +373,7 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
         for path in sorted(p for p in files_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(files_dir).as_posix()
             store.save_workflow_file(repo, rel, "HEAD", path.read_text(encoding="utf-8"))
-    return new, known, ids
+    return new, known
 
 
 def _export_log(folder: Path, job_id: int) -> bytes | None:

@@ -231,6 +231,12 @@ def job_name_from_log(data: bytes | str) -> str | None:
 # public parse functions
 
 
+def check_log(data: bytes | str) -> None:
+    """The input checks of :func:`parse_job_log` without the parse: raises LogParseError if
+    ``data`` is not a GitHub Actions log (empty, binary, not UTF-8, no timestamps or markers)."""
+    _check_looks_like_log(_prepare(data, what="the log"))
+
+
 def parse_job_log(
     data: bytes | str,
     *,
