@@ -218,10 +218,8 @@ def test_a_token_revoked_midway_stops_with_the_auth_error(export: Path, tmp_path
 
 
 @pytest.mark.slow
-def test_over_a_thousand_runs_under_the_real_listing_cap(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_over_a_thousand_runs_under_the_real_listing_cap(tmp_path: Path) -> None:
     """1,500 runs in the window: created windows keep the 1,000-result cap from hiding any of them."""
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("a long variant: run with -m slow")
     folder = build_export(tmp_path / "export", runs=1500, jobs_per_run=1)
     with FakeGitHub(folder, faults=Faults(error_rate=0.02, reset_rate=0.01, truncate_rate=0.01, seed=5)) as fake:
         summary = run_fetch(fake, tmp_path / "s.db", since="2025-01-01")
