@@ -24,14 +24,19 @@ exhaustion with a short reset, 410 logs, truncated bodies, latency, paths that a
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import socket
+import sqlite3
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -40,8 +45,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse
+
+if TYPE_CHECKING:
+    from analyzer.fetch import FetchSummary
+    from analyzer.github import ClientPolicy
 
 TOKEN = "we-advisor-fake-token-7f3a9c21e5d8b604"  # recognizable, so tests can look for leaks
 FILTERS = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
@@ -256,6 +265,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if truncate and len(body) > 1:
+                with fake.lock:
+                    fake.stats.faults["truncated"] += 1
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self.close_connection = True
@@ -290,7 +301,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.window_used += 1
 
         def _reset(self) -> None:
-            fake.stats.faults["reset"] += 1
+            with fake.lock:
+                fake.stats.faults["reset"] += 1
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
 
@@ -313,7 +325,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._reset()
                 return
             if fake._draw(faults.error_rate) or any(re.search(p, url.path) for p in faults.always_fail):
-                fake.stats.faults["5xx"] += 1
+                with fake.lock:
+                    fake.stats.faults["5xx"] += 1
                 self._json(502, {"message": "Server Error"}, kind="error")
                 return
             auth = self.headers.get("Authorization") or ""
@@ -334,7 +347,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 fake.window_reset = min(fake.window_reset, now + window)
                 exhausted = faults.primary_limit is not None and fake.window_used >= faults.primary_limit
             if exhausted:
-                fake.stats.faults["primary"] += 1
+                with fake.lock:
+                    fake.stats.faults["primary"] += 1
                 self._json(
                     403,
                     {"message": "API rate limit exceeded for user ID 1.", "documentation_url": "https://docs.github.com"},
@@ -342,7 +356,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             if fake._draw(faults.secondary_rate):
-                fake.stats.faults["secondary"] += 1
+                with fake.lock:
+                    fake.stats.faults["secondary"] += 1
                 self._json(
                     403,
                     {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."},
@@ -464,6 +479,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._json(200, job, kind="job")
             elif rest == ["logs"]:
                 if job_id in fake.faults.expired_logs:
+                    with fake.lock:
+                        fake.stats.faults["410"] += 1
                     self._json(410, {"message": "Gone"}, kind="expired")
                 elif job_id not in data.logs:
                     self._json(404, {"message": "Not Found"}, kind="missing")
@@ -583,8 +600,6 @@ def assert_store_matches(fake: FakeGitHub, path: Path) -> None:
 
 def dump_store(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted, without the columns that record when a row was written."""
-    import sqlite3
-
     skip = {"logs": {"saved_at"}, "parse_state": {"parsed_at"}}
     conn = sqlite3.connect(path)
     try:
@@ -598,6 +613,72 @@ def dump_store(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return out
     finally:
         conn.close()
+
+
+# -- driving a fetch against the fake ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SINCE = "2026-01-01"
+
+
+def fast_policy() -> ClientPolicy:
+    """Retries and limits for tests: short backoffs, no pacing."""
+    from analyzer.github import ClientPolicy
+
+    return ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
+
+
+def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
+    """``analyzer.fetch.fetch`` of the fake's repository into the store at ``path``."""
+    from analyzer.config import Settings
+    from analyzer.fetch import fetch
+    from analyzer.store import Store
+
+    options.setdefault("since", SINCE)
+    options.setdefault("policy", fast_policy())
+    with Store(path) as store:
+        return fetch(Settings(), store, repo=fake.data.full_name, api_url=fake.url, token=TOKEN, **options)
+
+
+def cli(args: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """``we-advisor ARGS`` in a process of its own (so it can be killed, or run beside another)."""
+    code = "import sys; from analyzer.cli import main; sys.argv[0] = 'we-advisor'; main()"
+    environ = {**os.environ, "GITHUB_TOKEN": "", "GH_TOKEN": "", "PYTHONPATH": str(ROOT), **env}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def cli_process(fake: FakeGitHub, store: Path, cwd: Path, *extra: str) -> subprocess.Popen[str]:
+    """``we-advisor fetch`` of the fake's repository in a process of its own."""
+    args = ["fetch", "--repo", fake.data.full_name, "--since", SINCE, "--api-url", fake.url, "--store", str(store)]
+    return cli([*args, *extra], cwd, GITHUB_TOKEN=TOKEN)
+
+
+def wait_for_requests(fake: FakeGitHub, count: int, process: subprocess.Popen[str], limit_s: float = 30.0) -> None:
+    """Until the fake has answered ``count`` requests (since its stats were reset), or the process ended."""
+    deadline = time.monotonic() + limit_s
+    while fake.stats.total < count and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def parsed_jobs(db: Path) -> int:
+    """Jobs with parsed data committed in the store (0 while it cannot be read)."""
+    if not db.exists():
+        return 0
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db, timeout=0.1)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM parse_state").fetchone()[0])
+    return 0
+
+
+def wait_for_parsing(db: Path, process: subprocess.Popen[str], limit_s: float = 30.0, *, beyond: int = 0) -> None:
+    """Until the fetch has parsed more than ``beyond`` jobs (its first parsed job is committed)."""
+    deadline = time.monotonic() + limit_s
+    while process.poll() is None and time.monotonic() < deadline:
+        if parsed_jobs(db) > beyond:
+            return
+        time.sleep(0.002)
 
 
 # -- a generated export folder -----------------------------------------------------------------

@@ -2,70 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from analyzer.cli import app
-from analyzer.config import Settings
-from analyzer.fetch import FetchProgress, FetchSummary, fetch
+from analyzer.fetch import FetchProgress
 from analyzer.github import ClientPolicy
 from analyzer.store import Store
-from tests.fake_github import TOKEN, FakeGitHub, Faults, assert_store_matches, build_export, dump_store, expected_state
+from tests.fake_github import (
+    SINCE,
+    TOKEN,
+    FakeGitHub,
+    Faults,
+    assert_store_matches,
+    build_export,
+    cli_process,
+    dump_store,
+    expected_state,
+    run_fetch,
+    wait_for_parsing,
+    wait_for_requests,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
-FAST = ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
-SINCE = "2026-01-01"
 
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_export(tmp_path_factory.mktemp("export"), runs=40)
-
-
-def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
-    options.setdefault("since", SINCE)
-    options.setdefault("policy", FAST)
-    with Store(path) as store:
-        return fetch(Settings(), store, repo=fake.data.full_name, api_url=fake.url, token=TOKEN, **options)
-
-
-def cli_process(fake: FakeGitHub, store: Path, cwd: Path) -> subprocess.Popen[str]:
-    """``we-advisor fetch`` in a process of its own (so it can be killed)."""
-    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GH_TOKEN": "", "PYTHONPATH": str(ROOT)}
-    code = "import sys; from analyzer.cli import main; sys.argv[0] = 'we-advisor'; main()"
-    args = ["fetch", "--repo", fake.data.full_name, "--since", SINCE, "--api-url", fake.url, "--store", str(store)]
-    return subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-def wait_for_requests(fake: FakeGitHub, count: int, process: subprocess.Popen[str], limit_s: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while fake.stats.total < count and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-
-
-def wait_for_parsing(db: Path, process: subprocess.Popen[str], limit_s: float = 30.0) -> None:
-    """Until the fetch has begun to parse (its first parsed job is committed)."""
-    deadline = time.monotonic() + limit_s
-    while process.poll() is None and time.monotonic() < deadline:
-        if db.exists():
-            with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db, timeout=0.1)) as conn:
-                if conn.execute("SELECT COUNT(*) FROM parse_state").fetchone()[0] > 0:
-                    return
-        time.sleep(0.002)
 
 
 @pytest.fixture
@@ -135,7 +105,8 @@ def test_used_up_rate_limit_stops_cleanly_and_the_same_command_resumes(export: P
 
 
 def test_a_failing_item_is_reported_without_aborting_and_retried_next_time(export: Path, tmp_path: Path) -> None:
-    """One log answers 502 forever: that run is reported and left unfinished; the rest is stored."""
+    """One log answers 502 forever: that run is reported and left unfinished; the rest is stored. The next
+    fetch completes it, and its job (parsed without the log the first time) is parsed again."""
     with FakeGitHub(export) as fake:
         run = fake.visible_runs()[3]
         job = next(j for j in fake.data.jobs[run["id"]] if j["id"] in fake.data.logs)
@@ -150,6 +121,9 @@ def test_a_failing_item_is_reported_without_aborting_and_retried_next_time(expor
         summary = run_fetch(fake, tmp_path / "s.db")
         assert (summary.runs_fetched, summary.failures) == (1, [])
         assert_store_matches(fake, tmp_path / "s.db")
+        # the job parsed without its log is parsed again now that the log is there
+        run_fetch(fake, tmp_path / "reference.db")
+        assert dump_store(tmp_path / "s.db") == dump_store(tmp_path / "reference.db")
 
 
 def test_kill_9_at_any_moment_then_resume_gives_the_same_store(export: Path, tmp_path: Path) -> None:
