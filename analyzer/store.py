@@ -287,6 +287,7 @@ class Store:
                 ),
             )
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
+            self._unparse(job.job_id)
             self.conn.executemany(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?)",
                 [
@@ -299,6 +300,7 @@ class Store:
         """Replace the annotations of a job."""
         with self.transaction():
             self.conn.execute("DELETE FROM annotations WHERE job_id=?", (job_id,))
+            self._unparse(job_id)
             self.conn.executemany(
                 "INSERT INTO annotations VALUES (?,?,?,?,?,?,?)",
                 [(job_id, i, a.level, a.message, a.title, a.path, a.start_line) for i, a in enumerate(annotations)],
@@ -315,6 +317,12 @@ class Store:
                 "INSERT OR REPLACE INTO logs VALUES (?,?,?,?,?,?,?,?)",
                 (job_id, part, name, state, blob, len(data or b""), digest, iso(datetime.now(UTC))),
             )
+            self._unparse(job_id)
+
+    def _unparse(self, job_id: int) -> None:
+        """A job's raw inputs changed: its parsed data is stale until the next reparse (in the same
+        transaction, so a log stored after the job was parsed without it is never left unparsed)."""
+        self.conn.execute("DELETE FROM parse_state WHERE job_id=?", (job_id,))
 
     def save_analysis(
         self,
