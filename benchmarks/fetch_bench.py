@@ -27,9 +27,12 @@ sys.path.insert(0, str(ROOT))
 from analyzer.config import Settings  # noqa: E402
 from analyzer.fetch import FetchProgress, fetch  # noqa: E402
 from analyzer.store import Store  # noqa: E402
+from benchmarks.rows import row  # noqa: E402
 from tests.fake_github import TOKEN, FakeGitHub, Faults, build_export  # noqa: E402
 
 SINCE = "2026-01-01"
+REFETCH_TARGET = 1  # counted requests when nothing changed
+LATENCY_TARGET = 1.3  # wall time over requests x latency / concurrency
 
 
 def budget(fake: FakeGitHub, run_ids: list[int]) -> int:
@@ -67,6 +70,97 @@ def one_fetch(fake: FakeGitHub, db: Path, concurrency: int) -> dict[str, Any]:
     }
 
 
+def measure(runs: int = 40, jobs: int = 3, latency: float = 0.1, concurrency: int = 4) -> dict[str, Any]:
+    """The four fetches (first, nothing new, one new run, under latency) and their figures."""
+    with tempfile.TemporaryDirectory(prefix="fetch-bench-") as scratch:
+        tmp = Path(scratch)
+        folder = build_export(tmp / "export", runs=runs, jobs_per_run=jobs)
+        results: dict[str, Any] = {"runs": runs, "jobs_per_run": jobs}
+        with FakeGitHub(folder) as fake:
+            run_ids = [r["id"] for r in fake.visible_runs()]
+            # 1. a first fetch of every run, no latency: requests per run against the budget
+            first = one_fetch(fake, tmp / "a.db", concurrency)
+            target = budget(fake, run_ids)
+            results["first_fetch"] = {**first, "runs": len(run_ids), "target": target,
+                                      "requests_per_run": first["requests"] / len(run_ids),
+                                      "target_per_run": target / len(run_ids)}  # fmt: skip
+            # 2. nothing new
+            results["refetch_nothing_new"] = one_fetch(fake, tmp / "a.db", concurrency)
+            # 3. one new run on top of a fetched history (fixed costs included)
+            fake.hidden.add(run_ids[0])
+            one_fetch(fake, tmp / "b.db", concurrency)
+            fake.hidden.clear()
+            new = one_fetch(fake, tmp / "b.db", concurrency)
+            results["one_new_run"] = {
+                **new,
+                "target": budget(fake, run_ids[:1]),
+                "jobs": len(fake.data.jobs[run_ids[0]]),
+            }
+            # 4. latency
+            fake.faults = Faults(latency=latency)
+            timed = one_fetch(fake, tmp / "c.db", concurrency)
+            ideal = timed["requests"] * latency / concurrency
+            results["latency"] = {**timed, "latency_s": latency, "concurrency": concurrency,
+                                  "ideal_s": ideal, "ratio": timed["network_s"] / ideal}  # fmt: skip
+    return results
+
+
+def to_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The common rows (benchmarks/rows.py) of a ``measure`` result."""
+    first, again, new, timed = (results[k] for k in ("first_fetch", "refetch_nothing_new", "one_new_run", "latency"))
+    budget_words = "budget 2 + 2 × jobs + 1 per unsuccessful job"
+    latency_ms = timed["latency_s"] * 1000
+    return [
+        row(
+            "fetch",
+            f"requests per new run (first fetch, {first['runs']} runs)",
+            first["requests_per_run"],
+            "requests",
+            baseline=budget_words,
+            baseline_value=first["target_per_run"],
+            target="≤ budget",
+            ok=first["requests"] <= first["target"],
+        ),
+        row(
+            "fetch",
+            "refetch, nothing new: counted requests",
+            again["counted"],
+            "requests",
+            target=f"≤ {REFETCH_TARGET} counted",
+            ok=again["counted"] <= REFETCH_TARGET,
+        ),
+        row("fetch", "refetch, nothing new: all requests (304s)", again["requests"], "requests"),
+        row(
+            "fetch",
+            "one new run: counted requests",
+            new["counted"],
+            "requests",
+            baseline=budget_words,
+            baseline_value=new["target"],
+            target="≤ budget",
+            ok=new["counted"] <= new["target"],
+        ),
+        row("fetch", "one new run: all requests (304s, downloads)", new["requests"], "requests"),
+        row("fetch", f"requests under {latency_ms:.0f} ms latency", timed["requests"], "requests"),
+        row(
+            "fetch",
+            f"wall time, {latency_ms:.0f} ms latency, concurrency {timed['concurrency']}",
+            timed["network_s"],
+            "s",
+            baseline="requests × latency / concurrency",
+            baseline_value=timed["ideal_s"],
+            target=f"≤ {LATENCY_TARGET} × baseline",
+            ok=timed["ratio"] <= LATENCY_TARGET,
+        ),
+        row("fetch", f"wall time with parsing, {latency_ms:.0f} ms latency", timed["total_s"], "s"),
+    ]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Rows for benchmarks/run.py: 40 runs x 3 jobs (quick: 10 runs)."""
+    return to_rows(measure(runs=10 if quick else 40))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40)
@@ -75,63 +169,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory(prefix="fetch-bench-") as scratch:
-        tmp = Path(scratch)
-        folder = build_export(tmp / "export", runs=args.runs, jobs_per_run=args.jobs)
-        rows: list[tuple[str, str, str, str]] = []
-        results: dict[str, Any] = {}
-        with FakeGitHub(folder) as fake:
-            run_ids = [r["id"] for r in fake.visible_runs()]
-            # 1. a first fetch of every run, no latency: requests per run against the budget
-            first = one_fetch(fake, tmp / "a.db", args.concurrency)
-            target = budget(fake, run_ids)
-            results["first_fetch"] = {**first, "runs": len(run_ids), "target": target,
-                                      "requests_per_run": first["requests"] / len(run_ids),
-                                      "target_per_run": target / len(run_ids)}  # fmt: skip
-            rows.append(("requests per new run (first fetch, all runs)",
-                         f"{first['requests'] / len(run_ids):.2f}", f"<= {target / len(run_ids):.2f}",
-                         _ok(first["requests"] <= target)))  # fmt: skip
-            # 2. nothing new
-            again = one_fetch(fake, tmp / "a.db", args.concurrency)
-            results["refetch_nothing_new"] = again
-            rows.append(("refetch, nothing new: counted requests", str(again["counted"]), "<= 1",
-                         _ok(again["counted"] <= 1)))  # fmt: skip
-            rows.append(("refetch, nothing new: all requests (304s)", str(again["requests"]), "-", ""))
-            # 3. one new run on top of a fetched history (fixed costs included)
-            fake.hidden.add(run_ids[0])
-            one_fetch(fake, tmp / "b.db", args.concurrency)
-            fake.hidden.clear()
-            new = one_fetch(fake, tmp / "b.db", args.concurrency)
-            target_one = budget(fake, run_ids[:1])
-            results["one_new_run"] = {**new, "target": target_one, "jobs": len(fake.data.jobs[run_ids[0]])}
-            rows.append(("one new run: counted requests", str(new["counted"]), f"<= {target_one}",
-                         _ok(new["counted"] <= target_one)))  # fmt: skip
-            rows.append(("one new run: all requests (304s, downloads)", str(new["requests"]), f"({target_one})", ""))
-            # 4. latency
-            fake.faults = Faults(latency=args.latency)
-            timed = one_fetch(fake, tmp / "c.db", args.concurrency)
-            ideal = timed["requests"] * args.latency / args.concurrency
-            ratio = timed["network_s"] / ideal
-            results["latency"] = {**timed, "latency_s": args.latency, "concurrency": args.concurrency,
-                                  "ideal_s": ideal, "ratio": ratio}  # fmt: skip
-            rows.append((f"wall time, {args.latency * 1000:.0f} ms latency, concurrency {args.concurrency}",
-                         f"{timed['network_s']:.2f} s", f"ideal {ideal:.2f} s", ""))  # fmt: skip
-            rows.append(("  ratio to requests x latency / concurrency", f"{ratio:.2f}x", "<= 1.30x", _ok(ratio <= 1.3)))
-            rows.append(("  total with parsing", f"{timed['total_s']:.2f} s", "-", ""))
-
-    width = max(len(r[0]) for r in rows)
+    results = measure(args.runs, args.jobs, args.latency, args.concurrency)
+    rows = to_rows(results)
+    width = max(len(r["metric"]) for r in rows)
     print(f"fetch benchmark: {args.runs} runs x {args.jobs} jobs (+ reruns), default client policy")
-    print(f"{'measure'.ljust(width)}  {'value':>10}  {'target':>12}")
-    for name, value, goal, verdict in rows:
-        print(f"{name.ljust(width)}  {value:>10}  {goal:>12}  {verdict}")
+    print(f"{'measure'.ljust(width)}  {'value':>10}  {'baseline':>10}  {'target':>16}")
+    for r in rows:
+        value = f"{r['value']:.2f} s" if r["unit"] == "s" else f"{r['value']:g}"
+        base = "" if r["baseline_value"] is None else f"{r['baseline_value']:.2f}"
+        verdict = "" if r["ok"] is None else ("ok" if r["ok"] else "MISSED")
+        print(f"{r['metric'].ljust(width)}  {value:>10}  {base:>10}  {r['target'] or '-':>16}  {verdict}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def _ok(good: bool) -> str:
-    return "ok" if good else "MISSED"
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,11 +39,14 @@ sys.path.insert(0, str(ROOT))
 from analyzer.config import load_preset  # noqa: E402
 from analyzer.errors import LogParseError  # noqa: E402
 from analyzer.logs import GREP_EQUIVALENT, parse_job_log  # noqa: E402
+from benchmarks.rows import row  # noqa: E402
 
 REALDATA = ROOT.parent / "shared" / "realdata"
 MB = 1_000_000
 BIG_LOG_MB = 24  # size of each concatenated large job log
 BIG_LOGS = 3
+RATIO_TARGET = 0.125  # parse MB/s over grep MB/s
+HEADROOM_MB = 100  # peak RSS over the largest log
 
 
 def real_logs() -> list[tuple[str, bytes]]:
@@ -92,9 +96,9 @@ def synthetic_logs() -> list[tuple[str, bytes]]:
             "Cleaning up orphan processes",
         ]
         lines = []
-        for i, row in enumerate(rows):
+        for i, text in enumerate(rows):
             t = t0 + timedelta(seconds=i * 0.25 + k)
-            lines.append(t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}0Z {row}")
+            lines.append(t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}0Z {text}")
         logs.append((f"synthetic-{k}.txt", ("\n".join(lines) + "\n").encode()))
     return logs
 
@@ -192,17 +196,10 @@ def peak_rss(path: Path) -> tuple[float, float, float]:
     return float(out[0]), float(out[1]), float(out[2])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="~20 MB corpus instead of >= 200 MB")
-    parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved timing rounds (median is reported)")
-    parser.add_argument("--keep", type=Path, help="build the corpus in this directory and keep it")
-    args = parser.parse_args()
-    target_mb = 20 if args.quick else 200
+def measure(target_mb: int = 200, repeat: int = 3, keep: Path | None = None) -> dict[str, Any]:
+    """Build the corpus, time parse and grep interleaved ``repeat`` times, measure peak RSS."""
     rules = load_preset("kubernaut-e2e").phases
-
-    directory = args.keep or Path(tempfile.mkdtemp(prefix="we-advisor-parse-bench-"))
+    directory = keep or Path(tempfile.mkdtemp(prefix="we-advisor-parse-bench-"))
     directory.mkdir(parents=True, exist_ok=True)
     try:
         files, source = build_corpus(directory, target_mb)
@@ -210,48 +207,101 @@ def main() -> None:
         largest_mb = largest.stat().st_size / MB
         parse_s, grep_s = [], []
         size = 0
-        for _ in range(max(1, args.repeat)):  # interleaved, so both see the same machine load
+        for _ in range(max(1, repeat)):  # interleaved, so both see the same machine load
             spent, size = time_parse(files, rules)
             parse_s.append(spent)
             grep_s.append(time_grep(files))
         base_mb, peak_mb, traced_mb = peak_rss(largest)
     finally:
-        if args.keep is None:
+        if keep is None:
             shutil.rmtree(directory, ignore_errors=True)
 
     parse_mbps = size / MB / statistics.median(parse_s)
     grep_mbps = size / MB / statistics.median(grep_s)
-    result = {
+    return {
         "corpus_source": source,
         "files": len(files),
         "corpus_mb": round(size / MB, 1),
+        "corpus_bytes": size,
         "rules": len(rules),
-        "repeat": args.repeat,
+        "repeat": repeat,
         "parse_s": [round(s, 3) for s in parse_s],
         "grep_s": [round(s, 3) for s in grep_s],
         "parse_mb_per_s": round(parse_mbps, 1),
         "grep_mb_per_s": round(grep_mbps, 1),
         "ratio_parse_to_grep": round(parse_mbps / grep_mbps, 3),
-        "ratio_target": 0.125,
+        "ratio_target": RATIO_TARGET,
         "largest_log_mb": round(largest_mb, 1),
         "baseline_rss_mb": round(base_mb, 1),
         "peak_rss_mb": round(peak_mb, 1),
         "parse_alloc_peak_mb": round(traced_mb, 1),
-        "peak_target_mb": round(largest_mb + 100, 1),
+        "peak_target_mb": round(largest_mb + HEADROOM_MB, 1),
         "python": platform.python_version(),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
         "locale": os.environ.get("LC_ALL") or os.environ.get("LANG") or "",
     }
-    rows = [
-        ("corpus", f"{result['corpus_mb']} MB in {len(files)} job logs ({source})"),
-        ("parse_job_log", f"{parse_mbps:8.1f} MB/s  (median of {args.repeat}: {statistics.median(parse_s):.2f} s)"),
-        ("grep -cE", f"{grep_mbps:8.1f} MB/s  (median of {args.repeat}: {statistics.median(grep_s):.2f} s)"),
-        ("parse / grep", f"{parse_mbps / grep_mbps:8.3f}     (target >= 0.125)"),
-        ("largest log", f"{largest_mb:8.1f} MB"),
-        ("peak RSS", f"{peak_mb:8.1f} MB  (baseline {base_mb:.1f} MB; target <= {largest_mb + 100:.1f} MB)"),
-        ("parse allocs", f"{traced_mb:8.1f} MB  (tracemalloc peak while parsing the largest log)"),
+
+
+def to_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The common rows (benchmarks/rows.py) of a ``measure`` result."""
+    grep = f"grep -cE, same {result['files']} files"
+    largest = result["largest_log_mb"]
+    return [
+        row("parse", f"corpus ({result['files']} job logs, {result['corpus_source']})", result["corpus_mb"], "MB"),
+        row(
+            "parse",
+            "throughput",
+            result["parse_mb_per_s"],
+            "MB/s",
+            baseline=grep,
+            baseline_value=result["grep_mb_per_s"],
+            target=f"≥ {RATIO_TARGET} × grep",
+            ok=result["ratio_parse_to_grep"] >= RATIO_TARGET,
+        ),
+        row(
+            "parse",
+            "peak RSS, largest log",
+            result["peak_rss_mb"],
+            "MB",
+            baseline="largest job log",
+            baseline_value=largest,
+            target=f"≤ largest log + {HEADROOM_MB} MB",
+            ok=result["peak_rss_mb"] <= largest + HEADROOM_MB,
+        ),
+        row("parse", "RSS after imports", result["baseline_rss_mb"], "MB"),
+        row("parse", "parse allocation peak", result["parse_alloc_peak_mb"], "MB"),
     ]
-    for label, value in rows:
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Rows for benchmarks/run.py: >= 200 MB and 3 rounds (quick: ~20 MB, 1 round)."""
+    return to_rows(measure(target_mb=20 if quick else 200, repeat=1 if quick else 3))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="~20 MB corpus instead of >= 200 MB")
+    parser.add_argument("--json", type=Path, help="write the results as JSON to this file")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved timing rounds (median is reported)")
+    parser.add_argument("--keep", type=Path, help="build the corpus in this directory and keep it")
+    args = parser.parse_args()
+    result = measure(target_mb=20 if args.quick else 200, repeat=args.repeat, keep=args.keep)
+    median_parse, median_grep = statistics.median(result["parse_s"]), statistics.median(result["grep_s"])
+    largest = result["largest_log_mb"]
+    lines = [
+        ("corpus", f"{result['corpus_mb']} MB in {result['files']} job logs ({result['corpus_source']})"),
+        ("parse_job_log", f"{result['parse_mb_per_s']:8.1f} MB/s  (median of {args.repeat}: {median_parse:.2f} s)"),
+        ("grep -cE", f"{result['grep_mb_per_s']:8.1f} MB/s  (median of {args.repeat}: {median_grep:.2f} s)"),
+        ("parse / grep", f"{result['ratio_parse_to_grep']:8.3f}     (target >= {RATIO_TARGET})"),
+        ("largest log", f"{largest:8.1f} MB"),
+        (
+            "peak RSS",
+            f"{result['peak_rss_mb']:8.1f} MB  (baseline {result['baseline_rss_mb']:.1f} MB; "
+            f"target <= {result['peak_target_mb']:.1f} MB)",
+        ),
+        ("parse allocs", f"{result['parse_alloc_peak_mb']:8.1f} MB  (tracemalloc peak while parsing the largest log)"),
+    ]
+    for label, value in lines:
         print(f"{label:<14} {value}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
