@@ -7,9 +7,11 @@ selenium is missing; ``.ci/run`` installs both.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +23,18 @@ from analyzer import report
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists() or not Path(DRIVER).exists(), reason="chromium/chromedriver not installed"),
-]
-webdriver = pytest.importorskip("selenium.webdriver")
+# Other modules reuse these: ``needs_chromium`` as a marker, ``chromium()`` and ``open_page()``.
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists() or not Path(DRIVER).exists() or importlib.util.find_spec("selenium") is None,
+    reason="chromium/chromedriver/selenium not installed",
+)
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@contextmanager
+def chromium(profile: Path) -> Iterator[Any]:
+    """Headless Chromium through chromedriver, logging the console and every network request."""
+    from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
@@ -38,7 +43,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     for arg in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
@@ -49,7 +54,14 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         driver.quit()
 
 
-def _open(browser: Any, path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver
+
+
+def open_page(browser: Any, path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Load ``path``; the console entries and the URLs of all requests made while loading it."""
     browser.get_log("browser")  # drain anything from before
     browser.get_log("performance")
     browser.get(path.as_uri())
@@ -66,7 +78,7 @@ def test_report_loads_without_errors_or_network(browser: Any, tmp_path: Path) ->
     """The page itself is the only resource: no CDN, no font, no image fetch; the console is clean."""
     path = tmp_path / "index.html"
     path.write_text(report.render_html(report.build_context(make_inputs())), encoding="utf-8")
-    console, requests = _open(browser, path)
+    console, requests = open_page(browser, path)
     assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
     assert requests == [path.as_uri()]
     assert browser.find_element("css selector", "#act li").text.startswith("1.") or browser.find_element(
@@ -79,7 +91,7 @@ def test_planted_script_does_not_run(browser: Any, tmp_path: Path) -> None:
     """A <script> in a step name and in an evidence line is shown as text and never executes."""
     path = tmp_path / "planted.html"
     path.write_text(report.render_html(report.build_context(make_inputs(planted=True))), encoding="utf-8")
-    console, requests = _open(browser, path)
+    console, requests = open_page(browser, path)
     assert browser.execute_script("return window.__pwned === undefined")
     assert browser.title != "PWNED"
     assert browser.execute_script("return document.scripts.length") == 0
