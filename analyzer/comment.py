@@ -1,9 +1,10 @@
 """Pure helpers for the weekly Markdown report and its pull-request comment.
 
 Text that came from logs (job and step names, evidence lines) is untrusted: it could ping
-people (``@user``), cross-reference issues (``#123``), or inject markup (``<img onerror=…>``,
-``[x](javascript:…)``). ``md_text`` turns any such string into inert Markdown that renders as
-the literal text. The comment itself is found again by ``MARKER``, a hidden HTML comment.
+people (``@user``), cross-reference issues (``#123``), inject markup (``<img onerror=…>``,
+``[x](javascript:…)``), or become a link by itself (GitHub links bare ``https://…`` and
+``www.…``). ``md_text`` turns any such string into inert Markdown that renders as the literal
+text. The comment itself is found again by ``MARKER``, a hidden HTML comment.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ _ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 _MENTION = re.compile(r"@(?=[\w-])")
 _REF = re.compile(r"(?<=#)(?=\d)")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)")  # scheme://, www.: GitHub's bare-URL links
 _SPACES = re.compile(r"\s+")
 
 
 def md_text(text: str | None, width: int | None = None) -> str:
-    """Untrusted text as inert, single-line Markdown (safe in tables, lists and headings)."""
+    """Untrusted text as inert, single-line Markdown (safe in tables, lists and headings).
+
+    Markup is escaped; a zero-width space after ``@`` and ``#`` and inside ``://`` and ``www.``
+    keeps GitHub from pinging, cross-referencing or linking, and reads the same.
+    """
     if text is None:
         return "–"
     text = _SPACES.sub(" ", text).strip()
@@ -32,6 +38,7 @@ def md_text(text: str | None, width: int | None = None) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _REF.sub(_ZWSP, text)
+    text = _AUTOLINK.sub(_ZWSP, text)
     return _MENTION.sub("@" + _ZWSP, text)
 
 
