@@ -1,10 +1,10 @@
 """Pure helpers for the weekly Markdown report and its pull-request comment.
 
 Text that came from logs (job and step names, evidence lines) is untrusted: it could ping
-people (``@user``), cross-reference issues (``#123``), inject markup (``<img onerror=…>``,
-``[x](javascript:…)``), or become a link by itself (GitHub links bare ``https://…`` and
-``www.…``). ``md_text`` turns any such string into inert Markdown that renders as the literal
-text. The comment itself is found again by ``MARKER``, a hidden HTML comment.
+people (``@user``), cross-reference issues (``#123``, ``GH-123``), inject markup
+(``<img onerror=…>``, ``[x](javascript:…)``), or become a link by itself (GitHub links bare
+``https://…`` and ``www.…``). ``md_text`` turns any such string into inert Markdown that renders
+as the literal text. The comment itself is found again by ``MARKER``, a hidden HTML comment.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ GITHUB_COMMENT_LIMIT = 65_536
 _ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 _MENTION = re.compile(r"@(?=[\w-])")
-_REF = re.compile(r"(?<=#)(?=\d)")
+_REF = re.compile(r"(?i)(?<=#)(?=\d)|(?<=\bgh-)(?=\d)")  # #12 and GH-12 link and cross-reference issues
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)")  # scheme://, www.: GitHub's bare-URL links
 _SPACES = re.compile(r"\s+")
 

@@ -264,6 +264,7 @@ def test_find_marked_picks_our_oldest_marked_comment() -> None:
         ("see https://evil.example/a, _www.evil.example", "see https:\u200b//evil.example/a, \\_www\u200b.evil.example"),
         ("mail me@evil.example", "mail me@\u200bevil.example"),
         ("see #12", "see \\#\u200b12"),
+        ("fixes GH-12, gh-3, UGH-4", "fixes GH-\u200b12, gh-\u200b3, UGH-4"),
         ("a | b\nc", "a \\| b c"),
     ],
 )
