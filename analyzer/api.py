@@ -27,8 +27,8 @@ Warn = Callable[[str], None]
 _SINCE_DAYS = re.compile(r"^\s*(\d+)\s*d\s*$", re.I)
 
 
-def parse_since(text: str | None, *, end: datetime | None) -> datetime | None:
-    """``--since``: ``Nd`` (N days before ``end``) or a date ``YYYY-MM-DD`` (UTC)."""
+def parse_since(text: str | None, *, end: datetime | None, option: str = "--since") -> datetime | None:
+    """``--since`` (or ``option``): ``Nd`` (N days before ``end``) or a date ``YYYY-MM-DD`` (UTC)."""
     if text is None:
         return None
     match = _SINCE_DAYS.match(text)
@@ -38,7 +38,7 @@ def parse_since(text: str | None, *, end: datetime | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"--since {text!r} is neither Nd nor a date", hint="use e.g. --since 30d or --since 2026-01-31") from None
+        raise ConfigError(f"{option} {text!r} is neither Nd nor a date", hint=f"use e.g. {option} 30d or {option} 2026-01-31") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -298,7 +298,7 @@ def backtest(
     if split is None:
         point = default_split(everything["started_at"])
     else:
-        parsed = parse_since(split, end=store.newest_time(repo=repo))
+        parsed = parse_since(split, end=store.newest_time(repo=repo), option="--split")
         assert parsed is not None
         point = parsed
     stamp = pd_timestamp(point)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sqlite3
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -13,12 +16,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from analyzer import api
 from analyzer.config import DEFAULT_STORE, Settings, load_settings
 from analyzer.errors import AdvisorError
 from analyzer.formatting import human_duration, render_csv, render_table, shorten
+from analyzer.redaction import TOKEN_ENV, RedactingFilter, add_secret, redact
 from analyzer.store import Store
+
+DEBUG_LOGGERS = ("analyzer", "github", "urllib3")
+
+
+class _Group(TyperGroup):
+    """Runs every command under ``user_errors``: nothing escapes as a traceback, not even a bug
+    in the printing after a command's library call."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors click; its path is private)
+        with user_errors():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
     name="we-advisor",
@@ -26,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    cls=_Group,
 )
 
 
@@ -60,19 +78,97 @@ def _err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class _Verbosity:
+    """What ``--verbose`` switched on for this invocation (reset by every invocation)."""
+
+    on = False
+    handler: logging.Handler | None = None
+
+
+def _configure_logging(verbose: bool) -> None:
+    """``-v``: DEBUG records of we-advisor, PyGithub and urllib3 on stderr, secrets redacted; else quiet."""
+    for name in TOKEN_ENV:
+        add_secret(os.environ.get(name))
+    _Verbosity.on = verbose
+    if _Verbosity.handler is not None:
+        for name in DEBUG_LOGGERS:
+            logging.getLogger(name).removeHandler(_Verbosity.handler)
+        _Verbosity.handler = None
+    for name in DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(asctime)s %(name)s %(threadName)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+        for name in DEBUG_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
+        _Verbosity.handler = handler
+
+
+def _one_line(text: str, width: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """The one exit path for user-facing errors: message and hint on stderr, exit code 1."""
+    """The one exit path for errors: message and hint on stderr, exit code 1.
+
+    A user error (``AdvisorError``) is its message and hint; anything else is a bug, told in one
+    line (with ``-v`` the traceback comes first). Every line is redacted: no token gets out.
+    """
     try:
         yield
     except AdvisorError as exc:
-        _err(f"error: {exc.message}")
+        logging.getLogger("analyzer").debug("the error, with its cause", exc_info=True)
+        _err(redact(f"error: {_one_line(exc.message, 2000)}"))
         if exc.hint:
-            _err(f"hint: {exc.hint}")
+            _err(redact(f"hint: {_one_line(exc.hint, 2000)}"))
         raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(code=130) from None
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):  # misuse of the API: a bug
+            raise _unexpected(exc) from None
+        logging.getLogger("analyzer").debug("the store failed", exc_info=True)
+        _err(redact(f"error: the store cannot be used: {_one_line(str(exc))}"))
+        _err(
+            "hint: the file may be damaged, locked by another program or on a full disk; check it with "
+            "`sqlite3 FILE 'PRAGMA integrity_check'`, or pass --store with another file"
+        )
+        raise typer.Exit(code=1) from None
+    except (typer.Exit, typer.Abort, typer.TyperException):  # exit codes and usage errors: typer's to print
+        raise
+    except Exception as exc:
+        raise _unexpected(exc) from None
+
+
+def _unexpected(exc: Exception) -> typer.Exit:
+    """A bug: one line and a hint; with ``-v`` the traceback first (redacted, like everything)."""
+    if _Verbosity.on:
+        _err(redact("".join(traceback.format_exception(exc)).rstrip()))
+        hint = "this is a bug in we-advisor: please report it with the traceback above"
+    else:
+        hint = "rerun with -v for the traceback and report it"
+    _err(redact(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc)) or repr(exc)}"))
+    _err(f"hint: {hint}")
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Debug output on stderr (HTTP requests and retries, parsing) and the traceback of an unexpected "
+            "error; tokens and Authorization headers are redacted. Put it before the command: we-advisor -v fetch ...",
+        ),
+    ] = False,
+) -> None:
+    _configure_logging(verbose)
 
 
 class Progress:
@@ -104,8 +200,44 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
-def _open(store: Path, *, create: bool = False) -> Store:
-    return Store(store, create=create)
+@contextmanager
+def _open(store: Path, *, create: bool = False) -> Iterator[Store]:
+    """The store, as a context. A store this command created is removed again if the command fails
+    before anything was saved in it: a failed first command leaves no file behind."""
+    created = _missing_ancestors(store) if create else []
+    try:
+        with Store(store, create=create) as db:
+            yield db
+    except BaseException:
+        if created:
+            _discard_empty_store(store, created)
+        raise
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its folders that do not exist yet, deepest first ([] if ``path`` exists)."""
+    missing = []
+    for candidate in (path, *path.parents):
+        if candidate.exists() or str(candidate) in ("", "."):
+            break
+        missing.append(candidate)
+    return missing
+
+
+def _discard_empty_store(store: Path, created: list[Path]) -> None:
+    try:
+        with Store(store, create=False) as db:
+            if any(db.counts().values()):
+                return
+    except AdvisorError:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
+        store.with_name(store.name + suffix).unlink(missing_ok=True)
+    for folder in created[1:]:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _dump_json(data: Any) -> None:

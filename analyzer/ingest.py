@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,7 +34,7 @@ MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024  # everything inside one archive
 LOG_SUFFIXES = (".txt", ".log")
 
 _GH_VIEW_LINE = re.compile(r"^([^\t\n]+)\t([^\t\n]*)\t(\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
-_STEP_FILE = re.compile(r"^(\d+)_(.*)\.txt$")
+_STEP_FILE = re.compile(r"^(\d{1,6})_(.*)\.txt$")  # a step number, not any digits (SQLite integers are 64-bit)
 
 
 @dataclass(slots=True)
@@ -117,18 +118,19 @@ def ingest_paths(
             hint="ingest takes job log .txt files, run-log .zip archives and folders of them",
         )
 
-    for batch in batches:
-        summary.files += 1
-        if batch.kind == "export" and batch.export is not None:
-            new, known = _save_export(store, batch.export, repo=repo)
-        else:
-            if store.has_source(batch.sha256):
-                summary.jobs_known += len(batch.jobs)
-                continue
-            new, known = _save_local(store, batch, repo=repo or LOCAL_REPO, workflow=workflow or LOCAL_WORKFLOW)
-            store.record_source(batch.sha256, str(batch.path), batch.kind, len(batch.jobs))
-        summary.jobs_new += new
-        summary.jobs_known += known
+    with store.transaction():  # all or nothing: a bad export file found while saving leaves the store as it was
+        for batch in batches:
+            summary.files += 1
+            if batch.kind == "export" and batch.export is not None:
+                new, known = _save_export(store, batch.export, repo=repo)
+            else:
+                if store.has_source(batch.sha256):
+                    summary.jobs_known += len(batch.jobs)
+                    continue
+                new, known = _save_local(store, batch, repo=repo or LOCAL_REPO, workflow=workflow or LOCAL_WORKFLOW)
+                store.record_source(batch.sha256, str(batch.path), batch.kind, len(batch.jobs))
+            summary.jobs_new += new
+            summary.jobs_known += known
     summary.parsed = reparse(store, rules, job_ids=None, on_progress=on_progress, on_warning=on_warning)
     return summary
 
@@ -207,6 +209,10 @@ def _read_zip(path: Path, digest: str) -> list[LocalJob]:
                     f"{path} declares {declared / 2**30:.1f} GiB uncompressed, more than a run log can be",
                     hint="this looks like a zip bomb or not a run-log archive",
                 )
+            if any(i.flag_bits & 0x1 for i in infos):
+                raise InputError(
+                    f"{path} is password-protected", hint="GitHub's run-log archives are not encrypted: download them again"
+                )
             whole: dict[str, tuple[str, bytes]] = {}  # folder-ish key -> (job name, data)
             steps: dict[str, list[tuple[int, str, bytes]]] = {}
             for info in infos:
@@ -222,7 +228,7 @@ def _read_zip(path: Path, digest: str) -> list[LocalJob]:
                         steps.setdefault(pure.parts[0].strip(), []).append((int(match.group(1)), match.group(2), data))
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path} is a damaged zip archive: {exc}", hint="download the run logs again") from None
-    except (OSError, EOFError, ValueError, NotImplementedError) as exc:
+    except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
         raise InputError(f"{path} cannot be read as a zip archive: {exc}", hint="download the run logs again") from None
     jobs: list[LocalJob] = []
     names = sorted(set(whole) | set(steps))
@@ -341,10 +347,10 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
         raise InputError(
             f"{folder / 'runs.json'} is not a workflow runs listing", hint="expected {workflow_runs: [...]}"
         )
-    runs = [run_from_json(r, repo) for r in listing["workflow_runs"]]
+    runs = [_from_json(run_from_json, r, repo, source=folder / "runs.json") for r in listing["workflow_runs"]]
     attempts_dir = folder / "attempts"
     if attempts_dir.is_dir():
-        runs += [run_from_json(_load_json(p), repo) for p in sorted(attempts_dir.glob("*.json"))]
+        runs += [_from_json(run_from_json, _load_json(p), repo, source=p) for p in sorted(attempts_dir.glob("*.json"))]
     workflows = {r.run_id: r.workflow_name for r in runs}
     new = known = 0
     for run in runs:
@@ -355,7 +361,8 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
         if not isinstance(items, list):
             raise InputError(f"{path} is not a jobs listing", hint="expected {jobs: [...]}")
         for item in items:
-            job = job_from_json(item, repo, workflows.get(int(item.get("run_id") or 0)))
+            run_id = item.get("run_id") if isinstance(item, dict) else None
+            job = _from_json(job_from_json, item, repo, workflows.get(run_id) if isinstance(run_id, int) else None, source=path)
             if store.load_job(job.job_id) == job and store.log_state(job.job_id) is not None:
                 known += 1
                 continue
@@ -366,14 +373,35 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
                 notes_path = folder / "annotations" / f"{job.job_id}.json"
                 if notes_path.is_file():
                     notes = _load_json(notes_path)
-                    store.save_annotations(job.job_id, [annotation_from_json(n, job.job_id) for n in notes or []])
+                    if not isinstance(notes, list):
+                        raise InputError(f"{notes_path} is not a list of annotations", hint="regenerate the export folder")
+                    store.save_annotations(
+                        job.job_id, [_from_json(annotation_from_json, n, job.job_id, source=notes_path) for n in notes]
+                    )
             new += 1
     files_dir = folder / "workflow-files"
     if files_dir.is_dir():
         for path in sorted(p for p in files_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(files_dir).as_posix()
-            store.save_workflow_file(repo, rel, "HEAD", path.read_text(encoding="utf-8"))
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                raise InputError(f"{path} is not UTF-8 text", hint="workflow files are YAML text") from None
+            store.save_workflow_file(repo, rel, "HEAD", text)
     return new, known
+
+
+def _from_json(convert: Callable[..., Any], item: Any, *args: Any, source: Path) -> Any:
+    """``convert(item, *args)`` for one REST object of an export file; any problem names the file."""
+    try:
+        return convert(item, *args)
+    except AdvisorError as exc:
+        raise InputError(f"{source}: {exc.message}", hint=exc.hint or "regenerate the export folder") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(
+            f"{source}: an item is not in GitHub's REST shape ({type(exc).__name__}: {exc})",
+            hint="regenerate the export folder",
+        ) from None
 
 
 def _export_log(folder: Path, job_id: int) -> bytes | None:

@@ -149,10 +149,20 @@ class Store:
             self.conn.execute("PRAGMA busy_timeout = 30000")
             self._setup()
         except sqlite3.DatabaseError as exc:
+            self._close_after_failed_open()
             raise StoreError(
                 f"{self.path} is not a usable we-advisor store: {exc}",
                 hint="point --store at another file, or move this one away",
             ) from None
+        except StoreError:
+            self._close_after_failed_open()
+            raise
+
+    def _close_after_failed_open(self) -> None:
+        """A file refused as a store is left as it was: no -wal/-shm beside it."""
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -182,10 +192,9 @@ class Store:
             )
 
     def _setup(self) -> None:
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute("PRAGMA foreign_keys = OFF")
+        # checked before WAL is switched on: a file that is not ours keeps its journal mode
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        current = False
         if "meta" in tables:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
@@ -194,13 +203,17 @@ class Store:
                     f"{self.path} has schema version {version}, newer than this we-advisor ({SCHEMA_VERSION})",
                     hint="upgrade we-advisor (pip install -U we-advisor) or use another --store",
                 )
-            if version == SCHEMA_VERSION:
-                return
+            current = version == SCHEMA_VERSION
         elif tables:
             raise StoreError(
                 f"{self.path} is a SQLite database but not a we-advisor store",
                 hint="pass --store with a new file name",
             )
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        if current:
+            return
         with self.transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
