@@ -39,11 +39,11 @@ MENTIONS = "@octocat @org/team"
 WORKFLOWS = {"CI": f"CI {SCRIPT} {MENTIONS}", "E2E": f"E2E {SVG} | {JS_LINK} www.evil.example"}
 JOBS = {  # each short enough to be shown whole in the Markdown's tables
     "test (0)": f"unit {IMG} | @octocat",
-    "test (1)": f"lint {MARKER} -->",
+    "test (1)": f"lint {MARKER} --> a\\|b",
     "test (2)": "e2e </details> ```x``` `y` " + EVIL_LINK,
 }
 STEPS = {f"Run make test-{k}": f"Run make-{k} {ANCHOR} @org/team\r\n{EVIL_IMAGE}" for k in range(3)}
-ERROR = f"boom {IMG} {EVIL_IMAGE} {JS_LINK} #12 {MENTIONS}"  # replaces the exit-code error line of failed jobs
+ERROR = f"boom {IMG} {EVIL_IMAGE} {JS_LINK} #12 GH-12 {MENTIONS}"  # replaces the exit-code error line of failed jobs
 ANNOTATION = f"{SVG} {JS_LINK} <!-- The job has exceeded the maximum execution time of 30m0s"
 GO_TEST = "go-test:TestX<b>&amp;@octocat"  # a `--- PASS:` line names it: no space or "/" fits in
 GO_PKG = "go-pkg:pkg/<svg/onload=window.__pwned=1>"
@@ -234,6 +234,7 @@ _MERMAID_LINE = re.compile(
 # What GitHub turns into links by itself (GFM's extended autolinks) or into notifications.
 _AUTOLINK = re.compile(r"(?i)(?:https?|ftp)://|\bwww\.|[\w.+-]+@[\w-]+\.\w")
 _PING = re.compile(r"@[\w-]")
+_REFERENCE = re.compile(r"(?i)(?<![\w/])#\d|\bgh-\d")  # an issue link and cross-reference
 # What the Markdown must still show (as rendered text), one per hostile source.
 SHOWN_IN_MARKDOWN = [*JOBS.values(), ERROR, STEP_TIMEOUT, BARE_JOB]
 
@@ -247,13 +248,14 @@ def _walk(tokens: list[Any]) -> list[Any]:
 
 
 def _table_widths(body: str) -> list[list[int]]:
-    """Cells per row of each table, split as GFM splits them (on ``|`` not escaped by ``\\``)."""
+    """Cells per row of each table, split as GFM splits them: on ``|``, a backslash escaping the
+    character after it (so ``\\|`` is an escaped backslash and then a cell border)."""
     tables: list[list[int]] = []
     previous = False
     for line in body.split("\n"):
         is_row = line.startswith("|")
         if is_row:
-            cells = len(re.split(r"(?<!\\)\|", line.strip())) - 2
+            cells = sum(m[0] == "|" for m in re.finditer(r"\\.|\|", line)) - 1
             (tables[-1].append(cells) if previous else tables.append([cells]))
         previous = is_row
     return tables
@@ -268,7 +270,8 @@ def test_markdown_is_inert_and_well_formed(hostile: dict[str, Any], source: str)
     assert body.startswith(MARKER + "\n")
     assert body.count(MARKER) == 1 and body.count("<!--") == 1 and body.count("-->") == 1
     assert "\r" not in body
-    assert _PING.search(body) is None
+    assert _PING.findall(body) == []
+    assert _REFERENCE.findall(body) == []
     assert "@\u200boctocat" in body and "@\u200borg/team" in body  # GitHub does not ping across a zero-width space
     assert "<script" not in body and "<img" not in body and "<svg" not in body and "<a " not in body
 
