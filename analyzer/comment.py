@@ -22,17 +22,19 @@ _MENTION = re.compile(r"@(?=[\w-])")
 _REF = re.compile(r"(?i)(?<=#)(?=\d)|(?<=\bgh-)(?=\d)")  # #12 and GH-12 link and cross-reference issues
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)")  # scheme://, www.: GitHub's bare-URL links
 _SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # left after _SPACES: bytes that drive a terminal (ESC, CSI)
 
 
 def md_text(text: str | None, width: int | None = None) -> str:
     """Untrusted text as inert, single-line Markdown (safe in tables, lists and headings).
 
     Markup is escaped; a zero-width space after ``@`` and ``#`` and inside ``://`` and ``www.``
-    keeps GitHub from pinging, cross-referencing or linking, and reads the same.
+    keeps GitHub from pinging, cross-referencing or linking, and reads the same. Control
+    characters are shown as their symbols (ESC as ␛), so ``--dry-run`` cannot drive a terminal.
     """
     if text is None:
         return "–"
-    text = _SPACES.sub(" ", text).strip()
+    text = _CONTROL.sub(_control_picture, _SPACES.sub(" ", text).strip())
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -40,6 +42,11 @@ def md_text(text: str | None, width: int | None = None) -> str:
     text = _REF.sub(_ZWSP, text)
     text = _AUTOLINK.sub(_ZWSP, text)
     return _MENTION.sub("@" + _ZWSP, text)
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
 
 
 _MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()+=-]")

@@ -40,7 +40,7 @@ WORKFLOWS = {"CI": f"CI {SCRIPT} {MENTIONS}", "E2E": f"E2E {SVG} | {JS_LINK} www
 JOBS = {  # each short enough to be shown whole in the Markdown's tables
     "test (0)": f"unit {IMG} | @octocat",
     "test (1)": f"lint {MARKER} --> a\\|b",
-    "test (2)": "e2e </details> ```x``` `y` " + EVIL_LINK,
+    "test (2)": "e2e </details> ```x``` `y` \x1b]0;pwned\x07" + EVIL_LINK,  # and a terminal title
 }
 STEPS = {f"Run make test-{k}": f"Run make-{k} {ANCHOR} @org/team\r\n{EVIL_IMAGE}" for k in range(3)}
 ERROR = f"boom {IMG} {EVIL_IMAGE} {JS_LINK} #12 GH-12 {MENTIONS}"  # replaces the exit-code error line of failed jobs
@@ -269,7 +269,7 @@ def test_markdown_is_inert_and_well_formed(hostile: dict[str, Any], source: str)
     body: str = hostile["bodies"][source]
     assert body.startswith(MARKER + "\n")
     assert body.count(MARKER) == 1 and body.count("<!--") == 1 and body.count("-->") == 1
-    assert "\r" not in body
+    assert re.findall(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", body) == []  # no CR, and nothing for a terminal to obey
     assert _PING.findall(body) == []
     assert _REFERENCE.findall(body) == []
     assert "@\u200boctocat" in body and "@\u200borg/team" in body  # GitHub does not ping across a zero-width space
@@ -294,5 +294,5 @@ def test_markdown_is_inert_and_well_formed(hostile: dict[str, Any], source: str)
     assert all(len(set(widths)) == 1 for widths in tables), tables
     shown = text(" ".join(t.content for t in tokens if t.type == "text"))
     assert [shown[max(0, m.start() - 30) : m.end() + 30] for m in _AUTOLINK.finditer(shown)] == []
-    readable = shown.replace("\u200b", "")
+    readable = shown.replace("\u200b", "").replace("\u241b", "\x1b").replace("\u2407", "\x07")  # ␛ and ␇ stand for ESC, BEL
     assert [p for p in SHOWN_IN_MARKDOWN if text(p) not in readable] == []
