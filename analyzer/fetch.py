@@ -54,7 +54,7 @@ from analyzer.records import Annotation, Job, Run
 from analyzer.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.store import Store
 
-__all__ = ["FetchProgress", "FetchSummary", "fetch", "store_lock", "window_start"]
+__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch", "store_lock", "window_start"]
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_WAIT_S = 300.0
@@ -87,6 +87,28 @@ class FetchProgress:
     parse_total: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Unfetched:
+    """One item a fetch could not get: a log GitHub no longer keeps (``expired``, 410: never asked for
+    again), a log it does not have (``missing``, 404), or a request that ``failed`` after its retries
+    (the run is left unfinished, and the next fetch asks again)."""
+
+    reason: str  # expired | missing | failed
+    run_id: int | None = None
+    job_id: int | None = None
+    job: str | None = None
+    detail: str = ""  # for failed: the error message
+
+    def line(self) -> str:
+        if self.reason == "failed":
+            where = f"run {self.run_id}: " if self.run_id is not None else ""
+            return f"{where}{self.detail} (the next fetch retries it)"
+        what = f"log of job {self.job_id}" + (f" {self.job!r}" if self.job else "") + f" in run {self.run_id}"
+        if self.reason == "expired":
+            return f"{what}: expired, GitHub no longer keeps it (410)"
+        return f"{what}: missing, GitHub has none (404)"
+
+
 @dataclass(slots=True)
 class FetchSummary:
     """What one fetch did."""
@@ -107,6 +129,7 @@ class FetchSummary:
     rate_remaining: int | None = None
     rate_limit: int | None = None
     failures: list[str] = field(default_factory=list)
+    unfetched: list[Unfetched] = field(default_factory=list)  # per item: expired and missing logs, failures
     stopped: RateLimitError | None = None
     parsed: int | None = None
     elapsed_s: float = 0.0
@@ -128,6 +151,15 @@ class FetchSummary:
         if self.parsed is not None:
             text += f"; {self.parsed} job(s) parsed"
         return text + f" in {self.elapsed_s:.1f}s"
+
+    def details(self, limit: int | None = None) -> list[str]:
+        """One line per item this fetch could not get (ordered by run and job), at most ``limit`` of
+        them and then a line that counts the rest."""
+        lines = [item.line() for item in self.unfetched]
+        if limit is not None and len(lines) > limit:
+            rest = len(lines) - limit
+            lines = [*lines[:limit], f"... and {rest} more"]
+        return lines
 
 
 def window_start(since: str | None, *, default_days: int, now: datetime | None = None) -> datetime:
@@ -338,6 +370,7 @@ class _Writer(threading.Thread):
         self.failed: set[int] = set()
         self.pages: list[_PageDone] = []
         self.runs_fetched = self.jobs = self.logs_ok = self.logs_expired = self.logs_missing = self.annotated = 0
+        self.unfetched: list[Unfetched] = []
 
     def run(self) -> None:
         while True:
@@ -395,6 +428,10 @@ class _Writer(threading.Thread):
         self.logs_expired += states.count("expired")
         self.logs_missing += states.count("missing")
         self.annotated += len(work.notes)
+        names = {job.job_id: job.name for job in work.jobs}
+        for job_id, log in work.logs.items():
+            if log.state != "ok":
+                self.unfetched.append(Unfetched(log.state, work.run.run_id, job_id, names.get(job_id)))
 
     def _settle_pages(self) -> None:
         for page in list(self.pages):
@@ -521,6 +558,7 @@ class _Fetch:
             w.runs_fetched, w.jobs, w.logs_ok, w.logs_expired, w.logs_missing,
         )  # fmt: skip
         s.annotated_jobs = w.annotated
+        s.unfetched = sorted([*w.unfetched, *s.unfetched], key=_item_order)
         rate = self.client.rate()
         s.requests, s.counted_requests, s.downloads = rate.requests, rate.counted, rate.downloads
         s.rate_remaining, s.rate_limit = rate.remaining, rate.limit
@@ -815,8 +853,10 @@ class _Fetch:
             self._set_fatal(exc)
         else:
             where = f"run {work.run.run_id}: " if work is not None else ""
+            item = Unfetched("failed", work.run.run_id if work is not None else None, detail=exc.message)
             with self.lock:
                 self.summary.failures.append(where + exc.message)
+                self.summary.unfetched.append(item)
             self._warn(where + exc.message)
 
     def _warn(self, message: str) -> None:
@@ -868,6 +908,10 @@ class _Fetch:
                 rate.requests + rate.downloads, rate.remaining, rate.limit, parsed=done, parse_total=total,
             )
         )  # fmt: skip
+
+
+def _item_order(item: Unfetched) -> tuple[int, int, str, str]:
+    return (item.run_id or 0, item.job_id or 0, item.reason, item.detail)
 
 
 def _check_run(raw: Any) -> int | None:

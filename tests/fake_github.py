@@ -68,6 +68,7 @@ class Faults:
     latency: float = 0.0  # seconds before every answer
     primary_limit: int | None = None  # counted requests per window; then 403 "API rate limit exceeded"
     primary_reset_s: float = 2.0
+    primary_once_after: int | None = None  # the limit runs out once, after this many counted requests
     expired_logs: set[int] = field(default_factory=set)  # job ids whose log answers 410
     always_fail: tuple[str, ...] = ()  # path regexes that always answer 502
     unauthorized: bool = False  # every API request answers 401 (a revoked token)
@@ -140,6 +141,7 @@ class FakeGitHub:
         self.rng = random.Random(self.faults.seed)
         self.window_used = 0
         self.window_reset = time.time() + 3600
+        self.primary_spent = False  # Faults.primary_once_after has struck
         self.requests: list[tuple[str, int]] = []  # (path with query, status)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -345,7 +347,13 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.window_used = 0
                     fake.window_reset = now + window
                 fake.window_reset = min(fake.window_reset, now + window)
-                exhausted = faults.primary_limit is not None and fake.window_used >= faults.primary_limit
+                once = faults.primary_once_after
+                if once is not None and not fake.primary_spent and fake.stats.counted >= once:
+                    fake.primary_spent = True
+                    fake.window_used = faults.primary_limit or fake.rate_limit
+                    fake.window_reset = now + faults.primary_reset_s
+                limit = faults.primary_limit or fake.rate_limit
+                exhausted = (faults.primary_limit is not None or fake.primary_spent) and fake.window_used >= limit
             if exhausted:
                 with fake.lock:
                     fake.stats.faults["primary"] += 1
