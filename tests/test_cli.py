@@ -250,3 +250,18 @@ def test_demo_runs_offline() -> None:
     assert code == 0, err
     assert "incidents" in out.lower()
     assert "tool_timeout" in out
+
+
+def test_verbose_is_global_and_documented(tmp_path: Path) -> None:
+    """-v/--verbose comes before the command, is in --help, and adds debug lines before the error and hint."""
+    code, out, _ = run("--help")
+    assert code == 0 and "--verbose" in out and "-v" in out
+    missing = tmp_path / "none.db"
+    code, _, quiet = run("stats", "--store", str(missing))
+    assert (code, quiet.splitlines()) == (1, [f"error: no store at {missing}", quiet.splitlines()[1]])
+    code, _, loud = run("-v", "stats", "--store", str(missing))
+    assert code == 1
+    assert loud.startswith("debug: ") and "StoreError" in loud
+    assert loud.splitlines()[-2:] == quiet.splitlines()
+    code, _, _ = run("stats", "-v")  # after the command it is not an option of stats: a usage error
+    assert code == 2
