@@ -1,8 +1,10 @@
-"""``fetch`` when things go wrong: server faults, rate limits, a failing item, ``kill -9``, a second fetch."""
+"""``fetch`` when things go wrong: server faults, rate limits, a failing item, a second fetch, a revoked token.
+
+``kill -9`` then resume, every fault at once and readers beside a fetch: ``test_reliability_fetch.py``.
+"""
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,6 @@ from typer.testing import CliRunner
 
 from analyzer.cli import app
 from analyzer.fetch import FetchProgress
-from analyzer.github import ClientPolicy
 from analyzer.store import Store
 from tests.fake_github import (
     SINCE,
@@ -25,7 +26,6 @@ from tests.fake_github import (
     dump_store,
     expected_state,
     run_fetch,
-    wait_for_parsing,
     wait_for_requests,
 )
 
@@ -124,37 +124,6 @@ def test_a_failing_item_is_reported_without_aborting_and_retried_next_time(expor
         # the job parsed without its log is parsed again now that the log is there
         run_fetch(fake, tmp_path / "reference.db")
         assert dump_store(tmp_path / "s.db") == dump_store(tmp_path / "reference.db")
-
-
-def test_kill_9_at_any_moment_then_resume_gives_the_same_store(export: Path, tmp_path: Path) -> None:
-    """Killed after 10, 60 and 160 requests and once while parsing; the same command again completes
-    the store, identical to an uninterrupted fetch's, and SQLite finds it intact after every kill."""
-    with FakeGitHub(export, faults=Faults(latency=0.004)) as fake:
-        reference = tmp_path / "reference.db"
-        run_fetch(fake, reference, policy=ClientPolicy())
-        total = fake.stats.total
-        db = tmp_path / "killed.db"
-        kills = 0
-        for threshold in (10, 60, 160, None):
-            fake.reset_stats()
-            process = cli_process(fake, db, tmp_path)
-            if threshold is None:
-                wait_for_parsing(db, process)
-            else:
-                wait_for_requests(fake, threshold, process)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
-            process.wait()
-            with Store(db) as store:
-                assert store.integrity_ok()
-        assert kills == 4
-        assert total > 160
-        process = cli_process(fake, db, tmp_path)
-        _, err = process.communicate(timeout=60)
-        assert process.returncode == 0, err
-        assert dump_store(db) == dump_store(reference)
-        assert_store_matches(fake, db)
 
 
 def test_a_second_concurrent_fetch_on_the_same_store_is_refused(export: Path, tmp_path: Path) -> None:
