@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
-from analyzer.logs import job_name_from_log, parse_duration, parse_job_log, parse_step_logs, strip_ansi
+from analyzer.logs import check_log, job_name_from_log, parse_duration, parse_job_log, parse_step_logs, strip_ansi
 from analyzer.records import ParsedLog, StepInfo
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -174,6 +174,38 @@ def test_step_files_give_consistent_spans(lines: list[str], cuts: list[int], ste
     except LogParseError:
         return
     check(parsed)
+
+
+CORRUPTIONS = [b"\x00", b"\x00" * 64, b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\x1b[", b"\r", b"\x89PNG\r\n\x1a\n"]
+
+
+@st.composite
+def damaged_logs(draw: st.DrawFn) -> bytes:
+    """Log-like lines with one line ending throughout (LF, CRLF, or CR alone as old Macs wrote), then
+    NULs, invalid UTF-8, BOMs and binary headers spliced in anywhere."""
+    lines = draw(log_lines())
+    data = bytearray(draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines).encode("utf-8", "surrogatepass"))
+    for _ in range(draw(st.integers(0, 6))):
+        at = draw(st.integers(0, len(data)))
+        data[at:at] = draw(st.sampled_from(CORRUPTIONS))
+    return bytes(data)
+
+
+@FUZZ
+@given(damaged_logs(), st.lists(st.sampled_from(RULES), max_size=3, unique_by=lambda r: r.name))
+def test_damaged_logs_parse_or_raise_log_parse_error(data: bytes, rules: list[PhaseRule]) -> None:
+    """Binary, invalid UTF-8, NULs and CR-only lines: parsed with sane spans or refused, by check_log and the
+    parser alike (what check_log accepts, the parser accepts too)."""
+    try:
+        check_log(data)
+    except LogParseError:
+        accepted = False
+    else:
+        accepted = True
+    event("accepted" if accepted else "refused")
+    parsed = parse_or_refuse(data, rules=rules)
+    assert (parsed is not None) == accepted
+    job_name_from_log(data)
 
 
 @FUZZ
