@@ -793,3 +793,30 @@ def test_quick_benchmark_meets_the_throughput_target(tmp_path: Path) -> None:
     """Parsing runs at >= 1/8 of ``grep -cE`` with the equivalent pattern (load-sensitive: -m slow)."""
     result = run_quick_bench(tmp_path, repeat=3)
     assert result["ratio_parse_to_grep"] >= 0.125
+
+
+def test_every_bundled_rule_is_found_by_words() -> None:
+    """Each start and end regex of the bundled presets has words to search for in the raw bytes,
+    so none falls back to decoding its steps (the slowest path)."""
+    from analyzer.config import list_presets, load_preset
+    from analyzer.logs import _compile_rule
+
+    for preset in list_presets():
+        for rule in load_preset(preset).phases:
+            compiled = _compile_rule(rule)
+            assert compiled.start_lits, (preset, rule.name, "start")
+            assert compiled.end_lits or rule.end is None, (preset, rule.name, "end")
+
+
+@pytest.mark.parametrize(
+    ("line", "outcome"),
+    [("deployment.apps/tekton-pipelines-controller condition met", "success"),
+     ("error: timed out waiting for the condition on deployments/tekton-pipelines-controller", "timeout")],
+)  # fmt: skip
+def test_an_end_whose_branches_share_a_first_letter_is_found(line: str, outcome: str) -> None:
+    """``tekton…|timed…`` (which the regex parser factors into ``t(?:ekton…|imed…)``) finds either end."""
+    rule = PhaseRule(
+        "wait", start="Waiting for Tekton", end="tekton-pipelines-controller condition met|timed out waiting"
+    )
+    parsed = parse_job_log(with_step((20.0, "Waiting for Tekton"), (25.0, line)), rules=[rule])
+    assert [(p.name, p.duration_s, p.outcome) for p in parsed.phases] == [("wait", 5.0, outcome)]
