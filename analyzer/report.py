@@ -16,6 +16,8 @@ job), so the file size does not grow with the number of runs.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -974,25 +976,40 @@ class WrittenReport:
 
 
 def write_reports(context: Mapping[str, Any], *, html: Path | None, markdown: Path | None) -> WrittenReport:
-    html_bytes = markdown_chars = 0
+    outputs: list[tuple[Path, str]] = []
     if html is not None:
-        text = render_html(context)
-        _write(html, text)
-        html_bytes = len(text.encode("utf-8"))
+        outputs.append((html, render_html(context)))
     if markdown is not None:
-        body = render_markdown(context)
-        _write(markdown, body)
-        markdown_chars = len(body)
+        outputs.append((markdown, render_markdown(context)))
+    _write_all(outputs)
+    html_bytes = len(outputs[0][1].encode("utf-8")) if html is not None else 0
+    markdown_chars = len(outputs[-1][1]) if markdown is not None else 0
     return WrittenReport(html, markdown, html_bytes, markdown_chars)
 
 
-def _write(path: Path, text: str) -> None:
+def _write_all(outputs: Sequence[tuple[Path, str]]) -> None:
+    """Each file to a ``.tmp`` beside it, then all renamed into place: a path that cannot be written
+    leaves no report written, half-written, or in a folder made for it."""
+    staged: list[Path] = []
+    made: list[Path] = []
+    path = Path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        for path, text in outputs:
+            made += [p for p in reversed(path.parents) if not p.exists()]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "Is a directory")
+            tmp = path.with_name(path.name + ".tmp")
+            staged.append(tmp)
+            tmp.write_text(text, encoding="utf-8")
+        for (path, _), tmp in zip(outputs, staged, strict=True):
+            tmp.replace(path)
     except OSError as exc:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise InputError(f"cannot write {path}: {exc.strerror}", hint="check the path and its permissions") from None
 
 

@@ -797,15 +797,29 @@ def test_quick_benchmark_meets_the_throughput_target(tmp_path: Path) -> None:
 
 def test_every_bundled_rule_is_found_by_words() -> None:
     """Each start and end regex of the bundled presets has words to search for in the raw bytes,
-    so none falls back to decoding its steps (the slowest path)."""
+    so none falls back to decoding its steps (the slowest path), and starts share words."""
     from analyzer.config import list_presets, load_preset
-    from analyzer.logs import _compile_rule
+    from analyzer.logs import _compile_rules
 
     for preset in list_presets():
-        for rule in load_preset(preset).phases:
-            compiled = _compile_rule(rule)
-            assert compiled.start_lits, (preset, rule.name, "start")
-            assert compiled.end_lits or rule.end is None, (preset, rule.name, "end")
+        compiled = _compile_rules(tuple(load_preset(preset).phases))
+        for c in compiled:
+            assert c.start_lits, (preset, c.rule.name, "start")
+            assert c.end_lits or c.rule.end is None, (preset, c.rule.name, "end")
+        assert len({w for c in compiled for w in c.start_lits or ()}) < len(compiled), preset
+
+
+def test_rules_sharing_a_start_word_each_find_their_own_start() -> None:
+    """Two rules found by one shared word ("Waiting") still open only their own phases."""
+    rules = [
+        PhaseRule("a", start="Waiting for alpha", end="alpha ready"),
+        PhaseRule("b", start="Waiting for beta", end="beta ready"),
+    ]
+    log = with_step(
+        (20.0, "Waiting for alpha"), (22.0, "alpha ready"), (23.0, "Waiting for beta"), (30.0, "beta ready")
+    )
+    parsed = parse_job_log(log, rules=rules)
+    assert [(p.name, p.duration_s, p.outcome) for p in parsed.phases] == [("a", 2.0, "success"), ("b", 7.0, "success")]
 
 
 @pytest.mark.parametrize(
