@@ -60,8 +60,15 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield driver
 
 
+# A fresh Chromium's tab starts on its own new-tab page (chrome://new-tab-page-third-party/),
+# which may still be loading resources (chrome://..., a data: GIF) into the log of the first
+# page a test opens; requests made by such a document are never the report's.
+_BROWSER_OWN = ("chrome://", "chrome-untrusted://", "devtools://")
+
+
 def open_page(browser: Any, path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Load ``path``; the console entries and the URLs of all requests made while loading it."""
+    """Load ``path``; the console entries and the URLs of all requests made while loading it
+    (but those of Chromium's own pages, see ``_BROWSER_OWN``)."""
     browser.get_log("browser")  # drain anything from before
     browser.get_log("performance")
     browser.get(path.as_uri())
@@ -69,8 +76,9 @@ def open_page(browser: Any, path: Path) -> tuple[list[dict[str, Any]], list[str]
     requests = []
     for entry in browser.get_log("performance"):
         message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requests.append(message["params"]["request"]["url"])
+        params = message["params"]
+        if message["method"] == "Network.requestWillBeSent" and not params.get("documentURL", "").startswith(_BROWSER_OWN):
+            requests.append(params["request"]["url"])
     return console, requests
 
 
