@@ -17,7 +17,7 @@ MARKER = "<!-- we-advisor:weekly-report -->"
 GITHUB_COMMENT_LIMIT = 65_536
 
 _ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")  # $: GitHub renders $…$ as math
 _MENTION = re.compile(r"@(?=[\w-])")
 _REF = re.compile(r"(?i)(?<=#)(?=\d)|(?<=\bgh-)(?=\d)")  # #12 and GH-12 link and cross-reference issues
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)")  # scheme://, www.: GitHub's bare-URL links

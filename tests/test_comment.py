@@ -266,6 +266,7 @@ def test_find_marked_picks_our_oldest_marked_comment() -> None:
         ("see #12", "see \\#\u200b12"),
         ("fixes GH-12, gh-3, UGH-4", "fixes GH-\u200b12, gh-\u200b3, UGH-4"),
         ("a | b\nc", "a \\| b c"),
+        ("echo ${{ env.X }} costs $x^2$", "echo \\$\\{\\{ env.X \\}\\} costs \\$x^2\\$"),
         ("a\x1b]0;x\x07b\x1b[2J\x9b\x7f", "a\u241b\\]0;x\u2407b\u241b\\[2J\ufffd\u2421"),
     ],
 )

@@ -43,7 +43,7 @@ JOBS = {  # each short enough to be shown whole in the Markdown's tables
     "test (2)": "e2e </details> ```x``` `y` \x1b]0;pwned\x07" + EVIL_LINK,  # and a terminal title
 }
 STEPS = {f"Run make test-{k}": f"Run make-{k} {ANCHOR} @org/team\r\n{EVIL_IMAGE}" for k in range(3)}
-ERROR = f"boom {IMG} {EVIL_IMAGE} {JS_LINK} #12 GH-12 {MENTIONS}"  # replaces the exit-code error line of failed jobs
+ERROR = f"boom {IMG} {EVIL_IMAGE} {JS_LINK} #12 GH-12 {MENTIONS} $x^2$"  # replaces the exit-code error line of failed jobs
 ANNOTATION = f"{SVG} {JS_LINK} <!-- The job has exceeded the maximum execution time of 30m0s"
 GO_TEST = "go-test:TestX<b>&amp;@octocat"  # a `--- PASS:` line names it: no space or "/" fits in
 GO_PKG = "go-pkg:pkg/<svg/onload=window.__pwned=1>"
@@ -272,6 +272,7 @@ def test_markdown_is_inert_and_well_formed(hostile: dict[str, Any], source: str)
     assert re.findall(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", body) == []  # no CR, and nothing for a terminal to obey
     assert _PING.findall(body) == []
     assert _REFERENCE.findall(body) == []
+    assert re.findall(r"(?<!\\)\$", body) == []  # GitHub renders $…$ as math
     assert "@\u200boctocat" in body and "@\u200borg/team" in body  # GitHub does not ping across a zero-width space
     assert "<script" not in body and "<img" not in body and "<svg" not in body and "<a " not in body
 
