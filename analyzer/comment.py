@@ -50,11 +50,19 @@ def _control_picture(match: re.Match[str]) -> str:
 
 
 _MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()+=-]")
+# What mermaid's gantt lexer reads as a statement when a line starts with it (case-insensitive).
+_MERMAID_STATEMENT = re.compile(
+    r"(?i)(?:(?:dateformat|axisformat|tickinterval|includes|excludes|todaymarker|weekday|title|accdescription"
+    r"|section|click|call|href)(?: |$)|gantt|inclusiveenddates|topaxis|accdescr|acctitle|\d{4}-\d\d-\d\d)"
+)
 
 
 def mermaid_text(text: str, width: int = 40) -> str:
-    """A name safe as a mermaid Gantt task title: a conservative character set, no ``:``/``#``/``;``."""
+    """A name safe as a mermaid Gantt task title: a conservative character set, no ``:``/``#``/``;``,
+    and not starting like a statement (``click …``, ``section …``, a date): those get ``- `` first."""
     cleaned = _SPACES.sub(" ", _MERMAID_UNSAFE.sub(" ", text)).strip() or "unnamed"
+    if _MERMAID_STATEMENT.match(cleaned):
+        cleaned = "- " + cleaned
     return cleaned if len(cleaned) <= width else cleaned[: width - 1] + "."
 
 

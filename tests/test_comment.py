@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from analyzer import github as gh
 from analyzer.cli import app
-from analyzer.comment import MARKER, PostedComment, find_marked, md_text
+from analyzer.comment import MARKER, PostedComment, find_marked, md_text, mermaid_text
 from analyzer.errors import AuthError, NotFoundError
 from analyzer.records import Job, Observation, Run
 from analyzer.store import Store, parse_iso
@@ -272,3 +272,20 @@ def test_find_marked_picks_our_oldest_marked_comment() -> None:
 )
 def test_md_text_neutralizes(raw: str, expected: str) -> None:
     assert md_text(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Run make test-e2e", "Run make test-e2e"),
+        ("a: b # c; d `e`", "a b c d e"),
+        ("click s1 call alert(1)", "- click s1 call alert(1)"),  # would be a click statement
+        ("Title check", "- Title check"),  # the lexer is case-insensitive
+        ("section x", "- section x"),
+        ("2026-01-01 deploy", "- 2026-01-01 deploy"),
+        ("Calling the API", "Calling the API"),
+        ("<>", "unnamed"),
+    ],
+)
+def test_mermaid_text_is_a_plain_task_name(raw: str, expected: str) -> None:
+    assert mermaid_text(raw) == expected

@@ -43,6 +43,7 @@ JOBS = {  # each short enough to be shown whole in the Markdown's tables
     "test (2)": "e2e </details> ```x``` `y` \x1b]0;pwned\x07" + EVIL_LINK,  # and a terminal title
 }
 STEPS = {f"Run make test-{k}": f"Run make-{k} {ANCHOR} @org/team\r\n{EVIL_IMAGE}" for k in range(3)}
+STEPS["Run actions/checkout@v4"] = CHECKOUT = "click s1 call alert(1)"  # a mermaid statement if left as it is
 ERROR = f"boom {IMG} {EVIL_IMAGE} {JS_LINK} #12 GH-12 {MENTIONS} $x^2$"  # replaces the exit-code error line of failed jobs
 ANNOTATION = f"{SVG} {JS_LINK} <!-- The job has exceeded the maximum execution time of 30m0s"
 GO_TEST = "go-test:TestX<b>&amp;@octocat"  # a `--- PASS:` line names it: no space or "/" fits in
@@ -229,7 +230,7 @@ _ALLOWED_HTML = {MARKER, "<details>", "</details>", "<summary>", "</summary>", "
 _HTML_PIECE = re.compile(r"<!--.*?-->|</?[A-Za-z][^>]*>", re.S)
 _MERMAID_LINE = re.compile(
     r"gantt|    title [A-Za-z0-9 ._/()+=-]+ - median run [\w .]+|    dateFormat X|    axisFormat %[MH]:%[MS]"
-    r"|    [A-Za-z0-9 ._/()+=-]+ :(crit, )?s\d+, \d+, \d+"
+    r"|    (?!(?i:click|call|href|section|title|gantt)\b)[A-Za-z0-9 ._/()+=-]+ :(crit, )?s\d+, \d+, \d+"
 )
 # What GitHub turns into links by itself (GFM's extended autolinks) or into notifications.
 _AUTOLINK = re.compile(r"(?i)(?:https?|ftp)://|\bwww\.|[\w.+-]+@[\w-]+\.\w")
@@ -289,6 +290,7 @@ def test_markdown_is_inert_and_well_formed(hostile: dict[str, Any], source: str)
     for fence in (t for t in tokens if t.type == "fence"):
         assert fence.info == "mermaid"
         assert [line for line in fence.content.splitlines() if not _MERMAID_LINE.fullmatch(line)] == []
+    assert f"    - {CHECKOUT} :" in body  # shown, as a task
 
     tables = _table_widths(body)
     assert len(tables) == sum(t.type == "table_open" for t in tokens) >= 2
