@@ -158,16 +158,10 @@ def workflow_specs(
             if on_warning:
                 on_warning(exc.message)
     local_names = {s.name for s in specs}
-    newest: dict[str, tuple[datetime, str]] = {}
-    for run in store.load_runs(repo):
-        when = run.run_started_at or run.created_at
-        if run.workflow_path is None or run.head_sha is None or when is None:
-            continue
-        if run.workflow_path not in newest or when > newest[run.workflow_path][0]:
-            newest[run.workflow_path] = (when, run.head_sha)
+    newest = store.newest_heads(repo)  # in SQL: a Python loop over 10⁵ runs took a second
     chosen: dict[str, tuple[str, str]] = {}
     for _repo, path, ref, text in store.load_workflow_files(repo):
-        if path not in chosen or ref == newest.get(path, (None, None))[1]:
+        if path not in chosen or ref == newest.get(path):
             chosen[path] = (ref, text)
     for path, (_ref, text) in sorted(chosen.items()):
         try:
