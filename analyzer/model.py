@@ -85,52 +85,59 @@ def usable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def unit_stats(frame: pd.DataFrame) -> list[UnitStats]:
-    """Per unit (scope, workflow, job, step, phase): sample counts and KM p50/p90/p95/p99."""
-    frame = usable(frame)
-    if frame.empty:
+    """Per unit (scope, workflow, job, step, phase): sample counts and KM p50/p90/p95/p99.
+
+    Ordered as a reader scans a workflow: each job, then its steps by number, each step followed
+    by its phases in time order. Every unit at once (the sorted Kaplan–Meier rows of
+    ``DurationModel``), without a Python loop over groups: 10⁶ rows in a fraction of a second.
+    """
+    rows = _rows(frame, None)
+    n_units = len(rows.keys)
+    if n_units == 0:
         return []
-    keyed = frame.assign(
-        step=frame["step"].where(frame["scope"] != "job"),
-        phase=frame["phase"].where(frame["scope"] == "phase"),
-    )
-    rows: list[tuple[tuple[object, ...], UnitStats]] = []
-    for key, group in keyed.groupby(UNIT_COLUMNS, dropna=False, sort=False):
-        scope, workflow, job, step, phase = (_none_if_nan(k) for k in key)
-        q = km_quantiles(group["duration_s"].to_numpy(), group["censored"].to_numpy(), STATS_QUANTILES)
+    s = _sort_units(rows.unit, rows.t, rows.censored, n_units)
+    quantiles = [_rows_to_times(s, *_km_quantile_rows(s, q)) for q in STATS_QUANTILES]
+    censored = np.bincount(rows.unit, weights=rows.censored.astype(np.float64), minlength=n_units)
+    number = _unit_min(frame, "step_number", rows, n_units)
+    started = np.full(n_units, np.inf)
+    np.minimum.at(started, rows.unit, np.where(np.isnan(rows.started), np.inf, rows.started))
+    keys = rows.keys.to_dict("records")
+    out: list[tuple[tuple[object, ...], UnitStats]] = []
+    for u, key in enumerate(keys):
+        scope = str(key["scope"])
+        values = [None if np.isnan(q[u]) else float(q[u]) for q in quantiles]
         stats = UnitStats(
-            scope=str(scope),
-            workflow=str(workflow),
-            job=str(job),
-            step=step,
-            phase=phase,
-            samples=len(group),
-            censored=int(group["censored"].sum()),
-            p50_s=q[0],
-            p90_s=q[1],
-            p95_s=q[2],
-            p99_s=q[3],
+            scope=scope,
+            workflow=str(key["workflow"]),
+            job=str(key["job"]),
+            step=key["step"],
+            phase=key["phase"],
+            samples=int(s.sizes[u]),
+            censored=int(censored[u]),
+            p50_s=values[0],
+            p90_s=values[1],
+            p95_s=values[2],
+            p99_s=values[3],
         )
-        number = _nan_last(group["step_number"].min()) if "step_number" in group else float("inf")
-        started = group["started_at"].min() if "started_at" in group else None
         # job first, then its steps in order, each step followed by its phases (in time order)
-        rows.append(
-            ((stats.workflow, stats.job, scope != "job", number, scope == "phase", str(started), phase or ""), stats)
-        )
-    return [s for _, s in sorted(rows, key=lambda r: r[0])]
+        order = (stats.workflow, stats.job, scope != "job", float(number[u]), scope == "phase", float(started[u]), key["phase"] or "")
+        out.append((order, stats))
+    return [stats for _, stats in sorted(out, key=lambda r: r[0])]
+
+
+def _unit_min(frame: pd.DataFrame, column: str, rows: _Rows, n_units: int) -> NDArray[np.float64]:
+    """Per unit: the smallest value of a numeric column (inf where it has none)."""
+    out = np.full(n_units, np.inf)
+    if column in frame:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[rows.position]
+        np.minimum.at(out, rows.unit, np.where(np.isnan(values), np.inf, values))
+    return out
 
 
 def _none_if_nan(value: object) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return str(value)
-
-
-def _nan_last(value: object) -> float:
-    try:
-        f = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return float("inf")
-    return float("inf") if np.isnan(f) else f
 
 
 # ---------------------------------------------------------------------------------------------
