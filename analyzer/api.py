@@ -13,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from analyzer import analysis
 from analyzer.config import Settings
 from analyzer.errors import ConfigError
@@ -208,11 +211,15 @@ def recommend(
     quantile: float | None = None,
     workflows_dir: Path | None = None,
     on_warning: Warn | None = None,
+    observations: pd.DataFrame | None = None,
 ) -> RecommendResult:
     """Recommended limits for every job, step and phase in the window (``recommend.RecommendResult``).
 
     Current limits come from the workflow YAML (``workflows_dir`` first, then the store), the
     ``[[phases]]`` ``timeout_s`` of the settings, and the limits the logs revealed.
+    ``observations``: the store's observations of ``repo`` already read (``observations_frame``)
+    from the start of the window or earlier, so that a caller that needs them too (``report``)
+    reads 10⁶ rows once; the window is then taken from them.
     """
 
     ensure_parsed(store, settings, on_warning=on_warning)
@@ -221,7 +228,10 @@ def recommend(
     if not 0.5 <= target < 1:
         raise ConfigError(f"--quantile {target} out of range", hint="use 0.5 <= quantile < 1, e.g. 0.99")
     start, end = analysis_window(store, settings, since, repo)
-    frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
+    if observations is None:
+        frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
+    else:
+        frame = window_of(observations, workflow=workflow, since=start, until=end)
     found = store.load_incidents(repo=repo, workflow=workflow, since=start)
     policy = Policy(quantile=target, min_samples=settings.min_samples)
 
@@ -230,6 +240,20 @@ def recommend(
     specs = workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
     current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
     return recommend_limits(frame, current, policy)
+
+
+def window_of(
+    frame: pd.DataFrame, *, workflow: str | None = None, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """The rows of an observations frame that ``observations_frame`` would return for these filters."""
+    keep = np.ones(len(frame), dtype=bool)
+    if workflow:
+        keep &= (frame["workflow"] == workflow).to_numpy()
+    if since is not None:
+        keep &= (frame["started_at"] >= pd_timestamp(since)).to_numpy()
+    if until is not None:
+        keep &= (frame["started_at"] < pd_timestamp(until)).to_numpy()
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
 
 
 def apply_patches(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:

@@ -33,7 +33,7 @@ from analyzer.comment import GITHUB_COMMENT_LIMIT, MARKER, md_text, mermaid_text
 from analyzer.config import Settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration
-from analyzer.model import km_quantiles
+from analyzer.model import km_quantiles, unit_codes
 from analyzer.records import Incident
 from analyzer.store import Store
 
@@ -99,7 +99,11 @@ def collect(
         )
     start = api.parse_since(since or "7d", end=end) or end - timedelta(days=7)
     history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
-    frame = store.observations_frame(repo=repo, since=history_start)
+    # One read for the history and for recommend's window (10⁶ rows take seconds to read).
+    window_start, _ = api.analysis_window(store, settings, None, repo)
+    read_from = history_start if window_start is None else min(history_start, window_start)
+    everything = store.observations_frame(repo=repo, since=read_from)
+    frame = everything if read_from == history_start else api.window_of(everything, since=history_start)
     found = store.load_incidents(repo=repo, since=start)
     notes: list[str] = []
     recs: list[Mapping[str, Any]] | None = None
@@ -107,7 +111,9 @@ def collect(
     if recommend is None:
         notes.append("Recommendations are not available in this version of we-advisor (no `recommend`).")
     else:
-        result = recommend(settings, store, repo=repo, workflow=None, since=None, quantile=settings.quantile)
+        result = recommend(
+            settings, store, repo=repo, workflow=None, since=None, quantile=settings.quantile, observations=everything
+        )
         data = result if isinstance(result, Mapping) else _as_mapping(result)
         recs = [_as_mapping(r) for r in data.get("recommendations", [])]
     return ReportInputs(
@@ -208,11 +214,12 @@ def _slug(key: tuple[str, ...] | tuple[str | None, ...], index: int) -> str:
 def build_context(inputs: ReportInputs) -> dict[str, Any]:
     """The whole report as plain data (no markup): what the templates and the Markdown render."""
     frame = _usable(inputs.observations)
+    unit_rows = _UnitIndex.of(frame)
     recs = [dict(r) for r in inputs.recommendations] if inputs.recommendations is not None else None
     rec_by_key = {unit_key(r): r for r in recs or []}
-    units = _units(frame, rec_by_key)
-    period = frame[frame["started_at"] >= pd.Timestamp(inputs.period_start)] if not frame.empty else frame
-    runs_in_period = int(period[period["scope"] == "job"]["job_id"].nunique()) if not period.empty else 0
+    units = _units(frame, rec_by_key, unit_rows)
+    in_period = unit_rows.is_job & (unit_rows.started >= _ns(inputs.period_start))
+    runs_in_period = int(pd.unique(frame["job_id"].to_numpy()[in_period]).size) if not frame.empty else 0
     weeks = _week_starts(inputs.period_end)
     unit_views: list[dict[str, Any]] = []
     for index, (key, group) in enumerate(units):
@@ -232,7 +239,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
                 "trend": trend,
             }
         )
-    changes = _week_over_week(frame, inputs.period_start, inputs.period_end)
+    changes = _week_over_week(frame, inputs.period_start, inputs.period_end, unit_rows)
     regressions = [
         {"label": u["label"], "week": p["week"], "p95": p["p95"], "baseline": p["baseline"]}
         for u in unit_views
@@ -260,45 +267,87 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "units": unit_views,
         "changes": changes,
         "regressions": regressions,
-        "layers": _layers(frame, recs),
+        "layers": _layers(frame, recs, unit_rows),
         "incidents": _incident_view(inputs.incidents),
-        "gantts": _gantts(frame),
+        "gantts": _gantts(frame, unit_rows),
     }
 
 
 def _usable(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
-    out = frame[frame["outcome"] != "skipped"].copy()
-    out["started_at"] = pd.to_datetime(out["started_at"], utc=True)
+    skipped = (frame["outcome"] == "skipped").to_numpy()
+    out = frame[~skipped].reset_index(drop=True) if skipped.any() else frame.reset_index(drop=True)
+    if not isinstance(out["started_at"].dtype, pd.DatetimeTZDtype):
+        out = out.assign(started_at=pd.to_datetime(out["started_at"], utc=True))
     return out
 
 
+Key = tuple[str, str, str, str | None, str | None]
+
+
+def _ns(when: datetime) -> int:
+    """A time as ``_UnitIndex.started`` holds it (UTC nanoseconds)."""
+    return int(pd.Timestamp(when).value)
+
+
+@dataclass(frozen=True)
+class _UnitIndex:
+    """The rows of each unit of a (usable) frame, found once.
+
+    Grouping 10⁶ rows by five string columns — and then filtering the whole frame again per
+    unit — was most of the time of a large report; unit codes (``model.unit_codes``) and the
+    row positions of each unit make every per-unit view a ``take``.
+    """
+
+    keys: list[Key]  # per unit, in order of first appearance (as ``groupby(sort=False)``)
+    rows: list[np.ndarray[Any, Any]]  # per unit: its row positions, in frame order
+    code: np.ndarray[Any, Any]  # per row: its unit
+    started: np.ndarray[Any, Any]  # per row: UTC nanoseconds (NaT: the smallest int64)
+    is_job: np.ndarray[Any, Any]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _UnitIndex:
+        if frame.empty:
+            empty = np.empty(0, dtype=np.intp)
+            return cls([], [], empty, empty.astype(np.int64), empty.astype(bool))
+        code, table = unit_codes(frame)
+        keys: list[Key] = [
+            (str(k["scope"]), str(k["workflow"]), str(k["job"]), _none(k["step"]), _none(k["phase"]))
+            for k in table.to_dict("records")
+        ]
+        order = np.argsort(code, kind="stable")
+        bounds = np.searchsorted(code[order], np.arange(len(keys) + 1))
+        rows = [order[bounds[u] : bounds[u + 1]] for u in range(len(keys))]
+        started = frame["started_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        return cls(keys, rows, code, started, (frame["scope"] == "job").to_numpy())
+
+
 def _units(
-    frame: pd.DataFrame, rec_by_key: Mapping[tuple[str, str, str, str | None, str | None], Any]
-) -> list[tuple[tuple[str, str, str, str | None, str | None], pd.DataFrame]]:
+    frame: pd.DataFrame, rec_by_key: Mapping[Key, Any], index: _UnitIndex
+) -> list[tuple[Key, pd.DataFrame]]:
     """Units worth a chart: jobs, phases, and steps that matter (long, censored, or flagged)."""
     if frame.empty:
         return []
-    keyed = frame.assign(
-        step=frame["step"].where(frame["scope"] != "job"), phase=frame["phase"].where(frame["scope"] == "phase")
-    )
-    ranked: list[tuple[tuple[int, str, str, float, str, str], Any, pd.DataFrame]] = []
-    for raw, group in keyed.groupby(["scope", "workflow", "job", "step", "phase"], dropna=False, sort=False):
-        key = (str(raw[0]), str(raw[1]), str(raw[2]), _none(raw[3]), _none(raw[4]))
+    durations = frame["duration_s"].to_numpy(dtype=float)
+    censored = frame["censored"].to_numpy(dtype=bool)
+    numbers = pd.to_numeric(frame["step_number"], errors="coerce").to_numpy(dtype=float) if "step_number" in frame else None
+    ranked: list[tuple[tuple[int, str, str, float, str, str], Key, np.ndarray[Any, Any]]] = []
+    for key, rows in zip(index.keys, index.rows, strict=True):
         rec = rec_by_key.get(key)
         flagged = rec is not None and rec.get("verdict") not in (None, "ok", "insufficient_data")
-        p95 = float(np.quantile(group["duration_s"], 0.95))
-        keep = key[0] != "step" or flagged or bool(group["censored"].any()) or p95 >= 60
+        p95 = float(np.quantile(durations[rows], 0.95))
+        keep = key[0] != "step" or flagged or bool(censored[rows].any()) or p95 >= 60
         if not keep:
             continue
         order = 0 if flagged else 1
-        number = float(group["step_number"].min()) if "step_number" in group and group["step_number"].notna().any() else -1.0
-        ranked.append(((order, key[1], key[2], number, key[0], key[4] or ""), key, group))
+        mine = numbers[rows] if numbers is not None else np.empty(0)
+        number = float(np.nanmin(mine)) if np.isfinite(mine).any() else -1.0
+        ranked.append(((order, key[1], key[2], number, key[0], key[4] or ""), key, rows))
     ranked.sort(key=lambda r: r[0])
     chosen = ranked[:MAX_UNITS]
     chosen.sort(key=lambda r: r[0][1:])
-    return [(key, group) for _, key, group in chosen]
+    return [(key, frame.take(rows)) for _, key, rows in chosen]
 
 
 def _week_starts(end: datetime) -> list[datetime]:
@@ -481,24 +530,33 @@ def _polyline(points: Sequence[Mapping[str, Any]], key: str) -> str:
     return " ".join(f"{p['x']},{p[key]}" for p in points if p[key] is not None)
 
 
-def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime, index: _UnitIndex) -> list[dict[str, Any]]:
     """This period against the one before it: p50/p95 and timeouts per job and phase."""
     if frame.empty:
         return []
     length = max(end - start, timedelta(days=1))
-    this = frame[frame["started_at"] >= pd.Timestamp(start)]
-    prev = frame[(frame["started_at"] >= pd.Timestamp(start - length)) & (frame["started_at"] < pd.Timestamp(start))]
-    rows: list[dict[str, Any]] = []
-    for raw, group in this[this["scope"] != "step"].groupby(["scope", "workflow", "job", "step", "phase"], dropna=False, sort=False):
-        key = (str(raw[0]), str(raw[1]), str(raw[2]), _none(raw[3]) if raw[0] != "job" else None, _none(raw[4]))
-        mask = (prev["scope"] == key[0]) & (prev["workflow"] == key[1]) & (prev["job"] == key[2])
+    this = index.started >= _ns(start)
+    prev = (index.started >= _ns(start - length)) & (index.started < _ns(start))
+    durations = frame["duration_s"].to_numpy(dtype=float)
+    censored = frame["censored"].to_numpy(dtype=bool)
+    # A phase whose step is unknown is compared with that phase under any step of its job.
+    same_phase: dict[tuple[str, str, str | None], list[int]] = {}
+    for u, key in enumerate(index.keys):
         if key[0] == "phase":
-            mask &= prev["phase"] == key[4]
-            if key[3] is not None:
-                mask &= prev["step"] == key[3]
-        before = prev[mask]
-        now50, now95 = _km(group, (0.5, 0.95))
-        was50, was95 = _km(before, (0.5, 0.95)) if len(before) else (None, None)
+            same_phase.setdefault((key[1], key[2], key[4]), []).append(u)
+    rows: list[dict[str, Any]] = []
+    not_step = (frame["scope"] != "step").to_numpy()
+    for u in pd.unique(index.code[this & not_step]):  # in order of first appearance this period
+        key = index.keys[int(u)]
+        mine = index.rows[int(u)]
+        now = mine[this[mine]]
+        if key[0] == "phase" and key[3] is None:
+            was = np.concatenate([index.rows[v] for v in same_phase[(key[1], key[2], key[4])]])
+        else:
+            was = mine
+        was = was[prev[was]]
+        now50, now95 = km_quantiles(durations[now], censored[now], (0.5, 0.95))
+        was50, was95 = km_quantiles(durations[was], censored[was], (0.5, 0.95)) if was.size else (None, None)
         change = None
         if now95 is not None and was95:
             change = (now95 - was95) / was95
@@ -507,20 +565,19 @@ def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime) -> list
                 "label": unit_label(key),
                 "name": unit_name(key),
                 "scope": key[0],
-                "n": len(group),
-                "n_prev": len(before),
+                "n": int(now.size),
+                "n_prev": int(was.size),
                 "p50": now50,
                 "p50_prev": was50,
                 "p95": now95,
                 "p95_prev": was95,
                 "change": change,
-                "timeouts": int(group["censored"].sum()),
-                "timeouts_prev": int(before["censored"].sum()),
+                "timeouts": int(censored[now].sum()),
+                "timeouts_prev": int(censored[was].sum()),
                 "worse": change is not None and change > 0.1 and now95 is not None and was95 is not None and now95 - was95 >= 15,
                 "better": change is not None and change < -0.1,
             }
         )
-    # biggest moves in seconds first: a +100 % on a 4 s unit matters less than +20 % on a 10 min one
     rows.sort(key=lambda r: (-abs((r["p95"] or 0.0) - (r["p95_prev"] or r["p95"] or 0.0)), r["label"]))
     return rows
 
@@ -622,22 +679,29 @@ def _rec_rows(recs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 # -- timeout layers ------------------------------------------------------------------------------
 
 
-def _layers(frame: pd.DataFrame, recs: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def _layers(frame: pd.DataFrame, recs: list[dict[str, Any]] | None, index: _UnitIndex) -> list[dict[str, Any]]:
     """Per job: its limit, then the step and phase limits inside it, each against its p99."""
     if frame.empty:
         return []
     by_key = {unit_key(r): r for r in recs or []}
+    light = frame[["duration_s", "censored", "limit_s", "outcome"]]
+    units_of: dict[tuple[str, str], list[int]] = {}
+    for u, unit in enumerate(index.keys):
+        units_of.setdefault((unit[1], unit[2]), []).append(u)
     out = []
-    for (workflow, job), group in frame.groupby(["workflow", "job"], sort=True):
+    for (workflow, job), units in sorted(units_of.items()):
         rows: list[dict[str, Any]] = []
         job_key = ("job", str(workflow), str(job), None, None)
         job_rec = by_key.get(job_key)
-        jobs = group[group["scope"] == "job"]
+        job_unit = [u for u in units if index.keys[u][0] == "job"]
+        jobs = light.take(index.rows[job_unit[0]]) if job_unit else light.iloc[:0]
         job_limit = _limit_of(job_rec, jobs) or GITHUB_DEFAULT_JOB_LIMIT_S
         rows.append(_layer_row("job", str(job), 0, jobs, job_rec, job_limit, None, default=job_rec is None and _limit_of(None, jobs) is None))
-        inner = group[group["scope"] != "job"]
-        for raw, sub in inner.groupby(["scope", "step", "phase"], dropna=False, sort=False):
-            key = (str(raw[0]), str(workflow), str(job), _none(raw[1]), _none(raw[2]) if raw[0] == "phase" else None)
+        for u in units:  # in order of first appearance, as groupby(sort=False) gave them
+            key = index.keys[u]
+            if key[0] == "job":
+                continue
+            sub = light.take(index.rows[u])
             rec = by_key.get(key)
             limit = _limit_of(rec, sub)
             if limit is None or (rec is None and key[0] == "step" and limit == job_limit):
@@ -722,16 +786,17 @@ def _incident_view(found: Sequence[Incident]) -> dict[str, Any]:
 GANTT_W, GANTT_LABEL, GANTT_ROW = 860, 250, 20
 
 
-def _gantts(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _gantts(frame: pd.DataFrame, index: _UnitIndex) -> list[dict[str, Any]]:
     """Per job: its median successful run, steps and phases on a time axis, critical path marked."""
     if frame.empty:
         return []
     out = []
-    jobs = frame[(frame["scope"] == "job") & (frame["outcome"] == "success")]
+    job_ids = frame["job_id"].to_numpy()
+    jobs = frame[index.is_job & (frame["outcome"] == "success").to_numpy()]
     for (workflow, job), runs in jobs.groupby(["workflow", "job"], sort=True):
         runs = runs.sort_values(["duration_s", "job_id"])
         typical = runs.iloc[(len(runs) - 1) // 2]
-        spans = frame[(frame["job_id"] == typical["job_id"]) & (frame["scope"] != "job")]
+        spans = frame.take(np.flatnonzero((job_ids == typical["job_id"]) & ~index.is_job))
         if spans.empty:
             continue
         t0 = typical["started_at"]
