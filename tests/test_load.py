@@ -1,0 +1,191 @@
+"""Load: ``stats``, ``recommend`` and ``report`` on a generated store of many runs (issue 7.7).
+
+Each command runs in a fresh process (``python -m analyzer`` from this working tree); its wall
+time and peak RSS are measured and printed, and must stay under the targets: 10 s and 1 GB.
+The store comes from ``tests/loadgen.py`` (≈ 10 observations per run, written straight into
+the schema, parse state current so nothing is reparsed).
+
+- CI runs 20,000 runs (~200,000 observations; ~20 s in all).
+- The full 100,000 runs (~1,000,000 observations; about a minute, most of it the four commands)
+  is ``@pytest.mark.slow``:  ``python -m pytest tests/test_load.py -m slow -s``
+
+The figures print with ``-s``; they are also attached to the test report (``record_property``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from analyzer.comment import GITHUB_COMMENT_LIMIT, MARKER
+from tests.loadgen import Measured, measure, write_store
+
+TIME_TARGET_S = 10.0
+MEMORY_TARGET_MB = 1000.0
+HTML_LIMIT_BYTES = 2_000_000
+CONFIG = 'repo = "acme/monorepo"\npreset = "kubernaut-e2e"\n'
+
+
+class _TagCheck(HTMLParser):
+    """Counts elements and checks that the ones that must close do, in order."""
+
+    CLOSING = frozenset({"html", "head", "body", "main", "section", "table", "svg", "details", "ul", "ol"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        if tag in self.CLOSING:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.CLOSING:
+            if not self.open or self.open[-1] != tag:
+                self.errors.append(f"</{tag}> closes {self.open[-1:] or 'nothing'}")
+            else:
+                self.open.pop()
+
+
+def _store_facts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        units = conn.execute("SELECT COUNT(*) FROM (SELECT DISTINCT scope, workflow, job, step, phase FROM observations)")
+        facts = {"units": int(units.fetchone()[0])}
+        for table in ("observations", "parse_state", "jobs"):
+            facts[table] = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    return facts
+
+
+def _check_targets(result: Measured) -> None:
+    assert result.returncode == 0, f"{result.command} exited {result.returncode}: {result.stderr[-2000:]}"
+    assert "Traceback" not in result.stderr
+    assert "parsing" not in result.stderr, "the generated store was reparsed: its parse state should be current"
+    assert result.wall_s < TIME_TARGET_S, f"{result.command}: {result.wall_s:.1f} s (target < {TIME_TARGET_S:.0f} s)"
+    assert result.peak_mb < MEMORY_TARGET_MB, f"{result.command}: peak RSS {result.peak_mb:.0f} MB (target < 1 GB)"
+
+
+def _run_load(tmp_path: Path, runs: int, record_property: pytest.RecordProperty) -> list[Measured]:
+    config = tmp_path / "we-advisor.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    store = tmp_path / "load.db"
+    from analyzer.config import load_settings
+
+    write_store(store, runs, rules=load_settings(config).phases)
+    before = _store_facts(store)
+    assert before["observations"] >= 9 * runs  # ≈ 10 per run
+    common = ["--store", str(store), "--config", str(config)]
+    html, markdown = tmp_path / "report.html", tmp_path / "weekly.md"
+    commands = {
+        "stats --format json": ["stats", "--format", "json"],
+        "recommend": ["recommend"],
+        "recommend --format json": ["recommend", "--format", "json"],
+        "report --html --markdown": ["report", "--html", str(html), "--markdown", str(markdown)],
+    }
+    results = [measure([*args, *common], cwd=tmp_path) for args in commands.values()]
+    stats, table, recommended, report = results
+    lines = [f"\n{runs:,} runs, {before['observations']:,} observations, {before['units']} units"]
+    for label, r in zip(commands, results, strict=True):
+        lines.append(f"  {label:<26} {r.wall_s:6.2f} s (CPU {r.cpu_s:5.2f} s)  peak RSS {r.peak_mb:5.0f} MB")
+        record_property(f"{runs} runs: {label}", f"{r.wall_s:.2f} s (CPU {r.cpu_s:.2f} s), {r.peak_mb:.0f} MB")
+    html_bytes = html.stat().st_size if html.exists() else 0
+    lines.append(f"  report.html {html_bytes:,} bytes")
+    print("\n".join(lines), file=sys.stderr)
+    for r in results:
+        _check_targets(r)
+
+    # stats: every unit of the store, every observation counted once (none is skipped)
+    rows = json.loads(stats.stdout)
+    assert len(rows) == before["units"]
+    assert sum(r["samples"] for r in rows) == before["observations"]
+    assert all(r["p50_s"] is not None and r["p50_s"] <= (r["p99_s"] or float("inf")) for r in rows)
+
+    # recommend: the same units; the planted limit that kills ~10 % of healthy runs is too tight
+    data = json.loads(recommended.stdout)
+    recs = data["recommendations"]
+    assert len(recs) == before["units"]
+    assert f"{len(recs)} unit(s)" in table.stderr and f"{len(recs)} unit(s)" in recommended.stderr
+    tekton = [r for r in recs if r["workflow"] == "E2E WorkflowExecution" and r["phase"] == "tekton-controller-wait"]
+    assert [r["verdict"] for r in tekton] == ["too_tight"]
+    assert tekton[0]["current_timeout_s"] == 300 and tekton[0]["recommended_timeout_s"] > 300
+    lint = [r for r in recs if r["scope"] == "job" and r["workflow"] == "Lint"]
+    assert [(r["current_timeout_s"], r["current_source"]) for r in lint] == [(21600, "default")]  # no timeout-minutes
+    assert "tekton-controller-wait" in table.stdout and len(table.stdout.splitlines()) >= len(recs)
+
+    # report: a bounded, well-formed HTML file and a comment-sized Markdown body
+    assert str(html) in report.stdout
+    assert 10_000 < html_bytes <= HTML_LIMIT_BYTES
+    check = _TagCheck()
+    check.feed(html.read_text(encoding="utf-8"))
+    check.close()
+    assert check.errors == [] and check.open == []
+    assert check.counts.get("svg", 0) >= 10 and check.counts.get("table", 0) >= 2
+    body = markdown.read_text(encoding="utf-8")
+    assert body.startswith(MARKER) and len(body) <= GITHUB_COMMENT_LIMIT
+    assert "tekton-controller-wait" in body
+
+    # analysing changed nothing: no reparse
+    assert _store_facts(store) == before
+    return results
+
+
+def test_load_20000_runs(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+    """20,000 runs (~200,000 observations): each command well inside 10 s and 1 GB, with sane output."""
+    _run_load(tmp_path, 20_000, record_property)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_load_100000_runs(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+    """100,000 runs (~1,000,000 observations): stats, recommend and report each under 10 s and 1 GB."""
+    _run_load(tmp_path, 100_000, record_property)
+
+
+def _slow_frame(store_path: Path, where: str = "", args: tuple[object, ...] = ()) -> object:
+    import pandas as pd
+
+    from analyzer.store import _OBSERVATION_COLUMNS
+
+    with sqlite3.connect(store_path) as conn:
+        frame = pd.read_sql_query(f"SELECT {', '.join(_OBSERVATION_COLUMNS)} FROM observations{where}", conn, params=args)
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+    frame["censored"] = frame["censored"].astype(bool)
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("odd", "row_by_row"),
+    [
+        (None, False),
+        (("step", "Run\x1fsplit"), True),  # the separator inside text
+        (("step", "\x00"), True),  # the NULL stand-in as a real value
+        (("started_at", "2026-11-20T10:00:00+01:00"), True),  # not as the store writes times
+        (("duration_s", 0.1 + 0.2), False),  # a double that 15 digits do not round-trip
+    ],
+)
+def test_column_read_equals_row_read(tmp_path: Path, odd: tuple[str, object] | None, row_by_row: bool) -> None:
+    """observations_frame's one-scan column read gives exactly the frame pandas reads row by row,
+    and leaves values it cannot carry exactly to the row-by-row read."""
+    import pandas as pd
+
+    from analyzer.store import Store, _filters, _read_observation_columns
+
+    path = tmp_path / "s.db"
+    write_store(path, 300)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE observations SET runner = NULL WHERE job_id % 7 = 0")
+        conn.execute("UPDATE observations SET started_at = NULL WHERE job_id % 11 = 0 AND seq = 1")
+        if odd is not None:
+            conn.execute(f"UPDATE observations SET {odd[0]} = ? WHERE job_id % 5 = 0 AND seq = 2", (odd[1],))
+    with Store(path, create=False) as store:
+        assert (_read_observation_columns(store.conn, "", (), {}) is None) == row_by_row
+        for kwargs in [{}, {"repo": "acme/monorepo"}, {"workflow": "Lint"}, {"repo": "acme/monorepo", "workflow": "Lint"}]:
+            fast = store.observations_frame(**kwargs)
+            pd.testing.assert_frame_equal(fast, _slow_frame(path, *_filters(**kwargs)))
