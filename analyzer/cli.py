@@ -585,6 +585,8 @@ def fetch(
             finally:
                 bar.clear()
     _err(summary.line())
+    for line in summary.details(limit=20):
+        _err(f"  not fetched: {line}")
     if summary.stopped is not None:
         _err(f"stopped: {summary.stopped.message}; everything fetched so far is saved")
         _err(f"hint: {summary.stopped.hint}")

@@ -281,6 +281,27 @@ def test_items_that_cannot_be_fetched_are_reported_one_line_each(export: Path, t
         assert_store_matches(fake, tmp_path / "s.db")
 
 
+def test_the_command_prints_each_item_it_could_not_fetch(export: Path, tmp_path: Path) -> None:
+    """``we-advisor fetch`` prints the summary line and then one ``not fetched:`` line per item."""
+    with FakeGitHub(export) as fake:
+        gone = [j for j in fake.data.all_jobs() if j["id"] in fake.data.logs][:2]
+        fake.faults.expired_logs = {j["id"] for j in gone}
+        process = cli_process(fake, tmp_path / "s.db", tmp_path)
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out == ""
+    lines = err.splitlines()
+    summary = next(i for i, line in enumerate(lines) if line.startswith("fetched "))
+    assert "2 expired" in lines[summary]
+    listed = [line for line in lines[summary + 1 :] if line.startswith("  not fetched: ")]
+    for job in gone:
+        assert (
+            f"  not fetched: log of job {job['id']} {job['name']!r} in run {job['run_id']}: "
+            "expired, GitHub no longer keeps it (410)"
+        ) in listed
+    assert TOKEN not in out + err
+
+
 # -- 6. readers while a fetch writes ---------------------------------------------------------------
 
 
