@@ -2,8 +2,9 @@
 
 Workflow, job and step names, ``##[group]Run`` markers, go test phase names, ``##[error]`` and
 timeout lines and check-run annotations carry script tags, event handlers, ``javascript:`` and
-external links, Markdown images, @mentions, an HTML comment that could close the hidden marker,
-``</details>``, backticks, ``|`` and CRLFs. They go in through ``we-advisor ingest`` (an export
+external links, Markdown images, @mentions, issue references, an HTML comment that could close
+the hidden marker, ``</details>``, backticks, ``|``, ``$…$``, a terminal escape sequence, CRLFs
+and a step named like a mermaid statement. They go in through ``we-advisor ingest`` (an export
 folder from ``fake_github.build_export`` made hostile, and two bare job logs) and come out of
 ``we-advisor report`` (the HTML in headless Chromium, with and without its CSP; ``--markdown``)
 and ``we-advisor comment`` (the body the GitHub stand-in receives, and ``--dry-run``). Every check
