@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from analyzer.formatting import visible
+
 MARKER = "<!-- we-advisor:weekly-report -->"
 GITHUB_COMMENT_LIMIT = 65_536
 
@@ -22,7 +24,6 @@ _MENTION = re.compile(r"@(?=[\w-])")
 _REF = re.compile(r"(?i)(?<=#)(?=\d)|(?<=\bgh-)(?=\d)")  # #12 and GH-12 link and cross-reference issues
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)")  # scheme://, www.: GitHub's bare-URL links
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # left after _SPACES: bytes that drive a terminal (ESC, CSI)
 
 
 def md_text(text: str | None, width: int | None = None) -> str:
@@ -34,7 +35,7 @@ def md_text(text: str | None, width: int | None = None) -> str:
     """
     if text is None:
         return "–"
-    text = _CONTROL.sub(_control_picture, _SPACES.sub(" ", text).strip())
+    text = visible(_SPACES.sub(" ", text).strip())
     if width is not None and len(text) > width:
         text = text[: width - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -42,11 +43,6 @@ def md_text(text: str | None, width: int | None = None) -> str:
     text = _REF.sub(_ZWSP, text)
     text = _AUTOLINK.sub(_ZWSP, text)
     return _MENTION.sub("@" + _ZWSP, text)
-
-
-def _control_picture(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
 
 
 _MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()+=-]")

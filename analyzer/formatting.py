@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # bytes that drive a terminal (ESC, CSI, BEL, CR)
+
+
+def visible(text: str) -> str:
+    """Control characters as their symbols (ESC as ␛, newline as ␊): untrusted names printed to a
+    terminal or a comment cannot move the cursor, retitle the window or fake extra lines."""
+    return _CONTROL.sub(_control_picture, text)
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return chr(0x2400 + code) if code < 0x20 else "\u2421" if code == 0x7F else "\ufffd"
 
 
 def human_duration(seconds: float | None) -> str:
@@ -23,8 +37,9 @@ def human_duration(seconds: float | None) -> str:
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()) -> str:
-    """A left-aligned text table; columns whose index is in ``right`` are right-aligned."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    """A left-aligned text table; columns whose index is in ``right`` are right-aligned. Control
+    characters in cells (names come from logs) are shown as their symbols."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else visible(str(c)) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for n, row in enumerate(cells):

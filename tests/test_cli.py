@@ -265,3 +265,13 @@ def test_verbose_is_global_and_documented(tmp_path: Path) -> None:
     assert loud.splitlines()[-2:] == quiet.splitlines()
     code, _, _ = run("stats", "-v")  # after the command it is not an option of stats: a usage error
     assert code == 2
+
+
+def test_tables_show_control_characters_as_symbols() -> None:
+    """A step named with an escape sequence cannot drive the terminal that prints the table."""
+    from analyzer.formatting import render_table
+
+    text = render_table(["step", "p50"], [["\x1b]0;pwned\x07e2e\r\nfake row", "1s"]])
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "␛]0;pwned␇e2e␍␊fake row" in text
+    assert len(text.splitlines()) == 3
