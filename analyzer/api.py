@@ -132,7 +132,7 @@ def stats_dict(row: UnitStats) -> dict[str, Any]:
 
 from analyzer.backtest import BacktestResult, default_split, run_backtest  # noqa: E402
 from analyzer.errors import InputError  # noqa: E402
-from analyzer.model import unit_codes  # noqa: E402
+from analyzer.model import DurationModel, unit_codes  # noqa: E402
 from analyzer.recommend import (  # noqa: E402
     PatchPlan,
     Policy,
@@ -235,11 +235,13 @@ def recommend(
     found = store.load_incidents(repo=repo, workflow=workflow, since=start)
     policy = Policy(quantile=target, min_samples=settings.min_samples)
 
-    _, keys = unit_codes(frame)
+    # the model's units are the keys the current limits are looked up for; fitted once
+    model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
+    keys = model.fit(frame).units_[["scope", "workflow", "job", "step", "phase"]]
     unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
     specs = workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
     current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
-    return recommend_limits(frame, current, policy)
+    return recommend_limits(frame, current, policy, model=model)
 
 
 def window_of(

@@ -100,8 +100,8 @@ def collect(
     start = api.parse_since(since or "7d", end=end) or end - timedelta(days=7)
     history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
     # One read for the history and for recommend's window (10⁶ rows take seconds to read).
-    window_start, _ = api.analysis_window(store, settings, None, repo)
-    read_from = history_start if window_start is None else min(history_start, window_start)
+    window_start = end - timedelta(days=settings.window_days)  # api.analysis_window without --since
+    read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from)
     frame = everything if read_from == history_start else api.window_of(everything, since=history_start)
     found = store.load_incidents(repo=repo, since=start)
@@ -277,7 +277,7 @@ def _usable(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     skipped = (frame["outcome"] == "skipped").to_numpy()
-    out = frame[~skipped].reset_index(drop=True) if skipped.any() else frame.reset_index(drop=True)
+    out = frame[~skipped] if skipped.any() else frame  # read only from here on: no copy
     if not isinstance(out["started_at"].dtype, pd.DatetimeTZDtype):
         out = out.assign(started_at=pd.to_datetime(out["started_at"], utc=True))
     return out
