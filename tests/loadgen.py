@@ -598,12 +598,12 @@ class Measured:
     stderr: str
 
 
-def measure(args: Sequence[str], *, cwd: Path, python: Sequence[str] | None = None) -> Measured:
-    """Run ``python -m analyzer ARGS`` (this working tree) in a fresh process: time, peak RSS, output."""
+def measure(args: Sequence[str], *, cwd: Path, python: Sequence[str] | None = None, root: Path = ROOT) -> Measured:
+    """Run ``python -m analyzer ARGS`` (the checkout at ``root``: this one) in a fresh process: time, peak RSS, output."""
     import os
     import subprocess
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "utf-8"}
     env.pop("WE_ADVISOR_STORE", None)
     command = [*(python or [sys.executable, "-m", "analyzer"]), *args]
     done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, cwd=cwd, env=env, check=False)

@@ -1,0 +1,165 @@
+"""Benchmark: ``report`` (and ``stats``, ``recommend``) on generated stores of 10,000 and 100,000 runs.
+
+The store comes from ``tests/loadgen.py`` (≈ 10 observations per run: 100,000 runs are ~1,000,000
+observations), generated in a temporary directory. Every command runs in a fresh interpreter
+(``python -m analyzer`` from this working tree) and is measured from outside: wall time, CPU
+time and peak RSS (``ru_maxrss`` of the child, through a small intermediate interpreter).
+
+**Baseline**, measured in the same run, interleaved with the commands, in a fresh interpreter
+too: reading the same observations from SQLite into pandas and nothing else —
+``pd.read_sql_query("SELECT <the frame's 16 columns> FROM observations")`` and
+``pd.to_datetime`` of the start times, after importing pandas. That is the least any
+pandas-based analysis of the store pays; a command's ratio says how much more it costs than
+just reading its input. Every timing row is ``value`` (absolute) beside ``ratio`` to it.
+
+**Targets** (issue 7.7 and 8): each command under 10 s and 1 GB at 100,000 runs; the HTML
+report at most 2 MB. The rows of the 10,000-run store carry the same targets.
+
+    python benchmarks/report_bench.py [--quick] [--repeat N] [--json PATH] [--keep DIR]
+
+``--quick``: 10,000 runs only. ``--repeat``: rounds per store (medians are reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.rows import row  # noqa: E402
+from tests.loadgen import Measured, measure, write_store  # noqa: E402
+
+SECTION = "report"
+TIME_TARGET_S = 10.0
+MEMORY_TARGET_MB = 1000.0
+HTML_TARGET_BYTES = 2_000_000
+CONFIG = 'repo = "acme/monorepo"\npreset = "kubernaut-e2e"\n'
+BASELINE = "pandas read_sql_query of the same observations (fresh process)"
+
+# The baseline: what observations_frame did before it read column by column.
+_READ_ONLY = """
+import sqlite3, sys
+import pandas as pd
+columns = ("scope, repo, workflow, job, step, step_number, phase, run_id, run_attempt, job_id, started_at, "
+           "duration_s, outcome, censored, limit_s, runner")
+with sqlite3.connect(sys.argv[1]) as conn:
+    frame = pd.read_sql_query(f"SELECT {columns} FROM observations", conn)
+frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+print(len(frame))
+"""
+
+
+def _commands(workdir: Path, store: Path, config: Path) -> dict[str, list[str]]:
+    common = ["--store", str(store), "--config", str(config)]
+    return {
+        "stats": ["stats", "--format", "json", *common],
+        "recommend": ["recommend", "--format", "json", *common],
+        "report": ["report", "--html", str(workdir / "report.html"), "--markdown", str(workdir / "weekly.md"), *common],
+    }
+
+
+def bench_store(runs: int, workdir: Path, *, repeat: int = 1, log: Any = None) -> list[dict[str, Any]]:
+    """Rows for one generated store of ``runs`` runs."""
+    log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    config = workdir / "we-advisor.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    store = workdir / f"load-{runs}.db"
+    store.unlink(missing_ok=True)
+    from analyzer.config import load_settings
+
+    began = time.perf_counter()
+    counts = write_store(store, runs, rules=load_settings(config).phases)
+    generated = time.perf_counter() - began
+    observations = counts["observations"]
+    log(f"{runs:,} runs: {observations:,} observations generated in {generated:.1f} s ({store.stat().st_size / 1e6:.0f} MB)")
+    commands = _commands(workdir, store, config)
+    samples: dict[str, list[Measured]] = {name: [] for name in ["baseline", *commands]}
+    for round_ in range(repeat):
+        for name in ["baseline", *commands]:  # interleaved: the baseline sees the same load as the commands
+            if name == "baseline":
+                result = measure([str(store)], cwd=workdir, python=[sys.executable, "-c", _READ_ONLY])
+            else:
+                result = measure(commands[name], cwd=workdir)
+            if result.returncode != 0 or "parsing" in result.stderr:
+                raise RuntimeError(f"{name} on {runs:,} runs failed ({result.returncode}): {result.stderr[-1500:]}")
+            samples[name].append(result)
+            log(f"  round {round_ + 1}: {name:<9} {result.wall_s:6.2f} s (CPU {result.cpu_s:5.2f} s), peak {result.peak_mb:5.0f} MB")
+    html_bytes = (workdir / "report.html").stat().st_size
+    label = f"{runs:,} runs"
+
+    def wall(name: str) -> float:
+        return statistics.median(m.wall_s for m in samples[name])
+
+    def peak(name: str) -> float:
+        return max(m.peak_mb for m in samples[name])
+
+    rows = [
+        row(SECTION, f"generate store, {label} ({observations:,} observations)", generated, "s"),
+        row(SECTION, f"baseline: read observations into pandas, {label}", wall("baseline"), "s"),
+    ]
+    for name in commands:
+        metric = "render report (HTML + Markdown)" if name == "report" else name
+        rows.append(
+            row(SECTION, f"{metric} time, {label}", wall(name), "s", baseline=BASELINE, baseline_value=wall("baseline"),
+                target=f"< {TIME_TARGET_S:.0f} s", ok=wall(name) < TIME_TARGET_S)
+        )
+        rows.append(
+            row(SECTION, f"{metric} peak RSS, {label}", peak(name), "MB", baseline=f"{BASELINE}: peak RSS",
+                baseline_value=peak("baseline"), target="< 1 GB", ok=peak(name) < MEMORY_TARGET_MB)
+        )
+    rows.append(
+        row(SECTION, f"report HTML size, {label}", html_bytes, "bytes", target="≤ 2 MB", ok=html_bytes <= HTML_TARGET_BYTES)
+    )
+    return rows
+
+
+def run(quick: bool = False, *, repeat: int = 1, keep: Path | None = None) -> list[dict[str, Any]]:
+    """Rows for 10,000 runs (``quick``) or 10,000 and 100,000 runs."""
+    sizes = [10_000] if quick else [10_000, 100_000]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="report-bench-") as scratch:
+        workdir = keep or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for runs in sizes:
+            rows += bench_store(runs, workdir, repeat=repeat)
+    return rows
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    if unit == "bytes":
+        return f"{value:,.0f} bytes"
+    if unit == "ratio" or not unit:
+        return f"{value:.2f}"
+    return f"{value:,.2f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 runs only")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds per store (medians)")
+    parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--keep", type=Path, help="generate the stores and reports here and keep them")
+    args = parser.parse_args(argv)
+    rows = run(args.quick, repeat=max(1, args.repeat), keep=args.keep)
+    print(f"{'metric':<62} {'value':>16} {'× baseline':>11}  {'target':<8} ok")
+    for r in rows:
+        ok = "–" if r["ok"] is None else "yes" if r["ok"] else "NO"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['metric']:<62} {_fmt(r['value'], r['unit']):>16} {ratio:>11}  {r['target'] or '':<8} {ok}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0 if all(r["ok"] is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
