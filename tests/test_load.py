@@ -1,15 +1,19 @@
 """Load: ``stats``, ``recommend`` and ``report`` on a generated store of many runs (issue 7.7).
 
 Each command runs in a fresh process (``python -m analyzer`` from this working tree); its wall
-time and peak RSS are measured and printed, and must stay under the targets: 10 s and 1 GB.
-The store comes from ``tests/loadgen.py`` (≈ 10 observations per run, written straight into
-the schema, parse state current so nothing is reparsed).
+time, CPU time and peak RSS are measured and printed. Targets: 10 s and 1 GB. The store of
+100,000 runs (~1,000,000 observations) comes from ``python -m tests.loadgen`` in its own process
+(≈ 10 observations per run, written straight into the schema in ~12 s, parse state current so
+nothing is reparsed).
 
-- CI runs 20,000 runs (~200,000 observations; ~20 s in all).
-- The full 100,000 runs (~1,000,000 observations; about a minute, most of it the four commands)
-  is ``@pytest.mark.slow``:  ``python -m pytest tests/test_load.py -m slow -s``
+- CI (``test_load_100000_runs``, ~35 s on an idle 2-CPU machine): exit codes, output, peak RSS
+  under 1 GB, and CPU time under 10 s — CPU time, not wall time, because a shared CI machine
+  can stretch wall time by whatever else runs beside it.
+- ``@pytest.mark.slow`` (``test_load_100000_runs_wall_clock``): the same with the wall time
+  under 10 s too. ``python -m pytest tests/test_load.py -m slow -s``
 
-The figures print with ``-s``; they are also attached to the test report (``record_property``).
+The figures print to stderr (shown with ``-s``) and are attached to the test report
+(``record_property``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.comment import GITHUB_COMMENT_LIMIT, MARKER
-from tests.loadgen import Measured, measure, write_store
+from tests.loadgen import ROOT, Measured, measure, write_store
 
 TIME_TARGET_S = 10.0
 MEMORY_TARGET_MB = 1000.0
@@ -64,21 +68,33 @@ def _store_facts(path: Path) -> dict[str, int]:
     return facts
 
 
-def _check_targets(result: Measured) -> None:
+def _check_targets(result: Measured, *, wall_clock: bool) -> None:
     assert result.returncode == 0, f"{result.command} exited {result.returncode}: {result.stderr[-2000:]}"
     assert "Traceback" not in result.stderr
     assert "parsing" not in result.stderr, "the generated store was reparsed: its parse state should be current"
-    assert result.wall_s < TIME_TARGET_S, f"{result.command}: {result.wall_s:.1f} s (target < {TIME_TARGET_S:.0f} s)"
+    assert result.cpu_s < TIME_TARGET_S, f"{result.command}: CPU {result.cpu_s:.1f} s (target < {TIME_TARGET_S:.0f} s)"
+    if wall_clock:
+        assert result.wall_s < TIME_TARGET_S, f"{result.command}: {result.wall_s:.1f} s (target < {TIME_TARGET_S:.0f} s)"
     assert result.peak_mb < MEMORY_TARGET_MB, f"{result.command}: peak RSS {result.peak_mb:.0f} MB (target < 1 GB)"
 
 
-def _run_load(tmp_path: Path, runs: int, record_property: pytest.RecordProperty) -> list[Measured]:
+def _generate(store: Path, config: Path, runs: int) -> None:
+    """The store, from ``python -m tests.loadgen`` in its own process (its ~1 GB of rows are not ours)."""
+    import os
+    import subprocess
+
+    args = ["-m", "tests.loadgen", "--runs", str(runs), "--store", str(store), "--config", str(config)]
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    print(done.stderr.splitlines()[-1], file=sys.stderr)
+
+
+def _run_load(tmp_path: Path, runs: int, record_property: pytest.RecordProperty, *, wall_clock: bool) -> list[Measured]:
     config = tmp_path / "we-advisor.toml"
     config.write_text(CONFIG, encoding="utf-8")
     store = tmp_path / "load.db"
-    from analyzer.config import load_settings
-
-    write_store(store, runs, rules=load_settings(config).phases)
+    _generate(store, config, runs)
     before = _store_facts(store)
     assert before["observations"] >= 9 * runs  # ≈ 10 per run
     common = ["--store", str(store), "--config", str(config)]
@@ -99,7 +115,7 @@ def _run_load(tmp_path: Path, runs: int, record_property: pytest.RecordProperty)
     lines.append(f"  report.html {html_bytes:,} bytes")
     print("\n".join(lines), file=sys.stderr)
     for r in results:
-        _check_targets(r)
+        _check_targets(r, wall_clock=wall_clock)
 
     # stats: every unit of the store, every observation counted once (none is skipped)
     rows = json.loads(stats.stdout)
@@ -136,16 +152,18 @@ def _run_load(tmp_path: Path, runs: int, record_property: pytest.RecordProperty)
     return results
 
 
-def test_load_20000_runs(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
-    """20,000 runs (~200,000 observations): each command well inside 10 s and 1 GB, with sane output."""
-    _run_load(tmp_path, 20_000, record_property)
+@pytest.mark.timeout(600)
+def test_load_100000_runs(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+    """100,000 runs (~1,000,000 observations): stats, recommend and report each under 10 s of CPU and
+    1 GB, with sane output."""
+    _run_load(tmp_path, 100_000, record_property, wall_clock=False)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_load_100000_runs(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
-    """100,000 runs (~1,000,000 observations): stats, recommend and report each under 10 s and 1 GB."""
-    _run_load(tmp_path, 100_000, record_property)
+def test_load_100000_runs_wall_clock(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+    """The same, and each command's wall time under 10 s (load-sensitive: run on a quiet machine)."""
+    _run_load(tmp_path, 100_000, record_property, wall_clock=True)
 
 
 def _slow_frame(store_path: Path, where: str = "", args: tuple[object, ...] = ()) -> object:
