@@ -692,12 +692,12 @@ def _parse_stamps(joined: str, n: int, nulls: int) -> pd.Series | None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy warns, then converts, on a time zone offset
         try:
-            parsed = np.array(naive, dtype="datetime64[us]")
+            parsed = np.array(naive, dtype="datetime64[ns]")  # pandas' unit: nothing finer is cut
         except (ValueError, TypeError, Warning):
             return None
     if int(np.isnat(parsed).sum()) != nulls:
         return None
-    return pd.Series(parsed.astype("datetime64[ns]")).dt.tz_localize("UTC")
+    return pd.Series(parsed).dt.tz_localize("UTC")
 
 
 def _filters(

@@ -185,6 +185,8 @@ def _slow_frame(store_path: Path, where: str = "", args: tuple[object, ...] = ()
         (("step", "Run\x1fsplit"), True),  # the separator inside text
         (("step", "\x00"), True),  # the NULL stand-in as a real value
         (("started_at", "2026-11-20T10:00:00+01:00"), True),  # not as the store writes times
+        (("started_at", "2026-11-20T10:00:00.123456789Z"), False),  # finer than the store writes
+        (("started_at", "2026-11-20"), False),
         (("duration_s", 0.1 + 0.2), False),  # a double that 15 digits do not round-trip
     ],
 )
