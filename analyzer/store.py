@@ -646,7 +646,10 @@ def _read_observation_columns(
             value = f"CASE WHEN {name} IS NULL THEN 'nan' ELSE printf('%!.17g', {name}) END"
         sep = "char(31)" if name in _TEXT_COLUMNS or name == "started_at" else "','"
         exprs += [f"group_concat({value}, {sep})", f"sum({name} IS NULL)" if name in _NULLABLE else "0"]
-    row = conn.execute(f"SELECT count(*), {', '.join(exprs)} FROM observations{where}", args).fetchone()
+    try:
+        row = conn.execute(f"SELECT count(*), {', '.join(exprs)} FROM observations{where}", args).fetchone()
+    except sqlite3.DataError:  # a joined column longer than SQLite's string limit (1 GB by default)
+        return None
     n = int(row[0])
     if n == 0:
         return None

@@ -209,3 +209,17 @@ def test_column_read_equals_row_read(tmp_path: Path, odd: tuple[str, object] | N
         for kwargs in [{}, {"repo": "acme/monorepo"}, {"workflow": "Lint"}, {"repo": "acme/monorepo", "workflow": "Lint"}]:
             fast = store.observations_frame(**kwargs)
             pd.testing.assert_frame_equal(fast, _slow_frame(path, *_filters(**kwargs)))
+
+
+def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path: Path) -> None:
+    """A joined column past SQLite's length limit (1 GB by default: ~40M rows) falls back, same frame."""
+    import pandas as pd
+
+    from analyzer.store import Store, _read_observation_columns
+
+    path = tmp_path / "s.db"
+    write_store(path, 50)
+    with Store(path, create=False) as store:
+        store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 2_000)
+        assert _read_observation_columns(store.conn, "", (), {}) is None
+        pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
