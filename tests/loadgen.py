@@ -631,6 +631,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(table: str, done: int, total: int) -> None:
         print(f"\r{table}: {done:,}/{total:,}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
+    if args.store.exists():
+        parser.error(f"{args.store} exists; the load generator writes new stores only")
     counts = write_store(args.store, args.runs, rules=rules, days=args.days, seed=args.seed, on_progress=progress)
     elapsed = time.perf_counter() - began
     size = args.store.stat().st_size / 1e6

@@ -223,3 +223,19 @@ def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path:
         store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 2_000)
         assert _read_observation_columns(store.conn, "", (), {}) is None
         pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
+
+
+def test_generator_is_deterministic_and_consistent() -> None:
+    """The same seed gives the same rows; every job has its job observation, and only attempts that
+    did not succeed have an incident."""
+    from tests.loadgen import generate
+
+    a, b = generate(400, seed=3), generate(400, seed=3)
+    for name in ("runs", "jobs", "steps", "observations", "incidents"):
+        assert getattr(a, name).rows(0, 10**9) == getattr(b, name).rows(0, 10**9)
+    assert generate(400, seed=4).observations.rows(0, 10**9) != a.observations.rows(0, 10**9)
+    jobs = {r[0]: r for r in a.jobs.rows(0, 10**9)}
+    job_rows = [r for r in a.observations.rows(0, 10**9) if r[2] == "job"]
+    assert sorted(r[0] for r in job_rows) == sorted(jobs)
+    failed = {j for j, r in jobs.items() if r[7] != "success"}
+    assert {r[0] for r in a.incidents.rows(0, 10**9)} == failed
