@@ -306,15 +306,18 @@ def reparse(
         job_ids = store.job_ids() if force else store.stale_jobs(logs.PARSER_VERSION, fingerprint)
     total = len(job_ids)
     for done, job_id in enumerate(job_ids, 1):
-        job = store.load_job(job_id)
-        if job is None:
-            continue
-        result = analyze_job(job, store.load_log_parts(job_id), store.load_annotations(job_id), rules)
+        # Read, parse and save under one write lock: a fetch storing this job's log in between
+        # would otherwise have its new log's analysis marked current while the old one is saved.
+        with store.transaction():
+            job = store.load_job(job_id)
+            if job is None:
+                continue
+            result = analyze_job(job, store.load_log_parts(job_id), store.load_annotations(job_id), rules)
+            store.save_analysis(
+                job_id, result.observations, result.incident, parser_version=logs.PARSER_VERSION, rules_hash=fingerprint
+            )
         if result.warning and on_warning:
             on_warning(result.warning)
-        store.save_analysis(
-            job_id, result.observations, result.incident, parser_version=logs.PARSER_VERSION, rules_hash=fingerprint
-        )
         if on_progress:
             on_progress(done, total)
     return total
