@@ -9,6 +9,7 @@ is ``None``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -217,6 +218,21 @@ class _Sorted:
         a, b = int(self.starts[unit]), int(self.starts[unit] + self.sizes[unit])
         return a + int(np.searchsorted(self.t[a:b], t, side="right" if side == "right" else "left")) - 1
 
+    def rows_at(self, units: NDArray[np.intp], t: NDArray[np.float64], *, side: str = "right") -> NDArray[np.intp]:
+        """``row_at`` for many (unit, t) pairs at once: a binary search over every unit's slice together."""
+        lo = self.starts[units].astype(np.intp)
+        hi = lo + self.sizes[units]
+        right = side == "right"
+        todo = np.flatnonzero(lo < hi)
+        while todo.size:
+            a, b, x = lo[todo], hi[todo], t[todo]
+            mid = (a + b) // 2
+            go = self.t[mid] <= x if right else self.t[mid] < x
+            lo[todo] = np.where(go, mid + 1, a)
+            hi[todo] = np.where(go, b, mid)
+            todo = todo[lo[todo] < hi[todo]]
+        return np.asarray(lo - 1, dtype=np.intp)
+
 
 def _segment_cumsum(values: NDArray[np.float64], starts: NDArray[np.intp], sizes: NDArray[np.intp]) -> NDArray[np.float64]:
     total = np.cumsum(values)
@@ -242,9 +258,19 @@ def _sort_order(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArra
 
 
 def _km_sorted(
-    order: NDArray[np.intp], unit_s: NDArray[np.intp], t_s: NDArray[np.float64], event: NDArray[np.bool_], n_units: int
+    order: NDArray[np.intp],
+    unit_s: NDArray[np.intp],
+    t_s: NDArray[np.float64],
+    event: NDArray[np.bool_],
+    n_units: int,
+    *,
+    greenwood: bool = True,
 ) -> _Sorted:
-    """KM survival and Greenwood sums of every unit from rows already in (unit, t, event-first) order."""
+    """KM survival and Greenwood sums of every unit from rows already in (unit, t, event-first) order.
+
+    ``greenwood=False`` leaves the Greenwood sums out (an empty array), for callers that only
+    read survival.
+    """
     n = t_s.size
     sizes = np.bincount(unit_s, minlength=n_units).astype(np.intp)
     starts = (np.cumsum(sizes) - sizes).astype(np.intp)
@@ -254,12 +280,15 @@ def _km_sorted(
     counted = event & ~dead
     with np.errstate(divide="ignore", invalid="ignore"):
         log_term = np.where(counted, np.log1p(-ev / at_risk), 0.0)
-        gw_term = np.where(counted, 1.0 / (at_risk * (at_risk - 1.0)), 0.0)
     survival = np.exp(_segment_cumsum(log_term, starts, sizes))
-    greenwood = _segment_cumsum(gw_term, starts, sizes)
     survival[dead] = 0.0
-    greenwood[dead] = np.inf
-    return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, greenwood)
+    if not greenwood:
+        return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, np.empty(0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gw_term = np.where(counted, 1.0 / (at_risk * (at_risk - 1.0)), 0.0)
+    gw_sum = _segment_cumsum(gw_term, starts, sizes)
+    gw_sum[dead] = np.inf
+    return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, gw_sum)
 
 
 def _sort_units(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArray[np.bool_], n_units: int) -> _Sorted:
@@ -535,12 +564,22 @@ class _Rows:
     started: NDArray[np.float64]  # epoch seconds (NaN when unknown)
     runner: NDArray[np.int64]  # code into runner_names (-1 when unknown)
     runner_names: list[str]
+    attempt: NDArray[np.int64] | None  # job attempt code (-1 when unknown); None without ``job_id``
+
+
+def _utc_ns(series: pd.Series) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Nanoseconds since the epoch (UTC) per row, as ``pd.to_datetime(series, utc=True)``, and where unknown.
+
+    A zone-aware column is stored in UTC already, so it skips ``pd.to_datetime``, whose format
+    and cache checks iterate over the values in Python (10 ms for a thousand rows).
+    """
+    values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+    return values.to_numpy(dtype="datetime64[ns]").astype(np.int64), values.isna().to_numpy()
 
 
 def _epoch_seconds(series: pd.Series) -> NDArray[np.float64]:
-    values = pd.to_datetime(series, utc=True)
-    ns = values.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
-    return np.where(values.isna().to_numpy(), np.nan, ns)
+    ns, missing = _utc_ns(series)
+    return np.where(missing, np.nan, ns.astype(np.float64) / 1e9)
 
 
 def _rows(frame: pd.DataFrame, window_days: float | None) -> _Rows:
@@ -571,8 +610,8 @@ def _rows(frame: pd.DataFrame, window_days: float | None) -> _Rows:
     scope_names: list[object] = ["job", "step", "phase"]
     columns: dict[str, tuple[NDArray[np.int64], list[object]]] = {}
     per_attempt = ["workflow", "job"] + (["runner"] if "runner" in frame else [])
-    if "job_id" in frame and not frame["job_id"].isna().any():
-        attempt, _ = _factorize(column("job_id"))
+    attempt = _factorize(column("job_id"))[0] if "job_id" in frame else None
+    if attempt is not None and not frame["job_id"].isna().any():
         first = np.full(int(attempt.max()) + 1 if attempt.size else 0, 0, dtype=np.intp)
         first[attempt[::-1]] = np.arange(attempt.size, dtype=np.intp)[::-1]
         for name in per_attempt:
@@ -616,7 +655,7 @@ def _rows(frame: pd.DataFrame, window_days: float | None) -> _Rows:
     censored = np.asarray(column("censored"), dtype=bool)
     runner_codes, runner_names = columns.get("runner", (np.full(position.size, -1, np.int64), []))
     return _Rows(
-        position, unit, keys, t, censored, started[position], runner_codes, [str(r) for r in runner_names]
+        position, unit, keys, t, censored, started if everything else started[position], runner_codes, [str(r) for r in runner_names], attempt
     )
 
 
@@ -740,6 +779,8 @@ class DurationModel(_ParamsMixin):
         self.sorted_ = s
         self.positions_ = rows.position
         self.unit_of_row_ = rows.unit
+        self.started_ = rows.started
+        self.attempt_ = rows.attempt
         self.hung_ = hung
         self.n_units_ = n_units
         units["hung"] = np.bincount(rows.unit[hung], minlength=n_units).astype(np.intp)
@@ -870,16 +911,18 @@ class DurationModel(_ParamsMixin):
         previous = (started > newest - 2 * span) & ~recent
         both = recent | previous
         sub_unit, sub_t, sub_recent = s.unit[both], s.t[both], recent[both]
-        n_rec = np.bincount(sub_unit[sub_recent], minlength=n_units).astype(np.float64)
-        n_prev = np.bincount(sub_unit[~sub_recent], minlength=n_units).astype(np.float64)
-        med_rec = _segment_medians(sub_unit[sub_recent], sub_t[sub_recent], n_units)
-        med_prev = _segment_medians(sub_unit[~sub_recent], sub_t[~sub_recent], n_units)
+        sub_previous = ~sub_recent
+        rec_unit, prev_unit = sub_unit[sub_recent], sub_unit[sub_previous]
+        count_rec, count_prev = np.bincount(rec_unit, minlength=n_units), np.bincount(prev_unit, minlength=n_units)
+        n_rec, n_prev = count_rec.astype(np.float64), count_prev.astype(np.float64)
+        med_rec = _segment_medians(count_rec, sub_t[sub_recent])
+        med_prev = _segment_medians(count_prev, sub_t[sub_previous])
         # Mann–Whitney U of the recent span against the one before: rows are sorted by duration
         # within a unit, so a row's rank is its position in the unit's combined subset
         sizes = n_rec + n_prev
         starts = np.cumsum(sizes) - sizes
         ranks = np.arange(sub_unit.size) - starts[sub_unit] + 1.0
-        rank_sum = np.bincount(sub_unit[sub_recent], weights=ranks[sub_recent], minlength=n_units)
+        rank_sum = np.bincount(rec_unit, weights=ranks[sub_recent], minlength=n_units)
         u_stat = rank_sum - n_rec * (n_rec + 1) / 2
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (u_stat - n_rec * n_prev / 2) / np.sqrt(n_rec * n_prev * (sizes + 1) / 12)
@@ -916,7 +959,9 @@ class DurationModel(_ParamsMixin):
         # rows are already in (unit, t, event-first) order; a stable sort by pair keeps that within pairs
         small = sub_pair.astype(np.int16) if pair_ids.size < 2**15 else sub_pair  # 16-bit: a radix sort
         order = np.argsort(small, kind="stable").astype(np.intp)
-        sub = _km_sorted(order, sub_pair[order], s.t[rows_kept][order], s.event[rows_kept][order], pair_ids.size)
+        sub = _km_sorted(
+            order, sub_pair[order], s.t[rows_kept][order], s.event[rows_kept][order], pair_ids.size, greenwood=False
+        )
         out = pd.DataFrame(
             {
                 "unit": pair_ids // n_labels,
@@ -936,9 +981,10 @@ class DurationModel(_ParamsMixin):
         s = self.sorted_
         lim = np.asarray(limits, dtype=np.float64)
         out = np.full(lim.shape, np.nan)
-        for u in np.flatnonzero(np.isfinite(lim)):
-            j = s.row_at(int(u), float(lim[u]))
-            out[u] = 1.0 if j < s.starts[u] else float(s.survival[j])
+        units = np.flatnonzero(np.isfinite(lim))
+        if units.size:
+            j = s.rows_at(units, lim[units])
+            out[units] = np.where(j < s.starts[units], 1.0, s.survival[np.maximum(j, 0)] if s.t.size else 1.0)
         return out
 
     def runs_reaching(self, limits: ArrayLike) -> NDArray[np.float64]:
@@ -946,8 +992,9 @@ class DurationModel(_ParamsMixin):
         s = self.sorted_
         lim = np.asarray(limits, dtype=np.float64)
         out = np.full(lim.shape, np.nan)
-        for u in np.flatnonzero(np.isfinite(lim)):
-            out[u] = s.ends[u] - 1 - s.row_at(int(u), float(lim[u]), side="left")
+        units = np.flatnonzero(np.isfinite(lim))
+        if units.size:
+            out[units] = s.ends[units] - 1 - s.rows_at(units, lim[units], side="left")
         return out
 
     def tail_survival_at(self, limits: ArrayLike) -> NDArray[np.float64]:
@@ -1014,20 +1061,63 @@ class DurationModel(_ParamsMixin):
         if not s.t.size:
             return low, high
         band_lo, band_hi = _loglog_bands(s, self.z_)
-        for u in np.flatnonzero(np.isfinite(lim)):
-            j = s.row_at(int(u), float(lim[u]))
-            low[u], high[u] = (1.0, 1.0) if j < s.starts[u] else (float(band_lo[j]), float(band_hi[j]))
+        units = np.flatnonzero(np.isfinite(lim))
+        if units.size:
+            j = s.rows_at(units, lim[units])
+            before = j < s.starts[units]
+            j = np.maximum(j, 0)
+            low[units] = np.where(before, 1.0, band_lo[j])
+            high[units] = np.where(before, 1.0, band_hi[j])
         return low, high
 
 
-def _segment_medians(unit: NDArray[np.intp], t: NDArray[np.float64], n_units: int) -> NDArray[np.float64]:
-    """Medians of ``t`` per unit, with units contiguous and ``t`` sorted within each."""
-    sizes = np.bincount(unit, minlength=n_units)
+def _segment_medians(sizes: NDArray[np.intp], t: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Medians of ``t`` per unit, with units contiguous (``sizes`` rows each) and ``t`` sorted within each."""
     starts = np.cumsum(sizes) - sizes
-    out = np.full(n_units, np.nan)
+    out = np.full(sizes.size, np.nan)
     has = sizes > 0
     out[has] = (t[starts[has] + (sizes[has] - 1) // 2] + t[starts[has] + sizes[has] // 2]) / 2
     return out
+
+
+def segment_nanmedians(
+    unit: NDArray[np.intp],
+    columns: Sequence[NDArray[np.float64]],
+    n_units: int,
+    order: NDArray[np.intp] | None = None,
+) -> list[NDArray[np.float64]]:
+    """Per column: the median of its values per unit code, NaN skipped; NaN for a unit without one.
+
+    As pandas' groupby median computes it: the middle value, or the mean of the two middle ones.
+    ``order`` lists the rows grouped by unit (any order within a unit); without it, one stable
+    counting sort finds it. Each unit's median is then a sort of its own slice (numpy's SIMD sort
+    of a few hundred values costs less than the Python call around it).
+    """
+    outs = [np.full(n_units, np.nan) for _ in columns]
+    if not unit.size:
+        return outs
+    if order is None:
+        order = np.argsort(unit.astype(np.int16) if n_units < 2**15 else unit, kind="stable")  # 16-bit: radix
+    unit_grouped = unit[order]
+    for values, out in zip(columns, outs, strict=True):
+        grouped = values[order]
+        valid = ~np.isnan(grouped)
+        if not valid.all():
+            grouped = grouped[valid]  # keeps the grouping by unit
+            sizes = np.bincount(unit_grouped[valid], minlength=n_units)
+        else:
+            sizes = np.bincount(unit_grouped, minlength=n_units)
+        ends = np.cumsum(sizes).tolist()
+        have = np.flatnonzero(sizes).tolist()
+        medians = []
+        for u in have:
+            b = ends[u]
+            m = int(sizes[u])
+            part = np.sort(grouped[b - m : b])
+            k = m // 2
+            medians.append(part[k] if m % 2 else (part[k] + part[k - 1]) / 2)
+        out[have] = medians
+    return outs
 
 
 def _empty_runner_frame() -> pd.DataFrame:
@@ -1042,6 +1132,21 @@ def _empty_runner_frame() -> pd.DataFrame:
             "q_s": pd.Series(dtype=float),
         }
     )
+
+
+_THREADPOOLS: list[Any] = []
+
+
+def _threadpools() -> Any:
+    """One ``threadpoolctl.ThreadpoolController`` per process: building one scans every loaded library.
+
+    Made after scikit-learn's import, so it knows the OpenMP runtime the gradient boosting uses.
+    """
+    if not _THREADPOOLS:
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0]
 
 
 class RunnerQuantileModel(_ParamsMixin):
@@ -1077,21 +1182,27 @@ class RunnerQuantileModel(_ParamsMixin):
     def fit(self, X: pd.DataFrame, y: object = None) -> RunnerQuantileModel:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        frame = usable(X)
-        runner = frame["runner"].fillna("-").astype(str)
-        counts = runner.value_counts()
+        # a few hundred rows: plain numpy, not pandas string methods (a per-call cost that dwarfed the work)
+        keep = X["outcome"].to_numpy() != "skipped"
+        raw = X["runner"].to_numpy(dtype=object)[keep]
+        raw_codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        text = np.asarray([str(u) for u in uniques] + ["-"], dtype=object)[raw_codes]  # missing: "-"
+        counts = Counter(text.tolist())
         labels = sorted(str(k) for k, v in counts.items() if v >= self.min_samples)
         if len(labels) < 2:
             raise ValueError("need at least two runner labels with min_samples runs each")
-        inside = runner.isin(labels).to_numpy()
-        frame, runner = frame[inside], runner[inside]
-        code = runner.map({label: i for i, label in enumerate(labels)}).to_numpy(dtype=np.float64)
-        started = pd.to_datetime(frame["started_at"], utc=True)
-        features = np.column_stack(
-            [code, started.dt.weekday.to_numpy(dtype=np.float64), started.dt.hour.to_numpy(dtype=np.float64)]
-        )
-        target = frame["duration_s"].to_numpy(dtype=np.float64)
-        censored = frame["censored"].to_numpy(dtype=bool)
+        lookup = {label: i for i, label in enumerate(labels)}
+        label_code = np.asarray([lookup.get(x, -1) for x in text.tolist()], dtype=np.int64)
+        inside = label_code >= 0
+        code = label_code[inside].astype(np.float64)
+        ns, missing = _utc_ns(X["started_at"])
+        ns, missing = ns[keep][inside], missing[keep][inside]
+        # UTC weekday (1970-01-01 was a Thursday, weekday 3) and hour, NaN where the start is unknown
+        weekday = np.where(missing, np.nan, ((ns // 86_400_000_000_000) + 3) % 7)
+        hour = np.where(missing, np.nan, (ns // 3_600_000_000_000) % 24)
+        features = np.column_stack([code, weekday.astype(np.float64), hour.astype(np.float64)])
+        target = X["duration_s"].to_numpy(dtype=np.float64)[keep][inside]
+        censored = X["censored"].to_numpy(dtype=bool)[keep][inside]
         model = HistGradientBoostingRegressor(
             loss="quantile",
             quantile=self.quantile,
@@ -1102,10 +1213,8 @@ class RunnerQuantileModel(_ParamsMixin):
             early_stopping=False,
             random_state=self.random_state,
         )
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
         # a few hundred rows: one thread is faster than OpenMP's start-up, and never oversubscribes
-        with threadpool_limits(limits=1):
+        with _threadpools().limit(limits=1):
             model.fit(features[~censored], target[~censored])
             predicted = model.predict(features)
         self.estimator_ = model

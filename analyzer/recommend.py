@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 
 from analyzer.config import PhaseRule, TimeoutRule
 from analyzer.formatting import human_duration, shorten
-from analyzer.model import KM_SUPPORT, DurationModel, RunnerQuantileModel
+from analyzer.model import KM_SUPPORT, DurationModel, RunnerQuantileModel, segment_nanmedians
 from analyzer.records import Incident
 from analyzer.workflows import (
     DEFAULT_JOB_TIMEOUT_S,
@@ -642,9 +642,7 @@ def _runner_splits(frame: pd.DataFrame, model: DurationModel, policy: Policy) ->
     chosen = sorted(candidates.index, key=lambda u: -int(samples.iloc[int(u)]))[: policy.max_runner_models]
     out: dict[int, RunnerSplit] = {}
     for u in chosen:
-        rows = model.positions_[model.unit_of_row_ == int(u)]
-        sub = frame.iloc[rows]
-        sub = sub[~np.asarray(model.hung_[model.unit_of_row_ == int(u)])]
+        sub = frame.iloc[model.positions_[(model.unit_of_row_ == int(u)) & ~np.asarray(model.hung_)]]
         try:
             fitted = RunnerQuantileModel(quantile=0.9, min_samples=policy.min_samples).fit(sub)
         except ValueError:
@@ -682,19 +680,21 @@ def _structure(frame: pd.DataFrame, model: DurationModel, keys: Sequence[UnitKey
     median = model.units_["p50_s"].to_numpy(dtype=float)
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
-    if n and {"job_id", "started_at"} <= set(frame.columns) and model.positions_.size:
-        pos = model.positions_
-        stamps = pd.to_datetime(frame["started_at"].iloc[pos], utc=True)
-        begun = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
-        begun = np.where(stamps.isna().to_numpy(), np.nan, begun)
-        attempt = frame["job_id"].to_numpy()[pos]
-        lasted = frame["duration_s"].to_numpy(dtype=float)[pos]
-        table = pd.DataFrame({"unit": model.unit_of_row_, "attempt": attempt, "begun": begun, "lasted": lasted})
-        table["offset"] = table["begun"] - table.groupby("attempt", sort=False)["begun"].transform("min")
-        table["until"] = table["offset"] + table["lasted"]
-        med = table.groupby("unit", sort=False)[["offset", "until"]].median()
-        start[med.index.to_numpy()] = med["offset"].to_numpy()
-        end[med.index.to_numpy()] = med["until"].to_numpy()
+    attempt = getattr(model, "attempt_", None)
+    if n and {"job_id", "started_at"} <= set(frame.columns) and model.positions_.size and attempt is not None:
+        # per fitted row: its start as an offset from its job attempt's first start, and its end;
+        # per unit: the medians of both (NaN skipped, as pandas does), without a pandas groupby
+        begun = model.started_
+        known = attempt >= 0
+        first = np.full(int(attempt.max()) + 1 if known.any() else 0, np.inf)
+        np.minimum.at(first, attempt[known], np.where(np.isnan(begun[known]), np.inf, begun[known]))
+        first[np.isinf(first)] = np.nan  # no known start in the attempt
+        offset = np.full(begun.size, np.nan)
+        offset[known] = begun[known] - first[attempt[known]]
+        lasted = frame["duration_s"].to_numpy(dtype=float)[model.positions_]
+        # the model's sorted rows are grouped by unit already, unless hung runs were set aside
+        grouped = None if model.hung_.any() else model.sorted_.order
+        start, end = segment_nanmedians(model.unit_of_row_, [offset, offset + lasted], n, grouped)
     median = np.where(np.isfinite(median), median, end - start)
     index = {k: u for u, k in enumerate(keys)}
     parent: dict[int, int] = {}
@@ -731,19 +731,23 @@ def _structure(frame: pd.DataFrame, model: DurationModel, keys: Sequence[UnitKey
     return _Structure(parent, children, aliases, start, end, median)
 
 
-def _blocks(children: Sequence[int], s: _Structure) -> list[list[int]]:
-    """Children grouped into blocks that run in parallel; blocks run one after another."""
-    ordered = sorted(children, key=lambda c: (s.start[c] if np.isfinite(s.start[c]) else np.inf, c))
+def _blocks(children: Sequence[int], start: Sequence[float], end: Sequence[float]) -> list[list[int]]:
+    """Children grouped into blocks that run in parallel; blocks run one after another.
+
+    ``start``/``end``: the structure's offsets as Python floats (NaN where unknown).
+    """
+    inf = math.inf
+    ordered = sorted(children, key=lambda c: (start[c] if math.isfinite(start[c]) else inf, c))
     blocks: list[list[int]] = []
-    block_end = -np.inf
+    block_end = -inf
     for c in ordered:
-        begin = s.start[c] if np.isfinite(s.start[c]) else np.inf
+        begin = start[c] if math.isfinite(start[c]) else inf
         if blocks and begin < block_end - 1.0:
             blocks[-1].append(c)
-            block_end = max(block_end, s.end[c] if np.isfinite(s.end[c]) else block_end)
+            block_end = max(block_end, end[c] if math.isfinite(end[c]) else block_end)
         else:
             blocks.append([c])
-            block_end = s.end[c] if np.isfinite(s.end[c]) else np.inf
+            block_end = end[c] if math.isfinite(end[c]) else inf
     return blocks
 
 
@@ -786,22 +790,26 @@ def _apply_layers(
             )
 
     need: dict[int, float] = {}
+    # Python floats for the recursion below: numpy scalar indexing was most of its time
+    start_l: list[float] = s.start.tolist()
+    end_l: list[float] = s.end.tolist()
+    median_l: list[float] = np.nan_to_num(s.median).tolist()
 
     def required(u: int) -> float:
         kids = s.children.get(u, [])
         if not kids:
             return 0.0
-        blocks = _blocks(kids, s)
+        blocks = _blocks(kids, start_l, end_l)
         path = sum(max(needed(c) for c in block) for block in blocks)
-        covered = sum(max(float(np.nan_to_num(s.median[c])) for c in block) for block in blocks)
-        gap = max(0.0, float(np.nan_to_num(s.median[u])) - covered)
+        covered = sum(max(median_l[c] for c in block) for block in blocks)
+        gap = max(0.0, median_l[u] - covered)
         return path + gap
 
     def needed(u: int) -> float:
         if u in need:
             return need[u]
         inner = required(u)
-        value = max(float(np.nan_to_num(s.median[u])), inner)
+        value = max(median_l[u], inner)
         if limited[u] and np.isfinite(recommended[u]):
             # the consistent set: an outer limit must leave room for its inner limits
             if inner > 0 and _has_limited_descendant(u, s, limited):
