@@ -208,6 +208,7 @@ class _Sorted:
     sizes: NDArray[np.intp]
     survival: NDArray[np.float64]  # S just after this row
     greenwood: NDArray[np.float64]  # Σ d/(n(n-d)) up to this row (inf once S is 0)
+    monotone: bool = False  # S checked non-increasing within every unit (float rounding could break it)
 
     @property
     def ends(self) -> NDArray[np.intp]:
@@ -282,13 +283,14 @@ def _km_sorted(
         log_term = np.where(counted, np.log1p(-ev / at_risk), 0.0)
     survival = np.exp(_segment_cumsum(log_term, starts, sizes))
     survival[dead] = 0.0
+    monotone = bool(np.all((survival[1:] <= survival[:-1]) | (unit_s[1:] != unit_s[:-1])))
     if not greenwood:
-        return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, np.empty(0))
+        return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, np.empty(0), monotone)
     with np.errstate(divide="ignore", invalid="ignore"):
         gw_term = np.where(counted, 1.0 / (at_risk * (at_risk - 1.0)), 0.0)
     gw_sum = _segment_cumsum(gw_term, starts, sizes)
     gw_sum[dead] = np.inf
-    return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, gw_sum)
+    return _Sorted(order, unit_s, t_s, event, starts, sizes, survival, gw_sum, monotone)
 
 
 def _sort_units(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArray[np.bool_], n_units: int) -> _Sorted:
@@ -310,7 +312,22 @@ def _km_quantile_rows(s: _Sorted, q: float) -> tuple[NDArray[np.intp], NDArray[n
     """Per unit: the row of the smallest t with 1 - S(t) ≥ q (as ``km_quantiles``), and whether known."""
     if not s.t.size:
         return np.zeros(s.starts.size, np.intp), np.zeros(s.starts.size, bool)
-    below = ((1.0 - s.survival) < q - _EPS).astype(np.int64)
+    threshold = q - _EPS
+    if s.monotone:
+        # 1 - S is non-decreasing within each unit, so the rows below the threshold are a prefix of
+        # it: a binary search over every unit's slice at once instead of a pass over all rows
+        lo = s.starts.astype(np.intp)
+        hi = lo + s.sizes
+        todo = np.flatnonzero(lo < hi)
+        while todo.size:
+            a, b = lo[todo], hi[todo]
+            mid = (a + b) // 2
+            go = (1.0 - s.survival[mid]) < threshold
+            lo[todo] = np.where(go, mid + 1, a)
+            hi[todo] = np.where(go, b, mid)
+            todo = todo[lo[todo] < hi[todo]]
+        return lo, lo < s.starts + s.sizes
+    below = ((1.0 - s.survival) < threshold).astype(np.int64)
     count = np.add.reduceat(below, s.starts)
     return (s.starts + count).astype(np.intp), count < s.sizes
 
@@ -633,10 +650,14 @@ def _rows(frame: pd.DataFrame, window_days: float | None) -> _Rows:
         (step_codes, len(step_names) + 1),
         (phase_codes, len(phase_names) + 1),
     ]
-    combined = np.zeros(position.size, dtype=np.int64)
-    for codes, size in parts:
-        combined = combined * size + (codes + (0 if codes is scope_code else 1))
-    unit, first_rows = _factorize_first(combined)
+    combined = scope_code.copy()
+    span = len(scope_names)  # combined < span
+    for codes, size in parts[1:]:
+        combined *= size
+        combined += codes
+        combined += 1
+        span *= size
+    unit, first_rows = _factorize_first(combined, span)
 
     def label(values: list[object], code: int) -> str | None:
         return None if code < 0 else _none_if_nan(values[code])
@@ -659,8 +680,21 @@ def _rows(frame: pd.DataFrame, window_days: float | None) -> _Rows:
     )
 
 
-def _factorize_first(values: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Dense codes in order of first appearance, and the first row of each code."""
+def _factorize_first(values: NDArray[np.int64], span: int | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Dense codes in order of first appearance (as ``pd.factorize``), and the first row of each code.
+
+    ``span``: the values are known to lie in [0, span). When that range is small, a table
+    indexed by value replaces the hash table.
+    """
+    n = values.size
+    if span is not None and span <= max(n, 1 << 16):
+        first_at = np.full(span, n, dtype=np.intp)
+        first_at[values[::-1]] = np.arange(n, dtype=np.intp)[::-1]  # the last write is the first row
+        present = np.flatnonzero(first_at < n)
+        first = np.sort(first_at[present])  # the first rows, in order of appearance
+        code_of = np.empty(span, dtype=np.intp)
+        code_of[values[first]] = np.arange(first.size, dtype=np.intp)
+        return code_of[values], first.astype(np.intp)
     codes, uniques = pd.factorize(values)
     codes = np.asarray(codes, dtype=np.intp)
     first = np.zeros(len(uniques), dtype=np.intp)
@@ -921,8 +955,9 @@ class DurationModel(_ParamsMixin):
         # within a unit, so a row's rank is its position in the unit's combined subset
         sizes = n_rec + n_prev
         starts = np.cumsum(sizes) - sizes
-        ranks = np.arange(sub_unit.size) - starts[sub_unit] + 1.0
-        rank_sum = np.bincount(rec_unit, weights=ranks[sub_recent], minlength=n_units)
+        # Σ (position - start + 1) over a unit's recent rows; every term an integer, so exact either way
+        position_sum = np.bincount(rec_unit, weights=np.flatnonzero(sub_recent).astype(np.float64), minlength=n_units)
+        rank_sum = position_sum - n_rec * starts + n_rec
         u_stat = rank_sum - n_rec * (n_rec + 1) / 2
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (u_stat - n_rec * n_prev / 2) / np.sqrt(n_rec * n_prev * (sizes + 1) / 12)
@@ -955,13 +990,14 @@ class DurationModel(_ParamsMixin):
         local = np.full(pair.size and counts.size, -1, np.intp)
         local[pair_ids] = np.arange(pair_ids.size)
         rows_kept = keep_pair[pair]
-        sub_pair = local[pair[rows_kept]]
+        if rows_kept.all():  # the usual case: no copies of every row
+            sub_pair, t_kept, event_kept = local[pair], s.t, s.event
+        else:
+            sub_pair, t_kept, event_kept = local[pair[rows_kept]], s.t[rows_kept], s.event[rows_kept]
         # rows are already in (unit, t, event-first) order; a stable sort by pair keeps that within pairs
         small = sub_pair.astype(np.int16) if pair_ids.size < 2**15 else sub_pair  # 16-bit: a radix sort
         order = np.argsort(small, kind="stable").astype(np.intp)
-        sub = _km_sorted(
-            order, sub_pair[order], s.t[rows_kept][order], s.event[rows_kept][order], pair_ids.size, greenwood=False
-        )
+        sub = _km_sorted(order, sub_pair[order], t_kept[order], event_kept[order], pair_ids.size, greenwood=False)
         out = pd.DataFrame(
             {
                 "unit": pair_ids // n_labels,
@@ -1084,21 +1120,23 @@ def segment_nanmedians(
     unit: NDArray[np.intp],
     columns: Sequence[NDArray[np.float64]],
     n_units: int,
-    order: NDArray[np.intp] | None = None,
+    grouping: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None,
 ) -> list[NDArray[np.float64]]:
     """Per column: the median of its values per unit code, NaN skipped; NaN for a unit without one.
 
     As pandas' groupby median computes it: the middle value, or the mean of the two middle ones.
-    ``order`` lists the rows grouped by unit (any order within a unit); without it, one stable
-    counting sort finds it. Each unit's median is then a sort of its own slice (numpy's SIMD sort
+    ``grouping``: the rows grouped by unit (any order within a unit) and their units in that
+    order; without it, one stable counting sort finds them. Each unit's median is then a sort of its own slice (numpy's SIMD sort
     of a few hundred values costs less than the Python call around it).
     """
     outs = [np.full(n_units, np.nan) for _ in columns]
     if not unit.size:
         return outs
-    if order is None:
+    if grouping is None:
         order = np.argsort(unit.astype(np.int16) if n_units < 2**15 else unit, kind="stable")  # 16-bit: radix
-    unit_grouped = unit[order]
+        unit_grouped = unit[order]
+    else:
+        order, unit_grouped = grouping
     for values, out in zip(columns, outs, strict=True):
         grouped = values[order]
         valid = ~np.isnan(grouped)

@@ -641,8 +641,9 @@ def _runner_splits(frame: pd.DataFrame, model: DurationModel, policy: Policy) ->
     samples = model.units_["samples"]
     chosen = sorted(candidates.index, key=lambda u: -int(samples.iloc[int(u)]))[: policy.max_runner_models]
     out: dict[int, RunnerSplit] = {}
+    not_hung = ~np.asarray(model.hung_)
     for u in chosen:
-        sub = frame.iloc[model.positions_[(model.unit_of_row_ == int(u)) & ~np.asarray(model.hung_)]]
+        sub = frame.iloc[model.positions_[(model.unit_of_row_ == int(u)) & not_hung]]
         try:
             fitted = RunnerQuantileModel(quantile=0.9, min_samples=policy.min_samples).fit(sub)
         except ValueError:
@@ -685,23 +686,32 @@ def _structure(frame: pd.DataFrame, model: DurationModel, keys: Sequence[UnitKey
         # per fitted row: its start as an offset from its job attempt's first start, and its end;
         # per unit: the medians of both (NaN skipped, as pandas does), without a pandas groupby
         begun = model.started_
-        known = attempt >= 0
-        first = np.full(int(attempt.max()) + 1 if known.any() else 0, np.inf)
-        np.minimum.at(first, attempt[known], np.where(np.isnan(begun[known]), np.inf, begun[known]))
-        first[np.isinf(first)] = np.nan  # no known start in the attempt
-        offset = np.full(begun.size, np.nan)
-        offset[known] = begun[known] - first[attempt[known]]
+        first = np.full(int(attempt.max()) + 1, np.inf)
+        if (attempt >= 0).all():
+            np.minimum.at(first, attempt, np.where(np.isnan(begun), np.inf, begun))
+            first[np.isinf(first)] = np.nan  # no known start in the attempt
+            offset = begun - first[attempt]
+        else:
+            known = attempt >= 0
+            np.minimum.at(first, attempt[known], np.where(np.isnan(begun[known]), np.inf, begun[known]))
+            first[np.isinf(first)] = np.nan
+            offset = np.full(begun.size, np.nan)
+            offset[known] = begun[known] - first[attempt[known]]
         lasted = frame["duration_s"].to_numpy(dtype=float)[model.positions_]
         # the model's sorted rows are grouped by unit already, unless hung runs were set aside
-        grouped = None if model.hung_.any() else model.sorted_.order
+        s = model.sorted_
+        grouped = None if model.hung_.any() else (s.order, s.unit)
         start, end = segment_nanmedians(model.unit_of_row_, [offset, offset + lasted], n, grouped)
     median = np.where(np.isfinite(median), median, end - start)
     index = {k: u for u, k in enumerate(keys)}
+    # Python floats for the pairwise loops below (numpy scalar arithmetic was most of their time)
+    sl: list[float] = start.tolist()
+    el: list[float] = end.tolist()
     parent: dict[int, int] = {}
     aliases: dict[int, list[int]] = {}
     siblings: dict[tuple[str, str, str | None], list[int]] = {}
     for u, key in enumerate(keys):
-        if key.scope == "phase" and np.isfinite(start[u]):
+        if key.scope == "phase" and math.isfinite(sl[u]):
             siblings.setdefault((key.workflow, key.job, key.step), []).append(u)
     for u, key in enumerate(keys):
         if key.scope == "job":
@@ -709,18 +719,18 @@ def _structure(frame: pd.DataFrame, model: DurationModel, keys: Sequence[UnitKey
         job = index.get(UnitKey("job", key.workflow, key.job, None, None))
         step = index.get(UnitKey("step", key.workflow, key.job, key.step, None)) if key.scope == "phase" else None
         candidates: list[int] = []
-        if key.scope == "phase" and np.isfinite(start[u]):
-            span = end[u] - start[u]
+        if key.scope == "phase" and math.isfinite(sl[u]):
+            span = el[u] - sl[u]
             tol = max(2.0, 0.05 * span)
             for v in siblings.get((key.workflow, key.job, key.step), []):
                 if v == u:
                     continue
-                if abs(start[v] - start[u]) <= tol and abs(end[v] - end[u]) <= tol:
+                if abs(sl[v] - sl[u]) <= tol and abs(el[v] - el[u]) <= tol:
                     aliases.setdefault(u, []).append(v)  # the same span, measured twice: not a layer
-                elif start[v] <= start[u] + tol and end[u] <= end[v] + tol and end[v] - start[v] > 1.25 * span + tol:
+                elif sl[v] <= sl[u] + tol and el[u] <= el[v] + tol and el[v] - sl[v] > 1.25 * span + tol:
                     candidates.append(v)
         if candidates:
-            parent[u] = min(candidates, key=lambda v: end[v] - start[v])
+            parent[u] = min(candidates, key=lambda v: el[v] - sl[v])
         elif step is not None:
             parent[u] = step
         elif job is not None:
