@@ -10,7 +10,7 @@ is ``None``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,25 +214,36 @@ class _Sorted:
     def ends(self) -> NDArray[np.intp]:
         return self.starts + self.sizes
 
-    def row_at(self, unit: int, t: float, *, side: str = "right") -> int:
-        """The last sorted row of ``unit`` with duration ≤ t (``side="right"``); ``start - 1`` if none."""
-        a, b = int(self.starts[unit]), int(self.starts[unit] + self.sizes[unit])
-        return a + int(np.searchsorted(self.t[a:b], t, side="right" if side == "right" else "left")) - 1
-
     def rows_at(self, units: NDArray[np.intp], t: NDArray[np.float64], *, side: str = "right") -> NDArray[np.intp]:
-        """``row_at`` for many (unit, t) pairs at once: a binary search over every unit's slice together."""
-        lo = self.starts[units].astype(np.intp)
-        hi = lo + self.sizes[units]
-        right = side == "right"
-        todo = np.flatnonzero(lo < hi)
-        while todo.size:
-            a, b, x = lo[todo], hi[todo], t[todo]
-            mid = (a + b) // 2
-            go = self.t[mid] <= x if right else self.t[mid] < x
-            lo[todo] = np.where(go, mid + 1, a)
-            hi[todo] = np.where(go, b, mid)
-            todo = todo[lo[todo] < hi[todo]]
+        """Per (unit, t): the last sorted row of the unit with duration ≤ t (``side="right"``) or < t
+        (``"left"``); the unit's start - 1 if none. One binary search over all the units' slices."""
+        durations = self.t
+        if side == "right":
+            lo = _segment_search(self.starts[units], self.sizes[units], lambda rows, i: durations[rows] <= t[i])
+        else:
+            lo = _segment_search(self.starts[units], self.sizes[units], lambda rows, i: durations[rows] < t[i])
         return np.asarray(lo - 1, dtype=np.intp)
+
+
+def _segment_search(
+    starts: NDArray[np.intp], sizes: NDArray[np.intp], below: Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[np.bool_]]
+) -> NDArray[np.intp]:
+    """Per slice [start, start + size): the first row where ``below`` stops holding (start + size if never).
+
+    ``below(rows, i)`` answers for rows of slices ``i`` and must hold on a prefix of each slice
+    (sorted data): then all slices are searched together, one vector step per halving.
+    """
+    lo = starts.astype(np.intp)
+    hi = lo + sizes
+    todo = np.flatnonzero(lo < hi)
+    while todo.size:
+        a, b = lo[todo], hi[todo]
+        mid = (a + b) // 2
+        go = below(mid, todo)
+        lo[todo] = np.where(go, mid + 1, a)
+        hi[todo] = np.where(go, b, mid)
+        todo = todo[lo[todo] < hi[todo]]
+    return lo
 
 
 def _segment_cumsum(values: NDArray[np.float64], starts: NDArray[np.intp], sizes: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -316,16 +327,8 @@ def _km_quantile_rows(s: _Sorted, q: float) -> tuple[NDArray[np.intp], NDArray[n
     if s.monotone:
         # 1 - S is non-decreasing within each unit, so the rows below the threshold are a prefix of
         # it: a binary search over every unit's slice at once instead of a pass over all rows
-        lo = s.starts.astype(np.intp)
-        hi = lo + s.sizes
-        todo = np.flatnonzero(lo < hi)
-        while todo.size:
-            a, b = lo[todo], hi[todo]
-            mid = (a + b) // 2
-            go = (1.0 - s.survival[mid]) < threshold
-            lo[todo] = np.where(go, mid + 1, a)
-            hi[todo] = np.where(go, b, mid)
-            todo = todo[lo[todo] < hi[todo]]
+        survival = s.survival
+        lo = _segment_search(s.starts, s.sizes, lambda rows, _: (1.0 - survival[rows]) < threshold)
         return lo, lo < s.starts + s.sizes
     below = ((1.0 - s.survival) < threshold).astype(np.int64)
     count = np.add.reduceat(below, s.starts)
@@ -662,22 +665,23 @@ def _rows(frame: pd.DataFrame, window_days: float | None) -> _Rows:
     def label(values: list[object], code: int) -> str | None:
         return None if code < 0 else _none_if_nan(values[code])
 
+    # object columns, explicitly: None stays None (pandas 3 would infer its ``str`` dtype, NaN for None)
     keys = pd.DataFrame(
         {
-            "scope": [str(scope_names[c]) for c in scope_code[first_rows]],
-            "workflow": [label(wf_names, c) for c in wf_codes[first_rows]],
-            "job": [label(job_names, c) for c in job_codes[first_rows]],
-            "step": [label(step_names, c) for c in step_codes[first_rows]],
-            "phase": [label(phase_names, c) for c in phase_codes[first_rows]],
+            "scope": pd.Series([str(scope_names[c]) for c in scope_code[first_rows]], dtype=object),
+            "workflow": pd.Series([label(wf_names, c) for c in wf_codes[first_rows]], dtype=object),
+            "job": pd.Series([label(job_names, c) for c in job_codes[first_rows]], dtype=object),
+            "step": pd.Series([label(step_names, c) for c in step_codes[first_rows]], dtype=object),
+            "phase": pd.Series([label(phase_names, c) for c in phase_codes[first_rows]], dtype=object),
         }
     )
     t = np.asarray(column("duration_s"), dtype=np.float64)
     t = np.where(np.isfinite(t), np.maximum(t, 0.0), 0.0)
     censored = np.asarray(column("censored"), dtype=bool)
     runner_codes, runner_names = columns.get("runner", (np.full(position.size, -1, np.int64), []))
-    return _Rows(
-        position, unit, keys, t, censored, started if everything else started[position], runner_codes, [str(r) for r in runner_names], attempt
-    )
+    started_rows = started if everything else started[position]
+    runner_labels = [str(r) for r in runner_names]
+    return _Rows(position, unit, keys, t, censored, started_rows, runner_codes, runner_labels, attempt)
 
 
 def _factorize_first(values: NDArray[np.int64], span: int | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -969,7 +973,8 @@ class DurationModel(_ParamsMixin):
         units["change_z"] = np.where(enough, z, np.nan)
         slower = enough & (z >= 3.0) & (ratio >= 1.1)
         faster = enough & (z <= -3.0) & (ratio <= 1 / 1.1)
-        units["trend"] = [("slower" if up else "faster" if down else None) for up, down in zip(slower, faster, strict=True)]
+        trend = [("slower" if up else "faster" if down else None) for up, down in zip(slower, faster, strict=True)]
+        units["trend"] = pd.Series(trend, index=units.index, dtype=object)  # None stays None under pandas 3
 
     def _fit_by_runner(self, rows: _Rows) -> pd.DataFrame:
         """KM quantiles per (unit, runner label), for units run on several labels with enough runs each."""
@@ -1001,7 +1006,7 @@ class DurationModel(_ParamsMixin):
         out = pd.DataFrame(
             {
                 "unit": pair_ids // n_labels,
-                "runner": [rows.runner_names[int(i) - 1] for i in pair_ids % n_labels],
+                "runner": pd.Series([rows.runner_names[int(i) - 1] for i in pair_ids % n_labels], dtype=object),
                 "samples": sub.sizes,
                 "censored": sub.sizes - np.bincount(sub.unit, weights=sub.event.astype(np.float64), minlength=pair_ids.size).astype(np.intp),
             }
@@ -1126,8 +1131,8 @@ def segment_nanmedians(
 
     As pandas' groupby median computes it: the middle value, or the mean of the two middle ones.
     ``grouping``: the rows grouped by unit (any order within a unit) and their units in that
-    order; without it, one stable counting sort finds them. Each unit's median is then a sort of its own slice (numpy's SIMD sort
-    of a few hundred values costs less than the Python call around it).
+    order; without it, one stable counting sort finds them. Each unit's median is then a sort of
+    its own slice (numpy's SIMD sort of a few hundred values costs less than the call around it).
     """
     outs = [np.full(n_units, np.nan) for _ in columns]
     if not unit.size:
