@@ -500,7 +500,12 @@ class Store:
             frame = pd.read_sql_query(
                 f"SELECT {', '.join(_OBSERVATION_COLUMNS)} FROM observations{where}", self.conn, params=args
             )
-            frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+            for name in _TEXT_COLUMNS:  # pandas 3 reads text as its ``str`` dtype, NaN for NULL
+                values = frame[name].to_numpy(dtype=object, copy=True)
+                values[pd.isna(values)] = None
+                frame[name] = _text_column(values)
+            stamps = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+            frame["started_at"] = stamps.astype(_STAMP_DTYPE)  # pandas 3 infers the unit (µs here)
         frame["censored"] = frame["censored"].astype(bool)
         return frame
 
@@ -616,6 +621,14 @@ _INT_COLUMNS = frozenset({"step_number", "run_id", "run_attempt", "job_id", "cen
 _NULLABLE = frozenset({"step", "step_number", "phase", "started_at", "limit_s", "runner"})  # the others: NOT NULL
 _SEP = "\x1f"  # joins text values; a value containing it sends the read down the row-by-row path
 _NULL = "\x00"  # stands for NULL in joined text
+# The frame's dtypes, the same under pandas 2 and 3: text as Python objects with None for NULL (pandas 3
+# would infer its ``str`` dtype, with NaN for NULL), times in nanoseconds (pandas 3 infers µs from text).
+_STAMP_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+
+
+def _text_column(values: np.ndarray[Any, np.dtype[np.object_]]) -> pd.Series:
+    """An object column of ``str``/None, kept as objects (no string dtype inferred)."""
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _read_observation_columns(
@@ -657,7 +670,7 @@ def _read_observation_columns(
     for i, name in enumerate(_OBSERVATION_COLUMNS):
         text, nulls = row[1 + 2 * i], int(row[2 + 2 * i])
         if name in known:
-            columns[name] = np.full(n, known[name], dtype=object)
+            columns[name] = _text_column(np.full(n, known[name], dtype=object))
         elif name == "started_at":
             stamps = _parse_stamps(text, n, nulls)
             if stamps is None:
@@ -672,7 +685,7 @@ def _read_observation_columns(
             if (int((codes == null_code[0]).sum()) if null_code else 0) != nulls:
                 return None
             shared = np.array([None if u == _NULL else u for u in uniques], dtype=object)
-            columns[name] = shared.take(codes)
+            columns[name] = _text_column(shared.take(codes))
         elif nulls == n:  # as pandas reads a column of NULLs: None objects
             columns[name] = np.full(n, None, dtype=object)
         else:

@@ -173,7 +173,11 @@ def _slow_frame(store_path: Path, where: str = "", args: tuple[object, ...] = ()
 
     with sqlite3.connect(store_path) as conn:
         frame = pd.read_sql_query(f"SELECT {', '.join(_OBSERVATION_COLUMNS)} FROM observations{where}", conn, params=args)
-    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+    # the frame's documented dtypes, under pandas 2 and 3 alike: pandas 3 reads text as its ``str``
+    # dtype (NaN for NULL) and infers µs from these timestamps, where pandas 2 gave objects/None and ns
+    for name in ("scope", "repo", "workflow", "job", "step", "phase", "outcome", "runner"):
+        frame[name] = pd.Series(frame[name].to_numpy(dtype=object, na_value=None), dtype=object)
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
     frame["censored"] = frame["censored"].astype(bool)
     return frame
 
