@@ -256,12 +256,11 @@ def ingest(
 
     Example: we-advisor ingest logs_123.zip ./saved-logs/
     """
-    with user_errors():
-        settings = _settings(config)
-        with _open(store, create=True) as db:
-            summary = api.ingest(
-                settings, db, paths, repo=repo, workflow=workflow, on_progress=Progress("parsing"), on_warning=_warn
-            )
+    settings = _settings(config)
+    with _open(store, create=True) as db:
+        summary = api.ingest(
+            settings, db, paths, repo=repo, workflow=workflow, on_progress=Progress("parsing"), on_warning=_warn
+        )
     _err(summary.line())
 
 
@@ -275,10 +274,9 @@ def reparse(store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None) -> None:
 
     Example: we-advisor reparse --config we-advisor.toml
     """
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            count = api.reparse(settings, db, on_progress=Progress("parsing"), on_warning=_warn)
+    settings = _settings(config)
+    with _open(store) as db:
+        count = api.reparse(settings, db, on_progress=Progress("parsing"), on_warning=_warn)
     _err(f"reparsed {count} job(s)")
 
 
@@ -295,10 +293,9 @@ def stats(
 
     Example: we-advisor stats --workflow "E2E WorkflowExecution" --since 30d --format json
     """
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
+    settings = _settings(config)
+    with _open(store) as db:
+        rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
     if format is TableFormat.json:
         _dump_json([api.stats_dict(r) for r in rows])
         return
@@ -333,10 +330,9 @@ def incidents(
 
     Example: we-advisor incidents --since 14d --format json
     """
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
+    settings = _settings(config)
+    with _open(store) as db:
+        found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
     if format is ListFormat.json:
         _dump_json([api.incident_dict(i) for i in found])
         return
@@ -367,8 +363,7 @@ def demo(
     """
     from analyzer import demo as demo_module
 
-    with user_errors():
-        result = demo_module.run_demo(store, on_progress=Progress("parsing"), on_warning=_warn)
+    result = demo_module.run_demo(store, on_progress=Progress("parsing"), on_warning=_warn)
     typer.echo(result.text)
 
 
@@ -387,10 +382,9 @@ def report(
     """
     from analyzer import report as report_module
 
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            written = report_module.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=_warn)
+    settings = _settings(config)
+    with _open(store) as db:
+        written = report_module.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=_warn)
     for path in (written.html, written.markdown):
         if path is not None:
             typer.echo(str(path))
@@ -415,12 +409,11 @@ def comment(
     """
     from analyzer import report as report_module
 
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            result = report_module.comment(
-                settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=_warn
-            )
+    settings = _settings(config)
+    with _open(store) as db:
+        result = report_module.comment(
+            settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=_warn
+        )
     if dry_run:
         typer.echo(result.body)
         return
@@ -461,10 +454,9 @@ def bootstrap_run(
     """
     from analyzer import bootstrap
 
-    with user_errors():
-        result = bootstrap.run_file(
-            plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout, tick_s=tick
-        )
+    result = bootstrap.run_file(
+        plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout, tick_s=tick
+    )
     _err(result.summary())
     if result.exit_code:
         raise typer.Exit(code=result.exit_code)
@@ -486,11 +478,10 @@ def bootstrap_plan(
     """
     from analyzer import bootstrap
 
-    with user_errors():
-        settings = _settings(config)
-        forecast = bootstrap.forecast_file(
-            plan, store_path=store, rules=settings.phases, timeouts=timeouts, default_timeout_s=default_timeout, runs=runs
-        )
+    settings = _settings(config)
+    forecast = bootstrap.forecast_file(
+        plan, store_path=store, rules=settings.phases, timeouts=timeouts, default_timeout_s=default_timeout, runs=runs
+    )
     if format is ListFormat.json:
         _dump_json(bootstrap.forecast_dict(forecast))
         return
@@ -572,18 +563,17 @@ def fetch(
     from analyzer import fetch as fetch_module
 
     bar = _FetchBar()
-    with user_errors():
-        settings = _settings(config)
-        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-        with _open(store, create=True) as db:
-            try:
-                summary = fetch_module.fetch(
-                    settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since, max_runs=max_runs,
-                    logs=logs, api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait,
-                    on_progress=bar, on_warning=bar.warn,
-                )  # fmt: skip
-            finally:
-                bar.clear()
+    settings = _settings(config)
+    token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    with _open(store, create=True) as db:
+        try:
+            summary = fetch_module.fetch(
+                settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since, max_runs=max_runs,
+                logs=logs, api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait,
+                on_progress=bar, on_warning=bar.warn,
+            )  # fmt: skip
+        finally:
+            bar.clear()
     _err(summary.line())
     for line in summary.details(limit=20):
         _err(f"  not fetched: {line}")
@@ -628,25 +618,24 @@ def recommend(
     from analyzer.recommend import render_markdown
     from analyzer.recommend import render_table as render_recommendations
 
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            result = api.recommend(
-                settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch,
-                on_warning=_warn,
-            )
-        plan = api.apply_patches(settings, result, patch) if patch is not None else None
-        if format is RecommendFormat.json:
-            text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        elif format is RecommendFormat.markdown:
-            text = render_markdown(result)
-        else:
-            text = render_recommendations(result) + "\n"
-        if output is not None:
-            try:
-                output.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"cannot write {output}: {exc.strerror}", hint="check the path") from None
+    settings = _settings(config)
+    with _open(store) as db:
+        result = api.recommend(
+            settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch,
+            on_warning=_warn,
+        )
+    plan = api.apply_patches(settings, result, patch) if patch is not None else None
+    if format is RecommendFormat.json:
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    elif format is RecommendFormat.markdown:
+        text = render_markdown(result)
+    else:
+        text = render_recommendations(result) + "\n"
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror}", hint="check the path") from None
     if output is None and plan is None:
         typer.echo(text, nl=False)
     verdicts: dict[str, int] = {}
@@ -680,10 +669,9 @@ def backtest(
     """
     from analyzer.backtest import render_backtest_table
 
-    with user_errors():
-        settings = _settings(config)
-        with _open(store) as db:
-            result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=_warn)
+    settings = _settings(config)
+    with _open(store) as db:
+        result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=_warn)
     if format is ListFormat.json:
         _dump_json(result.to_dict())
     else:
