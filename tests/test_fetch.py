@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,21 +12,23 @@ from analyzer import github
 from analyzer.cli import app
 from analyzer.config import Settings
 from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
-from analyzer.fetch import FetchProgress, FetchSummary, fetch, store_lock, window_start
-from analyzer.github import ClientPolicy, GitHubClient
+from analyzer.fetch import FetchProgress, fetch, store_lock, window_start
+from analyzer.github import GitHubClient
 from analyzer.store import Store
 from tests.fake_github import (
     REPO_NAME,
+    SINCE,
     TOKEN,
     FakeGitHub,
     assert_store_matches,
     build_export,
     created_matches,
     expected_state,
+    fast_policy,
+    run_fetch,
 )
 
-FAST = ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
-SINCE = "2026-01-01"
+FAST = fast_policy()
 runner = CliRunner()
 
 
@@ -41,13 +42,6 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fake(export: Path) -> Iterator[FakeGitHub]:
     with FakeGitHub(export) as server:
         yield server
-
-
-def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
-    options.setdefault("since", SINCE)
-    options.setdefault("policy", FAST)
-    with Store(path) as store:
-        return fetch(Settings(), store, repo=REPO_NAME, api_url=fake.url, token=TOKEN, **options)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
