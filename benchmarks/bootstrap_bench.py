@@ -9,6 +9,9 @@ Two figures per repetition:
   event lines. Target: <= 50 ms.
 - dispatch: wall time - the critical path of the *measured* task durations (Popen to exit), so
   process start-up is excluded: what the scheduler itself adds between one task and the next.
+
+And the forecast: after two runs of ``examples/e2e-setup.toml`` were ingested, ``bootstrap plan``'s
+parallel p50 against the median wall time of the next runs. Target: within 20 %.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzer.bootstrap import Plan, Task, resolve_limits, run_plan  # noqa: E402
+from analyzer.bootstrap import Plan, Task, load_plan, resolve_limits, run_plan  # noqa: E402
 from benchmarks.rows import row  # noqa: E402
 
 TARGET_MS = 50.0
+FORECAST_TARGET = 0.2
+EXAMPLE = ROOT / "examples" / "e2e-setup.toml"
 
 
 def build_plan(tasks: int = 20, seed: int = 7) -> tuple[Plan, dict[str, float]]:
@@ -130,7 +135,27 @@ def measure_cold(processes: int) -> list[float]:
     return out
 
 
-def to_rows(data: dict[str, Any], cold: list[float]) -> list[dict[str, Any]]:
+def measure_forecast(repeat: int) -> tuple[float, float]:
+    """(``bootstrap plan``'s parallel p50 after two ingested runs, median wall time of ``repeat`` more runs)."""
+    cli = [sys.executable, "-m", "analyzer"]
+    with tempfile.TemporaryDirectory() as tmp:
+        events, store = Path(tmp) / "events.jsonl", Path(tmp) / "store.db"
+        for _ in range(2):
+            subprocess.run([*cli, "bootstrap", "run", str(EXAMPLE), "--events", str(events)], cwd=tmp, capture_output=True, check=True)
+        subprocess.run([*cli, "ingest", str(events), "--store", str(store)], cwd=tmp, capture_output=True, check=True)
+        done = subprocess.run([*cli, "bootstrap", "plan", str(EXAMPLE), "--store", str(store), "--format", "json"],
+                              cwd=tmp, capture_output=True, text=True, check=True)
+        predicted = float(json.loads(done.stdout)["parallel"]["p50_s"])
+        plan = load_plan(EXAMPLE)
+        walls = []
+        for _ in range(repeat):
+            result = run_plan(plan, resolve_limits(plan), out=io.StringIO(), err=io.StringIO(), handle_signals=False)
+            assert result.ok, result.summary()
+            walls.append(result.wall_s)
+    return predicted, statistics.median(walls)
+
+
+def to_rows(data: dict[str, Any], cold: list[float], forecast: tuple[float, float] | None = None) -> list[dict[str, Any]]:
     """The common rows (benchmarks/rows.py) of a ``measure`` result."""
     critical_ms = data["critical_path_s"] * 1000
     nominal = "critical path of the nominal sleeps"
@@ -165,12 +190,26 @@ def to_rows(data: dict[str, Any], cold: list[float]) -> list[dict[str, Any]]:
             "ms",
         ),
         row("bootstrap", "dispatch (wall - measured critical path), median", data["dispatch_ms_median"], "ms"),
+        *_forecast_rows(forecast),
+    ]
+
+
+def _forecast_rows(forecast: tuple[float, float] | None) -> list[dict[str, Any]]:
+    if forecast is None:
+        return []
+    predicted, measured = forecast
+    error = abs(predicted - measured) / measured
+    return [
+        row("bootstrap", "e2e-setup example: `bootstrap plan` parallel p50", predicted, "s",
+            baseline="median wall time of the next runs", baseline_value=measured),
+        row("bootstrap", "e2e-setup example: forecast error |plan - measured| / measured", error, "ratio",
+            target=f"≤ {FORECAST_TARGET:g}", ok=error <= FORECAST_TARGET),
     ]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """Rows for benchmarks/run.py: 10 runs of the plan in one process and 5 first runs in fresh ones (quick: 3 and 3)."""
-    return to_rows(measure(3 if quick else 10), measure_cold(3 if quick else 5))
+    return to_rows(measure(3 if quick else 10), measure_cold(3 if quick else 5), measure_forecast(3 if quick else 5))
 
 
 def main() -> int:

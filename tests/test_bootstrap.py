@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,11 @@ def _pids(tmp_path: Path, *names: str) -> list[int]:
     return [int((tmp_path / n).read_text().split()[0]) for n in names]
 
 
-def _wait_for(paths: list[Path], timeout: float = 10.0) -> None:
+def _ended(attempt: bootstrap.Attempt) -> datetime:
+    return attempt.started_at + timedelta(seconds=attempt.duration_s)
+
+
+def _wait_for(paths: list[Path], timeout: float = 60.0) -> None:
     until = time.monotonic() + timeout
     while not all(p.exists() and p.read_text().strip() for p in paths):
         assert time.monotonic() < until, f"never appeared: {paths}"
@@ -72,7 +77,8 @@ STUBBORN = (
 
 
 def test_diamond_takes_its_critical_path_not_the_sum(tmp_path: Path) -> None:
-    """a -> (b, c) -> d runs b and c together: wall time ≈ 1.0 s (critical path), not 1.6 s (sum)."""
+    """a -> (b, c) -> d runs b and c together (they overlap), d only after both: the critical path
+    (1.0 s of sleeps), not the sum (1.6 s). Asserted on the order of events, not on the clock."""
     path = _plan(
         tmp_path,
         """
@@ -96,9 +102,11 @@ needs = ["b", "c"]
     result, _, _ = _run(path)
     assert result.exit_code == 0
     assert [r.outcome for r in result.results] == ["success"] * 4
-    assert 1.0 <= result.wall_s < 1.25
-    b, c = result.result("b").attempts[0], result.result("c").attempts[0]
-    assert abs((b.started_at - c.started_at).total_seconds()) < 0.1
+    assert result.wall_s >= 1.0  # a physical lower bound: the critical path's sleeps
+    a, b, c, d = (result.result(name).attempts[0] for name in "abcd")
+    assert _ended(a) <= b.started_at and _ended(a) <= c.started_at
+    assert b.started_at < _ended(c) and c.started_at < _ended(b)  # b and c overlapped
+    assert d.started_at >= max(_ended(b), _ended(c))
 
 
 def test_a_task_starts_when_its_own_needs_succeeded_not_in_waves(tmp_path: Path) -> None:
@@ -108,19 +116,24 @@ def test_a_task_starts_when_its_own_needs_succeeded_not_in_waves(tmp_path: Path)
         """
 [[task]]
 name = "slow"
-run = ["sleep", "0.8"]
+run = "while [ ! -f after-quick.done ]; do sleep 0.02; done"
+cwd = "."
+timeout_s = 60
 [[task]]
 name = "quick"
 run = ["sleep", "0.1"]
 [[task]]
 name = "after-quick"
-run = ["sleep", "0.1"]
+run = "touch after-quick.done"
+cwd = "."
 needs = ["quick"]
 """,
     )
+    # "slow" can only finish once "after-quick" has run: a runner that waited for the whole first
+    # level before starting the second would time "slow" out instead.
     result, _, _ = _run(path)
-    started = result.result("after-quick").attempts[0].started_at - result.result("slow").attempts[0].started_at
-    assert started.total_seconds() < 0.4
+    assert {r.name: r.outcome for r in result.results} == {"slow": "success", "quick": "success", "after-quick": "success"}
+    assert result.result("after-quick").attempts[0].started_at < _ended(result.result("slow").attempts[0])
 
 
 def test_a_timed_out_task_leaves_no_process_behind(tmp_path: Path) -> None:
@@ -139,14 +152,15 @@ cwd = "."
     result, out, err = _run(path)
     task = result.result("stubborn")
     assert (task.outcome, task.reason) == ("timeout", "timed out after 0.4 s")
-    assert 0.4 <= task.duration_s < 0.7  # the command itself ended on SIGTERM ...
-    assert 0.7 <= result.wall_s < 1.5  # ... the grandchild that ignores it was killed after the grace
+    assert task.duration_s >= 0.4  # not before its limit
+    assert result.wall_s >= 0.7  # limit + grace: the grandchild that ignores SIGTERM was SIGKILLed after it
     assert [p for p in _pids(tmp_path, "leader.pid", "gc1.pid", "gc2.pid") if _alive(p)] == []
     assert "[stubborn] started" in out
     assert "stubborn passed its limit of 0.4 s: ending its process group" in err
     assert result.exit_code == 1
 
 
+@pytest.mark.timeout(120)
 def test_leftovers_of_a_finished_task_are_ended(tmp_path: Path) -> None:
     """A command that exits but leaves a background process in its group does not leave an orphan."""
     path = _plan(
@@ -155,13 +169,13 @@ def test_leftovers_of_a_finished_task_are_ended(tmp_path: Path) -> None:
 grace_s = 0.2
 [[task]]
 name = "leaky"
-run = "sleep 30 & echo $! > bg.pid"
+run = "sleep 600 & echo $! > bg.pid"
 cwd = "."
 """,
     )
+    # a runner that waited for the background sleep would not return before the test's own timeout
     result, _, _ = _run(path)
     assert result.result("leaky").outcome == "success"
-    assert result.wall_s < 1.0
     assert not _alive(_pids(tmp_path, "bg.pid")[0])
 
 
@@ -233,6 +247,7 @@ run = ["sleep", "0.3"]
     assert result.exit_code == 1
 
 
+@pytest.mark.timeout(120)
 def test_fail_fast_cancels_running_tasks(tmp_path: Path) -> None:
     """With fail_fast the first failure cancels the running tasks and skips the ones not started."""
     path = _plan(
@@ -244,7 +259,7 @@ name = "broken"
 run = "sleep 0.2; exit 1"
 [[task]]
 name = "long"
-run = "echo $$ > long.pid; exec sleep 30"
+run = "echo $$ > long.pid; exec sleep 600"
 cwd = "."
 [[task]]
 name = "later"
@@ -259,8 +274,7 @@ needs = ["long"]
         "long": ("cancelled", "cancelled by --fail-fast: broken failed"),
         "later": ("skipped", "not started: --fail-fast after broken failed"),
     }
-    assert result.wall_s < 1.5
-    assert not _alive(_pids(tmp_path, "long.pid")[0])
+    assert not _alive(_pids(tmp_path, "long.pid")[0])  # ended, not waited for (600 s)
 
 
 def test_retries_rerun_a_failed_task(tmp_path: Path) -> None:
@@ -417,7 +431,7 @@ needs = ["plain"]
         pids = _pids(tmp_path, "leader.pid", "gc1.pid", "gc2.pid", "plain.pid")
         assert all(_alive(p) for p in pids)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
@@ -587,8 +601,10 @@ def test_forecast_without_history_falls_back_to_the_limits(tmp_path: Path) -> No
     assert data["notes"][0] == f"no store at {tmp_path / 'none.db'}: no history at all"
 
 
-def test_plan_predicts_the_example_wall_time_within_20_percent(tmp_path: Path) -> None:
-    """After two runs were ingested, `bootstrap plan` predicts the next run's wall time within 20 %."""
+def test_plan_forecasts_the_example_from_its_ingested_runs(tmp_path: Path) -> None:
+    """After two runs were ingested, `bootstrap plan` forecasts from that history: the critical path
+    named, the parallel wall time at least the critical path's sleeps and well under the sequential
+    one. (How close the forecast comes to a measured run is a timing: benchmarks/bootstrap_bench.py.)"""
     events, db = tmp_path / "events.jsonl", tmp_path / "store.db"
     for _ in range(2):
         assert cli.invoke(app, ["bootstrap", "run", str(EXAMPLE), "--events", str(events)]).exit_code == 0
@@ -600,10 +616,9 @@ def test_plan_predicts_the_example_wall_time_within_20_percent(tmp_path: Path) -
     assert {t["data"] for t in forecast["tasks"]} == {"history"}
     assert forecast["sequential"]["p50_s"] > 1.5 * forecast["parallel"]["p50_s"]
 
-    measured, _, _ = _run(EXAMPLE)
-    assert measured.exit_code == 0
-    predicted = forecast["parallel"]["p50_s"]
-    assert abs(predicted - measured.wall_s) / measured.wall_s < 0.2
+    nominal_critical_path = 0.3 + 1.2  # kind-cluster, tekton: the sleeps before the controller
+    assert nominal_critical_path <= forecast["parallel"]["p50_s"] <= forecast["parallel"]["p95_s"]
+    assert forecast["parallel"]["p50_s"] < forecast["sequential"]["p50_s"]
 
     table = cli.invoke(app, ["bootstrap", "plan", str(EXAMPLE), "--store", str(db)])
     assert "critical path (median durations): kind-cluster -> tekton -> controller" in table.stdout
