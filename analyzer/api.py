@@ -21,8 +21,8 @@ from analyzer.config import Settings
 from analyzer.errors import ConfigError
 from analyzer.ingest import IngestSummary, ingest_paths
 from analyzer.model import UnitStats, unit_stats
-from analyzer.records import Incident
-from analyzer.store import Store, iso
+from analyzer.records import Incident, iso
+from analyzer.store import Store
 
 Progress = Callable[[int, int], None]
 Warn = Callable[[str], None]

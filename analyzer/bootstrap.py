@@ -46,8 +46,8 @@ from analyzer.config import PhaseRule
 from analyzer.errors import ConfigError, InputError
 from analyzer.formatting import human_duration, render_table
 from analyzer.model import km_curve
-from analyzer.records import CENSORING_OUTCOMES, Incident, Job, Observation, Run
-from analyzer.store import LogPart, Store, iso, parse_iso
+from analyzer.records import CENSORING_OUTCOMES, Incident, Job, Observation, Run, iso, parse_iso
+from analyzer.store import LogPart, Store
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_GRACE_S = 5.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 import traceback
@@ -23,7 +22,7 @@ from analyzer.config import DEFAULT_STORE, Settings, load_settings
 from analyzer.errors import AdvisorError
 from analyzer.formatting import human_duration, render_csv, render_table, shorten
 from analyzer.redaction import TOKEN_ENV, RedactingFilter, add_secret, redact
-from analyzer.store import Store
+from analyzer.store import DatabaseError, is_misuse, open_store
 
 DEBUG_LOGGERS = ("analyzer", "github", "urllib3")
 
@@ -128,8 +127,8 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         _err("interrupted")
         raise typer.Exit(code=130) from None
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):  # misuse of the API: a bug
+    except DatabaseError as exc:
+        if is_misuse(exc):  # misuse of the API: a bug
             raise _unexpected(exc) from None
         logging.getLogger("analyzer").debug("the store failed", exc_info=True)
         _err(redact(f"error: the store cannot be used: {_one_line(str(exc))}"))
@@ -200,46 +199,6 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
-@contextmanager
-def _open(store: Path, *, create: bool = False) -> Iterator[Store]:
-    """The store, as a context. A store this command created is removed again if the command fails
-    before anything was saved in it: a failed first command leaves no file behind."""
-    created = _missing_ancestors(store) if create else []
-    try:
-        with Store(store, create=create) as db:
-            yield db
-    except BaseException:
-        if created:
-            _discard_empty_store(store, created)
-        raise
-
-
-def _missing_ancestors(path: Path) -> list[Path]:
-    """``path`` and its folders that do not exist yet, deepest first ([] if ``path`` exists)."""
-    missing = []
-    for candidate in (path, *path.parents):
-        if candidate.exists() or str(candidate) in ("", "."):
-            break
-        missing.append(candidate)
-    return missing
-
-
-def _discard_empty_store(store: Path, created: list[Path]) -> None:
-    try:
-        with Store(store, create=False) as db:
-            if any(db.counts().values()):
-                return
-    except AdvisorError:
-        return
-    for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
-        store.with_name(store.name + suffix).unlink(missing_ok=True)
-    for folder in created[1:]:
-        try:
-            folder.rmdir()
-        except OSError:
-            break
-
-
 def _dump_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -257,7 +216,7 @@ def ingest(
     Example: we-advisor ingest logs_123.zip ./saved-logs/
     """
     settings = _settings(config)
-    with _open(store, create=True) as db:
+    with open_store(store, create=True) as db:
         summary = api.ingest(
             settings, db, paths, repo=repo, workflow=workflow, on_progress=Progress("parsing"), on_warning=_warn
         )
@@ -275,7 +234,7 @@ def reparse(store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None) -> None:
     Example: we-advisor reparse --config we-advisor.toml
     """
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         count = api.reparse(settings, db, on_progress=Progress("parsing"), on_warning=_warn)
     _err(f"reparsed {count} job(s)")
 
@@ -294,7 +253,7 @@ def stats(
     Example: we-advisor stats --workflow "E2E WorkflowExecution" --since 30d --format json
     """
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
     if format is TableFormat.json:
         _dump_json([api.stats_dict(r) for r in rows])
@@ -331,7 +290,7 @@ def incidents(
     Example: we-advisor incidents --since 14d --format json
     """
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=_warn)
     if format is ListFormat.json:
         _dump_json([api.incident_dict(i) for i in found])
@@ -383,7 +342,7 @@ def report(
     from analyzer import report as report_module
 
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         written = report_module.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=_warn)
     for path in (written.html, written.markdown):
         if path is not None:
@@ -410,7 +369,7 @@ def comment(
     from analyzer import report as report_module
 
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         result = report_module.comment(
             settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=_warn
         )
@@ -565,7 +524,7 @@ def fetch(
     bar = _FetchBar()
     settings = _settings(config)
     token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-    with _open(store, create=True) as db:
+    with open_store(store, create=True) as db:
         try:
             summary = fetch_module.fetch(
                 settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since, max_runs=max_runs,
@@ -619,7 +578,7 @@ def recommend(
     from analyzer.recommend import render_table as render_recommendations
 
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         result = api.recommend(
             settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch,
             on_warning=_warn,
@@ -670,7 +629,7 @@ def backtest(
     from analyzer.backtest import render_backtest_table
 
     settings = _settings(config)
-    with _open(store) as db:
+    with open_store(store) as db:
         result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=_warn)
     if format is ListFormat.json:
         _dump_json(result.to_dict())

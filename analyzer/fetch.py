@@ -24,8 +24,6 @@ store keeps a second fetch from writing the same store at the same time.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import itertools
 import queue
 import re
@@ -52,9 +50,9 @@ from analyzer.errors import (
 from analyzer.github import DEFAULT_API_URL, PER_PAGE, ClientPolicy, GitHubClient, LogDownload, decode_content
 from analyzer.records import Annotation, Job, Run
 from analyzer.rest import annotation_from_json, job_from_json, run_from_json
-from analyzer.store import Store
+from analyzer.store import Store, store_lock
 
-__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch", "store_lock", "window_start"]
+__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch", "window_start"]
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_WAIT_S = 300.0
@@ -178,33 +176,6 @@ def window_start(since: str | None, *, default_days: int, now: datetime | None =
             f"--since {text!r} is neither Nd nor a date", hint="use e.g. --since 30d or --since 2026-01-31"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-@contextlib.contextmanager
-def store_lock(store: Store) -> Iterator[None]:
-    """Hold ``<store>.lock`` (flock) for the whole fetch; a second fetch of the same store is refused."""
-    if str(store.path) == ":memory:":
-        yield
-        return
-    path = store.path.with_name(store.path.name + ".lock")
-    try:
-        handle = path.open("a+")
-    except OSError as exc:
-        raise StoreError(f"cannot create the lock file {path}: {exc.strerror}", hint="check the store's folder") from None
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise StoreError(
-                f"another `we-advisor fetch` is writing {store.path}",
-                hint="wait for it to finish (or stop it), or pass another --store",
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    finally:
-        handle.close()
 
 
 def fetch(

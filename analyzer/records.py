@@ -8,7 +8,7 @@ derived from their content so they can never collide with GitHub's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 # Outcomes of an observation. ``timeout``, ``cancelled`` and ``runner_lost`` end a unit before it
 # finished on its own: such an observation is right-censored (it lasted *at least* this long).
@@ -27,6 +27,32 @@ INCIDENT_KINDS = (
 )
 
 SCOPES = ("job", "step", "phase")
+
+
+def iso(value: datetime | None) -> str | None:
+    """A UTC timestamp as stored: ``2026-03-02T10:11:12.123456Z`` (or None)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """Inverse of :func:`iso`; accepts GitHub's ``…Z`` forms too."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
 
 
 @dataclass(frozen=True, slots=True)

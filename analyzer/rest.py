@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analyzer.errors import InputError
-from analyzer.records import Annotation, Job, Run, StepInfo
-from analyzer.store import parse_iso
+from analyzer.records import Annotation, Job, Run, StepInfo, parse_iso
 
 
 def _int(data: Mapping[str, Any], key: str, where: str) -> int:

@@ -23,8 +23,8 @@ from analyzer import github as gh
 from analyzer.cli import app
 from analyzer.comment import MARKER, PostedComment, find_marked, md_text, mermaid_text
 from analyzer.errors import AuthError, NotFoundError
-from analyzer.records import Job, Observation, Run
-from analyzer.store import Store, parse_iso
+from analyzer.records import Job, Observation, Run, parse_iso
+from analyzer.store import Store
 
 TOKEN = "ghp_test_token_never_printed"
 REPO = "acme/operator"

@@ -12,9 +12,9 @@ from analyzer import github
 from analyzer.cli import app
 from analyzer.config import Settings
 from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
-from analyzer.fetch import FetchProgress, fetch, store_lock, window_start
+from analyzer.fetch import FetchProgress, fetch, window_start
 from analyzer.github import GitHubClient
-from analyzer.store import Store
+from analyzer.store import Store, store_lock
 from tests.fake_github import (
     REPO_NAME,
     SINCE,
