@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer import analysis
 from analyzer.config import Settings
 from analyzer.errors import ConfigError
 from analyzer.ingest import IngestSummary, ingest_paths
 from analyzer.model import UnitStats, unit_stats
+from analyzer.parse.reparse import reparse as parse_again
 from analyzer.records import Incident, iso
 from analyzer.store import Store
 
@@ -61,7 +61,7 @@ def analysis_window(store: Store, settings: Settings, since: str | None, repo: s
 
 def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
     """Re-derive parsed data for jobs parsed by another parser version or other phase rules."""
-    return analysis.reparse(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
+    return parse_again(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
 
 
 def ingest(
@@ -80,7 +80,7 @@ def ingest(
 
 
 def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
-    return analysis.reparse(store, settings.phases, force=True, on_progress=on_progress, on_warning=on_warning)
+    return parse_again(store, settings.phases, force=True, on_progress=on_progress, on_warning=on_warning)
 
 
 def stats(

@@ -15,7 +15,7 @@ One fetch, in order:
    saved as such and fetched once it has completed;
 4. runs stored while in progress and not listed this time are asked for again;
 5. the workflow files on the default branch (conditional), for the current ``timeout-minutes``;
-6. the new jobs are parsed (``analysis.reparse``).
+6. the new jobs are parsed (``parse.reparse``).
 
 A ``kill -9`` at any moment loses at most the runs in flight; the same command again fetches
 them, so the store ends up as an uninterrupted fetch would have left it. A lock file beside the
@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from analyzer import analysis, github
+from analyzer import github
 from analyzer.config import Settings
 from analyzer.errors import (
     AdvisorError,
@@ -48,6 +48,7 @@ from analyzer.errors import (
     StoreError,
 )
 from analyzer.github import DEFAULT_API_URL, PER_PAGE, ClientPolicy, GitHubClient, LogDownload, decode_content
+from analyzer.parse.reparse import reparse
 from analyzer.records import Annotation, Job, Run
 from analyzer.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.store import Store, store_lock
@@ -234,7 +235,7 @@ def fetch(
             summary = job.run()
         finally:
             job.client.close()
-        summary.parsed = analysis.reparse(
+        summary.parsed = reparse(
             store, settings.phases, on_progress=job.parse_progress, on_warning=on_warning
         )
     summary.elapsed_s = time.monotonic() - began

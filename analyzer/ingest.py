@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from analyzer import bootstrap, logs
-from analyzer.analysis import reparse
 from analyzer.config import PhaseRule
 from analyzer.errors import AdvisorError, InputError, LogParseError
+from analyzer.parse import events, logs
+from analyzer.parse.reparse import reparse
 from analyzer.records import Job, Run
 from analyzer.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.store import Store
@@ -148,8 +148,8 @@ def read_file(path: Path) -> Batch:
     if not data:
         raise InputError(f"{path} is empty", hint="pass a GitHub Actions job log, a run-log .zip or a folder")
     if path.suffix.lower() == ".jsonl":  # bootstrap runner events: one job per plan execution
-        executions = bootstrap.split_executions(data, source=str(path))
-        jobs = [LocalJob(e.plan, [(0, bootstrap.EVENTS_LOG_NAME, e.data)], e.key) for e in executions]
+        executions = events.split_executions(data, source=str(path))
+        jobs = [LocalJob(e.plan, [(0, events.EVENTS_LOG_NAME, e.data)], e.key) for e in executions]
         return Batch(path, digest, "bootstrap", jobs=jobs)
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06" or path.suffix.lower() == ".zip":
         if zipfile.is_zipfile(path):
@@ -302,7 +302,7 @@ def _save_local(store: Store, batch: Batch, *, repo: str, workflow: str) -> tupl
             continue
         with store.transaction():
             if batch.kind == "bootstrap":  # its own run per plan execution; the plan is the workflow
-                run, job = bootstrap.execution_records(
+                run, job = events.execution_records(
                     local.parts[0][2], repo=repo, run_id=synthetic_id("run", local.key), job_id=job_id
                 )
                 store.save_run(run)

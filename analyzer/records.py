@@ -119,6 +119,17 @@ class Annotation:
 
 
 @dataclass(frozen=True, slots=True)
+class LogPart:
+    """A stored log: the whole job log (part 0) or one per-step file of a run-log zip."""
+
+    job_id: int
+    part: int
+    name: str | None
+    state: str
+    data: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class StepSpan:
     """A step as found in a job log: where it starts and ends, and how it ended."""
 

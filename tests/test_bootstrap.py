@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from analyzer import bootstrap
 from analyzer.bootstrap import Limit, RunResult, load_plan, resolve_limits, run_plan
 from analyzer.cli import app
+from analyzer.parse import events
 from analyzer.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -514,9 +515,9 @@ def test_a_killed_run_leaves_readable_events() -> None:
     line = {"event": "start", "plan": "p", "task": "a", "start": "2026-03-02T10:00:00.000000Z", "limit_s": 5}
     cut = '{"event": "end", "plan": "p", "ta'
     data = (json.dumps(line) + "\n" + cut).encode()
-    assert [e["task"] for e in bootstrap.parse_events(data, source="x.jsonl")] == ["a"]
+    assert [e["task"] for e in events.parse_events(data, source="x.jsonl")] == ["a"]
     with pytest.raises(bootstrap.InputError, match=r"^x.jsonl:2: not a JSON line$"):
-        bootstrap.parse_events(data + b"\n", source="x.jsonl")
+        events.parse_events(data + b"\n", source="x.jsonl")
 
 
 def test_auto_timeout_takes_the_recommendation(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from analyzer import github as gh
 from analyzer.cli import app
 from analyzer.comment import MARKER, PostedComment, find_marked, md_text, mermaid_text
 from analyzer.errors import AuthError, NotFoundError
+from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.observe import rules_fingerprint
 from analyzer.records import Job, Observation, Run, parse_iso
 from analyzer.store import Store
 
@@ -166,10 +168,8 @@ def _store(path: Path, job_name: str = "e2e") -> Path:
                 Observation("step", REPO, "E2E", job_name, "Run @octocat <img src=x onerror=alert(1)>", None, n + 1, 1,
                             100 + n, start, 500.0 + n, "success", False, step_number=2),
             ]
-            from analyzer import analysis
-
-            db.save_analysis(job.job_id, obs, None, parser_version=analysis.logs.PARSER_VERSION,
-                             rules_hash=analysis.rules_fingerprint(()))
+            db.save_analysis(job.job_id, obs, None, parser_version=PARSER_VERSION,
+                             rules_hash=rules_fingerprint(()))
     return path
 
 

@@ -13,26 +13,14 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pandas as pd
 
-from analyzer.records import Annotation, Incident, Job, Observation, Run, StepInfo, iso, parse_iso
+from analyzer.records import Annotation, Incident, Job, LogPart, Observation, Run, StepInfo, iso, parse_iso
 from analyzer.store.bookkeeping import FetchBookkeeping
 from analyzer.store.frame import filters, observations_frame
-
-
-@dataclass(frozen=True, slots=True)
-class LogPart:
-    """A stored log: the whole job log (part 0) or one per-step file of a run-log zip."""
-
-    job_id: int
-    part: int
-    name: str | None
-    state: str
-    data: bytes | None
 
 
 class Store(FetchBookkeeping):

@@ -1,30 +1,30 @@
-"""From stored facts to analysed ones: a job + its log + annotations → observations + incident.
+"""A job, its log and its annotations → the observations it measured and the incident that ended it.
 
-``analyze_job`` is pure. ``reparse`` applies it to every job whose parsed data came from another
-parser version or another set of phase rules, so a rule change never needs a refetch.
+``analyze_job`` is pure; ``analyzer.parse.reparse`` applies it to the jobs in the store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analyzer import bootstrap, logs
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
+from analyzer.parse import events, logs
+from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
 from analyzer.records import (
     CENSORING_OUTCOMES,
     Annotation,
     Incident,
     Job,
+    LogPart,
     Observation,
     ParsedLog,
     Signal,
 )
-from analyzer.store import LogPart, Store
 
 _CONCLUSION_OUTCOME = {
     "success": "success",
@@ -37,14 +37,12 @@ _CONCLUSION_OUTCOME = {
     "startup_failure": "failure",
     "stale": "cancelled",
 }
-_JOB_TIMEOUT_RE = re.compile(r"exceeded the maximum execution time of (?P<limit>[^.]+?)\.?\s*$")
-_RUNNER_LOST_RE = re.compile(r"runner has received a shutdown signal|lost communication with the server", re.I)
 
 
 def rules_fingerprint(rules: Sequence[PhaseRule]) -> str:
     """Identifies the parser version and the phase rules that produced parsed data."""
     payload = json.dumps(
-        [logs.PARSER_VERSION, [[r.name, r.start, r.end, r.step, r.timeout_s] for r in rules]], sort_keys=True
+        [PARSER_VERSION, [[r.name, r.start, r.end, r.step, r.timeout_s] for r in rules]], sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -77,10 +75,10 @@ def analyze_job(
     rules: Sequence[PhaseRule],
 ) -> Analysis:
     """Observations (job, steps, phases) and the incident that ended the attempt, if any."""
-    # Bootstrap runner events (saved by ingest under bootstrap.EVENTS_LOG_NAME) are not a GitHub
-    # Actions log: bootstrap's own parser turns them into phase observations, so reparse keeps them.
-    if bootstrap.is_events_log(parts):
-        observations, incident = bootstrap.events_analysis(job, parts)
+    # Bootstrap runner events (saved by ingest under events.EVENTS_LOG_NAME) are not a GitHub
+    # Actions log: their own reader turns them into phase observations, so reparse keeps them.
+    if events.is_events_log(parts):
+        observations, incident = events.events_analysis(job, parts)
         return Analysis(tuple(observations), incident, None)
     warning = None
     try:
@@ -119,7 +117,7 @@ def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[
         )
 
     for note in annotations:
-        match = _JOB_TIMEOUT_RE.search(note.message)
+        match = JOB_TIMEOUT_RE.search(note.message)
         if match:
             return make("job_timeout", note.message, logs.parse_duration(match["limit"]), None)
     by_kind: dict[str, list[Signal]] = {}
@@ -133,7 +131,7 @@ def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[
     if "step_timeout" in by_kind:
         sig = by_kind["step_timeout"][0]
         return make("step_timeout", sig.evidence, sig.limit_s, sig)
-    lost_note = next((a for a in annotations if _RUNNER_LOST_RE.search(a.message)), None)
+    lost_note = next((a for a in annotations if RUNNER_LOST_RE.search(a.message)), None)
     if "runner_lost" in by_kind:
         sig = by_kind["runner_lost"][0]
         return make("runner_lost", sig.evidence, None, sig)
@@ -285,39 +283,3 @@ def _step_limit(number: int, incident: Incident | None) -> float | None:
     if incident is not None and incident.kind == "step_timeout" and incident.step_number == number:
         return incident.limit_s
     return None
-
-
-def reparse(
-    store: Store,
-    rules: Sequence[PhaseRule],
-    *,
-    force: bool = False,
-    job_ids: Sequence[int] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-) -> int:
-    """Re-derive observations and incidents from stored raw logs; returns the number of jobs parsed.
-
-    Only jobs parsed by another parser version or rule set are redone, unless ``force``.
-    Each job is saved in its own transaction, so an interrupted reparse resumes where it stopped.
-    """
-    fingerprint = rules_fingerprint(rules)
-    if job_ids is None:
-        job_ids = store.job_ids() if force else store.stale_jobs(logs.PARSER_VERSION, fingerprint)
-    total = len(job_ids)
-    for done, job_id in enumerate(job_ids, 1):
-        # Read, parse and save under one write lock: a fetch storing this job's log in between
-        # would otherwise have its new log's analysis marked current while the old one is saved.
-        with store.transaction():
-            job = store.load_job(job_id)
-            if job is None:
-                continue
-            result = analyze_job(job, store.load_log_parts(job_id), store.load_annotations(job_id), rules)
-            store.save_analysis(
-                job_id, result.observations, result.incident, parser_version=logs.PARSER_VERSION, rules_hash=fingerprint
-            )
-        if result.warning and on_warning:
-            on_warning(result.warning)
-        if on_progress:
-            on_progress(done, total)
-    return total
