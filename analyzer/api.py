@@ -128,23 +128,23 @@ def stats_dict(row: UnitStats) -> dict[str, Any]:
     return asdict(row)
 
 
-# -- recommend / backtest (issue 4) ------------------------------------------------------------
-
-from analyzer.backtest import BacktestResult, default_split, run_backtest  # noqa: E402
-from analyzer.errors import InputError  # noqa: E402
-from analyzer.model import DurationModel, unit_codes  # noqa: E402
-from analyzer.recommend import (  # noqa: E402
+from analyzer.advise import (  # noqa: E402
+    BacktestResult,
     PatchPlan,
     Policy,
     RecommendResult,
-    UnitKey,
+    WorkflowSpec,
+    choose_specs,
     current_limits,
+    default_split,
     logged_limits,
-    plan_source_patches,
-    plan_workflow_patches,
+    patch_checkout,
     recommend_limits,
+    run_backtest,
 )
-from analyzer.workflows import WorkflowSpec, parse_workflow  # noqa: E402
+from analyzer.advise.patch import read_workflow_dir  # noqa: E402
+from analyzer.errors import InputError  # noqa: E402
+from analyzer.model import DurationModel, keys_of, unit_codes  # noqa: E402
 
 
 def workflow_specs(
@@ -152,53 +152,8 @@ def workflow_specs(
 ) -> list[WorkflowSpec]:
     """Workflow files for current ``timeout-minutes``: those under ``directory`` (a checkout) first,
     then the store's (for each path, the version at the newest run's commit)."""
-
-    specs: list[WorkflowSpec] = []
-    for path, text in read_workflow_dir(directory) if directory is not None else []:
-        try:
-            specs.append(parse_workflow(text, path))
-        except InputError as exc:
-            if on_warning:
-                on_warning(exc.message)
-    local_names = {s.name for s in specs}
-    newest = store.newest_heads(repo)  # in SQL: a Python loop over 10⁵ runs took a second
-    chosen: dict[str, tuple[str, str]] = {}
-    for _repo, path, ref, text in store.load_workflow_files(repo):
-        if path not in chosen or ref == newest.get(path):
-            chosen[path] = (ref, text)
-    for path, (_ref, text) in sorted(chosen.items()):
-        try:
-            spec = parse_workflow(text, path)
-        except InputError as exc:
-            if on_warning:
-                on_warning(exc.message)
-            continue
-        if spec.name not in local_names:
-            specs.append(spec)
-    return specs
-
-
-def read_workflow_dir(directory: Path) -> list[tuple[str, str]]:
-    """``(relative path, text)`` of the workflow YAML files under a checkout (or a folder of them)."""
-
-    if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory", hint="pass a repository checkout to --patch")
-    base = directory / ".github" / "workflows"
-    folder = base if base.is_dir() else directory
-    out = []
-    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
-        out.append((path.relative_to(directory).as_posix(), read_text_exact(path)))
-    return out
-
-
-def read_text_exact(path: Path) -> str:
-    """A text file as it is, line endings included (so a patch changes only what it means to)."""
-
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}", hint="check the path and that it is UTF-8 text") from None
+    local = read_workflow_dir(directory) if directory is not None else []
+    return choose_specs(local, store.load_workflow_files(repo), store.newest_heads(repo), on_warning=on_warning)
 
 
 def recommend(
@@ -237,8 +192,7 @@ def recommend(
 
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
-    keys = model.fit(frame).units_[["scope", "workflow", "job", "step", "phase"]]
-    unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
+    unit_keys = keys_of(model.fit(frame).units_)
     specs = workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
     current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
     return recommend_limits(frame, current, policy, model=model)
@@ -259,37 +213,8 @@ def window_of(
 
 
 def apply_patches(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
-    """Rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]`` source limits.
-
-    Returns a ``recommend.PatchPlan`` (its ``diff()`` is the unified diff); files are written
-    only when ``write`` and only where something changed.
-    """
-
-    specs = []
-    notes: list[str] = []
-    for path, text in read_workflow_dir(directory):
-        try:
-            specs.append(parse_workflow(text, path))
-        except InputError as exc:
-            notes.append(exc.message)
-    sources: dict[str, str | None] = {}
-    for rule in settings.timeouts:
-        candidate = directory / rule.file
-        sources[rule.file] = read_text_exact(candidate) if candidate.is_file() else None
-    plan = plan_workflow_patches(result, specs) + plan_source_patches(result, settings.timeouts, sources)
-    if write:
-        for edit in plan.edits:
-            if edit.after != edit.before:
-                target = directory / edit.path
-                temporary = target.with_name(target.name + ".we-advisor.tmp")
-                with temporary.open("w", encoding="utf-8", newline="") as fh:
-                    fh.write(edit.after)
-                temporary.replace(target)
-    if notes:
-        from dataclasses import replace
-
-        plan = replace(plan, notes=plan.notes + tuple(notes))
-    return plan
+    """Rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]`` source limits."""
+    return patch_checkout(result, directory, settings.timeouts, write=write)
 
 
 def backtest(
@@ -330,8 +255,7 @@ def backtest(
             hint=f"the history runs from {everything['started_at'].min():%Y-%m-%d} to {everything['started_at'].max():%Y-%m-%d}",
         )
     found = store.load_incidents(repo=repo, workflow=workflow)
-    _, keys = unit_codes(train)
-    unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
+    unit_keys = keys_of(unit_codes(train)[1])
     specs = workflow_specs(store, repo, on_warning=on_warning)
     before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
     current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(train, before))

@@ -574,8 +574,8 @@ def recommend(
     Example: we-advisor recommend --workflow "E2E WorkflowExecution" --format markdown --output timeouts.md
     """
     from analyzer.errors import InputError
-    from analyzer.recommend import render_markdown
-    from analyzer.recommend import render_table as render_recommendations
+    from analyzer.present.tables import recommendations_markdown as render_markdown
+    from analyzer.present.tables import recommendations_table as render_recommendations
 
     settings = _settings(config)
     with open_store(store) as db:
@@ -626,7 +626,7 @@ def backtest(
 
     Example: we-advisor backtest --split 2026-02-01 --format json
     """
-    from analyzer.backtest import render_backtest_table
+    from analyzer.present.tables import backtest_table as render_backtest_table
 
     settings = _settings(config)
     with open_store(store) as db:

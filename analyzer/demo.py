@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analyzer import api
+from analyzer.advise import RecommendResult
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
 from analyzer.ingest import IngestSummary
 from analyzer.model import UnitStats
-from analyzer.recommend import RecommendResult, format_rate
+from analyzer.present.tables import format_rate, share
 from analyzer.records import Incident
 from analyzer.store import Store
 
@@ -95,12 +96,6 @@ def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
     return "\n".join(out)
 
 
-def _rate(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1%}" if value == 0 or value >= 0.001 else "<0.1%"
-
-
 def _backtest_line(settings: Settings, store: Store, on_warning: Callable[[str], None] | None) -> str:
     """Policies side by side when the history after a split is replayed (see ``we-advisor backtest``)."""
     try:
@@ -109,7 +104,7 @@ def _backtest_line(settings: Settings, store: Store, on_warning: Callable[[str],
         return ""
     rows = [
         [
-            t.policy, _rate(t.est_kill_rate), f"{t.units_over_target}/{t.units}", _rate(t.worst_est_kill_rate),
+            t.policy, share(t.est_kill_rate), f"{t.units_over_target}/{t.units}", share(t.worst_est_kill_rate),
             shorten(t.worst_unit.label() if t.worst_unit else "", 34),
             f"{t.runner_minutes_saved:.0f}", human_duration(t.median_slack_s),
         ]

@@ -7,8 +7,10 @@ derived from their content so they can never collide with GitHub's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 # Outcomes of an observation. ``timeout``, ``cancelled`` and ``runner_lost`` end a unit before it
 # finished on its own: such an observation is right-censored (it lasted *at least* this long).
@@ -27,6 +29,36 @@ INCIDENT_KINDS = (
 )
 
 SCOPES = ("job", "step", "phase")
+
+
+class UnitKey(NamedTuple):
+    """A unit: ``(scope, workflow, job, step, phase)``; ``step`` is None for a job unit, ``phase`` for
+    job and step units. Build one with ``UnitKey.of``, which puts every source in that form."""
+
+    scope: str
+    workflow: str
+    job: str
+    step: str | None
+    phase: str | None
+
+    @classmethod
+    def of(cls, scope: object, workflow: object, job: object, step: object = None, phase: object = None) -> UnitKey:
+        """The key of a unit from loose values (a frame row, a JSON object): missing values (None,
+        NaN, NaT) become None, and a job's step and a non-phase's phase are dropped."""
+        kind = str(scope)
+        return cls(kind, str(workflow), str(job), None if kind == "job" else _text(step), _text(phase) if kind == "phase" else None)
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> UnitKey:
+        """The key of a unit from a mapping with its five fields (a recommendation, a stats row)."""
+        return cls.of(row["scope"], row["workflow"], row["job"], row.get("step"), row.get("phase"))
+
+    def label(self) -> str:
+        return " / ".join(x for x in (self.job, self.step, self.phase) if x)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value != value else str(value)  # NaN and NaT differ from themselves
 
 
 def iso(value: datetime | None) -> str | None:

@@ -31,8 +31,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzer.advise import CurrentLimit, Policy, recommend_limits
 from analyzer.model import UNIT_COLUMNS
-from analyzer.recommend import CurrentLimit, Policy, UnitKey, recommend_limits
+from analyzer.records import UnitKey
 from benchmarks.rows import row
 
 PER_JOB = 20  # units per job: the job, 9 steps, 10 phases

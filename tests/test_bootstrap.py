@@ -627,7 +627,6 @@ def test_plan_forecasts_the_example_from_its_ingested_runs(tmp_path: Path) -> No
 
 def test_events_feed_recommend_and_its_limit_comes_back_as_auto(tmp_path: Path) -> None:
     """The loop: run with --events, ingest, `recommend --format json`, then timeout_s = "auto" uses it."""
-    pytest.importorskip("analyzer.recommend")
     path = _plan(tmp_path, 'name = "small"\n[[task]]\nname = "tekton"\nrun = ["sleep", "0.02"]\ntimeout_s = "auto"\n')
     events, db, recs = tmp_path / "events.jsonl", tmp_path / "store.db", tmp_path / "recs.json"
     plan = load_plan(path)

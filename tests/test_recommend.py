@@ -11,22 +11,21 @@ import pytest
 from simulated import TEKTON_TRUTH, Truth, e2e_history, lognormal, unit_history, weibull
 from typer.testing import CliRunner
 
-from analyzer.cli import app
-from analyzer.config import PhaseRule
-from analyzer.recommend import (
+from analyzer.advise import (
     VERDICTS,
     CurrentLimit,
     Policy,
-    UnitKey,
     current_limits,
     logged_limits,
+    parse_workflow,
     recommend_limits,
-    render_markdown,
-    render_table,
     round_limit,
 )
-from analyzer.records import Incident
-from analyzer.workflows import parse_workflow
+from analyzer.cli import app
+from analyzer.config import PhaseRule
+from analyzer.present.tables import recommendations_markdown as render_markdown
+from analyzer.present.tables import recommendations_table as render_table
+from analyzer.records import Incident, UnitKey
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

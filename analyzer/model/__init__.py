@@ -11,7 +11,7 @@ from analyzer.model.km import km_cdf_at, km_curve, km_quantiles, segment_nanmedi
 from analyzer.model.runners import RunnerQuantileModel
 from analyzer.model.stats import STATS_QUANTILES, UnitStats, unit_stats
 from analyzer.model.tails import TAIL_MODELS
-from analyzer.model.units import UNIT_COLUMNS, measured, unit_codes, usable
+from analyzer.model.units import UNIT_COLUMNS, keys_of, measured, unit_codes, usable
 
 __all__ = [
     "KM_SUPPORT",
@@ -21,6 +21,7 @@ __all__ = [
     "DurationModel",
     "RunnerQuantileModel",
     "UnitStats",
+    "keys_of",
     "km_cdf_at",
     "km_curve",
     "km_quantiles",

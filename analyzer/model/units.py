@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from analyzer.records import UnitKey
+
 UNIT_COLUMNS = ["scope", "workflow", "job", "step", "phase"]
 
 
@@ -184,3 +186,9 @@ def unit_codes(frame: pd.DataFrame) -> tuple[NDArray[np.intp], pd.DataFrame]:
     out = np.full(len(frame), -1, dtype=np.intp)
     out[rows.position] = rows.unit
     return out, rows.keys
+
+
+def keys_of(units: pd.DataFrame) -> list[UnitKey]:
+    """The ``UnitKey`` of each row of a unit table (``unit_codes``' keys, ``DurationModel.units_``)."""
+    columns = [units[name].tolist() for name in UNIT_COLUMNS]
+    return [UnitKey.of(*values) for values in zip(*columns, strict=True)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -394,3 +394,37 @@ def _has_own_position(body: Any, key: object) -> bool:
     except (KeyError, AttributeError, TypeError):
         return False
     return True
+
+
+def choose_specs(
+    local: Sequence[tuple[str, str]],
+    stored: Iterable[tuple[str, str, str, str]],
+    newest: Mapping[str, str],
+    *,
+    on_warning: Callable[[str], None] | None = None,
+) -> list[WorkflowSpec]:
+    """The workflow files that say the current ``timeout-minutes``: ``local`` ones (``(path, text)`` of a
+    checkout) first, then the ``stored`` ones (``(repo, path, ref, text)``) of other workflows, each
+    path at the commit ``newest`` names for it (its newest run's), else the last one stored."""
+    specs: list[WorkflowSpec] = []
+    for path, text in local:
+        try:
+            specs.append(parse_workflow(text, path))
+        except InputError as exc:
+            if on_warning:
+                on_warning(exc.message)
+    local_names = {s.name for s in specs}
+    chosen: dict[str, tuple[str, str]] = {}
+    for _repo, path, ref, text in stored:
+        if path not in chosen or ref == newest.get(path):
+            chosen[path] = (ref, text)
+    for path, (_ref, text) in sorted(chosen.items()):
+        try:
+            spec = parse_workflow(text, path)
+        except InputError as exc:
+            if on_warning:
+                on_warning(exc.message)
+            continue
+        if spec.name not in local_names:
+            specs.append(spec)
+    return specs

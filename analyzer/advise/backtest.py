@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from analyzer.formatting import human_duration, render_table, shorten
-from analyzer.model import DurationModel
-from analyzer.recommend import CurrentLimit, Policy, UnitKey, recommend_limits
+from analyzer.advise.limits import CurrentLimit
+from analyzer.advise.policy import Policy
+from analyzer.advise.recommend import recommend_limits
+from analyzer.model import DurationModel, keys_of
+from analyzer.records import UnitKey
 
 BAZEL_TIMEOUTS_S = (60.0, 300.0, 900.0, 3600.0)  # short, moderate, long, eternal
 
@@ -171,7 +173,7 @@ def run_backtest(
     # the replayed period's own censoring-aware curve, with a tail for limits beyond what it saw; runs
     # that plainly hung are set aside as in `recommend` (stopping them is no false timeout)
     replay = DurationModel(quantile=policy.quantile, tail="always", by_runner=False).fit(test)
-    keys = _keys(replay.units_)
+    keys = keys_of(replay.units_)
     positions = replay.positions_
     unit_of_row = replay.unit_of_row_
     train_success = _successes_by_unit(train)
@@ -220,20 +222,11 @@ def run_backtest(
     )
 
 
-def _keys(units: pd.DataFrame) -> list[UnitKey]:
-    return [
-        UnitKey(str(scope), str(workflow), str(job), step, phase)
-        for scope, workflow, job, step, phase in zip(
-            units["scope"], units["workflow"], units["job"], units["step"], units["phase"], strict=True
-        )
-    ]
-
-
 def _successes_by_unit(frame: pd.DataFrame) -> dict[UnitKey, NDArray[np.float64]]:
     model = DurationModel(tail="never", by_runner=False, hung_factor=None)
     if frame.empty:
         return {}
-    keys = _keys(model.fit(frame).units_)
+    keys = keys_of(model.fit(frame).units_)
     positions, unit = model.positions_, model.unit_of_row_
     ok = (frame["outcome"].to_numpy()[positions] == "success") & ~frame["censored"].to_numpy(dtype=bool)[positions]
     durations = frame["duration_s"].to_numpy(dtype=float)[positions]
@@ -335,37 +328,3 @@ def _time(frame: pd.DataFrame, pick: Callable[[Any], Any]) -> datetime | None:
         return None
     value = pick(frame["started_at"])
     return None if pd.isna(value) else pd.Timestamp(value).floor("us").to_pydatetime()
-
-
-def render_backtest_table(result: BacktestResult) -> str:
-    """Policies side by side; ``est. killed`` is the censoring-aware kill rate on the replayed period."""
-    rows = []
-    for t in result.totals:
-        rows.append(
-            [
-                t.policy, t.units, f"{t.healthy_killed}/{t.healthy_runs}", _pct(t.kill_rate), _pct(t.est_kill_rate),
-                t.units_over_target,
-                _pct(t.worst_est_kill_rate) + (f" ({shorten(t.worst_unit.label(), 28)})" if t.worst_unit and t.worst_est_kill_rate else ""),
-                f"{t.stopped_sooner}/{t.timed_out_runs}", f"{t.runner_minutes_saved:.0f}", f"{t.runner_minutes_at_risk:.0f}",
-                human_duration(t.median_slack_s),
-            ]
-        )
-    headers = [
-        "policy", "units", "healthy killed", "kill %", "est. killed", "units over", "worst unit",
-        "timed-out stopped sooner", "min saved", "min at risk", "median slack",
-    ]
-    head = (
-        f"Backtest: limits chosen on runs before {result.split:%Y-%m-%d}, replayed on {result.test_rows} observations after "
-        f"(target p{result.quantile * 100:g})"
-    )
-    foot = (
-        f"'est. killed' = censoring-aware share of runs the limits stop; 'units over' = units where it exceeds "
-        f"{(1 - result.quantile) * 100:g} %; minutes saved/at risk: on runs that timed out"
-    )
-    return head + "\n" + render_table(headers, rows, right=(1, 2, 3, 4, 5, 7, 8, 9, 10)) + "\n" + foot
-
-
-def _pct(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1%}" if value == 0 or value >= 0.001 else "<0.1%"
