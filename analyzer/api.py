@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.collect.ingest import IngestSummary, ingest_paths
 from analyzer.config import Settings
 from analyzer.errors import ConfigError
-from analyzer.ingest import IngestSummary, ingest_paths
 from analyzer.model import UnitStats, unit_stats
 from analyzer.parse.reparse import reparse as parse_again
 from analyzer.records import Incident, iso

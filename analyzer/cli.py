@@ -519,7 +519,7 @@ def fetch(
 
     Example: we-advisor fetch --repo jordigilh/kubernaut --since 30d
     """
-    from analyzer import fetch as fetch_module
+    from analyzer.collect import fetch as fetch_module
 
     bar = _FetchBar()
     settings = _settings(config)

@@ -17,6 +17,34 @@ from analyzer.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "we-advisor.toml"
 DEFAULT_STORE = Path("data") / "we-advisor.db"
+QUANTILE_RANGE = "0.5 <= quantile < 1"
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # GitHub's OWNER/NAME
+
+
+def is_repo_name(name: str) -> bool:
+    """Whether ``name`` is a repository's ``OWNER/NAME`` as GitHub allows them."""
+    return _REPO_NAME.fullmatch(name) is not None
+
+
+def require_repo(name: str | None, *, option: str = "--repo") -> str:
+    """``name`` (spaces and slashes around it dropped) if it is ``OWNER/NAME``, else a ConfigError."""
+    text = (name or "").strip().strip("/")
+    if not is_repo_name(text):
+        raise ConfigError(f"{option} {text!r} is not OWNER/NAME", hint="e.g. --repo jordigilh/kubernaut")
+    return text
+
+
+def quantile_ok(value: float) -> bool:
+    """Whether ``value`` is a target quantile we-advisor can work with (``QUANTILE_RANGE``)."""
+    return 0.5 <= value < 1
+
+
+def require_quantile(value: float, *, where: str = "--quantile") -> float:
+    """``value`` if it is in ``QUANTILE_RANGE``, else a ConfigError naming ``where``."""
+    if not quantile_ok(value):
+        raise ConfigError(f"{where} {value} out of range", hint=f"use {QUANTILE_RANGE}, e.g. 0.99")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +154,9 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> 
     repo = data.get("repo", base.repo)
     if repo is not None:
         repo = _typed(data, "repo", str, source)
-        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        if not is_repo_name(repo):
             raise ConfigError(f"{source}: repo {repo!r} is not OWNER/NAME", hint='e.g. repo = "octo/app"')
-    quantile = float(_typed(data, "quantile", (int, float), source, base.quantile))
-    if not 0.5 <= quantile < 1:
-        raise ConfigError(f"{source}: quantile {quantile} out of range", hint="use 0.5 <= quantile < 1, e.g. 0.99")
+    quantile = require_quantile(float(_typed(data, "quantile", (int, float), source, base.quantile)), where=f"{source}: quantile")
     min_samples = _typed(data, "min_samples", int, source, base.min_samples)
     window_days = _typed(data, "window_days", int, source, base.window_days)
     if min_samples < 1 or window_days < 1:

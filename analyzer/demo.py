@@ -10,10 +10,10 @@ from pathlib import Path
 
 from analyzer import api
 from analyzer.advise import RecommendResult
+from analyzer.collect.ingest import IngestSummary
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
-from analyzer.ingest import IngestSummary
 from analyzer.model import UnitStats
 from analyzer.present.tables import format_rate, share
 from analyzer.records import Incident

@@ -29,11 +29,12 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from analyzer.comment import GITHUB_COMMENT_LIMIT, MARKER, md_text, mermaid_text
 from analyzer.config import Settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration
 from analyzer.model import km_quantiles, unit_codes
+from analyzer.present.publish import MARKER, CommentResult, upsert_pr_comment
+from analyzer.present.text import md_text, mermaid_text
 from analyzer.records import Incident
 from analyzer.store import Store
 
@@ -45,6 +46,7 @@ MAX_INCIDENTS = 60  # incident rows in the HTML
 MAX_GANTT_ROWS = 40
 HIST_BINS = 32
 MARKDOWN_TARGET = 6_000
+GITHUB_COMMENT_LIMIT = 65_536
 
 Warn = Callable[[str], None]
 
@@ -1104,13 +1106,6 @@ def markdown_report(
 # the pull-request comment
 
 
-@dataclass(frozen=True, slots=True)
-class CommentResult:
-    body: str
-    action: str  # created | updated | unchanged | dry-run
-    url: str = ""
-
-
 def comment(
     settings: Settings,
     store: Store,
@@ -1146,7 +1141,4 @@ def comment(
         from analyzer.errors import AuthError
 
         raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
-    from analyzer.github import upsert_pr_comment
-
-    outcome = upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))
-    return CommentResult(body, outcome.action, outcome.url)
+    return upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))

@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 if TYPE_CHECKING:
-    from analyzer.fetch import FetchSummary
-    from analyzer.github import ClientPolicy
+    from analyzer.collect.fetch import FetchSummary
+    from analyzer.collect.github import ClientPolicy
 
 TOKEN = "we-advisor-fake-token-7f3a9c21e5d8b604"  # recognizable, so tests can look for leaks
 FILTERS = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
@@ -559,7 +559,7 @@ def _zip_logs(jobs: list[dict[str, Any]], attempt: int, logs: dict[int, bytes]) 
 
 def expected_state(fake: FakeGitHub) -> dict[str, Any]:
     """Run attempts, jobs, logs and annotations a complete fetch stores, from the server's own data."""
-    from analyzer.rest import annotation_from_json, run_from_json
+    from analyzer.collect.rest import annotation_from_json, run_from_json
 
     repo = fake.data.full_name
     visible = {r["id"] for r in fake.visible_runs()}
@@ -581,7 +581,7 @@ def expected_state(fake: FakeGitHub) -> dict[str, Any]:
 
 def assert_store_matches(fake: FakeGitHub, path: Path) -> None:
     """Every run attempt, job, step, log and annotation the server has is stored, equal to it."""
-    from analyzer.rest import job_from_json
+    from analyzer.collect.rest import job_from_json
     from analyzer.store import Store
 
     repo = fake.data.full_name
@@ -631,15 +631,15 @@ SINCE = "2026-01-01"
 
 def fast_policy() -> ClientPolicy:
     """Retries and limits for tests: short backoffs, no pacing."""
-    from analyzer.github import ClientPolicy
+    from analyzer.collect.github import ClientPolicy
 
     return ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
 
 
 def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
-    """``analyzer.fetch.fetch`` of the fake's repository into the store at ``path``."""
+    """``analyzer.collect.fetch.fetch`` of the fake's repository into the store at ``path``."""
+    from analyzer.collect.fetch import fetch
     from analyzer.config import Settings
-    from analyzer.fetch import fetch
     from analyzer.store import Store
 
     options.setdefault("since", SINCE)

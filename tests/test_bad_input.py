@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from analyzer import ingest
 from analyzer.cli import app
+from analyzer.collect import ingest
 from analyzer.errors import AdvisorError
 from analyzer.store import Store
 from tests import test_comment as comment_server

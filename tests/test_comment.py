@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from typer.testing import CliRunner
 
-from analyzer import github as gh
 from analyzer.cli import app
-from analyzer.comment import MARKER, PostedComment, find_marked, md_text, mermaid_text
+from analyzer.collect.github import PostedComment
 from analyzer.errors import AuthError, NotFoundError
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import rules_fingerprint
+from analyzer.present.publish import MARKER, find_marked, upsert_pr_comment
+from analyzer.present.text import md_text, mermaid_text
 from analyzer.records import Job, Observation, Run, parse_iso
 from analyzer.store import Store
 
@@ -221,7 +222,7 @@ def test_lost_response_to_a_create_is_not_repeated_into_a_duplicate(fake: FakeGi
     """A POST that succeeded but answered 502 is found by re-listing: still exactly one comment."""
     fake.fail_next_post_after_write = True
     body = f"{MARKER}\nhello"
-    outcome = gh.upsert_pr_comment(REPO, 7, body, token=TOKEN, api_url=fake.url)
+    outcome = upsert_pr_comment(REPO, 7, body, token=TOKEN, api_url=fake.url)
     assert outcome.action == "created"
     assert len(fake.comments) == 1
     assert [m for m, _ in fake.writes()] == ["POST"]
@@ -229,13 +230,13 @@ def test_lost_response_to_a_create_is_not_repeated_into_a_duplicate(fake: FakeGi
 
 def test_bad_token_is_an_auth_error_without_the_token(fake: FakeGitHub) -> None:
     with pytest.raises(AuthError) as info:
-        gh.upsert_pr_comment(REPO, 7, f"{MARKER}\nx", token="wrong", api_url=fake.url)
+        upsert_pr_comment(REPO, 7, f"{MARKER}\nx", token="wrong", api_url=fake.url)
     assert "wrong" not in info.value.message
 
 
 def test_unknown_pull_request_is_not_found(fake: FakeGitHub) -> None:
     with pytest.raises(NotFoundError):
-        gh.upsert_pr_comment(REPO, 8, f"{MARKER}\nx", token=TOKEN, api_url=fake.url)
+        upsert_pr_comment(REPO, 8, f"{MARKER}\nx", token=TOKEN, api_url=fake.url)
 
 
 def test_comment_without_token_explains_what_to_set(tmp_path: Path) -> None:

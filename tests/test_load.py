@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.comment import GITHUB_COMMENT_LIMIT, MARKER
+from analyzer.present.publish import MARKER
+from analyzer.report import GITHUB_COMMENT_LIMIT
 from tests.loadgen import ROOT, Measured, measure, write_store
 
 MEMORY_BOUND_MB = 1000.0

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.fetch import Unfetched
-from analyzer.github import ClientPolicy
+from analyzer.collect.fetch import Unfetched
+from analyzer.collect.github import ClientPolicy
 from analyzer.store import Store
 from tests.fake_github import (
     TOKEN,

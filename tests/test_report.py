@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from analyzer import report
-from analyzer.comment import MARKER
+from analyzer.present.publish import MARKER
 from analyzer.records import Incident
 
 GOLD = Path(__file__).parent / "gold"

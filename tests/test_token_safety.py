@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analyzer import github
 from analyzer.cli import app
+from analyzer.collect import github
+from analyzer.collect.fetch import fetch
+from analyzer.collect.github import ClientPolicy, GitHubClient
 from analyzer.config import Settings
 from analyzer.errors import AdvisorError
-from analyzer.fetch import fetch
-from analyzer.github import ClientPolicy, GitHubClient, upsert_pr_comment
+from analyzer.present.publish import upsert_pr_comment
 from analyzer.store import Store
 from tests import test_comment as comment_server
 from tests.fake_github import REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export

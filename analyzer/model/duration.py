@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from analyzer.config import quantile_ok
 from analyzer.model.base import ParamsMixin
 from analyzer.model.km import (
     EPS,
@@ -107,7 +108,7 @@ class DurationModel(ParamsMixin):
         """Fit every unit of an observations frame (columns as ``store.observations_frame``)."""
         import scipy.special as sc
 
-        if not 0.5 <= self.quantile < 1:
+        if not quantile_ok(self.quantile):
             raise ValueError(f"quantile {self.quantile} is not in [0.5, 1)")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence {self.confidence} is not in (0, 1)")

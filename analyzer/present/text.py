@@ -1,22 +1,17 @@
-"""Pure helpers for the weekly Markdown report and its pull-request comment.
+"""Text for people: report durations and shares, and untrusted names made inert in Markdown.
 
 Text that came from logs (job and step names, evidence lines) is untrusted: it could ping
 people (``@user``), cross-reference issues (``#123``, ``GH-123``), inject markup
 (``<img onerror=…>``, ``[x](javascript:…)``), or become a link by itself (GitHub links bare
 ``https://…`` and ``www.…``). ``md_text`` turns any such string into inert Markdown that renders
-as the literal text. The comment itself is found again by ``MARKER``, a hidden HTML comment.
+as the literal text; ``mermaid_text`` does the same for a mermaid Gantt task name.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from analyzer.formatting import visible
-
-MARKER = "<!-- we-advisor:weekly-report -->"
-GITHUB_COMMENT_LIMIT = 65_536
 
 _ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")  # $: GitHub renders $…$ as math
@@ -60,21 +55,3 @@ def mermaid_text(text: str, width: int = 40) -> str:
     if _MERMAID_STATEMENT.match(cleaned):
         cleaned = "- " + cleaned
     return cleaned if len(cleaned) <= width else cleaned[: width - 1] + "."
-
-
-@dataclass(frozen=True, slots=True)
-class PostedComment:
-    """A comment as the issue-comments API lists it (only what the upsert needs)."""
-
-    id: int
-    author: str
-    body: str
-    url: str = ""
-
-
-def find_marked(comments: Iterable[PostedComment], author: str) -> PostedComment | None:
-    """The report comment to edit: the oldest one carrying ``MARKER`` written by ``author``."""
-    for comment in comments:
-        if comment.author.lower() == author.lower() and MARKER in comment.body:
-            return comment
-    return None

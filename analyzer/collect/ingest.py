@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from analyzer.collect.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.config import PhaseRule
 from analyzer.errors import AdvisorError, InputError, LogParseError
 from analyzer.parse import events, logs
 from analyzer.parse.reparse import reparse
 from analyzer.records import Job, Run
-from analyzer.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.store import Store
 
 LOCAL_REPO = "local/logs"

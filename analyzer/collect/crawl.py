@@ -1,62 +1,25 @@
-"""``we-advisor fetch``: incremental, rate-limit-safe collection of GitHub Actions history.
-
-One fetch, in order:
-
-1. the repository and its workflow list (conditional requests: a 304 costs no rate limit);
-2. the run listings, newest first (per workflow with ``--workflow``), in ``created`` windows: a
-   filtered listing stops at 1,000 results, so a window that holds more is split in two until none
-   does. Every page is conditional, and a page's ETag is stored only once every run it lists is
-   stored, so a fetch killed halfway never makes a later 304 skip runs it did not read;
-3. every listed run not already stored as listed now (same attempt, same ``updated_at``): its
-   earlier attempts, the jobs of all attempts, the logs of its jobs, and the check-run annotations
-   of jobs that did not succeed. These requests run in a bounded pool of threads, each run's
-   sub-requests ahead of new runs; one writer thread saves each run (attempts, jobs, steps, logs,
-   annotations and the mark that it is complete) in one transaction. A run still in progress is
-   saved as such and fetched once it has completed;
-4. runs stored while in progress and not listed this time are asked for again;
-5. the workflow files on the default branch (conditional), for the current ``timeout-minutes``;
-6. the new jobs are parsed (``parse.reparse``).
-
-A ``kill -9`` at any moment loses at most the runs in flight; the same command again fetches
-them, so the store ends up as an uninterrupted fetch would have left it. A lock file beside the
-store keeps a second fetch from writing the same store at the same time.
-"""
+"""One fetch's crawl of GitHub: repository, workflow list, run listings, then each run's attempts,
+jobs, logs and annotations (see ``analyzer.collect.fetch`` for the order and its guarantees)."""
 
 from __future__ import annotations
 
 import itertools
-import queue
-import re
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from analyzer import github
-from analyzer.config import Settings
-from analyzer.errors import (
-    AdvisorError,
-    AuthError,
-    ConfigError,
-    GitHubError,
-    NotFoundError,
-    RateLimitError,
-    StoreError,
-)
-from analyzer.github import DEFAULT_API_URL, PER_PAGE, ClientPolicy, GitHubClient, LogDownload, decode_content
-from analyzer.parse.reparse import reparse
-from analyzer.records import Annotation, Job, Run
-from analyzer.rest import annotation_from_json, job_from_json, run_from_json
-from analyzer.store import Store, store_lock
+from analyzer.collect import github
+from analyzer.collect.github import PER_PAGE, GitHubClient
+from analyzer.collect.rest import annotation_from_json, job_from_json, run_from_json
+from analyzer.collect.summary import FetchProgress, FetchSummary, Unfetched
+from analyzer.collect.transport import decode_content
+from analyzer.collect.writer import CachedAnswer, PageDone, Pool, RunWork, WorkflowFile, Writer
+from analyzer.errors import AdvisorError, AuthError, ConfigError, GitHubError, NotFoundError, RateLimitError, StoreError
+from analyzer.store import Store
 
-__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch", "window_start"]
-
-DEFAULT_CONCURRENCY = 4
-DEFAULT_MAX_WAIT_S = 300.0
 # Job conclusions that need no annotations: nothing went wrong, or the job never ran.
 _NO_ANNOTATIONS = frozenset({"success", "skipped", "neutral"})
 _RUN_FIELDS = (
@@ -64,357 +27,9 @@ _RUN_FIELDS = (
     "conclusion", "created_at", "run_started_at", "updated_at", "workflow_id",
 )  # fmt: skip
 _UNFINISHED = frozenset({"queued", "in_progress", "waiting", "requested", "pending"})  # a run's status before "completed"
-_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_DAYS = re.compile(r"^\s*(\d+)\s*d\s*$", re.I)
 
 
-@dataclass(frozen=True, slots=True)
-class FetchProgress:
-    """A snapshot for a progress bar."""
-
-    stage: str  # listing | fetching | waiting | parsing
-    runs_listed: int
-    runs_done: int
-    runs_todo: int
-    jobs: int
-    logs: int
-    requests: int
-    rate_remaining: int | None
-    rate_limit: int | None
-    waiting_until: float | None = None  # epoch seconds, while waiting for the rate limit to reset
-    parsed: int = 0
-    parse_total: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Unfetched:
-    """One item a fetch could not get: a log GitHub no longer keeps (``expired``, 410: never asked for
-    again), a log it does not have (``missing``, 404), or a request that ``failed`` after its retries
-    (the run is left unfinished, and the next fetch asks again)."""
-
-    reason: str  # expired | missing | failed
-    run_id: int | None = None
-    job_id: int | None = None
-    job: str | None = None
-    detail: str = ""  # for failed: the error message
-
-    def line(self) -> str:
-        if self.reason == "failed":
-            where = f"run {self.run_id}: " if self.run_id is not None else ""
-            return f"{where}{self.detail} (the next fetch retries it)"
-        what = f"log of job {self.job_id}" + (f" {self.job!r}" if self.job else "") + f" in run {self.run_id}"
-        if self.reason == "expired":
-            return f"{what}: expired, GitHub no longer keeps it (410)"
-        return f"{what}: missing, GitHub has none (404)"
-
-
-@dataclass(slots=True)
-class FetchSummary:
-    """What one fetch did."""
-
-    repo: str
-    runs_listed: int = 0
-    runs_fetched: int = 0
-    runs_known: int = 0
-    runs_in_progress: int = 0
-    jobs: int = 0
-    logs: int = 0
-    logs_expired: int = 0
-    logs_missing: int = 0
-    annotated_jobs: int = 0
-    requests: int = 0
-    counted_requests: int = 0
-    downloads: int = 0
-    rate_remaining: int | None = None
-    rate_limit: int | None = None
-    failures: list[str] = field(default_factory=list)
-    unfetched: list[Unfetched] = field(default_factory=list)  # per item: expired and missing logs, failures
-    stopped: RateLimitError | None = None
-    parsed: int | None = None
-    elapsed_s: float = 0.0
-
-    def line(self) -> str:
-        text = (
-            f"fetched {self.repo}: {self.runs_listed} run(s) listed, {self.runs_fetched} new, "
-            f"{self.runs_known} already stored, {self.runs_in_progress} in progress; {self.jobs} job(s), "
-            f"{self.logs} log(s)"
-        )
-        extra = [f"{n} {label}" for n, label in ((self.logs_expired, "expired"), (self.logs_missing, "missing")) if n]
-        if extra:
-            text += f" ({', '.join(extra)})"
-        text += f"; {self.requests} request(s), {self.counted_requests} counted"
-        if self.rate_remaining is not None:
-            text += f", {self.rate_remaining}" + (f"/{self.rate_limit}" if self.rate_limit else "") + " left"
-        if self.failures:
-            text += f"; {len(self.failures)} failed (the next fetch retries them)"
-        if self.parsed is not None:
-            text += f"; {self.parsed} job(s) parsed"
-        return text + f" in {self.elapsed_s:.1f}s"
-
-    def details(self, limit: int | None = None) -> list[str]:
-        """One line per item this fetch could not get (ordered by run and job), at most ``limit`` of
-        them and then a line that counts the rest."""
-        lines = [item.line() for item in self.unfetched]
-        if limit is not None and len(lines) > limit:
-            rest = len(lines) - limit
-            lines = [*lines[:limit], f"... and {rest} more"]
-        return lines
-
-
-def window_start(since: str | None, *, default_days: int, now: datetime | None = None) -> datetime:
-    """``--since``: ``Nd`` or ``YYYY-MM-DD``; relative ones start at midnight UTC, so the listing URLs
-    (and their ETags) stay the same all day."""
-    now = now or datetime.now(UTC)
-    text = f"{default_days}d" if since is None else since
-    match = _DAYS.match(text)
-    if match:
-        start = now - timedelta(days=int(match.group(1)))
-        return start.replace(hour=0, minute=0, second=0, microsecond=0)
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--since {text!r} is neither Nd nor a date", hint="use e.g. --since 30d or --since 2026-01-31"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def fetch(
-    settings: Settings,
-    store: Store,
-    *,
-    repo: str | None = None,
-    workflows: Sequence[str] = (),
-    branch: str | None = None,
-    since: str | None = None,
-    max_runs: int | None = None,
-    logs: bool = True,
-    api_url: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    token: str | None = None,
-    max_wait: float = DEFAULT_MAX_WAIT_S,
-    policy: ClientPolicy | None = None,
-    on_progress: Callable[[FetchProgress], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-) -> FetchSummary:
-    """Fetch what is new in ``repo``'s Actions history into ``store``, then parse the new jobs.
-
-    Stops cleanly (``summary.stopped``) when the primary rate limit is used up for longer than
-    ``max_wait`` seconds; raises ``AdvisorError`` for what the user must fix (token, repository,
-    options, a store locked by another fetch).
-    """
-    name = (repo or settings.repo or "").strip().strip("/")
-    if not name:
-        raise ConfigError("no repository to fetch", hint="pass --repo OWNER/NAME or set repo in we-advisor.toml")
-    if not _REPO.match(name):
-        raise ConfigError(f"--repo {name!r} is not OWNER/NAME", hint="e.g. --repo jordigilh/kubernaut")
-    if concurrency < 1 or concurrency > 64:
-        raise ConfigError(f"--concurrency {concurrency} is out of range", hint="use 1 to 64 (default 4)")
-    if max_runs is not None and max_runs < 1:
-        raise ConfigError(f"--max-runs {max_runs} must be at least 1", hint="omit it to fetch every run in the window")
-    start = window_start(since, default_days=settings.window_days)
-    if not token:
-        raise AuthError("no GitHub token", hint=github.AUTH_HINT)
-    began = time.monotonic()
-    with store_lock(store):
-        store.ensure_schema()
-        job = _Fetch(
-            store,
-            GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy),
-            repo=name,
-            workflows=tuple(workflows),
-            branch=branch,
-            start=start,
-            max_runs=max_runs,
-            logs=logs,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            on_warning=on_warning,
-        )
-        try:
-            summary = job.run()
-        finally:
-            job.client.close()
-        summary.parsed = reparse(
-            store, settings.phases, on_progress=job.parse_progress, on_warning=on_warning
-        )
-    summary.elapsed_s = time.monotonic() - began
-    return summary
-
-
-# -- internals -------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class _RunWork:
-    """One run being fetched: filled by pool tasks, saved by the writer in one transaction."""
-
-    index: int
-    run: Run
-    updated_at: str | None
-    track: bool = True  # a listed run whose completion a listing page waits for
-    runs: list[Run] = field(default_factory=list)
-    jobs: list[Job] = field(default_factory=list)
-    logs: dict[int, LogDownload] = field(default_factory=dict)
-    notes: dict[int, list[Annotation]] = field(default_factory=dict)
-    complete: bool = True
-    pending: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass(frozen=True, slots=True)
-class _PageDone:
-    key: str
-    etag: str
-    payload: dict[str, Any]
-    runs: frozenset[int]
-
-
-@dataclass(frozen=True, slots=True)
-class _Cache:
-    key: str
-    etag: str
-    payload: Any
-
-
-@dataclass(frozen=True, slots=True)
-class _File:
-    repo: str
-    path: str
-    ref: str
-    content: str
-    cache: _Cache | None
-
-
-class _Pool:
-    """Worker threads fed by a priority queue: a run's sub-requests go ahead of runs listed later."""
-
-    def __init__(self, size: int) -> None:
-        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._pending = 0
-        self._cond = threading.Condition()
-        self._threads = [threading.Thread(target=self._work, name=f"fetch-{i}", daemon=True) for i in range(size)]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, priority: int, task: Callable[[], None]) -> None:
-        with self._cond:
-            self._pending += 1
-        self._queue.put((priority, next(self._seq), task))
-
-    def _work(self) -> None:
-        while True:
-            _, _, task = self._queue.get()
-            if task is None:
-                return
-            try:
-                task()
-            finally:
-                with self._cond:
-                    self._pending -= 1
-                    if self._pending == 0:
-                        self._cond.notify_all()
-
-    def wait(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout)
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put((sys.maxsize, next(self._seq), None))
-        for thread in self._threads:
-            thread.join()
-
-
-class _Writer(threading.Thread):
-    """The one thread that writes to the store during a fetch."""
-
-    def __init__(self, store: Store, repo: str, logs: bool, release: Callable[[], None]) -> None:
-        super().__init__(name="fetch-writer", daemon=True)
-        self.store = store
-        self.repo = repo
-        self.logs = logs
-        self.release = release
-        self.queue: queue.Queue[_RunWork | _PageDone | _Cache | _File | None] = queue.Queue()
-        self.error: BaseException | None = None
-        self.done: set[int] = set()
-        self.failed: set[int] = set()
-        self.pages: list[_PageDone] = []
-        self.runs_fetched = self.jobs = self.logs_ok = self.logs_expired = self.logs_missing = self.annotated = 0
-        self.unfetched: list[Unfetched] = []
-
-    def run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            if self.error is None:
-                try:
-                    self._save(item)
-                except BaseException as exc:  # a store that cannot be written stops the fetch
-                    self.error = exc
-            if isinstance(item, _RunWork) and item.track:
-                self.release()
-
-    def _save(self, item: _RunWork | _PageDone | _Cache | _File) -> None:
-        store = self.store
-        if isinstance(item, _RunWork):
-            self._save_run(item)
-        elif isinstance(item, _PageDone):
-            self.pages.append(item)
-        elif isinstance(item, _Cache):
-            store.save_http_cache(item.key, item.etag, item.payload)
-        else:
-            with store.transaction():
-                store.save_workflow_file(item.repo, item.path, item.ref, item.content)
-                if item.cache is not None:
-                    store.save_http_cache(item.cache.key, item.cache.etag, item.cache.payload)
-        self._settle_pages()
-
-    def _save_run(self, work: _RunWork) -> None:
-        store = self.store
-        with store.transaction():
-            for run in work.runs or [work.run]:
-                store.save_run(run)
-            for job in work.jobs:
-                store.save_job(job)
-            for job_id, log in work.logs.items():
-                store.save_log(job_id, log.data, state=log.state)
-            for job_id, notes in work.notes.items():
-                store.save_annotations(job_id, notes)
-                store.mark_annotations_fetched(job_id)
-            if work.track and work.complete:
-                run = work.run
-                store.mark_run_fetched(self.repo, run.run_id, run.run_attempt, work.updated_at, logs=self.logs)
-        if not work.track:
-            return
-        if work.complete:
-            self.done.add(work.run.run_id)
-            self.runs_fetched += 1
-        else:
-            self.failed.add(work.run.run_id)
-        self.jobs += len(work.jobs)
-        states = [log.state for log in work.logs.values()]
-        self.logs_ok += states.count("ok")
-        self.logs_expired += states.count("expired")
-        self.logs_missing += states.count("missing")
-        self.annotated += len(work.notes)
-        names = {job.job_id: job.name for job in work.jobs}
-        for job_id, log in work.logs.items():
-            if log.state != "ok":
-                self.unfetched.append(Unfetched(log.state, work.run.run_id, job_id, names.get(job_id)))
-
-    def _settle_pages(self) -> None:
-        for page in list(self.pages):
-            if page.runs & self.failed:
-                self.pages.remove(page)
-            elif page.runs <= self.done:
-                self.store.save_http_cache(page.key, page.etag, page.payload)
-                self.pages.remove(page)
-
-
-class _Fetch:
+class Crawl:
     """The state of one fetch; ``run()`` does it."""
 
     def __init__(
@@ -459,8 +74,8 @@ class _Fetch:
         self.last_report = 0.0
         self.report_lock = threading.Lock()
         self.inflight = threading.BoundedSemaphore(max(8, 4 * concurrency))
-        self.writer: _Writer | None = None
-        self.pool: _Pool | None = None
+        self.writer: Writer | None = None
+        self.pool: Pool | None = None
         # what the store already holds, read before the writer starts (then only the writer touches it)
         self.cache: dict[str, tuple[str, Any]] = {}
         self.fetched: dict[int, tuple[int, str | None, bool]] = {}
@@ -478,9 +93,9 @@ class _Fetch:
         self.annotated = self.store.annotated_jobs(self.repo)
         self.log_states = self.store.log_states(self.repo)
         self.statuses = self.store.run_statuses(self.repo)
-        self.writer = _Writer(self.store, self.repo, self.logs, self.inflight.release)
+        self.writer = Writer(self.store, self.repo, self.logs, self.inflight.release)
         self.writer.start()
-        self.pool = _Pool(self.concurrency)
+        self.pool = Pool(self.concurrency)
         if repo_cache is not None:
             self._put(repo_cache)
         try:
@@ -553,14 +168,14 @@ class _Fetch:
             return cached[1], None, False, None
         return answer.data, answer.etag, True, answer.next_url
 
-    def _repository(self) -> tuple[dict[str, Any], _Cache | None]:
+    def _repository(self) -> tuple[dict[str, Any], CachedAnswer | None]:
         """The repository (canonical name, default branch), and its cache entry to save if it changed."""
         url = f"/repos/{self.repo}"
         data, etag, modified, _ = self._conditional(url, f"repository {self.repo}")
         if not isinstance(data, dict):
             raise GitHubError(f"GitHub's answer for repository {self.repo} is not a repository", hint=github.RETRY_HINT)
         info = {k: data.get(k) for k in ("full_name", "default_branch", "created_at")}
-        return info, _Cache(self._key(url), etag, info) if modified and etag else None
+        return info, CachedAnswer(self._key(url), etag, info) if modified and etag else None
 
     def _workflow_list(self) -> list[dict[str, Any]]:
         url = f"/repos/{self.repo}/actions/workflows?per_page={PER_PAGE}"
@@ -574,7 +189,7 @@ class _Fetch:
             items += self.client.get_all(answer.next_url, "workflows", what=f"workflows of {self.repo}")
         slim = [{k: w.get(k) for k in ("id", "name", "path", "state")} for w in items if isinstance(w, dict)]
         if answer.etag and not answer.next_url:
-            self._put(_Cache(key, answer.etag, {"workflows": slim}))
+            self._put(CachedAnswer(key, answer.etag, {"workflows": slim}))
         return slim
 
     def _select(self, workflows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -608,7 +223,7 @@ class _Fetch:
                 mid = _split(lo, hi or datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
                 if mid is not None:
                     if modified and etag:
-                        self._put(_Cache(self._key(url), etag, {**payload, "runs": []}))
+                        self._put(CachedAnswer(self._key(url), etag, {**payload, "runs": []}))
                     self._list_window(base, mid, hi)
                     self._list_window(base, lo, mid)
                     return
@@ -648,14 +263,14 @@ class _Fetch:
             if self._consider(item):
                 waiting.add(run_id)
         if etag and whole:
-            self._put(_PageDone(key, etag, payload, frozenset(waiting)))
+            self._put(PageDone(key, etag, payload, frozenset(waiting)))
 
     def _consider(self, item: dict[str, Any]) -> bool:
         """Queue a listed run if it needs fetching (True), else count it."""
         run = run_from_json(item, self.repo)
         if item.get("status") != "completed":
             self.summary.runs_in_progress += 1
-            self._put(_RunWork(next(self.index), run, item.get("updated_at"), track=False, complete=False))
+            self._put(RunWork(next(self.index), run, item.get("updated_at"), track=False, complete=False))
             return False
         known = self.fetched.get(run.run_id)
         if known and known[0] == run.run_attempt and known[1] == item.get("updated_at") and (known[2] or not self.logs):
@@ -665,7 +280,7 @@ class _Fetch:
             self._report("fetching")
             if self._halted():
                 return False
-        work = _RunWork(next(self.index), run, item.get("updated_at"))
+        work = RunWork(next(self.index), run, item.get("updated_at"))
         with self.lock:
             self.todo += 1
         assert self.pool is not None
@@ -695,7 +310,7 @@ class _Fetch:
             self.seen.add(run_id)
             self._consider(item)
             if item.get("status") != "completed" and etag:
-                self._put(_Cache(self._key(url), etag, item))
+                self._put(CachedAnswer(self._key(url), etag, item))
 
     def _workflow_files(self, workflows: list[dict[str, Any]], ref: str) -> None:
         for flow in workflows:
@@ -718,12 +333,12 @@ class _Fetch:
                 continue
             text = decode_content(data) if modified else None
             if text is not None:
-                cache = _Cache(self._key(url), etag, {"sha": data.get("sha")}) if etag else None
-                self._put(_File(self.repo, path, ref, text, cache))
+                cache = CachedAnswer(self._key(url), etag, {"sha": data.get("sha")}) if etag else None
+                self._put(WorkflowFile(self.repo, path, ref, text, cache))
 
     # -- one run ------------------------------------------------------------------------------
 
-    def _fetch_run(self, work: _RunWork) -> None:
+    def _fetch_run(self, work: RunWork) -> None:
         """Pool task: attempts and jobs of one run, then its logs and annotations as further tasks."""
         run = work.run
         if self._halted():
@@ -766,7 +381,7 @@ class _Fetch:
         for task in tasks:
             self.pool.submit(work.index, task)
 
-    def _task(self, work: _RunWork, job_id: int, kind: str, check_run: int | None) -> Callable[[], None]:
+    def _task(self, work: RunWork, job_id: int, kind: str, check_run: int | None) -> Callable[[], None]:
         def task() -> None:
             try:
                 if self._halted():
@@ -794,7 +409,7 @@ class _Fetch:
 
         return task
 
-    def _finish(self, work: _RunWork) -> None:
+    def _finish(self, work: RunWork) -> None:
         with self.lock:
             self.finished += 1
         self._put(work)
@@ -816,7 +431,7 @@ class _Fetch:
             if self.fatal is None:
                 self.fatal = exc
 
-    def _fail(self, work: _RunWork | None, exc: AdvisorError) -> None:
+    def _fail(self, work: RunWork | None, exc: AdvisorError) -> None:
         if work is not None:
             work.complete = False
         if isinstance(exc, RateLimitError):
@@ -836,7 +451,7 @@ class _Fetch:
             with self.report_lock:
                 self.on_warning(message)
 
-    def _put(self, item: _RunWork | _PageDone | _Cache | _File) -> None:
+    def _put(self, item: RunWork | PageDone | CachedAnswer | WorkflowFile) -> None:
         assert self.writer is not None
         self.writer.queue.put(item)
 

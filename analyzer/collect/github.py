@@ -24,13 +24,9 @@ The token lives only in PyGithub's auth object: it never appears in a message ra
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +37,18 @@ from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.Requester import Requester
 
-from analyzer.errors import AuthError, GitHubError, NotFoundError, RateLimitError
+from analyzer.collect.transport import (
+    Cut,
+    Pacer,
+    Stale,
+    describe,
+    int_header,
+    loads,
+    next_link,
+    no_auth,
+    rate_error,
+)
+from analyzer.errors import AuthError, GitHubError, NotFoundError
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -49,11 +56,10 @@ __all__ = [
     "PER_PAGE",
     "Answer",
     "ClientPolicy",
-    "CommentOutcome",
     "GitHubClient",
     "LogDownload",
+    "PostedComment",
     "RateSnapshot",
-    "upsert_pr_comment",
 ]
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -71,8 +77,6 @@ PERMISSION_HINT = (
     "on this repository"
 )
 RETRY_HINT = "GitHub or the network had trouble; run the same command again: everything fetched so far is kept"
-
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,16 @@ class LogDownload:
 
 
 @dataclass(frozen=True, slots=True)
+class PostedComment:
+    """A comment as the issue-comments API lists it (only what an upsert needs)."""
+
+    id: int
+    author: str
+    body: str
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RateSnapshot:
     """What the last answers said about the primary rate limit, and what this client spent."""
 
@@ -133,8 +147,8 @@ class _Retry(GithubRetry):
 
     def sleep(self, response: Any = None) -> None:
         if response is not None and self.on_wait is not None and response.status in (403, 429):
-            reset = _int_header(response.headers, "x-ratelimit-reset")
-            if _int_header(response.headers, "x-ratelimit-remaining") == 0 and reset is not None:
+            reset = int_header(response.headers, "x-ratelimit-reset")
+            if int_header(response.headers, "x-ratelimit-remaining") == 0 and reset is not None:
                 self.on_wait(float(reset))
         super().sleep(response)
 
@@ -145,35 +159,6 @@ class _Retry(GithubRetry):
                 int(response.status), {"message": "Retry-After exceeds the wait allowed"}, dict(response.headers), wait=value
             )
         return value
-
-
-class _Cut(Exception):
-    """A download that ended before Content-Length bytes arrived, or a blob host error worth retrying."""
-
-
-class _Stale(Exception):
-    """The short-lived download URL no longer works: ask the API for a fresh one."""
-
-
-class _Pacer:
-    """At most ``per_minute`` requests in any 60 s, across threads."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._times and now - self._times[0] >= 60.0:
-                    self._times.popleft()
-                if len(self._times) < self.per_minute:
-                    self._times.append(now)
-                    return
-                delay = 60.0 - (now - self._times[0])
-            time.sleep(max(delay, 0.01))
 
 
 class GitHubClient:
@@ -203,7 +188,7 @@ class GitHubClient:
         self._lock = threading.Lock()
         self._clients: list[Github] = []
         self._sessions: list[requests.Session] = []
-        self._pacer = _Pacer(self.policy.per_minute)
+        self._pacer = Pacer(self.policy.per_minute)
         self._limit: int | None = None
         self._remaining: int | None = None
         self._reset_at: float | None = None
@@ -255,7 +240,7 @@ class GitHubClient:
                 per_page=PER_PAGE,
                 retry=self._retry(),
                 pool_size=2,
-                seconds_between_requests=None,  # paced by the shared _Pacer instead, across threads
+                seconds_between_requests=None,  # paced by the shared Pacer instead, across threads
                 seconds_between_writes=1.0,  # fetch never writes; PyGithub's default, kept on purpose
             )
             self._local.github = client
@@ -268,7 +253,7 @@ class GitHubClient:
         if session is None:
             session = requests.Session()
             # No Authorization ever; a non-None auth also stops requests from reading ~/.netrc.
-            session.auth = _no_auth
+            session.auth = no_auth
             session.headers["User-Agent"] = USER_AGENT
             self._local.session = session
             with self._lock:
@@ -289,11 +274,11 @@ class GitHubClient:
                 self._not_modified += 1
             else:
                 self._counted += 1
-            remaining = _int_header(headers, "x-ratelimit-remaining")
+            remaining = int_header(headers, "x-ratelimit-remaining")
             if remaining is not None:
                 self._remaining = remaining
-                self._limit = _int_header(headers, "x-ratelimit-limit")
-                reset = _int_header(headers, "x-ratelimit-reset")
+                self._limit = int_header(headers, "x-ratelimit-limit")
+                reset = int_header(headers, "x-ratelimit-reset")
                 self._reset_at = float(reset) if reset is not None else None
 
     def _waiting(self, reset: float) -> None:
@@ -314,7 +299,7 @@ class GitHubClient:
                         self._remaining = None
                 continue
             if wait > self.max_wait_s:
-                raise _rate_error(reset)
+                raise rate_error(reset)
             self._waiting(reset)
             time.sleep(min(wait, 5.0))
         self._pacer.wait()
@@ -349,13 +334,13 @@ class GitHubClient:
                 self._note(exc.status, exc.headers or {})
                 raise self._error(exc.status, exc.headers or {}, exc.data, what) from exc
             except (requests.exceptions.RequestException, OSError) as exc:
-                problem = _describe(exc)
+                problem = describe(exc)
                 continue
             self._note(status, answer_headers)
             if status >= 400 and status not in accept:
-                raise self._error(status, answer_headers, _loads(body), what)
+                raise self._error(status, answer_headers, loads(body), what)
             if status in (204, 302, 304) or status >= 400 or not body:
-                return status, answer_headers, _loads(body) if status >= 400 else None
+                return status, answer_headers, loads(body) if status >= 400 else None
             try:
                 return status, answer_headers, json.loads(body)
             except ValueError:
@@ -366,15 +351,15 @@ class GitHubClient:
     def _error(self, status: int, headers: Mapping[str, Any], data: Any, what: str) -> GitHubError:
         message = data.get("message") if isinstance(data, dict) else None
         detail = self._scrub(str(message))[:200] if message else ""
-        remaining = _int_header(headers, "x-ratelimit-remaining")
+        remaining = int_header(headers, "x-ratelimit-remaining")
         if status == 401:
             return AuthError("GitHub rejected the token", hint=AUTH_HINT)
         if status in (403, 429) and (remaining == 0 or Requester.isRateLimitError(detail) or "retry-after" in headers):
-            reset = _int_header(headers, "x-ratelimit-reset") if remaining == 0 else None
+            reset = int_header(headers, "x-ratelimit-reset") if remaining == 0 else None
             if reset is None:
-                retry_after = _int_header(headers, "retry-after")
+                retry_after = int_header(headers, "retry-after")
                 reset = int(time.time()) + (retry_after if retry_after is not None else 60)
-            return _rate_error(float(reset))
+            return rate_error(float(reset))
         if status == 403:
             return AuthError(f"GitHub refused access to {what}" + (f": {detail}" if detail else ""), hint=PERMISSION_HINT)
         if status == 404:
@@ -389,7 +374,7 @@ class GitHubClient:
     def get(self, url: str, *, what: str, etag: str | None = None) -> Answer:
         """One page of JSON; ``etag`` makes it conditional (a 304 costs no rate limit)."""
         status, headers, data = self._get(url, what=what, etag=etag)
-        return Answer(data, headers.get("etag"), _next_link(headers.get("link")), not_modified=status == 304)
+        return Answer(data, headers.get("etag"), next_link(headers.get("link")), not_modified=status == 304)
 
     def get_all(self, url: str, key: str, *, what: str) -> list[Any]:
         """Every item of a paginated listing (``key`` names the list in a page object)."""
@@ -455,9 +440,8 @@ class GitHubClient:
         login = data.get("login") if isinstance(data, dict) else None
         return str(login) if login else "github-actions[bot]"
 
-    def list_comments(self, url: str, *, what: str) -> list[Any]:
-        from analyzer.comment import PostedComment
-
+    def list_comments(self, url: str, *, what: str) -> list[PostedComment]:
+        """The comments of an issue or pull request (``url``: its comments listing), every page."""
         return [
             PostedComment(
                 id=int(c["id"]),
@@ -478,9 +462,9 @@ class GitHubClient:
             self._note(exc.status, exc.headers or {})
             raise self._error(exc.status, exc.headers or {}, exc.data, what) from exc
         except (requests.exceptions.RequestException, OSError) as exc:
-            raise GitHubError(f"cannot write {what} on {self.host}: {_describe(exc)}", hint=RETRY_HINT) from exc
+            raise GitHubError(f"cannot write {what} on {self.host}: {describe(exc)}", hint=RETRY_HINT) from exc
         self._note(status, headers)
-        data = _loads(body)
+        data = loads(body)
         if status >= 400:
             raise self._error(status, headers, data, what)
         return data if isinstance(data, dict) else {}
@@ -510,11 +494,11 @@ class GitHubClient:
                 self._backoff(attempt)
                 try:
                     return LogDownload("ok", self._fetch_blob(location))
-                except _Stale:
+                except Stale:
                     problem = "the download URL expired"
                     break
-                except (_Cut, requests.exceptions.RequestException, OSError) as exc:
-                    problem = _describe(exc)
+                except (Cut, requests.exceptions.RequestException, OSError) as exc:
+                    problem = describe(exc)
         raise GitHubError(f"cannot download {what}: {self._scrub(problem)}", hint=RETRY_HINT)
 
     def _fetch_blob(self, location: str) -> bytes:
@@ -524,121 +508,14 @@ class GitHubClient:
         timeout = (float(self.policy.timeout_s), self.policy.log_timeout_s)
         with self._session().get(location, stream=True, timeout=timeout) as response:
             if response.status_code in (401, 403, 404):
-                raise _Stale()
+                raise Stale()
             if response.status_code >= 400:
-                raise _Cut(f"the download host answered {response.status_code}")
+                raise Cut(f"the download host answered {response.status_code}")
             expected = response.headers.get("content-length")
             buffer = bytearray()
             for chunk in response.iter_content(chunk_size=1 << 16):
                 buffer += chunk
             received = response.raw.tell() if response.headers.get("content-encoding") else len(buffer)
             if expected is not None and expected.isdigit() and received != int(expected):
-                raise _Cut(f"the download stopped after {received} of {expected} bytes")
+                raise Cut(f"the download stopped after {received} of {expected} bytes")
             return bytes(buffer)
-
-
-@dataclass(frozen=True, slots=True)
-class CommentOutcome:
-    """What ``upsert_pr_comment`` did: ``created`` or ``updated``, and the comment's address."""
-
-    action: str
-    url: str = ""
-
-
-def upsert_pr_comment(
-    repo: str, pr: int, body: str, *, token: str, api_url: str | None = None, policy: ClientPolicy | None = None
-) -> CommentOutcome:
-    """Create the report comment on ``repo#pr``, or edit ours (found by ``MARKER``) if there is one.
-
-    Writes are never retried blindly: a POST whose answer was lost may have been written, so after a
-    failed POST the comments are listed again, and a comment found there counts as created.
-    """
-    from analyzer.comment import find_marked
-
-    with GitHubClient(token, api_url=api_url or DEFAULT_API_URL, policy=policy) as client:
-        author = client.login()
-        url = f"/repos/{repo}/issues/{pr}/comments?per_page={PER_PAGE}"
-        what = f"comments of {repo}#{pr}"
-        found = find_marked(client.list_comments(url, what=what), author)
-        if found is not None:
-            data = client.write("PATCH", f"/repos/{repo}/issues/comments/{found.id}", {"body": body}, what=what)
-            return CommentOutcome("updated", str(data.get("html_url") or ""))
-        try:
-            data = client.write("POST", f"/repos/{repo}/issues/{pr}/comments", {"body": body}, what=what)
-        except GitHubError as exc:
-            if isinstance(exc, AuthError | NotFoundError):
-                raise
-            again = find_marked(client.list_comments(url, what=what), author)
-            if again is None:
-                raise
-            return CommentOutcome("created", again.url)
-        return CommentOutcome("created", str(data.get("html_url") or ""))
-
-
-def decode_content(data: Any) -> str | None:
-    """The text of a ``/contents`` answer (base64), or None if it is not a file."""
-    if not isinstance(data, dict) or data.get("type", "file") != "file":
-        return None
-    content = data.get("content")
-    if not isinstance(content, str):
-        return None
-    try:
-        return base64.b64decode(content).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-
-
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    request.headers.pop("Authorization", None)
-    return request
-
-
-def _rate_error(reset: float) -> RateLimitError:
-    when = time.strftime("%H:%M UTC", time.gmtime(reset))
-    minutes = max(1, round((reset - time.time()) / 60))
-    return RateLimitError(
-        f"the GitHub API rate limit is used up until {when} (in about {minutes} min)",
-        hint=f"run the same command again after {when} to resume, or raise --max-wait to wait for the reset",
-        reset_at=reset,
-    )
-
-
-def _int_header(headers: Mapping[str, Any], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        value = headers.get(name.title())
-    try:
-        return int(float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _next_link(link: str | None) -> str | None:
-    if not link:
-        return None
-    match = _LINK_NEXT.search(link)
-    return match.group(1) if match else None
-
-
-def _loads(body: Any) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except (TypeError, ValueError):
-        return None
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, header-free description of a transport error."""
-    if isinstance(exc, _Cut):
-        return str(exc)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return "the connection broke in the middle of the answer"
-    if isinstance(exc, requests.exceptions.RetryError):
-        return "too many failed tries"
-    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):
-        return "connection failed or was reset"
-    return type(exc).__name__
