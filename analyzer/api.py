@@ -269,3 +269,101 @@ def pd_timestamp(value: datetime) -> Any:
 
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+# -- report / comment ----------------------------------------------------------------------------
+
+from analyzer.advise import recommendation_dict  # noqa: E402
+from analyzer.config import require_repo  # noqa: E402
+from analyzer.errors import AuthError  # noqa: E402
+from analyzer.present.charts import TREND_WEEKS  # noqa: E402
+from analyzer.present.context import ReportInputs, build_context, package_version  # noqa: E402
+from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports  # noqa: E402
+from analyzer.present.markdown import render_markdown  # noqa: E402
+from analyzer.present.publish import CommentResult, upsert_pr_comment  # noqa: E402
+from analyzer.window import DEFAULT_REPORT_PERIOD  # noqa: E402
+
+
+def report_inputs(
+    settings: Settings, store: Store, *, repo: str | None = None, since: str | None = DEFAULT_REPORT_PERIOD, on_warning: Warn | None = None
+) -> ReportInputs:
+    """Read what a report needs from the store: the period, eight weeks of history, recommendations."""
+    ensure_parsed(store, settings, on_warning=on_warning)
+    repo = repo or settings.repo
+    end = store.newest_time(repo=repo)
+    if end is None:
+        raise InputError(
+            "the store has no observations to report on" + (f" for {repo}" if repo else ""),
+            hint="run `we-advisor fetch` or `we-advisor ingest` first (or check --repo)",
+        )
+    start = parse_since(since or DEFAULT_REPORT_PERIOD, end=end)
+    assert start is not None
+    history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
+    # One read for the history and for recommend's window (10⁶ rows take seconds to read).
+    window_start = end - timedelta(days=settings.window_days)  # analysis_window without --since
+    read_from = min(history_start, window_start)
+    everything = store.observations_frame(repo=repo, since=read_from)
+    frame = everything if read_from == history_start else window_of(everything, since=history_start)
+    found = store.load_incidents(repo=repo, since=start)
+    result = recommend(settings, store, repo=repo, workflow=None, since=None, quantile=settings.quantile, observations=everything)
+    return ReportInputs(
+        repo=repo,
+        generated_at=datetime.now(UTC),
+        period_start=start,
+        period_end=end,
+        observations=frame,
+        incidents=found,
+        recommendations=[recommendation_dict(r) for r in result.recommendations],
+        quantile=settings.quantile,
+        version=package_version(),
+    )
+
+
+def report(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str | None = None,
+    since: str | None = DEFAULT_REPORT_PERIOD,
+    html: Path | None = DEFAULT_HTML,
+    markdown: Path | None = None,
+    on_warning: Warn | None = None,
+) -> WrittenReport:
+    """``we-advisor report``: collect, build the context, write the HTML and/or Markdown."""
+    context = build_context(report_inputs(settings, store, repo=repo, since=since, on_warning=on_warning))
+    return write_reports(context, html=html, markdown=markdown)
+
+
+def comment(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str,
+    pr: int,
+    since: str | None = DEFAULT_REPORT_PERIOD,
+    api_url: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+    on_warning: Warn | None = None,
+) -> CommentResult:
+    """``we-advisor comment``: upsert the weekly Markdown as one comment on ``repo#pr``.
+
+    The history reported is ``repo``'s when the store has it, else the store's default. With
+    ``dry_run`` nothing is sent (not even a read). The token comes from ``GITHUB_TOKEN`` or
+    ``GH_TOKEN`` unless given; it is never printed or stored.
+    """
+    import os
+
+    repo = require_repo(repo)
+    if pr <= 0:
+        raise InputError(f"--pr {pr} is not a pull request number", hint="pass the number shown in the PR's URL")
+    source = repo if repo in store.repos() else None
+    if source is None and on_warning is not None:
+        on_warning(f"the store has no history for {repo}; reporting on {settings.repo or 'everything in the store'}")
+    body = render_markdown(build_context(report_inputs(settings, store, repo=source, since=since, on_warning=on_warning)))
+    if dry_run:
+        return CommentResult(body, "dry-run")
+    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
+    return upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))

@@ -339,11 +339,9 @@ def report(
 
     Example: we-advisor report --since 7d --html reports/index.html --markdown weekly.md
     """
-    from analyzer import report as report_module
-
     settings = _settings(config)
     with open_store(store) as db:
-        written = report_module.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=_warn)
+        written = api.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=_warn)
     for path in (written.html, written.markdown):
         if path is not None:
             typer.echo(str(path))
@@ -366,11 +364,9 @@ def comment(
 
     Example: we-advisor comment --repo jordigilh/kubernaut --pr 42 --dry-run
     """
-    from analyzer import report as report_module
-
     settings = _settings(config)
     with open_store(store) as db:
-        result = report_module.comment(
+        result = api.comment(
             settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=_warn
         )
     if dry_run:

@@ -15,9 +15,12 @@ from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
 from analyzer.model import UnitStats
+from analyzer.present.context import build_context
+from analyzer.present.files import write_reports
 from analyzer.present.tables import format_rate, share
 from analyzer.records import Incident
 from analyzer.store import Store
+from analyzer.window import DEFAULT_REPORT_PERIOD
 
 REPO_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -123,10 +126,8 @@ def _write_reports(settings: Settings, store: Store, reports_dir: Path | None, o
     """The HTML and weekly Markdown reports of the sample; the lines that say where they are."""
     if reports_dir is None:
         return ""
-    from analyzer import report
-
-    context = report.build_context(report.collect(settings, store, since="7d", on_warning=on_warning))
-    written = report.write_reports(context, html=reports_dir / "index.html", markdown=reports_dir / "weekly.md")
+    context = build_context(api.report_inputs(settings, store, since=DEFAULT_REPORT_PERIOD, on_warning=on_warning))
+    written = write_reports(context, html=reports_dir / "index.html", markdown=reports_dir / "weekly.md")
     return f"\n\nHTML report: {written.html}\nMarkdown report: {written.markdown}"
 
 

@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 from test_comment import REPO, TOKEN, run_cli, serve_fake
 from test_report_browser import chromium, needs_chromium, open_page
 
-from analyzer.present.publish import MARKER
+from analyzer.present.markdown import MARKER
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.present.publish import MARKER
-from analyzer.report import GITHUB_COMMENT_LIMIT
+from analyzer.present.markdown import GITHUB_COMMENT_LIMIT, MARKER
 from tests.loadgen import ROOT, Measured, measure, write_store
 
 MEMORY_BOUND_MB = 1000.0

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from test_report import make_inputs
 
-from analyzer import report
+from analyzer.present.context import build_context
+from analyzer.present.html import render_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -85,7 +86,7 @@ def open_page(browser: Any, path: Path) -> tuple[list[dict[str, Any]], list[str]
 def test_report_loads_without_errors_or_network(browser: Any, tmp_path: Path) -> None:
     """The page itself is the only resource: no CDN, no font, no image fetch; the console is clean."""
     path = tmp_path / "index.html"
-    path.write_text(report.render_html(report.build_context(make_inputs())), encoding="utf-8")
+    path.write_text(render_html(build_context(make_inputs())), encoding="utf-8")
     console, requests = open_page(browser, path)
     assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
     assert requests == [path.as_uri()]
@@ -98,7 +99,7 @@ def test_report_loads_without_errors_or_network(browser: Any, tmp_path: Path) ->
 def test_planted_script_does_not_run(browser: Any, tmp_path: Path) -> None:
     """A <script> in a step name and in an evidence line is shown as text and never executes."""
     path = tmp_path / "planted.html"
-    path.write_text(report.render_html(report.build_context(make_inputs(planted=True))), encoding="utf-8")
+    path.write_text(render_html(build_context(make_inputs(planted=True))), encoding="utf-8")
     console, requests = open_page(browser, path)
     assert browser.execute_script("return window.__pwned === undefined")
     assert browser.title != "PWNED"

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from analyzer.collect.github import DEFAULT_API_URL, PER_PAGE, ClientPolicy, GitHubClient, PostedComment
 from analyzer.errors import AuthError, GitHubError, NotFoundError
-
-MARKER = "<!-- we-advisor:weekly-report -->"
+from analyzer.present.markdown import MARKER
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,14 @@ as the literal text; ``mermaid_text`` does the same for a mermaid Gantt task nam
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
-from analyzer.formatting import visible
+import pandas as pd
+
+from analyzer.formatting import human_duration, visible
+from analyzer.records import UnitKey
 
 _ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")  # $: GitHub renders $…$ as math
@@ -55,3 +60,50 @@ def mermaid_text(text: str, width: int = 40) -> str:
     if _MERMAID_STATEMENT.match(cleaned):
         cleaned = "- " + cleaned
     return cleaned if len(cleaned) <= width else cleaned[: width - 1] + "."
+
+
+def dur(seconds: float | None) -> str:
+    """Durations for people: ``42 s``, ``6m35s``, ``10 min``, ``1h30m``; ``–`` when unknown."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if round(seconds) % 60 == 0 and seconds < 7200:
+        return f"{round(seconds) // 60} min"
+    return human_duration(seconds)
+
+
+def pct(rate: float | None) -> str:
+    if rate is None or math.isnan(rate):
+        return "–"
+    value = rate * 100
+    if value == 0:
+        return "0 %"
+    if value < 1:
+        return f"{value:.1f} %"
+    return f"{value:.0f} %"
+
+
+def unit_label(key: UnitKey) -> str:
+    scope, _, job, step, phase = key
+    if scope == "job":
+        return f"{job}"
+    if scope == "step":
+        return f"{job} › {step}"
+    return f"{phase} ({job} › {step})" if step else f"{phase} ({job})"
+
+
+def unit_name(key: UnitKey) -> str:
+    """The short name: the phase, the step or the job."""
+    return str(key[4] or key[3] or key[2])
+
+
+def known(value: Any) -> Any:
+    """``value``, or None where it is missing (None, NaN, NaT)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    return value
