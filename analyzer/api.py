@@ -367,3 +367,46 @@ def comment(
     if not token:
         raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
     return upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))
+
+
+# -- bootstrap -----------------------------------------------------------------------------------
+
+from dataclasses import replace  # noqa: E402
+
+from analyzer.bootstrap.forecast import Forecast, forecast_plan  # noqa: E402
+from analyzer.bootstrap.plan import load_plan_and_limits  # noqa: E402
+from analyzer.bootstrap.runner import RunResult, run_file  # noqa: E402
+from analyzer.store import open_store  # noqa: E402
+
+
+def bootstrap_run(
+    plan: Path,
+    *,
+    timeouts: Path | None = None,
+    events: Path | None = None,
+    fail_fast: bool = False,
+    default_timeout_s: float | None = None,
+    tick_s: float = 30.0,
+) -> RunResult:
+    """``we-advisor bootstrap run``: the plan's tasks under their limits, events appended to ``events``."""
+    return run_file(plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout_s, tick_s=tick_s)
+
+
+def bootstrap_plan(
+    settings: Settings,
+    store_path: Path,
+    plan: Path,
+    *,
+    timeouts: Path | None = None,
+    default_timeout_s: float | None = None,
+    runs: int = 2000,
+) -> Forecast:
+    """``we-advisor bootstrap plan``: the plan's history from the store (if there is one), forecast."""
+    loaded, limits = load_plan_and_limits(plan, timeouts=timeouts, default_timeout_s=default_timeout_s)
+    if not store_path.exists():
+        forecast = forecast_plan(loaded, pd.DataFrame(), limits, runs=runs)
+        return replace(forecast, notes=(f"no store at {store_path}: no history at all", *forecast.notes))
+    with open_store(store_path) as store:
+        parse_again(store, settings.phases)
+        frame = store.observations_frame(workflow=loaded.name)
+    return forecast_plan(loaded, frame, limits, runs=runs)

@@ -407,9 +407,7 @@ def bootstrap_run(
 
     Example: we-advisor bootstrap run examples/e2e-setup.toml --timeouts recs.json --events data/bootstrap.jsonl
     """
-    from analyzer import bootstrap
-
-    result = bootstrap.run_file(
+    result = api.bootstrap_run(
         plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout, tick_s=tick
     )
     _err(result.summary())
@@ -431,16 +429,14 @@ def bootstrap_plan(
 
     Example: we-advisor bootstrap plan examples/e2e-setup.toml --format json
     """
-    from analyzer import bootstrap
+    from analyzer.present.tables import forecast_table
 
     settings = _settings(config)
-    forecast = bootstrap.forecast_file(
-        plan, store_path=store, rules=settings.phases, timeouts=timeouts, default_timeout_s=default_timeout, runs=runs
-    )
+    forecast = api.bootstrap_plan(settings, store, plan, timeouts=timeouts, default_timeout_s=default_timeout, runs=runs)
     if format is ListFormat.json:
-        _dump_json(bootstrap.forecast_dict(forecast))
+        _dump_json(forecast.to_dict())
         return
-    typer.echo(bootstrap.render_forecast(forecast))
+    typer.echo(forecast_table(forecast))
 
 
 class _FetchBar:

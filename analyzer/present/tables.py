@@ -16,6 +16,7 @@ from typing import Any
 from analyzer.advise.backtest import BacktestResult
 from analyzer.advise.policy import quantile_label
 from analyzer.advise.result import Recommendation, RecommendResult
+from analyzer.bootstrap.forecast import Forecast
 from analyzer.formatting import human_duration, render_csv, render_table, shorten
 from analyzer.model import UnitStats
 from analyzer.records import Incident, iso
@@ -221,3 +222,45 @@ def backtest_table(result: BacktestResult) -> str:
         f"{(1 - result.quantile) * 100:g} %; minutes saved/at risk: on runs that timed out"
     )
     return head + "\n" + render_table(headers, rows, right=(1, 2, 3, 4, 5, 7, 8, 9, 10)) + "\n" + foot
+
+
+# -- bootstrap plan ----------------------------------------------------------------------------
+
+
+def forecast_table(forecast: Forecast) -> str:
+    """The table of ``bootstrap plan``."""
+    rows = [
+        [
+            t.name,
+            ", ".join(t.needs) or "-",
+            t.samples,
+            t.censored,
+            human_duration(t.p50_s),
+            human_duration(t.p95_s),
+            f"{human_duration(t.limit.seconds)} ({t.limit.source})",
+            t.data,
+        ]
+        for t in forecast.tasks
+    ]
+    table = render_table(["task", "needs", "n", "cens", "p50", "p95", "limit", "data"], rows, right=[2, 3, 4, 5])
+    saved = forecast.savings_p50_s
+    share = f" ({saved / forecast.sequential_p50_s:.0%})" if forecast.sequential_p50_s > 0 else ""
+    totals = render_table(
+        ["wall time", "p50", "p95"],
+        [
+            ["sequential", human_duration(forecast.sequential_p50_s), human_duration(forecast.sequential_p95_s)],
+            ["parallel", human_duration(forecast.parallel_p50_s), human_duration(forecast.parallel_p95_s)],
+        ],
+        right=[1, 2],
+    )
+    lines = [
+        f"plan {forecast.plan}: {len(forecast.tasks)} task(s), {forecast.runs} Monte Carlo runs",
+        table,
+        "",
+        f"critical path (median durations): {' -> '.join(forecast.critical_path)} = {human_duration(forecast.critical_path_s)}",
+        "",
+        totals,
+        f"expected savings of running in parallel: {human_duration(saved)}{share} (p50)",
+    ]
+    lines += [f"note: {n}" for n in forecast.notes]
+    return "\n".join(lines)
