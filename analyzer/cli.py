@@ -320,7 +320,7 @@ def demo(
 
     Example: we-advisor demo
     """
-    from analyzer import demo as demo_module
+    from analyzer.demo import demo as demo_module
 
     result = demo_module.run_demo(store, on_progress=Progress("parsing"), on_warning=_warn)
     typer.echo(result.text)

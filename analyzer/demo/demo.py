@@ -22,7 +22,7 @@ from analyzer.records import Incident
 from analyzer.store import Store
 from analyzer.window import DEFAULT_REPORT_PERIOD
 
-REPO_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ def sample_dir(scratch: Path) -> Path:
     """The bundled sample (data/sample in a checkout), else a fresh deterministic generation."""
     if (REPO_SAMPLE / "runs.json").is_file():
         return REPO_SAMPLE
-    from analyzer.sample import generate_sample
+    from analyzer.demo.sample import generate_sample
 
     out = scratch / "sample"
     generate_sample(out)
