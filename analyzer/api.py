@@ -1,67 +1,119 @@
-"""The library API behind the command line: one function per command.
+"""The library behind the command line: one function per command, usable from Python.
 
-Each function takes a ``Settings`` and a ``Store`` (or paths) and returns plain data; nothing
-here prints. ``cli.py`` is a thin adapter over these.
+Each function takes ``Settings`` and an open ``Store`` (or paths) and returns plain data; nothing
+here prints, and files are read and written by the packages it delegates to. ``cli.py`` is a thin
+adapter over these::
+
+    from analyzer import api
+    from analyzer.config import load_settings
+
+    with api.open_store(Path("data/we-advisor.db")) as store:
+        rows = api.stats(load_settings(), store, since="30d")
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from analyzer.advise import (
+    BacktestResult,
+    PatchPlan,
+    Policy,
+    RecommendResult,
+    WorkflowSpec,
+    choose_specs,
+    current_limits,
+    default_split,
+    logged_limits,
+    patch_checkout,
+    recommend_limits,
+    recommendation_dict,
+    run_backtest,
+)
+from analyzer.advise.patch import read_workflow_dir
+from analyzer.bootstrap.forecast import Forecast, forecast_plan
+from analyzer.bootstrap.plan import load_plan_and_limits
+from analyzer.bootstrap.runner import DEFAULT_TICK_S, RunResult, run_file
+from analyzer.collect.fetch import DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT_S, FetchProgress, FetchSummary
+from analyzer.collect.fetch import fetch as fetch_history
 from analyzer.collect.ingest import IngestSummary, ingest_paths
-from analyzer.config import Settings
-from analyzer.errors import ConfigError
-from analyzer.model import UnitStats, unit_stats
-from analyzer.parse.reparse import reparse as parse_again
-from analyzer.records import Incident, iso
-from analyzer.store import Store
+from analyzer.config import Settings, require_quantile, require_repo
+from analyzer.demo.demo import DemoResult, render_demo, sample_workspace
+from analyzer.errors import AuthError, InputError
+from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
+from analyzer.parse.reparse import reparse as reparse_store
+from analyzer.present.charts import TREND_WEEKS
+from analyzer.present.context import ReportInputs, build_context, package_version
+from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
+from analyzer.present.markdown import render_markdown
+from analyzer.present.publish import CommentResult, upsert_pr_comment
+from analyzer.records import Incident
+from analyzer.store import Store, open_store
+from analyzer.window import DEFAULT_REPORT_PERIOD, analysis_window, parse_since, pd_timestamp, window_of
+
+__all__ = [
+    "backtest",
+    "bootstrap_plan",
+    "bootstrap_run",
+    "comment",
+    "demo",
+    "ensure_parsed",
+    "fetch",
+    "incidents",
+    "ingest",
+    "open_store",
+    "patch",
+    "recommend",
+    "reparse",
+    "report",
+    "report_inputs",
+    "stats",
+]
 
 Progress = Callable[[int, int], None]
 Warn = Callable[[str], None]
 
-_SINCE_DAYS = re.compile(r"^\s*(\d+)\s*d\s*$", re.I)
-
-
-def parse_since(text: str | None, *, end: datetime | None, option: str = "--since") -> datetime | None:
-    """``--since`` (or ``option``): ``Nd`` (N days before ``end``) or a date ``YYYY-MM-DD`` (UTC)."""
-    if text is None:
-        return None
-    match = _SINCE_DAYS.match(text)
-    if match:
-        anchor = end or datetime.now(UTC)
-        return anchor - timedelta(days=int(match.group(1)))
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(f"{option} {text!r} is neither Nd nor a date", hint=f"use e.g. {option} 30d or {option} 2026-01-31") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def analysis_window(store: Store, settings: Settings, since: str | None, repo: str | None) -> tuple[datetime | None, datetime | None]:
-    """The window a history command looks at: ``--since``, else the last ``window_days`` of data.
-
-    Relative windows end at the newest observation in the store rather than at the wall clock, so
-    an old store (or the bundled sample) still has a meaningful default window.
-    """
-    newest = store.newest_time(repo=repo)
-    if since is not None:
-        return parse_since(since, end=newest), None
-    if newest is None:
-        return None, None
-    return newest - timedelta(days=settings.window_days), None
-
 
 def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
     """Re-derive parsed data for jobs parsed by another parser version or other phase rules."""
-    return parse_again(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
+    return reparse_store(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
+
+
+def _window(store: Store, settings: Settings, since: str | None, repo: str | None) -> tuple[datetime | None, datetime | None]:
+    return analysis_window(store.newest_time(repo=repo), settings.window_days, since)
+
+
+# -- collecting ---------------------------------------------------------------------------------
+
+
+def fetch(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str | None = None,
+    workflows: Sequence[str] = (),
+    branch: str | None = None,
+    since: str | None = None,
+    max_runs: int | None = None,
+    logs: bool = True,
+    api_url: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    token: str | None = None,
+    max_wait: float = DEFAULT_MAX_WAIT_S,
+    on_progress: Callable[[FetchProgress], None] | None = None,
+    on_warning: Warn | None = None,
+) -> FetchSummary:
+    """``we-advisor fetch``: what is new in ``repo``'s Actions history into ``store``, then parsed."""
+    return fetch_history(
+        settings, store, repo=repo, workflows=workflows, branch=branch, since=since, max_runs=max_runs, logs=logs,
+        api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait, on_progress=on_progress,
+        on_warning=on_warning,
+    )  # fmt: skip
 
 
 def ingest(
@@ -74,13 +126,18 @@ def ingest(
     on_progress: Progress | None = None,
     on_warning: Warn | None = None,
 ) -> IngestSummary:
+    """``we-advisor ingest``: local logs, run-log zips, export folders and bootstrap events."""
     return ingest_paths(
         store, paths, rules=settings.phases, repo=repo, workflow=workflow, on_progress=on_progress, on_warning=on_warning
     )
 
 
 def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
-    return parse_again(store, settings.phases, force=True, on_progress=on_progress, on_warning=on_warning)
+    """``we-advisor reparse``: every job's parsed data again from its stored raw log."""
+    return reparse_store(store, settings.phases, force=True, on_progress=on_progress, on_warning=on_warning)
+
+
+# -- history ------------------------------------------------------------------------------------
 
 
 def stats(
@@ -92,11 +149,11 @@ def stats(
     since: str | None = None,
     on_warning: Warn | None = None,
 ) -> list[UnitStats]:
+    """``we-advisor stats``: duration percentiles per unit in the window."""
     ensure_parsed(store, settings, on_warning=on_warning)
     repo = repo or settings.repo
-    start, end = analysis_window(store, settings, since, repo)
-    frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
-    return unit_stats(frame)
+    start, end = _window(store, settings, since, repo)
+    return unit_stats(store.observations_frame(repo=repo, workflow=workflow, since=start, until=end))
 
 
 def incidents(
@@ -108,46 +165,17 @@ def incidents(
     since: str | None = None,
     on_warning: Warn | None = None,
 ) -> list[Incident]:
+    """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause."""
     ensure_parsed(store, settings, on_warning=on_warning)
     repo = repo or settings.repo
-    start, _ = analysis_window(store, settings, since, repo)
+    start, _ = _window(store, settings, since, repo)
     return store.load_incidents(repo=repo, workflow=workflow, since=start)
 
 
-def incident_dict(incident: Incident) -> dict[str, Any]:
-    """The JSON shape of DESIGN.md (plus workflow and time, which scripts find useful)."""
-    data = asdict(incident)
-    keys = ["run_id", "run_attempt", "job_id", "job", "step_number", "step", "phase", "kind", "limit_s", "evidence"]
-    out = {k: data[k] for k in keys}
-    out["workflow"] = incident.workflow
-    out["occurred_at"] = iso(incident.occurred_at)
-    return out
+# -- advice -------------------------------------------------------------------------------------
 
 
-def stats_dict(row: UnitStats) -> dict[str, Any]:
-    return asdict(row)
-
-
-from analyzer.advise import (  # noqa: E402
-    BacktestResult,
-    PatchPlan,
-    Policy,
-    RecommendResult,
-    WorkflowSpec,
-    choose_specs,
-    current_limits,
-    default_split,
-    logged_limits,
-    patch_checkout,
-    recommend_limits,
-    run_backtest,
-)
-from analyzer.advise.patch import read_workflow_dir  # noqa: E402
-from analyzer.errors import InputError  # noqa: E402
-from analyzer.model import DurationModel, keys_of, unit_codes  # noqa: E402
-
-
-def workflow_specs(
+def _workflow_specs(
     store: Store, repo: str | None, *, directory: Path | None = None, on_warning: Warn | None = None
 ) -> list[WorkflowSpec]:
     """Workflow files for current ``timeout-minutes``: those under ``directory`` (a checkout) first,
@@ -168,7 +196,7 @@ def recommend(
     on_warning: Warn | None = None,
     observations: pd.DataFrame | None = None,
 ) -> RecommendResult:
-    """Recommended limits for every job, step and phase in the window (``recommend.RecommendResult``).
+    """``we-advisor recommend``: a limit and a verdict for every job, step and phase in the window.
 
     Current limits come from the workflow YAML (``workflows_dir`` first, then the store), the
     ``[[phases]]`` ``timeout_s`` of the settings, and the limits the logs revealed.
@@ -176,44 +204,27 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once; the window is then taken from them.
     """
-
     ensure_parsed(store, settings, on_warning=on_warning)
     repo = repo or settings.repo
-    target = settings.quantile if quantile is None else quantile
-    if not 0.5 <= target < 1:
-        raise ConfigError(f"--quantile {target} out of range", hint="use 0.5 <= quantile < 1, e.g. 0.99")
-    start, end = analysis_window(store, settings, since, repo)
+    target = require_quantile(settings.quantile if quantile is None else quantile)
+    start, end = _window(store, settings, since, repo)
     if observations is None:
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
     found = store.load_incidents(repo=repo, workflow=workflow, since=start)
     policy = Policy(quantile=target, min_samples=settings.min_samples)
-
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
-    unit_keys = keys_of(model.fit(frame).units_)
-    specs = workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
-    current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
+    keys = keys_of(model.fit(frame).units_)
+    specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
+    current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
     return recommend_limits(frame, current, policy, model=model)
 
 
-def window_of(
-    frame: pd.DataFrame, *, workflow: str | None = None, since: datetime | None = None, until: datetime | None = None
-) -> pd.DataFrame:
-    """The rows of an observations frame that ``observations_frame`` would return for these filters."""
-    keep = np.ones(len(frame), dtype=bool)
-    if workflow:
-        keep &= (frame["workflow"] == workflow).to_numpy()
-    if since is not None:
-        keep &= (frame["started_at"] >= pd_timestamp(since)).to_numpy()
-    if until is not None:
-        keep &= (frame["started_at"] < pd_timestamp(until)).to_numpy()
-    return frame if keep.all() else frame[keep].reset_index(drop=True)
-
-
-def apply_patches(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
-    """Rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]`` source limits."""
+def patch(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
+    """``recommend --patch``: rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]``
+    source limits (only where something changes); the plan's ``diff()`` is the unified diff."""
     return patch_checkout(result, directory, settings.timeouts, write=write)
 
 
@@ -227,11 +238,9 @@ def backtest(
     quantile: float | None = None,
     on_warning: Warn | None = None,
 ) -> BacktestResult:
-    """Choose limits on the ``window_days`` before ``split`` (a date), replay the runs after it.
-
-    Without ``split``: two weeks before the newest observation (the middle of a shorter history).
-    """
-
+    """``we-advisor backtest``: limits chosen on the ``window_days`` before ``split`` (a date), the runs
+    after it replayed. Without ``split``: two weeks before the newest observation (the middle of a
+    shorter history)."""
     ensure_parsed(store, settings, on_warning=on_warning)
     repo = repo or settings.repo
     everything = store.observations_frame(repo=repo, workflow=workflow)
@@ -247,47 +256,32 @@ def backtest(
         assert parsed is not None
         point = parsed
     stamp = pd_timestamp(point)
-    train = everything[(everything["started_at"] < stamp) & (everything["started_at"] >= stamp - timedelta(days=settings.window_days))]
-    test = everything[everything["started_at"] >= stamp]
+    started = everything["started_at"]
+    train = everything[(started < stamp) & (started >= stamp - timedelta(days=settings.window_days))]
+    test = everything[started >= stamp]
     if train.empty or test.empty:
         raise InputError(
             f"--split {point:%Y-%m-%d} leaves no observations on one side",
-            hint=f"the history runs from {everything['started_at'].min():%Y-%m-%d} to {everything['started_at'].max():%Y-%m-%d}",
+            hint=f"the history runs from {started.min():%Y-%m-%d} to {started.max():%Y-%m-%d}",
         )
     found = store.load_incidents(repo=repo, workflow=workflow)
-    unit_keys = keys_of(unit_codes(train)[1])
-    specs = workflow_specs(store, repo, on_warning=on_warning)
+    specs = _workflow_specs(store, repo, on_warning=on_warning)
     before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
-    current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(train, before))
+    current = current_limits(
+        keys_of(unit_codes(train)[1]), workflows=specs, phases=settings.phases, logged=logged_limits(train, before)
+    )
     policy = Policy(quantile=settings.quantile if quantile is None else quantile, min_samples=settings.min_samples)
     return run_backtest(train, test, current, policy, split=point)
 
 
-def pd_timestamp(value: datetime) -> Any:
-    """A UTC pandas Timestamp, for comparisons with ``started_at`` columns."""
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-# -- report / comment ----------------------------------------------------------------------------
-
-from analyzer.advise import recommendation_dict  # noqa: E402
-from analyzer.config import require_repo  # noqa: E402
-from analyzer.errors import AuthError  # noqa: E402
-from analyzer.present.charts import TREND_WEEKS  # noqa: E402
-from analyzer.present.context import ReportInputs, build_context, package_version  # noqa: E402
-from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports  # noqa: E402
-from analyzer.present.markdown import render_markdown  # noqa: E402
-from analyzer.present.publish import CommentResult, upsert_pr_comment  # noqa: E402
-from analyzer.window import DEFAULT_REPORT_PERIOD  # noqa: E402
+# -- reports ------------------------------------------------------------------------------------
 
 
 def report_inputs(
-    settings: Settings, store: Store, *, repo: str | None = None, since: str | None = DEFAULT_REPORT_PERIOD, on_warning: Warn | None = None
-) -> ReportInputs:
-    """Read what a report needs from the store: the period, eight weeks of history, recommendations."""
+    settings: Settings, store: Store, *, repo: str | None = None, since: str | None = DEFAULT_REPORT_PERIOD,
+    on_warning: Warn | None = None,
+) -> ReportInputs:  # fmt: skip
+    """What a report is made of: the period, eight weeks of history, the recommendations."""
     ensure_parsed(store, settings, on_warning=on_warning)
     repo = repo or settings.repo
     end = store.newest_time(repo=repo)
@@ -300,12 +294,13 @@ def report_inputs(
     assert start is not None
     history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
     # One read for the history and for recommend's window (10⁶ rows take seconds to read).
-    window_start = end - timedelta(days=settings.window_days)  # analysis_window without --since
+    window_start, _ = analysis_window(end, settings.window_days, None)
+    assert window_start is not None
     read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
     found = store.load_incidents(repo=repo, since=start)
-    result = recommend(settings, store, repo=repo, workflow=None, since=None, quantile=settings.quantile, observations=everything)
+    result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything)
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),
@@ -329,7 +324,7 @@ def report(
     markdown: Path | None = None,
     on_warning: Warn | None = None,
 ) -> WrittenReport:
-    """``we-advisor report``: collect, build the context, write the HTML and/or Markdown."""
+    """``we-advisor report``: the HTML report and/or the weekly Markdown, written all or none."""
     context = build_context(report_inputs(settings, store, repo=repo, since=since, on_warning=on_warning))
     return write_reports(context, html=html, markdown=markdown)
 
@@ -369,14 +364,7 @@ def comment(
     return upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))
 
 
-# -- bootstrap -----------------------------------------------------------------------------------
-
-from dataclasses import replace  # noqa: E402
-
-from analyzer.bootstrap.forecast import Forecast, forecast_plan  # noqa: E402
-from analyzer.bootstrap.plan import load_plan_and_limits  # noqa: E402
-from analyzer.bootstrap.runner import RunResult, run_file  # noqa: E402
-from analyzer.store import open_store  # noqa: E402
+# -- bootstrap ----------------------------------------------------------------------------------
 
 
 def bootstrap_run(
@@ -386,7 +374,7 @@ def bootstrap_run(
     events: Path | None = None,
     fail_fast: bool = False,
     default_timeout_s: float | None = None,
-    tick_s: float = 30.0,
+    tick_s: float = DEFAULT_TICK_S,
 ) -> RunResult:
     """``we-advisor bootstrap run``: the plan's tasks under their limits, events appended to ``events``."""
     return run_file(plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout_s, tick_s=tick_s)
@@ -401,12 +389,45 @@ def bootstrap_plan(
     default_timeout_s: float | None = None,
     runs: int = 2000,
 ) -> Forecast:
-    """``we-advisor bootstrap plan``: the plan's history from the store (if there is one), forecast."""
+    """``we-advisor bootstrap plan``: the plan's wall time forecast from its history in the store (if any)."""
     loaded, limits = load_plan_and_limits(plan, timeouts=timeouts, default_timeout_s=default_timeout_s)
     if not store_path.exists():
         forecast = forecast_plan(loaded, pd.DataFrame(), limits, runs=runs)
         return replace(forecast, notes=(f"no store at {store_path}: no history at all", *forecast.notes))
     with open_store(store_path) as store:
-        parse_again(store, settings.phases)
+        ensure_parsed(store, settings)
         frame = store.observations_frame(workflow=loaded.name)
     return forecast_plan(loaded, frame, limits, runs=runs)
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+DEMO_WINDOW = "60d"  # the whole bundled sample
+
+
+def demo(
+    store_path: Path | None,
+    *,
+    on_progress: Progress | None = None,
+    on_warning: Warn | None = None,
+    reports_dir: Path | None = Path("reports"),
+) -> DemoResult:
+    """``we-advisor demo``: the bundled sample history through the whole pipeline, offline."""
+    with sample_workspace() as (sample, settings, scratch):
+        path = store_path or scratch / "demo.db"
+        with Store(path) as store:
+            summary = ingest(settings, store, [sample], on_progress=on_progress, on_warning=on_warning)
+            rows = stats(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            found = incidents(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            counts = store.counts()
+            recommended = recommend(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            try:
+                replay: BacktestResult | None = backtest(settings, store, on_warning=on_warning)
+            except InputError:
+                replay = None
+            written = None
+            if reports_dir is not None:
+                html, markdown = reports_dir / "index.html", reports_dir / "weekly.md"
+                written = report(settings, store, html=html, markdown=markdown, on_warning=on_warning)
+        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written)
+        return DemoResult(text, summary, rows, found, path, recommended)

@@ -362,7 +362,7 @@ def test_demo_flags_the_tekton_wait(tmp_path: Path) -> None:
     """`we-advisor demo` shows the Tekton wait's 300 s limit as too_tight with its kill rate, and the backtest."""
     if not (SAMPLE / "runs.json").is_file():
         pytest.skip("data/sample is absent")
-    from analyzer.demo.demo import run_demo
+    from analyzer.api import demo as run_demo
 
     result = run_demo(tmp_path / "demo.db", reports_dir=None)
     line = next(x for x in result.text.splitlines() if "tekton-controller-wait" in x and "too_tight" in x)

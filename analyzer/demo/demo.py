@@ -1,26 +1,23 @@
-"""``we-advisor demo``: the bundled sample history through the real pipeline, offline."""
+"""``we-advisor demo``: where the bundled sample is, and the text the demo prints (``api.demo`` runs it)."""
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from analyzer import api
-from analyzer.advise import RecommendResult
+from analyzer.advise import BacktestResult, RecommendResult
 from analyzer.collect.ingest import IngestSummary
 from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
 from analyzer.model import UnitStats
-from analyzer.present.context import build_context
-from analyzer.present.files import write_reports
+from analyzer.present.files import WrittenReport
 from analyzer.present.tables import format_rate, share
 from analyzer.records import Incident
-from analyzer.store import Store
-from analyzer.window import DEFAULT_REPORT_PERIOD
 
 REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
@@ -46,28 +43,32 @@ def sample_dir(scratch: Path) -> Path:
     return out
 
 
-def run_demo(
-    store_path: Path | None,
-    *,
-    on_progress: Callable[[int, int], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-    reports_dir: Path | None = Path("reports"),
-) -> DemoResult:
+@contextmanager
+def sample_workspace() -> Iterator[tuple[Path, Settings, Path]]:
+    """The sample to run (``sample_dir``), its settings, and a scratch folder removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="we-advisor-demo-") as scratch:
         sample = sample_dir(Path(scratch))
-        settings = _sample_settings(sample)
-        path = store_path or Path(scratch) / "demo.db"
-        with Store(path) as store:
-            summary = api.ingest(settings, store, [sample], on_progress=on_progress, on_warning=on_warning)
-            since = "60d"
-            rows = api.stats(settings, store, since=since, on_warning=on_warning)
-            found = api.incidents(settings, store, since=since, on_warning=on_warning)
-            counts = store.counts()
-            recommended = api.recommend(settings, store, since=since, on_warning=on_warning)
-            replay = _backtest_line(settings, store, on_warning)
-            written = _write_reports(settings, store, reports_dir, on_warning)
-        text = _render(settings, summary, counts, rows, found) + _render_recommendations(recommended) + replay + written
-        return DemoResult(text, summary, rows, found, path, recommended)
+        yield sample, _sample_settings(sample), Path(scratch)
+
+
+def render_demo(
+    settings: Settings,
+    summary: IngestSummary,
+    counts: dict[str, int],
+    rows: list[UnitStats],
+    found: list[Incident],
+    recommended: RecommendResult,
+    replay: BacktestResult | None,
+    written: WrittenReport | None,
+) -> str:
+    """The demo's text: what the store holds, the durations, the incidents, the limits to change, the
+    backtest, and where the reports are."""
+    text = _render(settings, summary, counts, rows, found) + _render_recommendations(recommended)
+    if replay is not None:
+        text += _backtest_lines(replay)
+    if written is not None:
+        text += f"\n\nHTML report: {written.html}\nMarkdown report: {written.markdown}"
+    return text
 
 
 def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
@@ -99,12 +100,8 @@ def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
     return "\n".join(out)
 
 
-def _backtest_line(settings: Settings, store: Store, on_warning: Callable[[str], None] | None) -> str:
+def _backtest_lines(result: BacktestResult) -> str:
     """Policies side by side when the history after a split is replayed (see ``we-advisor backtest``)."""
-    try:
-        result = api.backtest(settings, store, on_warning=on_warning)
-    except InputError:
-        return ""
     rows = [
         [
             t.policy, share(t.est_kill_rate), f"{t.units_over_target}/{t.units}", share(t.worst_est_kill_rate),
@@ -120,15 +117,6 @@ def _backtest_line(settings: Settings, store: Store, on_warning: Callable[[str],
         "observations after\n('killed' = censoring-aware share of runs stopped by the limit; min saved = runner minutes cut "
         "from timed-out runs)\n" + table
     )
-
-
-def _write_reports(settings: Settings, store: Store, reports_dir: Path | None, on_warning: Callable[[str], None] | None) -> str:
-    """The HTML and weekly Markdown reports of the sample; the lines that say where they are."""
-    if reports_dir is None:
-        return ""
-    context = build_context(api.report_inputs(settings, store, since=DEFAULT_REPORT_PERIOD, on_warning=on_warning))
-    written = write_reports(context, html=reports_dir / "index.html", markdown=reports_dir / "weekly.md")
-    return f"\n\nHTML report: {written.html}\nMarkdown report: {written.markdown}"
 
 
 def _sample_settings(sample: Path) -> Settings:

@@ -11,15 +11,43 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from analyzer.advise.backtest import BacktestResult
+from analyzer.advise.patch import PatchPlan
 from analyzer.advise.policy import quantile_label
 from analyzer.advise.result import Recommendation, RecommendResult
 from analyzer.bootstrap.forecast import Forecast
+from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten
 from analyzer.model import UnitStats
 from analyzer.records import Incident, iso
+
+
+class TableFormat(StrEnum):
+    """The formats of ``stats``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ListFormat(StrEnum):
+    """The formats of ``incidents``, ``backtest`` and ``bootstrap plan``."""
+
+    table = "table"
+    json = "json"
+
+
+class RecommendFormat(StrEnum):
+    """The formats of ``recommend``."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
 
 STATS_FIELDS = ("scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s")
 INCIDENT_FIELDS = ("run_id", "run_attempt", "job_id", "job", "step_number", "step", "phase", "kind", "limit_s", "evidence")
@@ -264,3 +292,44 @@ def forecast_table(forecast: Forecast) -> str:
     ]
     lines += [f"note: {n}" for n in forecast.notes]
     return "\n".join(lines)
+
+
+# -- a command's output in the format asked for --------------------------------------------------
+
+
+def stats_text(rows: Sequence[UnitStats], format: str) -> str:
+    if format == "json":
+        return stats_json(rows) + "\n"
+    return stats_csv(rows) if format == "csv" else stats_table(rows) + "\n"
+
+
+def incidents_text(found: Sequence[Incident], format: str) -> str:
+    return (incidents_json(found) if format == "json" else incidents_table(found)) + "\n"
+
+
+def recommendations_text(result: RecommendResult, format: str) -> str:
+    if format == "json":
+        return recommendations_json(result)
+    return recommendations_markdown(result) if format == "markdown" else recommendations_table(result) + "\n"
+
+
+def backtest_text(result: BacktestResult, format: str) -> str:
+    return (json_text(result.to_dict()) if format == "json" else backtest_table(result)) + "\n"
+
+
+def forecast_text(forecast: Forecast, format: str) -> str:
+    return (json_text(forecast.to_dict()) if format == "json" else forecast_table(forecast)) + "\n"
+
+
+def patch_summary(plan: PatchPlan, directory: Path) -> str:
+    changed = sum(1 for e in plan.edits if e.before != e.after)
+    return f"patched {changed} file(s) under {directory}" if changed else f"nothing to change under {directory}"
+
+
+def fetch_lines(summary: FetchSummary) -> list[str]:
+    """What a fetch did, for stderr: its summary, the items it could not get (20 at most), and why it
+    stopped early if it did."""
+    lines = [summary.line(), *(f"  not fetched: {line}" for line in summary.details(limit=20))]
+    if summary.stopped is not None:
+        lines += [f"stopped: {summary.stopped.message}; everything fetched so far is saved", f"hint: {summary.stopped.hint}"]
+    return lines
