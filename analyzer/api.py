@@ -38,9 +38,8 @@ from analyzer.advise import (
 from analyzer.advise.patch import read_workflow_dir
 from analyzer.bootstrap.forecast import Forecast, forecast_plan
 from analyzer.bootstrap.plan import load_plan_and_limits
-from analyzer.bootstrap.runner import DEFAULT_TICK_S, RunResult, run_file
-from analyzer.collect.fetch import DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT_S, FetchProgress, FetchSummary
-from analyzer.collect.fetch import fetch as fetch_history
+from analyzer.bootstrap.runner import run_file as bootstrap_run
+from analyzer.collect.fetch import fetch
 from analyzer.collect.ingest import IngestSummary, ingest_paths
 from analyzer.config import Settings, require_quantile, require_repo
 from analyzer.demo.demo import DemoResult, render_demo, sample_workspace
@@ -84,36 +83,18 @@ def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | N
     return reparse_store(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
 
 
+def _parsed(settings: Settings, store: Store, repo: str | None, on_warning: Warn | None) -> str | None:
+    """A history command's repository (``--repo``, else the config's), its jobs parsed with the rules in force."""
+    ensure_parsed(store, settings, on_warning=on_warning)
+    return repo or settings.repo
+
+
 def _window(store: Store, settings: Settings, since: str | None, repo: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--since``, else the last ``window_days`` of ``repo``'s data."""
     return analysis_window(store.newest_time(repo=repo), settings.window_days, since)
 
 
 # -- collecting ---------------------------------------------------------------------------------
-
-
-def fetch(
-    settings: Settings,
-    store: Store,
-    *,
-    repo: str | None = None,
-    workflows: Sequence[str] = (),
-    branch: str | None = None,
-    since: str | None = None,
-    max_runs: int | None = None,
-    logs: bool = True,
-    api_url: str | None = None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    token: str | None = None,
-    max_wait: float = DEFAULT_MAX_WAIT_S,
-    on_progress: Callable[[FetchProgress], None] | None = None,
-    on_warning: Warn | None = None,
-) -> FetchSummary:
-    """``we-advisor fetch``: what is new in ``repo``'s Actions history into ``store``, then parsed."""
-    return fetch_history(
-        settings, store, repo=repo, workflows=workflows, branch=branch, since=since, max_runs=max_runs, logs=logs,
-        api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait, on_progress=on_progress,
-        on_warning=on_warning,
-    )  # fmt: skip
 
 
 def ingest(
@@ -141,33 +122,21 @@ def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = 
 
 
 def stats(
-    settings: Settings,
-    store: Store,
-    *,
-    repo: str | None = None,
-    workflow: str | None = None,
-    since: str | None = None,
+    settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
     on_warning: Warn | None = None,
-) -> list[UnitStats]:
+) -> list[UnitStats]:  # fmt: skip
     """``we-advisor stats``: duration percentiles per unit in the window."""
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
+    repo = _parsed(settings, store, repo, on_warning)
     start, end = _window(store, settings, since, repo)
     return unit_stats(store.observations_frame(repo=repo, workflow=workflow, since=start, until=end))
 
 
 def incidents(
-    settings: Settings,
-    store: Store,
-    *,
-    repo: str | None = None,
-    workflow: str | None = None,
-    since: str | None = None,
+    settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
     on_warning: Warn | None = None,
-) -> list[Incident]:
+) -> list[Incident]:  # fmt: skip
     """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause."""
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
+    repo = _parsed(settings, store, repo, on_warning)
     start, _ = _window(store, settings, since, repo)
     return store.load_incidents(repo=repo, workflow=workflow, since=start)
 
@@ -204,8 +173,7 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once; the window is then taken from them.
     """
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
+    repo = _parsed(settings, store, repo, on_warning)
     target = require_quantile(settings.quantile if quantile is None else quantile)
     start, end = _window(store, settings, since, repo)
     if observations is None:
@@ -241,8 +209,7 @@ def backtest(
     """``we-advisor backtest``: limits chosen on the ``window_days`` before ``split`` (a date), the runs
     after it replayed. Without ``split``: two weeks before the newest observation (the middle of a
     shorter history)."""
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
+    repo = _parsed(settings, store, repo, on_warning)
     everything = store.observations_frame(repo=repo, workflow=workflow)
     if everything.empty:
         raise InputError(
@@ -282,8 +249,7 @@ def report_inputs(
     on_warning: Warn | None = None,
 ) -> ReportInputs:  # fmt: skip
     """What a report is made of: the period, eight weeks of history, the recommendations."""
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
+    repo = _parsed(settings, store, repo, on_warning)
     end = store.newest_time(repo=repo)
     if end is None:
         raise InputError(
@@ -365,19 +331,6 @@ def comment(
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
-
-
-def bootstrap_run(
-    plan: Path,
-    *,
-    timeouts: Path | None = None,
-    events: Path | None = None,
-    fail_fast: bool = False,
-    default_timeout_s: float | None = None,
-    tick_s: float = DEFAULT_TICK_S,
-) -> RunResult:
-    """``we-advisor bootstrap run``: the plan's tasks under their limits, events appended to ``events``."""
-    return run_file(plan, timeouts=timeouts, events=events, fail_fast=fail_fast, default_timeout_s=default_timeout_s, tick_s=tick_s)
 
 
 def bootstrap_plan(

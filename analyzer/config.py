@@ -142,12 +142,7 @@ def list_presets() -> list[str]:
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> Settings:
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key {sorted(unknown)[0]!r}",
-            hint=f"known keys: {', '.join(sorted(_TOP_KEYS))}",
-        )
+    _known_keys(data, _TOP_KEYS, f"{source}:")
     base = Settings()
     if "preset" in data:
         base = load_preset(_typed(data, "preset", str, source))
@@ -169,15 +164,14 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> 
             f"{source}: phase {sorted(dup)[0]!r} defined twice", hint="give each [[phases]] a unique name"
         )
     timeouts = base.timeouts + tuple(_timeout_rule(t, source) for t in _tables(data, "timeouts", source))
-    return Settings(
-        repo=repo,
-        quantile=quantile,
-        min_samples=min_samples,
-        window_days=window_days,
-        phases=phases,
-        timeouts=timeouts,
-        source=source,
-    )
+    return Settings(repo, quantile, min_samples, window_days, phases, timeouts, source=source)
+
+
+def _known_keys(table: dict[str, Any], known: set[str], where: str) -> None:
+    """A typo must not pass silently: the first key of ``table`` that is not ``known`` is an error."""
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where} unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {', '.join(sorted(known))}")
 
 
 def _typed(data: dict[str, Any], key: str, kind: Any, source: str, default: Any = None) -> Any:
@@ -211,12 +205,7 @@ def _regex(value: Any, where: str, source: str) -> str:
 
 
 def _phase_rule(table: dict[str, Any], source: str) -> PhaseRule:
-    unknown = set(table) - _PHASE_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{source}: [[phases]] has unknown key {sorted(unknown)[0]!r}",
-            hint=f"known keys: {', '.join(sorted(_PHASE_KEYS))}",
-        )
+    _known_keys(table, _PHASE_KEYS, f"{source}: [[phases]] has")
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{source}: a [[phases]] entry has no name", hint='add name = "..."')
@@ -236,12 +225,7 @@ def _phase_rule(table: dict[str, Any], source: str) -> PhaseRule:
 
 
 def _timeout_rule(table: dict[str, Any], source: str) -> TimeoutRule:
-    unknown = set(table) - _TIMEOUT_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{source}: [[timeouts]] has unknown key {sorted(unknown)[0]!r}",
-            hint=f"known keys: {', '.join(sorted(_TIMEOUT_KEYS))}",
-        )
+    _known_keys(table, _TIMEOUT_KEYS, f"{source}: [[timeouts]] has")
     file = table.get("file")
     if not isinstance(file, str) or not file:
         raise ConfigError(f"{source}: a [[timeouts]] entry has no file", hint='add file = "path/in/repo"')

@@ -86,7 +86,6 @@ def parse_iso(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-
 @dataclass(frozen=True, slots=True)
 class StepInfo:
     """One step of a job as the jobs API reports it."""
@@ -252,6 +251,14 @@ class Observation:
     runner: str | None = None
     step_number: int | None = None
 
+    @classmethod
+    def of_job(cls, job: Job, scope: str, **measured: Any) -> Observation:
+        """An observation of ``job``'s attempt: its repo, workflow, job and ids, and what was ``measured``
+        (step, phase, started_at, duration_s, outcome, censored, limit_s, runner, step_number)."""
+        ids = {"repo": job.repo, "workflow": job.workflow_name, "job": job.name, "run_id": job.run_id,
+               "run_attempt": job.run_attempt, "job_id": job.job_id}  # fmt: skip
+        return cls(scope=scope, **{"step": None, "phase": None, **ids, **measured})
+
 
 @dataclass(frozen=True, slots=True)
 class Incident:
@@ -270,3 +277,11 @@ class Incident:
     limit_s: float | None
     evidence: str
     occurred_at: datetime | None = None
+
+    @classmethod
+    def of_job(cls, job: Job, kind: str, evidence: str, **where: Any) -> Incident:
+        """The incident that ended ``job``'s attempt; the evidence is cut to 500 characters. ``where``:
+        step_number, step, phase, limit_s, occurred_at (None where not given)."""
+        where = {"step_number": None, "step": None, "phase": None, "limit_s": None, **where}
+        return cls(job.repo, job.workflow_name, job.run_id, job.run_attempt, job.job_id, job.name, kind=kind,
+                   evidence=evidence[:500], **where)  # fmt: skip

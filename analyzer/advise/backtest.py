@@ -55,12 +55,9 @@ POLICIES = (
 
 
 @dataclass(frozen=True, slots=True)
-class UnitOutcome:
-    """One unit under one policy, replayed on the period after the split."""
+class Replayed:
+    """What replaying the period after the split under one policy's limit(s) counted (see the module docstring)."""
 
-    key: UnitKey
-    policy: str
-    limit_s: float | None
     runs: int
     healthy_runs: int
     healthy_killed: int
@@ -74,21 +71,22 @@ class UnitOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class PolicyTotals:
+class UnitOutcome(Replayed):
+    """One unit under one policy, replayed on the period after the split."""
+
+    key: UnitKey
+    policy: str
+    limit_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyTotals(Replayed):
+    """One policy over every unit: the sums, the pooled rates, and the unit it hurts most."""
+
     policy: str
     description: str
     units: int
-    runs: int
-    healthy_runs: int
-    healthy_killed: int
     kill_rate: float | None
-    est_kill_rate: float | None
-    timed_out_runs: int
-    stopped_sooner: int
-    unresolved: int
-    runner_minutes_saved: float
-    runner_minutes_at_risk: float
-    median_slack_s: float | None
     worst_est_kill_rate: float | None = None  # the unit this policy hurts most
     worst_unit: UnitKey | None = None
     units_over_target: int = 0  # units where it stops more than 1 - quantile of the runs

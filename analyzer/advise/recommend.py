@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from analyzer.advise.layers import Structure, apply_layers, structure
 from analyzer.advise.limits import CurrentLimit
@@ -111,18 +110,13 @@ def recommend_limits(
         for u in range(n):
             if bases[u] == "km" and max_censored[u] and lim[u] > max_s[u] + max(1.0, 0.005 * max_s[u]):
                 bases[u] = "km-upper-bound"  # beyond the longest run, which was stopped: at most this
-    wanted = [
-        "tail_q_s", "tail_p95_s", "tail_p99_s", "hung", "trend", "change_ratio", "change_z", "censored", "p50_s",
-        "p95_s", "p99_s", "p99_ci_lo_s", "p99_ci_hi_s",
-    ]  # fmt: skip
-    fitted = _Fitted(
-        model=model, policy=policy, keys=keys, limits=limits, nesting=nesting, raised=raised,
-        runners=_runner_splits(frame, model, policy), columns=units[wanted].to_dict("records"), samples=samples,
-        q_s=q_s, beyond=beyond, lower=lower, tail_model=tail_model, tail_hi=tail_hi, tail_err=tail_err,
-        tail_fitted=tail_fitted, upper=upper, basis=basis, verdicts=verdicts, now=now, recommended=recommended,
-        rate_now=rate_now, rate_rec=rate_rec, basis_now=basis_now, basis_rec=basis_rec,
-    )  # fmt: skip
-    out = [_recommendation(u, fitted) for u in range(n)]
+    texts = {"basis": basis, "verdict": verdicts, "basis_now": basis_now, "basis_rec": basis_rec}
+    rows = units.assign(
+        now=now, lower=lower, upper=upper, recommended=recommended, rate_now=rate_now, rate_rec=rate_rec,
+        tail_fitted=tail_fitted, **{k: pd.Series(v, index=units.index, dtype=object) for k, v in texts.items()},
+    ).to_dict("records")  # one row per unit: everything its recommendation is made of (None stays None)
+    context = _Context(model, policy, keys, nesting, raised, _runner_splits(frame, model, policy))
+    out = [_recommendation(u, rows[u], keys[u], limits[u], context) for u in range(n)]
     order = sorted(range(n), key=lambda u: nesting.sort_key(u, keys[u]))
     return RecommendResult(
         generated_at=generated_at or datetime.now(UTC),
@@ -134,120 +128,79 @@ def recommend_limits(
 
 
 @dataclass(frozen=True)
-class _Fitted:
-    """Everything ``recommend_limits`` worked out, per unit (arrays indexed by unit number)."""
+class _Context:
+    """What every unit's recommendation is judged against: the model, the policy, the units' keys, how
+    they nest, the notes of outer limits raised to fit their inner ones, and runner splits (by unit)."""
 
     model: DurationModel
     policy: Policy
     keys: list[UnitKey]
-    limits: list[CurrentLimit]
     nesting: Structure
     raised: dict[int, str]
     runners: dict[int, RunnerSplit]
-    columns: list[dict[Any, Any]]
-    samples: NDArray[Any]
-    q_s: NDArray[np.float64]
-    beyond: NDArray[np.bool_]
-    lower: NDArray[np.float64]
-    tail_model: NDArray[Any]
-    tail_hi: NDArray[np.float64]
-    tail_err: NDArray[np.float64]
-    tail_fitted: NDArray[np.bool_]
-    upper: NDArray[np.float64]
-    basis: list[str | None]
-    verdicts: list[str]
-    now: NDArray[np.float64]
-    recommended: NDArray[np.float64]
-    rate_now: NDArray[np.float64]
-    rate_rec: NDArray[np.float64]
-    basis_now: list[str | None]
-    basis_rec: list[str | None]
 
 
-def _recommendation(u: int, f: _Fitted) -> Recommendation:
-    row = f.columns[u]
-    key = f.keys[u]
+def _recommendation(u: int, row: dict[Any, Any], key: UnitKey, limit: CurrentLimit, context: _Context) -> Recommendation:
     tail = None
-    if f.tail_fitted[u]:
+    if row["tail_fitted"]:
         tail = TailEstimate(
-            model=str(f.tail_model[u]),
+            model=str(row["tail_model"]),
             quantile_s=float(row["tail_q_s"]),
-            upper_s=float(f.tail_hi[u]),
+            upper_s=float(row["tail_q_hi_s"]),
             p95_s=float(row["tail_p95_s"]),
             p99_s=float(row["tail_p99_s"]),
-            fit_error=float(f.tail_err[u]),
-            used=str(f.basis[u]).startswith("tail:"),
+            fit_error=float(row["tail_fit_error"]),
+            used=str(row["basis"]).startswith("tail:"),
         )
-    recommended = f.recommended[u]
+    limited, recommended = math.isfinite(row["now"]), _f(row["recommended"])
     return Recommendation(
-        scope=key.scope,
-        workflow=key.workflow,
-        job=key.job,
-        step=key.step,
-        phase=key.phase,
-        samples=int(f.samples[u]),
-        censored=int(row["censored"]),
-        p50_s=_f(row["p50_s"]),
-        p95_s=_f(row["p95_s"]),
-        p99_s=_f(row["p99_s"]),
-        p99_ci_s=(_f(row["p99_ci_lo_s"]), _f(row["p99_ci_hi_s"])),
-        current_timeout_s=_f(f.now[u]),
-        current_source=f.limits[u].source,
-        recommended_timeout_s=_f(recommended),
-        verdict=f.verdicts[u],
-        false_timeout_rate_current=_f(f.rate_now[u]) if np.isfinite(f.now[u]) else None,
-        false_timeout_rate_recommended=_f(f.rate_rec[u]) if np.isfinite(recommended) else None,
-        rate_basis=(f.basis_now[u], f.basis_rec[u] if np.isfinite(recommended) else None),
-        quantile_s=_f(f.q_s[u]),
-        quantile_lower_bound_s=_f(f.lower[u]) if f.beyond[u] else None,
-        upper_bound_s=_f(f.upper[u]),
-        basis=f.basis[u],
-        tail=tail,
-        hung=int(row["hung"]),
-        trend=row["trend"],
-        change_ratio=_f(row["change_ratio"]),
-        expression=f.limits[u].expression,
-        runners=f.runners.get(u),
-        notes=_notes(u, f, tail),
-    )
+        *key, samples=int(row["samples"]), censored=int(row["censored"]), p50_s=_f(row["p50_s"]), p95_s=_f(row["p95_s"]),
+        p99_s=_f(row["p99_s"]), p99_ci_s=(_f(row["p99_ci_lo_s"]), _f(row["p99_ci_hi_s"])),
+        current_timeout_s=_f(row["now"]), current_source=limit.source, recommended_timeout_s=recommended,
+        verdict=row["verdict"], false_timeout_rate_current=_f(row["rate_now"]) if limited else None,
+        false_timeout_rate_recommended=_f(row["rate_rec"]) if recommended is not None else None,
+        rate_basis=(row["basis_now"], row["basis_rec"] if recommended is not None else None), quantile_s=_f(row["q_s"]),
+        quantile_lower_bound_s=_f(row["lower"]) if row["q_beyond"] else None, upper_bound_s=_f(row["upper"]),
+        basis=row["basis"], tail=tail, hung=int(row["hung"]), trend=row["trend"], change_ratio=_f(row["change_ratio"]),
+        expression=limit.expression, runners=context.runners.get(u), notes=_notes(u, row, limit, tail, context),
+    )  # fmt: skip
 
 
-def _notes(u: int, f: _Fitted, tail: TailEstimate | None) -> tuple[str, ...]:
+def _notes(u: int, row: dict[Any, Any], limit: CurrentLimit, tail: TailEstimate | None, context: _Context) -> tuple[str, ...]:
     """What a reader needs to trust (or doubt) a unit's recommendation, in plain words."""
-    policy, row = f.policy, f.columns[u]
+    policy = context.policy
     notes: list[str] = []
-    if f.limits[u].note:
-        notes.append(str(f.limits[u].note))
+    if limit.note:
+        notes.append(limit.note)
     if tail is not None:
         family = _family(tail.model)
         if tail.used:
-            notes.append(f"p{quantile_label(policy.quantile)} extrapolated by a {family} tail (censored MLE): {_few(f, u)}")
-        elif f.tail_err[u] > policy.max_tail_error:
-            notes.append(f"the {family} tail fits poorly (CDF off by {f.tail_err[u]:.0%}); not relied on")
-    if f.basis[u] == "km-lower-bound" and f.verdicts[u] != "insufficient_data":
+            notes.append(f"p{quantile_label(policy.quantile)} extrapolated by a {family} tail (censored MLE): {_few(u, row, context.model)}")
+        elif tail.fit_error > policy.max_tail_error:
+            notes.append(f"the {family} tail fits poorly (CDF off by {tail.fit_error:.0%}); not relied on")
+    if row["basis"] == "km-lower-bound" and row["verdict"] != "insufficient_data":
         notes.append(
             f"p{quantile_label(policy.quantile)} lies beyond the data and no tail fits: the recommendation starts from its "
-            f"lower bound {human_duration(f.lower[u])}, the longest run (stopped there: slow or hung, the data cannot tell)"
+            f"lower bound {human_duration(row['lower'])}, the longest run (stopped there: slow or hung, the data cannot tell)"
         )
-    for v in f.nesting.aliases.get(u, []):
-        notes.append(f"measures the same span as {f.keys[v].phase!r}")
-    if f.verdicts[u] == "insufficient_data":
-        if f.samples[u] < policy.min_samples:
-            notes.append(f"{f.samples[u]} observation(s), fewer than min_samples={policy.min_samples}")
+    for v in context.nesting.aliases.get(u, []):
+        notes.append(f"measures the same span as {context.keys[v].phase!r}")
+    if row["verdict"] == "insufficient_data":
+        if row["samples"] < policy.min_samples:
+            notes.append(f"{row['samples']} observation(s), fewer than min_samples={policy.min_samples}")
         else:
             notes.append("neither the data nor a parametric tail bounds the quantile")
-    hung = int(row["hung"])
-    if hung:
-        notes.append(f"{hung} censored run(s) set aside as hung (stopped after > 10× the median and 2× the longest finished run)")
-    trend, ratio = row["trend"], _f(row["change_ratio"])
-    if trend is not None and ratio is not None:
+    if row["hung"]:
+        notes.append(f"{row['hung']} censored run(s) set aside as hung (stopped after > 10× the median and 2× the longest finished run)")
+    ratio = _f(row["change_ratio"])
+    if row["trend"] is not None and ratio is not None:
         notes.append(
-            f"{'slower' if trend == 'slower' else 'faster'} this week: median {ratio - 1:+.0%} against the week before "
+            f"{'slower' if row['trend'] == 'slower' else 'faster'} this week: median {ratio - 1:+.0%} against the week before "
             f"(Mann–Whitney z={float(row['change_z']):+.1f})"
         )
-    if u in f.raised:
-        notes.append(f.raised[u])
-    split = f.runners.get(u)
+    if u in context.raised:
+        notes.append(context.raised[u])
+    split = context.runners.get(u)
     if split is not None:
         slow = max(split.labels, key=lambda x: x.quantile_s)
         fast = min(split.labels, key=lambda x: x.quantile_s)
@@ -271,11 +224,12 @@ def _family(model: str) -> str:
     return {"lognormal": "log-normal", "weibull": "Weibull"}.get(model, model)
 
 
-def _few(f: _Fitted, u: int) -> str:
-    if f.beyond[u]:
-        return f"it lies beyond the data, which end at {human_duration(float(f.lower[u]))}"
-    reaching = f.model.runs_reaching(np.where(np.arange(f.q_s.size) == u, f.q_s, np.nan))[u]
-    return f"only {int(reaching)} run(s) reached the Kaplan–Meier estimate"
+def _few(u: int, row: dict[Any, Any], model: DurationModel) -> str:
+    if row["q_beyond"]:
+        return f"it lies beyond the data, which end at {human_duration(float(row['lower']))}"
+    limits = np.full(len(model.units_), np.nan)
+    limits[u] = row["q_s"]
+    return f"only {int(model.runs_reaching(limits)[u])} run(s) reached the Kaplan–Meier estimate"
 
 
 def _runner_splits(frame: pd.DataFrame, model: DurationModel, policy: Policy) -> dict[int, RunnerSplit]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analyzer.advise.policy import Policy
+from analyzer.model.stats import UnitSummary
 from analyzer.records import UnitKey
 
 
@@ -42,15 +43,9 @@ class RunnerSplit:
 
 
 @dataclass(frozen=True, slots=True)
-class Recommendation:
-    scope: str
-    workflow: str
-    job: str
-    step: str | None
-    phase: str | None
-    samples: int
-    censored: int
-    p50_s: float | None
+class Recommendation(UnitSummary):
+    """A unit's recommended limit, the verdict on the one in force, and the evidence for both."""
+
     p95_s: float | None
     p99_s: float | None
     p99_ci_s: tuple[float | None, float | None]
@@ -72,10 +67,6 @@ class Recommendation:
     expression: str | None = None
     runners: RunnerSplit | None = None
     notes: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> UnitKey:
-        return UnitKey(self.scope, self.workflow, self.job, self.step, self.phase)
 
     @property
     def name(self) -> str:

@@ -195,9 +195,7 @@ def _task(table: Mapping[str, Any], index: int, source: str, base_dir: Path | No
             f"{source}: {where} run must be a command string or a non-empty list of strings",
             hint='e.g. run = ["kubectl", "apply", "-f", "tekton.yaml"] or run = "make deploy"',
         )
-    needs = table.get("needs", [])
-    if isinstance(needs, str):
-        needs = [needs]
+    needs = _as_list(table.get("needs", []))
     if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
         raise ConfigError(f"{source}: {where} needs must be a list of task names", hint='e.g. needs = ["kind"]')
     timeout = table.get("timeout_s")
@@ -210,9 +208,7 @@ def _task(table: Mapping[str, Any], index: int, source: str, base_dir: Path | No
             f'{source}: {where} timeout_s must be a positive number of seconds or "auto"',
             hint='e.g. timeout_s = 300, or timeout_s = "auto" with --timeouts recommendations.json',
         )
-    raw_diagnose = table.get("diagnose", [])
-    if isinstance(raw_diagnose, str):
-        raw_diagnose = [raw_diagnose]
+    raw_diagnose = _as_list(table.get("diagnose", []))
     diagnose = [_command(d) for d in raw_diagnose] if isinstance(raw_diagnose, list) else [None]
     if not all(diagnose):
         raise ConfigError(
@@ -277,6 +273,11 @@ def _find_cycle(tasks: Sequence[Task]) -> list[str] | None:
             if found:
                 return found
     return None
+
+
+def _as_list(value: Any) -> Any:
+    """A single string where a list is allowed stands for a list of one."""
+    return [value] if isinstance(value, str) else value
 
 
 def display(command: Command) -> str:

@@ -38,12 +38,14 @@ _DIAGNOSE_LINES = 400  # lines of one diagnose command's output kept in the resu
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
+    """One run of a task's command."""
+
     number: int
     outcome: str  # success | failure | timeout | cancelled
     started_at: datetime
     duration_s: float
     returncode: int | None
-    reason: str | None = None
+    reason: str | None = None  # why it did not succeed, in words ("timed out after 30 s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class Diagnostic:
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
+    """How one task of the plan went: its attempts, their output's last lines, its diagnostics."""
+
     name: str
     outcome: str  # success | failure | timeout | cancelled | skipped
     limit: Limit

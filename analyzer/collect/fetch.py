@@ -79,19 +79,11 @@ def fetch(
     began = time.monotonic()
     with store_lock(store):
         store.ensure_schema()
+        client = GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy)
         job = Crawl(
-            store,
-            GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy),
-            repo=name,
-            workflows=tuple(workflows),
-            branch=branch,
-            start=start,
-            max_runs=max_runs,
-            logs=logs,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            on_warning=on_warning,
-        )
+            store, client, repo=name, workflows=tuple(workflows), branch=branch, start=start, max_runs=max_runs,
+            logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning,
+        )  # fmt: skip
         try:
             summary = job.run()
         finally:

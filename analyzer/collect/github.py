@@ -111,16 +111,6 @@ class LogDownload:
 
 
 @dataclass(frozen=True, slots=True)
-class PostedComment:
-    """A comment as the issue-comments API lists it (only what an upsert needs)."""
-
-    id: int
-    author: str
-    body: str
-    url: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class RateSnapshot:
     """What the last answers said about the primary rate limit, and what this client spent."""
 
@@ -131,6 +121,16 @@ class RateSnapshot:
     counted: int  # of those, answers other than 304 (GitHub does not count a 304)
     not_modified: int
     downloads: int  # log downloads from the redirect host (not API requests)
+
+
+@dataclass(frozen=True, slots=True)
+class PostedComment:
+    """A comment as the issue-comments API lists it (only what an upsert needs)."""
+
+    id: int
+    author: str
+    body: str
+    url: str = ""
 
 
 class _Retry(GithubRetry):

@@ -6,6 +6,9 @@ observations over 10³ units in well under two seconds).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
@@ -330,23 +333,17 @@ class DurationModel(ParamsMixin):
     def survival_at(self, limits: ArrayLike) -> NDArray[np.float64]:
         """KM estimate of P(T > limit) per unit (NaN where the limit is NaN)."""
         s = self.sorted_
-        lim = np.asarray(limits, dtype=np.float64)
-        out = np.full(lim.shape, np.nan)
-        units = np.flatnonzero(np.isfinite(lim))
-        if units.size:
-            j = s.rows_at(units, lim[units])
-            out[units] = np.where(j < s.starts[units], 1.0, s.survival[np.maximum(j, 0)] if s.t.size else 1.0)
-        return out
+
+        def survival(units: NDArray[np.intp], lim: NDArray[np.float64]) -> NDArray[np.float64]:
+            j = s.rows_at(units, lim)
+            return np.where(j < s.starts[units], 1.0, s.survival[np.maximum(j, 0)] if s.t.size else 1.0)
+
+        return _where_limited(limits, survival)
 
     def runs_reaching(self, limits: ArrayLike) -> NDArray[np.float64]:
         """Per unit: observations that lasted at least the limit (what a KM answer there rests on)."""
         s = self.sorted_
-        lim = np.asarray(limits, dtype=np.float64)
-        out = np.full(lim.shape, np.nan)
-        units = np.flatnonzero(np.isfinite(lim))
-        if units.size:
-            out[units] = s.ends[units] - 1 - s.rows_at(units, lim[units], side="left")
-        return out
+        return _where_limited(limits, lambda units, lim: s.ends[units] - 1 - s.rows_at(units, lim, side="left"))
 
     def tail_survival_at(self, limits: ArrayLike) -> NDArray[np.float64]:
         """P(T > limit) per unit under its parametric tail (NaN where none was fitted)."""
@@ -434,3 +431,15 @@ def _empty_runner_frame() -> pd.DataFrame:
             "q_s": pd.Series(dtype=float),
         }
     )
+
+
+def _where_limited(
+    limits: ArrayLike, answer: Callable[[NDArray[np.intp], NDArray[np.float64]], NDArray[Any]]
+) -> NDArray[np.float64]:
+    """``answer(units, limits)`` for the units that have a limit (finite), NaN for the others."""
+    lim = np.asarray(limits, dtype=np.float64)
+    out = np.full(lim.shape, np.nan)
+    units = np.flatnonzero(np.isfinite(lim))
+    if units.size:
+        out[units] = answer(units, lim[units])
+    return out

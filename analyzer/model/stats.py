@@ -10,13 +10,17 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from analyzer.model.km import km_quantile_rows, rows_to_times, sort_units
-from analyzer.model.units import Rows, unit_rows
+from analyzer.model.units import Rows, keys_of, unit_rows
+from analyzer.records import UnitKey
 
 STATS_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 
 
 @dataclass(frozen=True, slots=True)
-class UnitStats:
+class UnitSummary:
+    """A unit, how many observations measured it (how many censored) and its median: what every
+    per-unit answer (``UnitStats``, a recommendation) starts with."""
+
     scope: str
     workflow: str
     job: str
@@ -25,6 +29,16 @@ class UnitStats:
     samples: int
     censored: int
     p50_s: float | None
+
+    @property
+    def key(self) -> UnitKey:
+        return UnitKey(self.scope, self.workflow, self.job, self.step, self.phase)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStats(UnitSummary):
+    """A unit's Kaplan–Meier percentiles (``stats``); ``None`` where the data cannot tell."""
+
     p90_s: float | None
     p95_s: float | None
     p99_s: float | None
@@ -52,26 +66,12 @@ def unit_stats(frame: pd.DataFrame) -> list[UnitStats]:
     number = _unit_min(frame, "step_number", rows, n_units)
     started = np.full(n_units, np.inf)
     np.minimum.at(started, rows.unit, np.where(np.isnan(rows.started), np.inf, rows.started))
-    keys = rows.keys.to_dict("records")
     out: list[tuple[tuple[object, ...], UnitStats]] = []
-    for u, key in enumerate(keys):
-        scope = str(key["scope"])
+    for u, key in enumerate(keys_of(rows.keys)):
         values = [None if np.isnan(q[u]) else float(q[u]) for q in quantiles]
-        stats = UnitStats(
-            scope=scope,
-            workflow=str(key["workflow"]),
-            job=str(key["job"]),
-            step=key["step"],
-            phase=key["phase"],
-            samples=int(s.sizes[u]),
-            censored=int(censored[u]),
-            p50_s=values[0],
-            p90_s=values[1],
-            p95_s=values[2],
-            p99_s=values[3],
-        )
+        stats = UnitStats(*key, int(s.sizes[u]), int(censored[u]), *values)
         # job first, then its steps in order, each step followed by its phases (in time order)
-        order = (stats.workflow, stats.job, scope != "job", float(number[u]), scope == "phase", float(started[u]), key["phase"] or "")
+        order = (key.workflow, key.job, key.scope != "job", float(number[u]), key.scope == "phase", float(started[u]), key.phase or "")
         out.append((order, stats))
     return [stats for _, stats in sorted(out, key=lambda r: r[0])]
 

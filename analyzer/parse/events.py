@@ -124,31 +124,10 @@ def execution_records(data: bytes, *, repo: str, run_id: int, job_id: int) -> tu
     ends = [t for r in records if (t := parse_iso(r.get("end"))) is not None]
     first, last = (min(starts) if starts else None), (max(ends) if ends else None)
     conclusion = _conclusion(records)
-    run = Run(
-        repo=repo,
-        run_id=run_id,
-        run_attempt=1,
-        workflow_name=plan,
-        event="bootstrap",
-        status="completed",
-        conclusion=conclusion,
-        created_at=first,
-        run_started_at=first,
-        updated_at=last,
-    )
-    job = Job(
-        repo=repo,
-        job_id=job_id,
-        run_id=run_id,
-        run_attempt=1,
-        workflow_name=plan,
-        name=BOOTSTRAP_JOB,
-        status="completed",
-        conclusion=conclusion,
-        created_at=first,
-        started_at=first,
-        completed_at=last,
-    )
+    run = Run(repo, run_id, 1, plan, event="bootstrap", status="completed", conclusion=conclusion, created_at=first,
+              run_started_at=first, updated_at=last)  # fmt: skip
+    job = Job(repo, job_id, run_id, 1, plan, BOOTSTRAP_JOB, status="completed", conclusion=conclusion, created_at=first,
+              started_at=first, completed_at=last)  # fmt: skip
     return run, job
 
 
@@ -190,16 +169,10 @@ def events_analysis(job: Job, parts: Sequence[LogPart]) -> tuple[list[Observatio
         if duration is None or start is None:
             continue
         observations.append(
-            Observation(
-                scope="phase",
-                repo=job.repo,
-                workflow=job.workflow_name,
-                job=job.name,
-                step=None,
+            Observation.of_job(
+                job,
+                "phase",
                 phase=record["task"],
-                run_id=job.run_id,
-                run_attempt=job.run_attempt,
-                job_id=job.job_id,
                 started_at=start,
                 duration_s=float(duration),
                 outcome=str(outcome),
@@ -223,18 +196,5 @@ def _events_incident(job: Job, records: Sequence[Mapping[str, Any]]) -> Incident
     evidence = f"bootstrap task {cause['task']} {verb.get(cause['outcome'], 'was cancelled')}"
     if cause.get("reason"):
         evidence += f" ({cause['reason']})"
-    return Incident(
-        repo=job.repo,
-        workflow=job.workflow_name,
-        run_id=job.run_id,
-        run_attempt=job.run_attempt,
-        job_id=job.job_id,
-        job=job.name,
-        step_number=None,
-        step=None,
-        phase=cause["task"],
-        kind=kind,
-        limit_s=float(limit) if kind == "tool_timeout" and limit is not None else None,
-        evidence=evidence[:500],
-        occurred_at=parse_iso(cause.get("end")),
-    )
+    limit_s = float(limit) if kind == "tool_timeout" and limit is not None else None
+    return Incident.of_job(job, kind, evidence, phase=cause["task"], limit_s=limit_s, occurred_at=parse_iso(cause.get("end")))

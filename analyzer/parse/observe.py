@@ -100,20 +100,8 @@ def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[
     def make(kind: str, evidence: str, limit: float | None, signal: Signal | None) -> Incident:
         step_number, step_name, phase = _where(job, parsed, signal)
         when = signal.at if signal and signal.at else (job.completed_at or (parsed.completed_at if parsed else None))
-        return Incident(
-            repo=job.repo,
-            workflow=job.workflow_name,
-            run_id=job.run_id,
-            run_attempt=job.run_attempt,
-            job_id=job.job_id,
-            job=job.name,
-            step_number=step_number,
-            step=step_name,
-            phase=phase,
-            kind=kind,
-            limit_s=limit,
-            evidence=evidence[:500],
-            occurred_at=when,
+        return Incident.of_job(
+            job, kind, evidence, step_number=step_number, step=step_name, phase=phase, limit_s=limit, occurred_at=when
         )
 
     for note in annotations:
@@ -173,22 +161,7 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
     out: list[Observation] = []
 
     def add(scope: str, step: str | None, step_number: int | None, phase: str | None, **kw: object) -> None:
-        out.append(
-            Observation(
-                scope=scope,
-                repo=job.repo,
-                workflow=job.workflow_name,
-                job=job.name,
-                step=step,
-                phase=phase,
-                run_id=job.run_id,
-                run_attempt=job.run_attempt,
-                job_id=job.job_id,
-                runner=runner,
-                step_number=step_number,
-                **kw,  # type: ignore[arg-type]
-            )
-        )
+        out.append(Observation.of_job(job, scope, step=step, phase=phase, runner=runner, step_number=step_number, **kw))
 
     # The job.
     start = job.started_at or (parsed.started_at if parsed else None)

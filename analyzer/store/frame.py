@@ -170,4 +170,3 @@ def filters(
         clauses.append(f"{column} < ?")
         args.append(iso(until))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
-

@@ -14,7 +14,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 
@@ -22,72 +22,39 @@ from analyzer.records import Annotation, Incident, Job, LogPart, Observation, Ru
 from analyzer.store.bookkeeping import FetchBookkeeping
 from analyzer.store.frame import filters, observations_frame
 
+# The columns of each record's table, in table order: a record is saved as these values and loaded
+# back from them (``_values``, ``_record``).
+_COLUMNS = {
+    "runs": ("run_id", "run_attempt", "repo", "workflow_name", "workflow_path", "event", "head_branch", "head_sha",
+             "status", "conclusion", "created_at", "run_started_at", "updated_at"),
+    "jobs": ("job_id", "run_id", "run_attempt", "repo", "workflow_name", "name", "status", "conclusion", "created_at",
+             "started_at", "completed_at", "labels", "runner_name"),
+    "steps": ("number", "name", "status", "conclusion", "started_at", "completed_at"),  # after job_id
+    "observations": ("scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt",
+                     "started_at", "duration_s", "outcome", "censored", "limit_s", "runner"),  # after job_id, seq
+    "incidents": ("job_id", "repo", "workflow", "run_id", "run_attempt", "job", "step_number", "step", "phase", "kind",
+                  "limit_s", "evidence", "occurred_at"),
+}  # fmt: skip
+T = TypeVar("T")
+
 
 class Store(FetchBookkeeping):
     """A we-advisor store: its records, and the fetch's bookkeeping (``FetchBookkeeping``)."""
-
-    # -- meta --------------------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction():
-            self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- saving ------------------------------------------------------------------------------
 
     def save_run(self, run: Run) -> None:
         with self.transaction():
-            self.conn.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run.run_id,
-                    run.run_attempt,
-                    run.repo,
-                    run.workflow_name,
-                    run.workflow_path,
-                    run.event,
-                    run.head_branch,
-                    run.head_sha,
-                    run.status,
-                    run.conclusion,
-                    iso(run.created_at),
-                    iso(run.run_started_at),
-                    iso(run.updated_at),
-                ),
-            )
+            self.conn.execute(_upsert("runs"), _values(run, _COLUMNS["runs"]))
 
     def save_job(self, job: Job) -> None:
         """Upsert a job and replace its steps."""
         with self.transaction():
-            self.conn.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    job.job_id,
-                    job.run_id,
-                    job.run_attempt,
-                    job.repo,
-                    job.workflow_name,
-                    job.name,
-                    job.status,
-                    job.conclusion,
-                    iso(job.created_at),
-                    iso(job.started_at),
-                    iso(job.completed_at),
-                    json.dumps(list(job.labels)),
-                    job.runner_name,
-                ),
-            )
+            self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
             self._unparse(job.job_id)
             self.conn.executemany(
-                "INSERT INTO steps VALUES (?,?,?,?,?,?,?)",
-                [
-                    (job.job_id, s.number, s.name, s.status, s.conclusion, iso(s.started_at), iso(s.completed_at))
-                    for s in job.steps
-                ],
+                "INSERT INTO steps VALUES (?,?,?,?,?,?,?)", [(job.job_id, *_values(s, _COLUMNS["steps"])) for s in job.steps]
             )
 
     def save_annotations(self, job_id: int, annotations: Sequence[Annotation]) -> None:
@@ -119,63 +86,19 @@ class Store(FetchBookkeeping):
         self.conn.execute("DELETE FROM parse_state WHERE job_id=?", (job_id,))
 
     def save_analysis(
-        self,
-        job_id: int,
-        observations: Sequence[Observation],
-        incident: Incident | None,
-        *,
-        parser_version: int,
+        self, job_id: int, observations: Sequence[Observation], incident: Incident | None, *, parser_version: int,
         rules_hash: str,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Replace the parsed observations and the incident of one job."""
         with self.transaction():
             self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
             self.conn.executemany(
                 "INSERT INTO observations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        job_id,
-                        seq,
-                        o.scope,
-                        o.repo,
-                        o.workflow,
-                        o.job,
-                        o.step,
-                        o.step_number,
-                        o.phase,
-                        o.run_id,
-                        o.run_attempt,
-                        iso(o.started_at),
-                        o.duration_s,
-                        o.outcome,
-                        int(o.censored),
-                        o.limit_s,
-                        o.runner,
-                    )
-                    for seq, o in enumerate(observations)
-                ],
+                [(job_id, seq, *_values(o, _COLUMNS["observations"])) for seq, o in enumerate(observations)],
             )
             if incident is not None:
-                i = incident
-                self.conn.execute(
-                    "INSERT INTO incidents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        job_id,
-                        i.repo,
-                        i.workflow,
-                        i.run_id,
-                        i.run_attempt,
-                        i.job,
-                        i.step_number,
-                        i.step,
-                        i.phase,
-                        i.kind,
-                        i.limit_s,
-                        i.evidence,
-                        iso(i.occurred_at),
-                    ),
-                )
+                self.conn.execute(_upsert("incidents"), (job_id, *_values(incident, _COLUMNS["incidents"][1:])))
             self.conn.execute(
                 "INSERT OR REPLACE INTO parse_state VALUES (?,?,?,?)",
                 (job_id, parser_version, rules_hash, iso(datetime.now(UTC))),
@@ -197,14 +120,14 @@ class Store(FetchBookkeeping):
         return self.conn.execute("SELECT 1 FROM sources WHERE sha256=?", (sha256,)).fetchone() is not None
 
     def load_run(self, run_id: int, run_attempt: int) -> Run | None:
-        row = self.conn.execute("SELECT * FROM runs WHERE run_id=? AND run_attempt=?", (run_id, run_attempt)).fetchone()
-        return None if row is None else _run_from_row(row)
+        row = self.conn.execute(f"{_select('runs')} WHERE run_id=? AND run_attempt=?", (run_id, run_attempt)).fetchone()
+        return None if row is None else _record(Run, _COLUMNS["runs"], row)
 
     def load_runs(self, repo: str | None = None) -> list[Run]:
-        sql, args = "SELECT * FROM runs", cast(tuple[Any, ...], ())
+        sql, args = _select("runs"), cast(tuple[Any, ...], ())
         if repo:
             sql, args = sql + " WHERE repo=?", (repo,)
-        return [_run_from_row(r) for r in self.conn.execute(sql + " ORDER BY run_id, run_attempt", args)]
+        return [_record(Run, _COLUMNS["runs"], r) for r in self.conn.execute(sql + " ORDER BY run_id, run_attempt", args)]
 
     def newest_heads(self, repo: str | None = None) -> dict[str, str]:
         """workflow path -> head commit of its newest run (by start, else creation time; first by id on a tie)."""
@@ -219,11 +142,12 @@ class Store(FetchBookkeeping):
         return {str(r[0]): str(r[1]) for r in rows}
 
     def load_job(self, job_id: int) -> Job | None:
-        row = self.conn.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        row = self.conn.execute(f"{_select('jobs')} WHERE job_id=?", (job_id,)).fetchone()
         if row is None:
             return None
-        steps = self.conn.execute("SELECT * FROM steps WHERE job_id=? ORDER BY number", (job_id,)).fetchall()
-        return _job_from_row(row, steps)
+        sql = f"SELECT {', '.join(_COLUMNS['steps'])} FROM steps WHERE job_id=? ORDER BY number"
+        steps = tuple(_record(StepInfo, _COLUMNS["steps"], s) for s in self.conn.execute(sql, (job_id,)))
+        return _record(Job, _COLUMNS["jobs"], row, steps=steps)
 
     def job_ids(self, repo: str | None = None) -> list[int]:
         sql, args = "SELECT job_id FROM jobs", cast(tuple[Any, ...], ())
@@ -279,29 +203,9 @@ class Store(FetchBookkeeping):
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
     ) -> list[Incident]:
         where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at")
-        rows = self.conn.execute(
-            "SELECT repo, workflow, run_id, run_attempt, job_id, job, step_number, step, phase, kind, limit_s, "
-            f"evidence, occurred_at FROM incidents{where} ORDER BY occurred_at, run_id, run_attempt, job_id",
-            args,
-        )
-        return [
-            Incident(
-                repo=r[0],
-                workflow=r[1],
-                run_id=r[2],
-                run_attempt=r[3],
-                job_id=r[4],
-                job=r[5],
-                step_number=r[6],
-                step=r[7],
-                phase=r[8],
-                kind=r[9],
-                limit_s=r[10],
-                evidence=r[11],
-                occurred_at=parse_iso(r[12]),
-            )
-            for r in rows
-        ]
+        order = " ORDER BY occurred_at, run_id, run_attempt, job_id"
+        rows = self.conn.execute(f"{_select('incidents')}{where}{order}", args)
+        return [_record(Incident, _COLUMNS["incidents"], r) for r in rows]
 
     def newest_time(self, *, repo: str | None = None) -> datetime | None:
         """The latest observation start in the store (the end of the default analysis window)."""
@@ -317,50 +221,35 @@ class Store(FetchBookkeeping):
         return [r[0] for r in self.conn.execute("SELECT DISTINCT repo FROM jobs ORDER BY repo")]
 
 
+def _upsert(table: str) -> str:
+    return f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(_COLUMNS[table]))})"
 
 
-def _run_from_row(r: Sequence[Any]) -> Run:
-    return Run(
-        run_id=r[0],
-        run_attempt=r[1],
-        repo=r[2],
-        workflow_name=r[3],
-        workflow_path=r[4],
-        event=r[5],
-        head_branch=r[6],
-        head_sha=r[7],
-        status=r[8],
-        conclusion=r[9],
-        created_at=parse_iso(r[10]),
-        run_started_at=parse_iso(r[11]),
-        updated_at=parse_iso(r[12]),
-    )
+def _select(table: str) -> str:
+    return f"SELECT {', '.join(_COLUMNS[table])} FROM {table}"
 
 
-def _job_from_row(r: Sequence[Any], steps: Iterable[Sequence[Any]]) -> Job:
-    return Job(
-        job_id=r[0],
-        run_id=r[1],
-        run_attempt=r[2],
-        repo=r[3],
-        workflow_name=r[4],
-        name=r[5],
-        status=r[6],
-        conclusion=r[7],
-        created_at=parse_iso(r[8]),
-        started_at=parse_iso(r[9]),
-        completed_at=parse_iso(r[10]),
-        labels=tuple(json.loads(r[11])),
-        runner_name=r[12],
-        steps=tuple(
-            StepInfo(
-                number=s[1],
-                name=s[2],
-                status=s[3],
-                conclusion=s[4],
-                started_at=parse_iso(s[5]),
-                completed_at=parse_iso(s[6]),
-            )
-            for s in steps
-        ),
-    )
+def _values(record: object, columns: Iterable[str]) -> tuple[Any, ...]:
+    """A record's values as stored: times as ``iso`` text, labels as JSON, flags as 0/1."""
+    out: list[Any] = []
+    for column in columns:
+        value = getattr(record, column)
+        if column.endswith("_at"):
+            value = iso(value)
+        elif column == "labels":
+            value = json.dumps(list(value))
+        elif isinstance(value, bool):
+            value = int(value)
+        out.append(value)
+    return tuple(out)
+
+
+def _record(kind: type[T], columns: Sequence[str], row: Sequence[Any], **extra: Any) -> T:
+    """The record of ``kind`` stored as ``row`` (``_values`` inverted)."""
+    values: dict[str, Any] = dict(zip(columns, row, strict=True))
+    for column in columns:
+        if column.endswith("_at"):
+            values[column] = parse_iso(values[column])
+        elif column == "labels":
+            values[column] = tuple(json.loads(values[column]))
+    return kind(**values, **extra)

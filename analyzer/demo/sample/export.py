@@ -27,17 +27,30 @@ from analyzer.demo.sample.text import to_ticks
 # ---------------------------------------------------------------------------------- workflow files
 
 
-E2E_YAML = """\
-# E2E tests for the WorkflowExecution controller: Kind + Tekton + PostgreSQL + Redis + Data Storage.
-# Setup in test/infrastructure/workflowexecution.go is sequential today (~6.5 min).
-name: E2E WorkflowExecution
-
+_ON_MAIN = """\
 on:
   push:
     branches: [main]
   pull_request:
     branches: [main]
+"""
+_CHECKOUT_AND_GO = """\
+      - uses: actions/checkout@v4
+      - uses: actions/setup-go@v5
+        with:
+          go-version-file: go.mod
+          cache: false
+"""
 
+E2E_YAML = (
+    """\
+# E2E tests for the WorkflowExecution controller: Kind + Tekton + PostgreSQL + Redis + Data Storage.
+# Setup in test/infrastructure/workflowexecution.go is sequential today (~6.5 min).
+name: E2E WorkflowExecution
+
+"""
+    + _ON_MAIN
+    + """
 concurrency:
   group: E2E-${{ github.ref }}
   cancel-in-progress: ${{ github.event_name == 'pull_request' }}
@@ -50,12 +63,9 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 30 # guessed: setup ~6.5 min + specs ~5 min, "plenty of slack"
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-go@v5
-        with:
-          go-version-file: go.mod
-          cache: false
-      - name: Install Kind and kubectl
+"""
+    + _CHECKOUT_AND_GO
+    + """      - name: Install Kind and kubectl
         run: |
           curl -fsSL --retry 5 --max-time 120 -o ./kind https://kind.sigs.k8s.io/dl/v0.24.0/kind-linux-amd64
           chmod +x ./kind && sudo mv ./kind /usr/local/bin/kind
@@ -70,18 +80,17 @@ jobs:
           E2E_COVERAGE: false
         run: ginkgo -v --timeout=60m ./test/e2e/workflowexecution/...
 """
+)
 
-UNIT_YAML = """\
+UNIT_YAML = (
+    """\
 # Unit tests for every Go package. No timeout-minutes: the job runs under GitHub's default
 # limit of 360 minutes, and go test's own -timeout 10m is the only guard.
 name: Unit tests
 
-on:
-  push:
-    branches: [main]
-  pull_request:
-    branches: [main]
-
+"""
+    + _ON_MAIN
+    + """
 permissions:
   contents: read
 
@@ -89,16 +98,14 @@ jobs:
   unit:
     runs-on: ubuntu-latest
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-go@v5
-        with:
-          go-version-file: go.mod
-          cache: false
-      - name: Run go test
+"""
+    + _CHECKOUT_AND_GO
+    + """      - name: Run go test
         run: |
           go test -timeout 10m ./...
           go test -v -count=1 -run 'TestBuildPipelineRun' ./pkg/workflowexecution/tekton/
 """
+)
 
 CONFIG_TOML = """\
 # we-advisor settings for the bundled sample history
@@ -213,14 +220,4 @@ def generate_sample(out_dir: Path, *, seed: int = 7, weeks: int = 6, end: dateti
         "(analyzer/demo/sample/); do not edit it by hand, regenerate it.\n"
     )
     w.text("README.md", readme)
-    return SampleSummary(
-        out_dir=out_dir,
-        runs=len(runs),
-        run_attempts=attempts,
-        jobs=jobs,
-        e2e_jobs=e2e_jobs,
-        tekton_timeouts=tekton,
-        incidents=incidents,
-        files=w.files,
-        bytes=w.bytes,
-    )
+    return SampleSummary(out_dir, len(runs), attempts, jobs, e2e_jobs, tekton, incidents, w.files, w.bytes)

@@ -138,6 +138,20 @@ def _job(
     return segs, conclusion, cause, annotations
 
 
+def _setup_steps(ctx: Ctx) -> tuple[Callable[[Log], str], Callable[[Log], str]]:
+    """The checkout and setup-go steps every job starts with (they always succeed)."""
+
+    def checkout(log: Log) -> str:
+        log_checkout(log, ctx)
+        return "success"
+
+    def setup_go(log: Log) -> str:
+        log_setup_go(log)
+        return "success"
+
+    return checkout, setup_go
+
+
 def _simulate_e2e(rng: random.Random, start: int, ctx: Ctx) -> JobOut:
     result: list[E2EResult] = []
 
@@ -150,14 +164,7 @@ def _simulate_e2e(rng: random.Random, start: int, ctx: Ctx) -> JobOut:
         log_install_kind(log, slow=ctx.scenario == "job_timeout")
         return "success"
 
-    def checkout(log: Log) -> str:
-        log_checkout(log, ctx)
-        return "success"
-
-    def setup_go(log: Log) -> str:
-        log_setup_go(log)
-        return "success"
-
+    checkout, setup_go = _setup_steps(ctx)
     lost = None
     if ctx.scenario == "runner_lost":
         lost_after = rng.uniform(120, 500)
@@ -195,14 +202,7 @@ def _simulate_unit(rng: random.Random, start: int, ctx: Ctx) -> JobOut:
         natural.append(incident)
         return outcome
 
-    def checkout(log: Log) -> str:
-        log_checkout(log, ctx)
-        return "success"
-
-    def setup_go(log: Log) -> str:
-        log_setup_go(log)
-        return "success"
-
+    checkout, setup_go = _setup_steps(ctx)
     segs, conclusion, cause, notes = _job(
         rng,
         start,

@@ -99,28 +99,27 @@ def log_checkout(log: Log, ctx: Ctx) -> None:
     if ctx.pr is not None:
         ref = f"refs/remotes/pull/{ctx.pr}/merge"
         sha = ctx.merge_sha
-        log.put(
-            "[command]/usr/bin/git -c protocol.version=2 fetch --no-tags --prune --no-recurse-submodules "
-            f"--depth=1 origin +{sha}:{ref}"
-        )
-        log.put(f"From {WEB}", gap_s=log.rng.uniform(0.3, 1.6))
-        log.many((f" * [new ref]         {sha} -> pull/{ctx.pr}/merge", "##[endgroup]"))
+        _git_fetch(log, sha, ref, f"pull/{ctx.pr}/merge")
         log.many(("##[group]Checking out the ref", f"[command]/usr/bin/git checkout --progress --force {ref}"))
         log.put(f"HEAD is now at {sha[:7]} Merge {ctx.sha} into {log.hex(40)}", gap_s=log.rng.uniform(0.2, 0.9))
     else:
         sha = ctx.sha
-        log.put(
-            "[command]/usr/bin/git -c protocol.version=2 fetch --no-tags --prune --no-recurse-submodules "
-            f"--depth=1 origin +{sha}:refs/remotes/origin/main"
-        )
-        log.put(f"From {WEB}", gap_s=log.rng.uniform(0.3, 1.6))
-        log.many((f" * [new ref]         {sha} -> origin/main", "##[endgroup]"))
+        _git_fetch(log, sha, "refs/remotes/origin/main", "origin/main")
         log.many(
             ("##[group]Checking out the ref", "[command]/usr/bin/git checkout --progress --force -B main refs/remotes/origin/main")
         )
         log.put("Switched to a new branch 'main'", gap_s=log.rng.uniform(0.2, 0.9))
         log.put("branch 'main' set up to track 'origin/main'.")
     log.many(("##[endgroup]", "[command]/usr/bin/git log -1 --format=%H", sha))
+
+
+def _git_fetch(log: Log, sha: str, ref: str, local: str) -> None:
+    log.put(
+        "[command]/usr/bin/git -c protocol.version=2 fetch --no-tags --prune --no-recurse-submodules "
+        f"--depth=1 origin +{sha}:{ref}"
+    )
+    log.put(f"From {WEB}", gap_s=log.rng.uniform(0.3, 1.6))
+    log.many((f" * [new ref]         {sha} -> {local}", "##[endgroup]"))
 
 
 def log_setup_go(log: Log) -> None:

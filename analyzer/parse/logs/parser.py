@@ -160,32 +160,9 @@ def _parse(
         started_at=started,
         completed_at=completed,
         steps=tuple(
-            StepSpan(
-                number=r.number,
-                name=r.name,
-                started_at=r.started_at,
-                completed_at=r.completed_at,
-                conclusion=r.conclusion,
-                first_line=r.first_line,
-                last_line=r.last_line,
-            )
-            for r in ranges
+            StepSpan(r.number, r.name, r.started_at, r.completed_at, r.conclusion, r.first_line, r.last_line) for r in ranges
         ),
-        phases=tuple(
-            PhaseSpan(
-                name=p.name,
-                step_number=ranges[p.step].number if p.step >= 0 else None,
-                step=ranges[p.step].name if p.step >= 0 else None,
-                started_at=p.started_at,
-                duration_s=round(max(0.0, p.duration_s), 6),
-                outcome=p.outcome,
-                censored=p.censored,
-                limit_s=p.limit_s,
-                evidence=p.evidence,
-                line=p.end_line,
-            )
-            for p in phases
-        ),
+        phases=tuple(_phase_span(p, ranges[p.step] if p.step >= 0 else None) for p in phases),
         signals=tuple(signals),
         line_count=log.line_count,
         conclusion=job_outcome(raw_sigs),
@@ -206,3 +183,10 @@ def _signal(s: Sig, ranges: list[Range], phases: list[Phase]) -> Signal:
         limit_s=s.limit,
         evidence=evidence(ln.text),
     )
+
+
+def _phase_span(p: Phase, step: Range | None) -> PhaseSpan:
+    return PhaseSpan(
+        p.name, step.number if step else None, step.name if step else None, p.started_at,
+        round(max(0.0, p.duration_s), 6), p.outcome, p.censored, p.limit_s, p.evidence, line=p.end_line,
+    )  # fmt: skip
