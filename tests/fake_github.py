@@ -14,7 +14,14 @@ real. What it serves:
   ``/_blob/...`` URLs that expire; a blob request carrying an Authorization header is refused and
   counted in ``stats.blob_with_auth``;
 - ETag / ``If-None-Match`` (304, not counted), ``x-ratelimit-*`` headers, 401 for a bad token,
-  404 for an unknown repository.
+  404 for an unknown repository;
+- the few shapes a pull-request comment upsert needs: ``GET /user``, the comments of pull request
+  ``COMMENT_PR`` listed in pages of two (``Link`` headers), ``POST`` to create one and ``PATCH`` to
+  edit one; ``writes()`` lists the writes, and ``fail_next_post_after_write`` drops the answer to
+  a POST that did happen.
+
+Without a folder it serves an empty repository (``EMPTY_REPO``), for the comment tests. This is the
+one stand-in for GitHub in the tests; shared fixtures are in ``conftest.py``.
 
 Faults (``Faults``): 5xx, connection resets, 403 secondary limits with ``retry-after``, primary
 exhaustion with a short reset, 410 logs, truncated bodies, latency, paths that always fail.
@@ -53,6 +60,9 @@ if TYPE_CHECKING:
     from analyzer.collect.github import ClientPolicy
 
 TOKEN = "we-advisor-fake-token-7f3a9c21e5d8b604"  # recognizable, so tests can look for leaks
+EMPTY_REPO = "acme/operator"  # what a FakeGitHub without a folder serves
+COMMENT_PR = 7  # the pull request whose comments the fake keeps
+COMMENT_AUTHOR = "we-advisor-bot"  # the login of the token (GET /user)
 FILTERS = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
 
 
@@ -90,32 +100,43 @@ class Stats:
 class Export:
     """An export folder in memory: what the server serves, and what a test counts against."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | None, *, repo: str = EMPTY_REPO) -> None:
         self.folder = folder
-        self.repo: dict[str, Any] = _load(folder / "repo.json")
-        self.full_name: str = self.repo["full_name"]
-        self.workflows: list[dict[str, Any]] = _load(folder / "workflows.json")["workflows"]
+        if folder is None:
+            self.repo = {"id": 1, "name": repo.split("/")[1], "full_name": repo, "default_branch": "main"}
+            self.full_name = repo
+            self.workflows: list[dict[str, Any]] = []
+            self.runs: dict[int, dict[str, Any]] = {}
+            self.attempts: dict[tuple[int, int], dict[str, Any]] = {}
+            self.jobs: dict[int, list[dict[str, Any]]] = {}
+            self.logs: dict[int, bytes] = {}
+            self.annotations: dict[int, list[dict[str, Any]]] = {}
+            self.files: dict[str, str] = {}
+            return
+        self.repo = _load(folder / "repo.json")
+        self.full_name = self.repo["full_name"]
+        self.workflows = _load(folder / "workflows.json")["workflows"]
         runs = _load(folder / "runs.json")["workflow_runs"]
-        self.runs: dict[int, dict[str, Any]] = {r["id"]: r for r in runs}
-        self.attempts: dict[tuple[int, int], dict[str, Any]] = {(r["id"], r["run_attempt"]): r for r in runs}
+        self.runs = {r["id"]: r for r in runs}
+        self.attempts = {(r["id"], r["run_attempt"]): r for r in runs}
         for path in sorted((folder / "attempts").glob("*.json")) if (folder / "attempts").is_dir() else []:
             data = _load(path)
             self.attempts[(data["id"], data["run_attempt"])] = data
-        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.jobs = {}
         for path in sorted((folder / "jobs").glob("*.json")):
             for job in _load(path)["jobs"]:
                 self.jobs.setdefault(job["run_id"], []).append(job)
         for items in self.jobs.values():
             items.sort(key=lambda j: (j["run_attempt"], j["id"]))
-        self.logs: dict[int, bytes] = {}
+        self.logs = {}
         for path in sorted((folder / "logs").glob("*")) if (folder / "logs").is_dir() else []:
             job_id = int(path.name.split(".")[0])
             raw = path.read_bytes()
             self.logs[job_id] = gzip.decompress(raw) if path.name.endswith(".gz") else raw
-        self.annotations: dict[int, list[dict[str, Any]]] = {}
+        self.annotations = {}
         for path in sorted((folder / "annotations").glob("*.json")) if (folder / "annotations").is_dir() else []:
             self.annotations[int(path.stem)] = _load(path)
-        self.files: dict[str, str] = {}
+        self.files = {}
         files = folder / "workflow-files"
         for path in sorted(p for p in files.rglob("*") if p.is_file()) if files.is_dir() else []:
             self.files[path.relative_to(files).as_posix()] = path.read_text(encoding="utf-8")
@@ -125,12 +146,19 @@ class Export:
 
 
 class FakeGitHub:
-    """``with FakeGitHub(folder) as gh: ... gh.url ...`` — serves ``folder`` until the block ends."""
+    """``with FakeGitHub(folder) as gh: ... gh.url ...`` — serves ``folder`` until the block ends
+    (``folder`` None: an empty repository ``EMPTY_REPO``); only ``token`` is accepted."""
 
     def __init__(
-        self, folder: Path, *, faults: Faults | None = None, listing_cap: int = 1000, rate_limit: int = 5000
-    ) -> None:
+        self, folder: Path | None = None, *, faults: Faults | None = None, listing_cap: int = 1000,
+        rate_limit: int = 5000, token: str = TOKEN,
+    ) -> None:  # fmt: skip
         self.data = Export(folder)
+        self.token = token
+        self.comments: list[dict[str, Any]] = []  # of pull request COMMENT_PR, oldest first
+        self.next_comment_id = 100
+        self.fail_next_post_after_write = False
+        self.write_log: list[tuple[str, str]] = []  # (method, path) of every POST and PATCH
         self.faults = faults or Faults()
         self.listing_cap = listing_cap
         self.rate_limit = rate_limit
@@ -157,6 +185,19 @@ class FakeGitHub:
         self.server.server_close()
 
     # -- what a test looks at ------------------------------------------------------------------
+
+    def add_comment(self, author: str, body: str) -> dict[str, Any]:
+        """A comment on pull request ``COMMENT_PR`` by ``author``."""
+        with self.lock:
+            comment = {"id": self.next_comment_id, "user": {"login": author, "id": 1, "type": "User"}, "body": body}
+            self.next_comment_id += 1
+            self.comments.append(comment)
+            return comment
+
+    def writes(self) -> list[tuple[str, str]]:
+        """(method, path) of every write received, in order."""
+        with self.lock:
+            return list(self.write_log)
 
     def reset_stats(self) -> None:
         with self.lock:
@@ -331,10 +372,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.stats.faults["5xx"] += 1
                 self._json(502, {"message": "Server Error"}, kind="error")
                 return
-            auth = self.headers.get("Authorization") or ""
-            if faults.unauthorized or auth not in (f"token {TOKEN}", f"Bearer {TOKEN}"):
-                message = "Requires authentication" if not auth else "Bad credentials"
-                self._json(401, {"message": message, "documentation_url": "https://docs.github.com/rest"}, kind="auth")
+            if not self._authorized():
+                return
+            if url.path == "/user":
+                self._json(200, {"login": COMMENT_AUTHOR, "id": 1, "type": "User"}, kind="user")
                 return
             if url.path == "/rate_limit":
                 core = {k.split("-")[-1]: int(v) for k, v in fake._rate_headers().items() if v.isdigit()}
@@ -375,6 +416,70 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             self._route(url.path, query)
 
+        def _authorized(self) -> bool:
+            auth = self.headers.get("Authorization") or ""
+            if fake.faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
+                message = "Requires authentication" if not auth else "Bad credentials"
+                self._json(401, {"message": message, "documentation_url": "https://docs.github.com/rest"}, kind="auth")
+                return False
+            return True
+
+        # -- pull-request comments ----------------------------------------------------------------
+
+        def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
+            repo = data.full_name
+            return {**comment, "url": f"{fake.url}/repos/{repo}/issues/comments/{comment['id']}",
+                    "html_url": f"https://github.test/{repo}/pull/{COMMENT_PR}#issuecomment-{comment['id']}"}  # fmt: skip
+
+        def _comments_page(self, query: dict[str, str], path: str) -> None:
+            page, per = max(1, int(query.get("page") or 1)), 2  # small pages: an upsert must follow Link headers
+            with fake.lock:
+                items = fake.comments[(page - 1) * per : page * per]
+                more = page * per < len(fake.comments)
+            headers = {"Link": f'<{fake.url}{path}?page={page + 1}>; rel="next"'} if more else {}
+            self._json(200, [self._comment_json(c) for c in items], headers, kind="comments")
+
+        def _write_body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            body: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
+            return body
+
+        def do_POST(self) -> None:
+            path, body = urlparse(self.path).path, self._write_body()  # the body is read first: keep-alive
+            with fake.lock:
+                fake.write_log.append(("POST", path))
+            if not self._authorized():
+                return
+            if path != f"/repos/{data.full_name}/issues/{COMMENT_PR}/comments":
+                self._json(404, {"message": "Not Found"}, kind="missing")
+                return
+            created = fake.add_comment(COMMENT_AUTHOR, str(body.get("body", "")))
+            with fake.lock:
+                lost, fake.fail_next_post_after_write = fake.fail_next_post_after_write, False
+            if lost:  # written, but the client never learns it
+                self._json(502, {"message": "Bad Gateway"}, kind="error")
+            else:
+                self._json(201, self._comment_json(created), kind="write")
+
+        def do_PATCH(self) -> None:
+            path, body = urlparse(self.path).path, self._write_body()  # the body is read first: keep-alive
+            with fake.lock:
+                fake.write_log.append(("PATCH", path))
+            if not self._authorized():
+                return
+            prefix = f"/repos/{data.full_name}/issues/comments/"
+            cid = int(path[len(prefix) :]) if path.startswith(prefix) and path[len(prefix) :].isdigit() else -1
+            with fake.lock:
+                match = next((c for c in fake.comments if c["id"] == cid), None)
+                if match is not None:
+                    match["body"] = str(body.get("body", ""))
+            if match is None:
+                self._json(404, {"message": "Not Found"}, kind="missing")
+            else:
+                self._json(200, self._comment_json(match), kind="write")
+
+        # -- reading ------------------------------------------------------------------------------
+
         def _route(self, path: str, query: dict[str, str]) -> None:
             repo_id = data.repo.get("id")
             prefix = f"/repos/{data.full_name}"
@@ -404,6 +509,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._job(int(parts[2]), parts[3:])
             elif len(parts) == 3 and parts[0] == "check-runs" and parts[2] == "annotations" and parts[1].isdigit():
                 self._page(None, data.annotations.get(int(parts[1]), []), query, path)
+            elif parts == ["issues", str(COMMENT_PR), "comments"]:
+                self._comments_page(query, path)
             elif parts and parts[0] == "contents":
                 text = data.files.get("/".join(parts[1:]))
                 if text is None:

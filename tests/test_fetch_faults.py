@@ -10,12 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from analyzer.cli import app
-from analyzer.collect.fetch import FetchProgress
-from analyzer.store import Store
-from tests.fake_github import (
+from fake_github import (
     SINCE,
     TOKEN,
     FakeGitHub,
@@ -28,6 +23,11 @@ from tests.fake_github import (
     run_fetch,
     wait_for_requests,
 )
+from typer.testing import CliRunner
+
+from analyzer.cli import app
+from analyzer.collect.fetch import FetchProgress
+from analyzer.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
