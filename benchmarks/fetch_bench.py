@@ -3,7 +3,7 @@
 Runs ``analyzer.collect.fetch.fetch`` (real PyGithub, real HTTP) against the tests' fake GitHub server on
 127.0.0.1 serving a generated history, with the default client policy.
 
-Targets (issue 3):
+Targets:
 - requests per new run <= 2 + 2 x jobs + 1 per job that did not succeed;
 - a refetch when nothing changed: <= 1 request counted against the rate limit;
 - wall time of the network phase under injected latency <= 1.3 x requests x latency / concurrency.

@@ -2,7 +2,7 @@
 
 The baseline, measured in the same run on the same frame, is a plain pandas
 ``groupby(unit columns).quantile([0.5, 0.95, 0.99])`` — the least anyone would compute, with
-no censoring, intervals, tails, verdicts or layers. The targets (issue 4): we-advisor ≤ 2 s and
+no censoring, intervals, tails, verdicts or layers. The targets: we-advisor ≤ 2 s and
 ≤ 3 × the baseline.
 
 The frame looks like ``Store.observations_frame``: job attempts of 50 jobs, each attempt giving
