@@ -100,6 +100,7 @@ _BOILERPLATE_RE = re.compile(
 )
 _STEP_START_RE = re.compile(r"^(?:##\[group\]Run |##\[section\]Starting: )")
 _MARKER_RE = re.compile(r"^(?:##\[(?:group|endgroup|section|command|debug)\]|::(?:end)?group::)")
+_EXIT_CODE_RE = re.compile(r"^##\[error\]Process completed with exit code \d+\.$")
 _GENERIC_EVIDENCE_RE = re.compile(r"^##\[error\](?:Process completed with exit code \d+\.|The operation was canceled\.)$")
 
 
@@ -121,8 +122,11 @@ def is_generic(text: str) -> bool:
 class ExcerptLine:
     """One line of an excerpt: its 1-based number in the log, its cleaned text and its role.
 
-    ``role`` is ``evidence`` (the incident's line), ``error`` (an error-looking line before it)
-    or ``context`` (a line right after an error line, or just before the evidence line).
+    ``role`` is ``evidence`` (the incident's line), ``error`` (an error-looking line before it;
+    the line after a test framework's evidence line, which describes it; or, when the evidence
+    is the runner's bare ``Process completed with exit code N.`` and nothing before it looks
+    like an error, the last lines before it) or ``context`` (a line right after an error line,
+    one of the last two lines before the evidence, or the step's ``##[group]Run`` line).
     """
 
     number: int
@@ -225,11 +229,14 @@ def extract_excerpt(
                 picked[i] = "context"
             tail += 1
         i -= 1
-    if step_start is not None and "error" not in picked.values():
-        picked[step_start] = "context"  # nothing else to go on: the command that failed
+    if "error" not in picked.values():
+        if _EXIT_CODE_RE.match(text(at)):  # "exit code 1" and nothing error-like: the last lines say why
+            picked = {k: "error" if v == "context" else v for k, v in picked.items()}
+        if step_start is not None:
+            picked[step_start] = "context"  # and the command that failed
     after = at + 1
     if not text(at).startswith("##[") and after < n and text(after).strip() and not _MARKER_RE.match(text(after)):
-        picked[after] = "context"  # a test framework's failure line is followed by its description
+        picked[after] = "error"  # a test framework's failure line is followed by its description
     for i, role in list(picked.items()):
         nxt = i + 1
         if role == "error" and nxt < at and nxt not in picked and nxt != after:

@@ -36,12 +36,12 @@ from sklearn.preprocessing import normalize as normalize_rows
 
 from analyzer.failures import Excerpt, is_generic, normalize_line
 
-THRESHOLD = 0.4  # cosine distance at which average-linkage merging stops
+THRESHOLD = 0.45  # cosine distance at which average-linkage merging stops
 EXACT_MAX = 3000  # texts per connected component clustered exactly
 BLOCK = 1024  # rows per block when building the neighbour graph
 _ROLE_CODES = {"error": "e", "context": "c", "evidence": "v"}
-DECAY = 1.0  # weight of an error line relative to the next one nearer the evidence
 CONTEXT = 0.3  # weight of a context line
+IDF_POWER = 3.0  # idf cubed: words that set failures apart outweigh the shared ones
 _TOKEN_RE = re.compile(r"<[A-Z]+>|[A-Za-z_][A-Za-z0-9_]*|[^\sA-Za-z0-9_<>]")
 TEMPLATE_LINES = 8
 
@@ -258,49 +258,43 @@ def _analyze(line: str) -> list[str]:
     return [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words)), "\x00" + line]
 
 
-def _line_weights(key: str) -> list[tuple[str, float]]:
-    """(line, weight) of a signature key: the evidence 1, error lines fading with their distance
-    from it (the nearest 1, then ``DECAY`` times the one after), context lines ``CONTEXT``."""
-    out = []
-    errors_after = 0
-    for entry in reversed(key.split("\n")):
-        role, text = entry[:1], entry[2:]
-        if not text.strip():
-            continue
-        if role == "e":
-            weight = DECAY**errors_after
-            errors_after += 1
-        else:
-            weight = 1.0 if role == "v" else CONTEXT
-        out.append((text, weight))
-    return out
-
-
 def _vectorize(keys: Sequence[str]) -> csr_matrix:
-    """L2-normalized rows: the weighted sum of each excerpt's lines, each line its features times
-    their idf (over excerpts), scaled to unit length."""
+    """One L2-normalized row per signature key.
+
+    A row is the sum of its lines; a line is its features (words, word pairs, the whole line)
+    times their idf over the keys, divided by the square root of its feature count (so a line
+    weighs the root-mean-square of its idf: long lines do not drown short ones, and a line of
+    common words such as ``Process completed with exit code 1.`` weighs little). Error and
+    evidence lines use idf to the power :data:`IDF_POWER`, so the words that set one failure
+    apart from the others outweigh a test runner's shared summary lines; context lines use
+    plain idf times :data:`CONTEXT`, so they matter only where there is little else.
+    """
     line_ids: dict[str, int] = {}
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
+    entries: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
     for d, key in enumerate(keys):
-        for text, weight in _line_weights(key):
-            rows.append(d)
-            cols.append(line_ids.setdefault(text, len(line_ids)))
-            vals.append(weight)
+        for entry in key.split("\n"):
+            text = entry[2:]
+            if text.strip():
+                rows, cols = entries[entry[:1] != "c"]
+                rows.append(d)
+                cols.append(line_ids.setdefault(text, len(line_ids)))
     n = len(keys)
     if not line_ids:
         return csr_matrix((n, 1), dtype=np.float32)
-    w = csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)), shape=(n, len(line_ids)))
     lines = csr_matrix(CountVectorizer(analyzer=_analyze, binary=True, dtype=np.float32).fit_transform(list(line_ids)))
-    present = csr_matrix(w @ lines)
-    df = np.bincount(present.indices, minlength=present.shape[1])  # excerpts holding each feature
+    scale = (1.0 / np.sqrt(np.maximum(np.diff(lines.indptr), 1))).astype(np.float32)
+    lines = csr_matrix(lines.multiply(scale[:, np.newaxis]))
+    cause, context = (
+        csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, len(line_ids)))
+        for rows, cols in (entries[True], entries[False])
+    )
+    cause.sum_duplicates()
+    context.sum_duplicates()
+    present = csr_matrix((cause + context) @ lines)
+    df = np.bincount(present.indices, minlength=present.shape[1])  # keys holding each feature
     idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
-    # a line weighs its features' root-mean-square idf: long lines do not drown short ones, and
-    # lines made of common words (the runner's "Process completed with exit code 1.") weigh little
-    scale = 1.0 / np.sqrt(np.maximum(np.diff(lines.indptr), 1)).astype(np.float32)
-    lines = csr_matrix(lines.multiply(idf[np.newaxis, :]).multiply(scale[:, np.newaxis]))
-    return csr_matrix(normalize_rows(csr_matrix(w @ lines), norm="l2", copy=False), dtype=np.float32)
+    total = csr_matrix(cause @ lines).multiply(idf**IDF_POWER) + CONTEXT * csr_matrix(context @ lines).multiply(idf)
+    return csr_matrix(normalize_rows(csr_matrix(total), norm="l2", copy=False), dtype=np.float32)
 
 
 def _cluster_distinct(keys: Sequence[str], weights: Sequence[int], threshold: float) -> list[int]:
