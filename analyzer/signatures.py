@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ EXACT_MAX = 3000  # texts per connected component clustered exactly
 BLOCK = 1024  # rows per block when building the neighbour graph
 _ROLE_CODES = {"error": "e", "context": "c", "evidence": "v"}
 CONTEXT = 0.3  # weight of a context line
+DECAY = 1.0  # an error line's weight relative to the next one nearer the evidence (below 1 measured worse)
 IDF_POWER = 3.0  # idf cubed: words that set failures apart outweigh the shared ones
 _TOKEN_RE = re.compile(r"<[A-Z]+>|[A-Za-z_][A-Za-z0-9_]*|[^\sA-Za-z0-9_<>]")
 TEMPLATE_LINES = 8
@@ -161,7 +163,8 @@ def find_signatures(
     times = [f.occurred_at for f in failures if f.occurred_at is not None]
     if now is None and times:
         now = max(times)
-    out = [_signature(failures, texts, idx, now, window, max_examples) for idx in members.values()]
+    line_df = Counter(line for key in keys for line in set(_cause_lines(key)))
+    out = [_signature(failures, texts, idx, now, window, max_examples, line_df, len(keys)) for idx in members.values()]
     out.sort(key=lambda s: (-s.count, -(s.last_seen.timestamp() if s.last_seen else 0.0), s.title))
     seen: Counter[str] = Counter()
     for k, sig in enumerate(out):  # ids stay unique when two titles hash alike
@@ -188,13 +191,13 @@ def trend(times: Sequence[datetime], now: datetime | None, window: timedelta) ->
 
 def _signature(
     failures: Sequence[Failure], texts: Sequence[str], idx: list[int], now: datetime | None, window: timedelta,
-    max_examples: int,
+    max_examples: int, line_df: Counter[str], n_keys: int,
 ) -> Signature:  # fmt: skip
     group = [failures[i] for i in idx]
     times = [f.occurred_at for f in group if f.occurred_at is not None]
     central = Counter(texts[i] for i in idx).most_common(1)[0][0]
     template_lines = [ln[2:] for ln in central.split("\n") if ln[2:].strip()]
-    title = _title(template_lines)
+    title = _title(central, [texts[i] for i in idx], line_df, n_keys)
     label, recent, previous = trend(times, now, window)
     by_time = sorted(group, key=lambda f: (f.occurred_at is None, f.occurred_at or datetime.min, f.job_id))
     newest = sorted(group, key=lambda f: (f.occurred_at is not None, f.occurred_at or datetime.min, f.job_id))[::-1]
@@ -220,10 +223,23 @@ def _signature(
     )
 
 
-def _title(lines: Sequence[str]) -> str:
-    """The most telling line: the last error line that is not the runner's generic ending."""
-    specific = [ln for ln in lines if not is_generic(ln)]
-    return (specific or list(lines) or [""])[-1]
+def _cause_lines(key: str) -> list[str]:
+    return [entry[2:] for entry in key.split("\n") if entry[:1] in ("e", "v") and entry[2:].strip()]
+
+
+def _title(central: str, keys: Sequence[str], line_df: Counter[str], n_keys: int) -> str:
+    """The central member's most telling cause line: one most of the group shares and few other
+    failures have (ties go to the line nearest the evidence); the runner's generic ending last."""
+    lines = _cause_lines(central) or [entry[2:] for entry in central.split("\n")] or [""]
+    distinct = set(keys)
+    share = Counter(line for key in distinct for line in set(_cause_lines(key)))
+
+    def score(k: int) -> tuple[bool, float, int]:
+        line = lines[k]
+        rarity = math.log((1.0 + n_keys) / (1.0 + line_df.get(line, 0)))
+        return not is_generic(line), share[line] / len(distinct) * rarity, k
+
+    return lines[max(range(len(lines)), key=score)]
 
 
 def _telling_line(excerpt: Excerpt) -> str:
@@ -270,14 +286,17 @@ def _vectorize(keys: Sequence[str]) -> csr_matrix:
     plain idf times :data:`CONTEXT`, so they matter only where there is little else.
     """
     line_ids: dict[str, int] = {}
-    entries: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
+    entries: dict[bool, tuple[list[int], list[int], list[float]]] = {True: ([], [], []), False: ([], [], [])}
     for d, key in enumerate(keys):
-        for entry in key.split("\n"):
+        errors_after = 0  # error lines between this one and the evidence
+        for entry in reversed(key.split("\n")):
             text = entry[2:]
             if text.strip():
-                rows, cols = entries[entry[:1] != "c"]
+                rows, cols, vals = entries[entry[:1] != "c"]
                 rows.append(d)
                 cols.append(line_ids.setdefault(text, len(line_ids)))
+                vals.append(DECAY**errors_after if entry[:1] == "e" else 1.0)
+                errors_after += entry[:1] == "e"
     n = len(keys)
     if not line_ids:
         return csr_matrix((n, 1), dtype=np.float32)
@@ -285,8 +304,8 @@ def _vectorize(keys: Sequence[str]) -> csr_matrix:
     scale = (1.0 / np.sqrt(np.maximum(np.diff(lines.indptr), 1))).astype(np.float32)
     lines = csr_matrix(lines.multiply(scale[:, np.newaxis]))
     cause, context = (
-        csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, len(line_ids)))
-        for rows, cols in (entries[True], entries[False])
+        csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)), shape=(n, len(line_ids)))
+        for rows, cols, vals in (entries[True], entries[False])
     )
     cause.sum_duplicates()
     context.sum_duplicates()
@@ -382,23 +401,19 @@ def _average_linkage(x: csr_matrix, threshold: float) -> np.ndarray:
 
 
 def _leaders(x: csr_matrix, weights: Sequence[int], radius: float) -> np.ndarray:
-    """Greedy leader pass: in order of weight, a row joins the first leader within ``radius``."""
-    n = x.shape[0]
-    order = np.argsort([-w for w in weights], kind="stable")
-    leader = np.full(n, -1, dtype=np.int64)
-    for start in range(0, n, BLOCK):
-        block = order[start : start + BLOCK]
-        heads = np.flatnonzero(leader[order[:start]] == order[:start]) if start else np.empty(0, dtype=np.int64)
-        heads = order[:start][heads] if start else heads
-        for i in block:
-            if len(heads):
-                sim = np.asarray((x[heads] @ x[i].T).todense()).ravel()
-                best = int(np.argmax(sim))
-                if sim[best] >= 1.0 - radius:
-                    leader[i] = heads[best]
-                    continue
-            leader[i] = i
-            heads = np.append(heads, i)
+    """Greedy leader pass: in order of weight, a row joins the nearest leader within ``radius``
+    or becomes a leader itself."""
+    leader = np.empty(x.shape[0], dtype=np.int64)
+    heads: list[int] = []
+    for i in np.argsort([-w for w in weights], kind="stable"):
+        if heads:
+            sim = np.asarray((x[heads] @ x[int(i)].T).todense()).ravel()
+            best = int(np.argmax(sim))
+            if sim[best] >= 1.0 - radius:
+                leader[i] = heads[best]
+                continue
+        heads.append(int(i))
+        leader[i] = i
     return leader
 
 

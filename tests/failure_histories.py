@@ -117,7 +117,7 @@ def _suite_setup(r: random.Random) -> list[str]:
 
 
 def _go_unit(r: random.Random) -> list[str]:
-    sub = r.choice(["defaults", "override", "env", "empty"])
+    sub = "override"  # another subtest failing would be another failure
     return [
         f"=== RUN   TestParseConfig/{sub}", f"--- FAIL: TestParseConfig ({r.uniform(0, 2):.2f}s)",
         f"    --- FAIL: TestParseConfig/{sub} ({r.uniform(0, 2):.2f}s)",
