@@ -156,8 +156,36 @@ def _unexpected(exc: Exception) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def version_line() -> str:
+    """``we-advisor --version``: the package version and the store schema it reads and writes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from analyzer.store import SCHEMA_VERSION
+
+    try:
+        package = version("we-advisor")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        package = "(not installed)"
+    return f"we-advisor {package} (store schema {SCHEMA_VERSION})"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the we-advisor version and the store schema version, then exit.",
+        ),
+    ] = False,
     verbose: Annotated[
         bool,
         typer.Option(
