@@ -52,7 +52,7 @@ from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
 from analyzer.present.markdown import render_markdown
 from analyzer.present.publish import CommentResult, upsert_pr_comment
 from analyzer.records import Incident
-from analyzer.store import Store, open_store
+from analyzer.store import SCHEMA_VERSION, Store, open_store
 from analyzer.window import DEFAULT_REPORT_PERIOD, analysis_window, parse_since, pd_timestamp, window_of
 
 __all__ = [
@@ -72,10 +72,22 @@ __all__ = [
     "report",
     "report_inputs",
     "stats",
+    "version_line",
 ]
 
 Progress = Callable[[int, int], None]
 Warn = Callable[[str], None]
+
+
+def version_line() -> str:
+    """``we-advisor --version``: the package version and the store schema it reads and writes."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("we-advisor")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        package = "(not installed)"
+    return f"we-advisor {package} (store schema {SCHEMA_VERSION})"
 
 
 def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:

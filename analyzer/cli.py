@@ -72,6 +72,7 @@ VERBOSE_HELP = (
     "Debug output on stderr (HTTP requests and retries, parsing) and the traceback of an unexpected error; tokens and "
     "Authorization headers are redacted. Put it before the command: we-advisor -v fetch ..."
 )
+VERSION_HELP = "Print the we-advisor version and the store schema version, then exit."
 _verbose = [False]  # what --verbose said for this invocation
 
 
@@ -89,8 +90,17 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(code=explained.exit_code) from None
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(api.version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False) -> None:
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True, help=VERSION_HELP)] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
     _verbose[0] = verbose
     debug_logging(verbose)
 

@@ -27,6 +27,8 @@ INCIDENT_KINDS = (
     "cancelled",
     "failure",
 )
+# The incident kinds that are time limits.
+TIMEOUT_KINDS = frozenset({"job_timeout", "step_timeout", "tool_timeout", "test_timeout"})
 
 SCOPES = ("job", "step", "phase")
 

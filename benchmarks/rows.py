@@ -2,7 +2,7 @@
 
 A row is a plain dict (it goes straight into JSON) with exactly these keys::
 
-    benchmark       section: "parse", "fetch", "model", "report", "bootstrap"
+    benchmark       section: "parse", "fetch", "model", "report", "bootstrap", "failures"
     metric          what was measured, e.g. "throughput"
     value           float, in ``unit``
     unit            "s", "ms", "MB", "MB/s", "bytes", "requests" or "ratio"
@@ -24,7 +24,7 @@ from typing import Any
 
 KEYS = ("benchmark", "metric", "value", "unit", "baseline", "baseline_value", "ratio", "target", "ok")
 UNITS = ("s", "ms", "MB", "MB/s", "bytes", "requests", "ratio")
-SECTIONS = ("parse", "fetch", "model", "report", "bootstrap")
+SECTIONS = ("parse", "fetch", "model", "report", "bootstrap", "failures")
 
 
 def row(

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import chromium
-from fake_github import FakeGitHub
 
 from analyzer.store import Store
+from tests.browser import chromium
+from tests.fake_github import COMMENT_PR, FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -45,8 +45,10 @@ def realdata() -> Path:
 @pytest.fixture
 def comment_github() -> Iterator[FakeGitHub]:
     """The GitHub stand-in with no history: an empty repository whose pull request ``COMMENT_PR`` takes
-    comments (``fake_github``: the one fake GitHub of the tests)."""
+    comments, listed two to a page (``tests.fake_github``: the one fake GitHub of the tests)."""
     with FakeGitHub() as fake:
+        fake.pulls.add(COMMENT_PR)
+        fake.comment_page_size = 2
         yield fake
 
 

@@ -15,13 +15,18 @@ real. What it serves:
   counted in ``stats.blob_with_auth``;
 - ETag / ``If-None-Match`` (304, not counted), ``x-ratelimit-*`` headers, 401 for a bad token,
   404 for an unknown repository;
-- the few shapes a pull-request comment upsert needs: ``GET /user``, the comments of pull request
-  ``COMMENT_PR`` listed in pages of two (``Link`` headers), ``POST`` to create one and ``PATCH`` to
-  edit one; ``writes()`` lists the writes, and ``fail_next_post_after_write`` drops the answer to
-  a POST that did happen.
+- what the composite action asks for: ``/runs/{id}/artifacts?name=`` (``add_artifact``), and the
+  pull-request comment upsert: ``/user`` (403, as for an Actions token), ``GET``/``POST``
+  ``/issues/{n}/comments`` for the numbers in ``pulls``, ``PATCH /issues/comments/{id}``; comments
+  are written as ``github-actions[bot]`` and every write is listed in ``writes``. ``add_workflow``
+  and ``add_run`` add workflows and runs while the server runs (the action's own runs);
+  ``add_comment`` puts another author's comment there, ``comment_page_size`` makes the comment
+  listing page in small steps (an upsert must follow ``Link``), ``fail_next_post_after_write``
+  drops the answer to a POST that did happen.
 
-Without a folder it serves an empty repository (``EMPTY_REPO``), for the comment tests. This is the
-one stand-in for GitHub in the tests; shared fixtures are in ``conftest.py``.
+Without a folder it serves an empty repository (``EMPTY_REPO``, for the comment tests); ``token``
+is the only token it accepts. This is the one stand-in for GitHub in the tests; the shared fixtures
+are in ``conftest.py``.
 
 Faults (``Faults``): 5xx, connection resets, 403 secondary limits with ``retry-after``, primary
 exhaustion with a short reset, 410 logs, truncated bodies, latency, paths that always fail.
@@ -55,14 +60,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from tests.fake_export import REPO_NAME as REPO_NAME  # re-exported: the tests import both from here
+from tests.fake_export import build_export as build_export
+from tests.fake_export import iso_time, parse_time
+
 if TYPE_CHECKING:
-    from analyzer.collect.fetch import FetchSummary
     from analyzer.collect.github import ClientPolicy
+    from analyzer.collect.summary import FetchSummary
 
 TOKEN = "we-advisor-fake-token-7f3a9c21e5d8b604"  # recognizable, so tests can look for leaks
 EMPTY_REPO = "acme/operator"  # what a FakeGitHub without a folder serves
-COMMENT_PR = 7  # the pull request whose comments the fake keeps
-COMMENT_AUTHOR = "we-advisor-bot"  # the login of the token (GET /user)
+ACTIONS_BOT = "github-actions[bot]"  # the author of the comments the fake writes (an Actions token)
+COMMENT_PR = 7  # the pull request the comment tests write to
 FILTERS = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
 
 
@@ -100,18 +109,22 @@ class Stats:
 class Export:
     """An export folder in memory: what the server serves, and what a test counts against."""
 
+    repo: dict[str, Any]
+    full_name: str
+    workflows: list[dict[str, Any]]
+    runs: dict[int, dict[str, Any]]
+    attempts: dict[tuple[int, int], dict[str, Any]]
+    jobs: dict[int, list[dict[str, Any]]]
+    logs: dict[int, bytes]
+    annotations: dict[int, list[dict[str, Any]]]
+    files: dict[str, str]
+
     def __init__(self, folder: Path | None, *, repo: str = EMPTY_REPO) -> None:
         self.folder = folder
-        if folder is None:
+        if folder is None:  # an empty repository
             self.repo = {"id": 1, "name": repo.split("/")[1], "full_name": repo, "default_branch": "main"}
-            self.full_name = repo
-            self.workflows: list[dict[str, Any]] = []
-            self.runs: dict[int, dict[str, Any]] = {}
-            self.attempts: dict[tuple[int, int], dict[str, Any]] = {}
-            self.jobs: dict[int, list[dict[str, Any]]] = {}
-            self.logs: dict[int, bytes] = {}
-            self.annotations: dict[int, list[dict[str, Any]]] = {}
-            self.files: dict[str, str] = {}
+            self.full_name, self.workflows, self.runs, self.attempts = repo, [], {}, {}
+            self.jobs, self.logs, self.annotations, self.files = {}, {}, {}, {}
             return
         self.repo = _load(folder / "repo.json")
         self.full_name = self.repo["full_name"]
@@ -147,7 +160,7 @@ class Export:
 
 class FakeGitHub:
     """``with FakeGitHub(folder) as gh: ... gh.url ...`` — serves ``folder`` until the block ends
-    (``folder`` None: an empty repository ``EMPTY_REPO``); only ``token`` is accepted."""
+    (no folder: an empty repository ``EMPTY_REPO``); only ``token`` is accepted."""
 
     def __init__(
         self, folder: Path | None = None, *, faults: Faults | None = None, listing_cap: int = 1000,
@@ -155,10 +168,8 @@ class FakeGitHub:
     ) -> None:  # fmt: skip
         self.data = Export(folder)
         self.token = token
-        self.comments: list[dict[str, Any]] = []  # of pull request COMMENT_PR, oldest first
-        self.next_comment_id = 100
-        self.fail_next_post_after_write = False
-        self.write_log: list[tuple[str, str]] = []  # (method, path) of every POST and PATCH
+        self.comment_page_size: int | None = None  # the comment listing's page size, whatever per_page asks
+        self.fail_next_post_after_write = False  # the next comment POST is written, but answered 502
         self.faults = faults or Faults()
         self.listing_cap = listing_cap
         self.rate_limit = rate_limit
@@ -171,6 +182,11 @@ class FakeGitHub:
         self.window_reset = time.time() + 3600
         self.primary_spent = False  # Faults.primary_once_after has struck
         self.requests: list[tuple[str, int]] = []  # (path with query, status)
+        self.artifacts: dict[int, list[dict[str, Any]]] = {}  # run id -> its artifacts
+        self.pulls: set[int] = set()  # pull-request numbers that take comments
+        self.comments: dict[int, list[dict[str, Any]]] = {}  # pull-request number -> its comments
+        self.writes: list[tuple[str, str, int]] = []  # (method, path, status) of every POST/PATCH
+        self.next_id = 700_000_000
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -185,19 +201,6 @@ class FakeGitHub:
         self.server.server_close()
 
     # -- what a test looks at ------------------------------------------------------------------
-
-    def add_comment(self, author: str, body: str) -> dict[str, Any]:
-        """A comment on pull request ``COMMENT_PR`` by ``author``."""
-        with self.lock:
-            comment = {"id": self.next_comment_id, "user": {"login": author, "id": 1, "type": "User"}, "body": body}
-            self.next_comment_id += 1
-            self.comments.append(comment)
-            return comment
-
-    def writes(self) -> list[tuple[str, str]]:
-        """(method, path) of every write received, in order."""
-        with self.lock:
-            return list(self.write_log)
 
     def reset_stats(self) -> None:
         with self.lock:
@@ -219,6 +222,59 @@ class FakeGitHub:
         if n == run["run_attempt"]:
             return self._latest(run)
         return self.data.attempts.get((run_id, n))
+
+    # -- growing the data while it is served --------------------------------------------------------
+
+    def add_workflow(self, workflow_id: int, name: str, path: str) -> dict[str, Any]:
+        flow = {"id": workflow_id, "name": name, "path": path, "state": "active"}
+        with self.lock:
+            self.data.workflows.append(flow)
+        return flow
+
+    def add_run(
+        self, run: dict[str, Any], jobs: list[dict[str, Any]] | None = None, logs: dict[int, bytes] | None = None
+    ) -> None:
+        """A run (its latest attempt, in the REST shape), its jobs and their logs, served from now on."""
+        with self.lock:
+            self.data.runs[run["id"]] = run
+            self.data.attempts[(run["id"], run["run_attempt"])] = run
+            self.data.jobs[run["id"]] = sorted(jobs or [], key=lambda j: (j["run_attempt"], j["id"]))
+            self.data.logs.update(logs or {})
+
+    def add_artifact(self, run_id: int, name: str, size: int) -> dict[str, Any]:
+        """An artifact of ``run_id`` (an upload-artifact step), as ``/runs/{id}/artifacts`` lists it."""
+        now = datetime.now(UTC)
+        with self.lock:
+            self.next_id += 1
+            run = self.data.runs[run_id]
+            item = {
+                "id": self.next_id, "node_id": f"MDg6QXJ0aWZhY3Q{self.next_id}", "name": name, "size_in_bytes": size,
+                "url": f"{self.url}/repos/{self.data.full_name}/actions/artifacts/{self.next_id}",
+                "archive_download_url": f"{self.url}/repos/{self.data.full_name}/actions/artifacts/{self.next_id}/zip",
+                "expired": False, "created_at": iso_time(now), "updated_at": iso_time(now),
+                "expires_at": iso_time(now + timedelta(days=90)),
+                "workflow_run": {"id": run_id, "repository_id": self.data.repo.get("id"),
+                                 "head_repository_id": self.data.repo.get("id"), "head_branch": run.get("head_branch"),
+                                 "head_sha": run.get("head_sha")},
+            }  # fmt: skip
+            self.artifacts.setdefault(run_id, []).append(item)
+        return item
+
+    def add_comment(self, pr: int, author: str, body: str) -> dict[str, Any]:
+        """A comment by ``author`` on pull request ``pr`` (which takes comments from now on)."""
+        with self.lock:
+            self.next_id += 1
+            now = iso_time(datetime.now(UTC))
+            comment = {"id": self.next_id, "body": body, "created_at": now, "updated_at": now,
+                       "user": {"login": author, "id": 1, "type": "User"}}  # fmt: skip
+            self.pulls.add(pr)
+            self.comments.setdefault(pr, []).append(comment)
+            return comment
+
+    def _comment_json(self, comment: dict[str, Any], pr: int) -> dict[str, Any]:
+        repo = self.data.full_name
+        return {**comment, "url": f"{self.url}/repos/{repo}/issues/comments/{comment['id']}",
+                "html_url": f"https://github.test/{repo}/pull/{pr}#issuecomment-{comment['id']}"}  # fmt: skip
 
     # -- faults ----------------------------------------------------------------------------------
 
@@ -279,10 +335,6 @@ def created_matches(spec: str, created: datetime) -> bool:
         return True
     start, end, day = _when(spec)
     return start <= created < end if day else created == start
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
@@ -372,10 +424,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.stats.faults["5xx"] += 1
                 self._json(502, {"message": "Server Error"}, kind="error")
                 return
-            if not self._authorized():
-                return
-            if url.path == "/user":
-                self._json(200, {"login": COMMENT_AUTHOR, "id": 1, "type": "User"}, kind="user")
+            auth = self.headers.get("Authorization") or ""
+            if faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
+                message = "Requires authentication" if not auth else "Bad credentials"
+                self._json(401, {"message": message, "documentation_url": "https://docs.github.com/rest"}, kind="auth")
                 return
             if url.path == "/rate_limit":
                 core = {k.split("-")[-1]: int(v) for k, v in fake._rate_headers().items() if v.isdigit()}
@@ -416,71 +468,57 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             self._route(url.path, query)
 
-        def _authorized(self) -> bool:
-            auth = self.headers.get("Authorization") or ""
-            if fake.faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
-                message = "Requires authentication" if not auth else "Bad credentials"
-                self._json(401, {"message": message, "documentation_url": "https://docs.github.com/rest"}, kind="auth")
-                return False
-            return True
-
-        # -- pull-request comments ----------------------------------------------------------------
-
-        def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
-            repo = data.full_name
-            return {**comment, "url": f"{fake.url}/repos/{repo}/issues/comments/{comment['id']}",
-                    "html_url": f"https://github.test/{repo}/pull/{COMMENT_PR}#issuecomment-{comment['id']}"}  # fmt: skip
-
-        def _comments_page(self, query: dict[str, str], path: str) -> None:
-            page, per = max(1, int(query.get("page") or 1)), 2  # small pages: an upsert must follow Link headers
-            with fake.lock:
-                items = fake.comments[(page - 1) * per : page * per]
-                more = page * per < len(fake.comments)
-            headers = {"Link": f'<{fake.url}{path}?page={page + 1}>; rel="next"'} if more else {}
-            self._json(200, [self._comment_json(c) for c in items], headers, kind="comments")
-
-        def _write_body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length") or 0)
-            body: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
-            return body
-
         def do_POST(self) -> None:
-            path, body = urlparse(self.path).path, self._write_body()  # the body is read first: keep-alive
-            with fake.lock:
-                fake.write_log.append(("POST", path))
-            if not self._authorized():
-                return
-            if path != f"/repos/{data.full_name}/issues/{COMMENT_PR}/comments":
-                self._json(404, {"message": "Not Found"}, kind="missing")
-                return
-            created = fake.add_comment(COMMENT_AUTHOR, str(body.get("body", "")))
-            with fake.lock:
-                lost, fake.fail_next_post_after_write = fake.fail_next_post_after_write, False
-            if lost:  # written, but the client never learns it
-                self._json(502, {"message": "Bad Gateway"}, kind="error")
-            else:
-                self._json(201, self._comment_json(created), kind="write")
+            self._write("POST")
 
         def do_PATCH(self) -> None:
-            path, body = urlparse(self.path).path, self._write_body()  # the body is read first: keep-alive
-            with fake.lock:
-                fake.write_log.append(("PATCH", path))
-            if not self._authorized():
-                return
-            prefix = f"/repos/{data.full_name}/issues/comments/"
-            cid = int(path[len(prefix) :]) if path.startswith(prefix) and path[len(prefix) :].isdigit() else -1
-            with fake.lock:
-                match = next((c for c in fake.comments if c["id"] == cid), None)
-                if match is not None:
-                    match["body"] = str(body.get("body", ""))
-            if match is None:
-                self._json(404, {"message": "Not Found"}, kind="missing")
-            else:
-                self._json(200, self._comment_json(match), kind="write")
+            self._write("PATCH")
 
-        # -- reading ------------------------------------------------------------------------------
+        def _write(self, method: str) -> None:
+            """A comment created (POST /issues/{n}/comments) or edited (PATCH /issues/comments/{id})."""
+            path = urlparse(self.path).path
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = str(json.loads(self.rfile.read(length) or b"{}")["body"])
+            except (ValueError, KeyError, TypeError):
+                body = None
+            prefix = f"/repos/{data.full_name}/issues/"
+            parts = path[len(prefix) :].split("/") if path.startswith(prefix) else []
+            status, answer = 404, {"message": "Not Found"}
+            auth = self.headers.get("Authorization") or ""
+            with fake.lock:
+                fake.stats.total += 1
+                fake.stats.api += 1
+                if fake.faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
+                    status, answer = 401, {"message": "Bad credentials"}
+                elif body is None:
+                    status, answer = 422, {"message": "Invalid request: body is missing"}
+                elif method == "POST" and len(parts) == 2 and parts[1] == "comments" and parts[0].isdigit():
+                    pr = int(parts[0])
+                    if pr in fake.pulls:
+                        fake.next_id += 1
+                        now = iso_time(datetime.now(UTC))
+                        comment = {"id": fake.next_id, "body": body, "created_at": now, "updated_at": now,
+                                   "user": {"login": ACTIONS_BOT, "id": 41898282, "type": "Bot"}}  # fmt: skip
+                        fake.comments.setdefault(pr, []).append(comment)
+                        status, answer = 201, fake._comment_json(comment, pr)
+                        if fake.fail_next_post_after_write:  # written, but the client never learns it
+                            fake.fail_next_post_after_write = False
+                            status, answer = 502, {"message": "Bad Gateway"}
+                elif method == "PATCH" and len(parts) == 2 and parts[0] == "comments" and parts[1].isdigit():
+                    for pr, items in fake.comments.items():
+                        for comment in items:
+                            if comment["id"] == int(parts[1]):
+                                comment["body"], comment["updated_at"] = body, iso_time(datetime.now(UTC))
+                                status, answer = 200, fake._comment_json(comment, pr)
+                fake.writes.append((method, path, status))
+            self._json(status, answer, kind="write")
 
         def _route(self, path: str, query: dict[str, str]) -> None:
+            if path == "/user":  # an Actions token cannot ask who it is
+                self._json(403, {"message": "Resource not accessible by integration",
+                                 "documentation_url": "https://docs.github.com/rest/users/users"}, kind="user")  # fmt: skip
+                return
             repo_id = data.repo.get("id")
             prefix = f"/repos/{data.full_name}"
             if path.startswith(f"/repositories/{repo_id}"):
@@ -509,8 +547,15 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._job(int(parts[2]), parts[3:])
             elif len(parts) == 3 and parts[0] == "check-runs" and parts[2] == "annotations" and parts[1].isdigit():
                 self._page(None, data.annotations.get(int(parts[1]), []), query, path)
-            elif parts == ["issues", str(COMMENT_PR), "comments"]:
-                self._comments_page(query, path)
+            elif len(parts) == 3 and parts[0] == "issues" and parts[1].isdigit() and parts[2] == "comments":
+                pr = int(parts[1])
+                if pr not in fake.pulls:
+                    self._json(404, {"message": "Not Found"}, kind="missing")
+                    return
+                with fake.lock:
+                    items = [fake._comment_json(c, pr) for c in fake.comments.get(pr, [])]
+                    size = fake.comment_page_size
+                self._page(None, items, {**query, "per_page": str(size)} if size else query, path)
             elif parts and parts[0] == "contents":
                 text = data.files.get("/".join(parts[1:]))
                 if text is None:
@@ -557,7 +602,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             if "status" in query:
                 runs = [r for r in runs if query["status"] in (r["status"], r["conclusion"])]
             if "created" in query:
-                runs = [r for r in runs if created_matches(query["created"], _parse_time(r["created_at"]))]
+                runs = [r for r in runs if created_matches(query["created"], parse_time(r["created_at"]))]
             filtered = any(k in query for k in FILTERS)
             self._page("workflow_runs", runs, query, path, cap=fake.listing_cap if filtered else None)
 
@@ -583,6 +628,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._page("jobs", jobs, query, path)
             elif rest == ["logs"]:
                 self._redirect(f"/_blob/runs/{run_id}/{attempt}")
+            elif rest == ["artifacts"]:
+                with fake.lock:
+                    items = [a for a in fake.artifacts.get(run_id, []) if query.get("name", a["name"]) == a["name"]]
+                self._page("artifacts", items, query, path)
             else:
                 self._json(404, {"message": "Not Found"}, kind="missing")
 
@@ -646,7 +695,7 @@ def _kind(parts: list[str]) -> str:
     if parts[:2] == ["actions", "jobs"]:
         return "job_logs" if parts[-1] == "logs" else "job"
     if parts[:2] == ["actions", "runs"] and len(parts) > 3:
-        return {"jobs": "jobs", "logs": "run_logs"}.get(parts[-1], "attempt")
+        return {"jobs": "jobs", "logs": "run_logs", "artifacts": "artifacts"}.get(parts[-1], "attempt")
     return "/".join(p for p in parts if not p.isdigit())
 
 
@@ -794,135 +843,3 @@ def wait_for_parsing(db: Path, process: subprocess.Popen[str], limit_s: float = 
         if parsed_jobs(db) > beyond:
             return
         time.sleep(0.002)
-
-
-# -- a generated export folder -----------------------------------------------------------------
-
-REPO_NAME = "acme/widgets"
-
-
-def build_export(
-    folder: Path, *, runs: int = 40, jobs_per_run: int = 3, seed: int = 1, end: datetime | None = None,
-    big_run_jobs: int = 0,
-) -> Path:  # fmt: skip
-    """A small, varied history: two workflows, two branches, reruns, failures with annotations,
-    a timed-out job, a skipped job, a job without a log; one run with ``big_run_jobs`` jobs (pages)."""
-    rng = random.Random(seed)
-    end = end or datetime(2026, 11, 20, tzinfo=UTC)
-    folder.mkdir(parents=True, exist_ok=True)
-    for sub in ("attempts", "jobs", "logs", "annotations", "workflow-files/.github/workflows"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    owner, name = REPO_NAME.split("/")
-    repo = {"id": 4242, "name": name, "full_name": REPO_NAME, "default_branch": "main",
-            "created_at": "2024-01-01T00:00:00Z", "owner": {"login": owner}}  # fmt: skip
-    flows = [
-        {"id": 11, "name": "CI", "path": ".github/workflows/ci.yml", "state": "active"},
-        {"id": 12, "name": "E2E", "path": ".github/workflows/e2e.yml", "state": "active"},
-    ]
-    (folder / "repo.json").write_text(json.dumps(repo))
-    (folder / "workflows.json").write_text(json.dumps({"total_count": 2, "workflows": flows}))
-    for flow, minutes in zip(flows, (10, 30), strict=True):
-        (folder / "workflow-files" / flow["path"]).write_text(
-            f"name: {flow['name']}\non: [push]\njobs:\n  build:\n    runs-on: ubuntu-latest\n"
-            f"    timeout-minutes: {minutes}\n    steps:\n      - run: make\n"
-        )
-    latest: list[dict[str, Any]] = []
-    job_id = 9_000_000
-    for n in range(runs):
-        run_id = 5_000_000 + n * 7
-        created = end - timedelta(hours=6 * (runs - n)) + timedelta(minutes=rng.randint(0, 300))
-        flow = flows[n % 2]
-        attempts = 2 if n % 9 == 4 else 1
-        count = big_run_jobs if (big_run_jobs and n == runs // 2) else jobs_per_run
-        base = {
-            "id": run_id, "name": flow["name"], "display_title": f"change {n}", "path": flow["path"],
-            "event": "push", "head_branch": "main" if n % 3 else "feature/x",
-            "head_sha": hashlib.sha1(str(n).encode()).hexdigest(), "workflow_id": flow["id"],
-            "run_number": n + 1, "status": "completed", "repository": {"full_name": REPO_NAME},
-        }  # fmt: skip
-        jobs: list[dict[str, Any]] = []
-        for attempt in range(1, attempts + 1):
-            start = created + timedelta(hours=attempt - 1)
-            conclusions = []
-            for k in range(count):
-                if attempt < attempts:
-                    conclusions.append("failure" if k == 0 else "success")
-                elif n % 11 == 3 and k == 0:
-                    conclusions.append("cancelled")  # a job timeout: concludes cancelled, annotation says why
-                elif n % 13 == 5 and k == count - 1:
-                    conclusions.append("skipped")
-                else:
-                    conclusions.append("success" if rng.random() > 0.15 else "failure")
-            for k, conclusion in enumerate(conclusions):
-                job_id += rng.randint(1, 50)
-                jstart = start + timedelta(seconds=20 + 5 * k)
-                steps = []
-                t = jstart
-                for s, step in enumerate(("Set up job", "Run actions/checkout@v4", f"Run make test-{k}", "Complete job"), 1):
-                    length = timedelta(seconds=2 if s != 3 else rng.randint(30, 600))
-                    steps.append({"number": s, "name": step, "status": "completed",
-                                  "conclusion": "success" if conclusion != "skipped" else "skipped",
-                                  "started_at": _iso(t), "completed_at": _iso(t + length)})  # fmt: skip
-                    t += length
-                if conclusion in ("failure", "cancelled"):
-                    steps[2]["conclusion"] = conclusion
-                job = {
-                    "id": job_id, "run_id": run_id, "run_attempt": attempt, "workflow_name": flow["name"],
-                    "name": f"test ({k})" if count > 1 else "test", "status": "completed", "conclusion": conclusion,
-                    "created_at": _iso(jstart - timedelta(seconds=15)), "started_at": _iso(jstart),
-                    "completed_at": _iso(t), "labels": ["ubuntu-latest"], "runner_name": f"GitHub Actions {k}",
-                    "head_branch": base["head_branch"], "head_sha": base["head_sha"], "steps": steps,
-                    "check_run_url": f"https://api.github.com/repos/{REPO_NAME}/check-runs/{job_id}",
-                }  # fmt: skip
-                jobs.append(job)
-                if conclusion != "skipped" and not (n % 17 == 8 and k == 0):
-                    (folder / "logs" / f"{job_id}.txt.gz").write_bytes(
-                        gzip.compress(_log(job, conclusion, rng), mtime=0)
-                    )
-                if conclusion == "cancelled":
-                    notes = [{"annotation_level": "failure", "path": ".github", "start_line": 1, "title": "",
-                              "message": "The job has exceeded the maximum execution time of 30m0s"}]  # fmt: skip
-                elif conclusion == "failure":
-                    notes = [{"annotation_level": "failure", "path": ".github", "start_line": 1, "title": "",
-                              "message": "Process completed with exit code 2."}]  # fmt: skip
-                else:
-                    notes = []
-                if notes:
-                    (folder / "annotations" / f"{job_id}.json").write_text(json.dumps(notes))
-            concl = "failure" if any(c in ("failure", "cancelled") for c in conclusions) else "success"
-            record = {**base, "run_attempt": attempt, "conclusion": concl, "created_at": _iso(created),
-                      "run_started_at": _iso(start), "updated_at": _iso(start + timedelta(minutes=20))}  # fmt: skip
-            if attempt < attempts:
-                (folder / "attempts" / f"{run_id}-{attempt}.json").write_text(json.dumps(record))
-            else:
-                latest.append(record)
-        (folder / "jobs" / f"{run_id}.json").write_text(json.dumps({"total_count": len(jobs), "jobs": jobs}))
-    latest.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-    (folder / "runs.json").write_text(json.dumps({"total_count": len(latest), "workflow_runs": latest}))
-    return folder
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _log(job: dict[str, Any], conclusion: str, rng: random.Random) -> bytes:
-    lines = ["Current runner version: '2.329.0'", f"Complete job name: {job['name']}"]
-    out = []
-    for step in job["steps"]:
-        t = _parse_time(step["started_at"])
-        stamp = t.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-        if step["number"] == 1:
-            out += [f"{stamp} {line}" for line in lines]
-            continue
-        out.append(f"{stamp} ##[group]{step['name']}")
-        out.append(f"{stamp} ##[endgroup]")
-        for i in range(rng.randint(3, 12)):
-            out.append(f"{stamp} output line {i} of {step['name']}")
-        if step["conclusion"] == "failure":
-            out.append(f"{stamp} ##[error]Process completed with exit code 2.")
-        if step["conclusion"] == "cancelled":
-            out.append(f"{stamp} ##[error]The operation was canceled.")
-    end = _parse_time(job["completed_at"]).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-    out.append(f"{end} Cleaning up orphan processes")
-    return ("\ufeff" + "\n".join(out) + "\n").encode()

@@ -40,7 +40,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "typer": ("analyzer.cli",),
     "sqlite3": ("analyzer.store.connection", "analyzer.store.frame"),
     "ruamel": ("analyzer.advise.workflows",),
-    "sklearn": ("analyzer.model.runners",),
+    "sklearn": ("analyzer.model.runners", "analyzer.model.signatures"),
     "threadpoolctl": ("analyzer.model.runners",),
     "re._parser": ("analyzer.parse.logs.literals",),
     "sre_parse": (),

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fake_github import REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -33,6 +32,7 @@ from analyzer.cli import app
 from analyzer.collect import ingest
 from analyzer.errors import AdvisorError
 from analyzer.store import Store
+from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
 runner = CliRunner()
 
@@ -346,6 +346,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     assert result.exit_code == 0, result.stderr
     export = build_export(base / "export", runs=3)
     with FakeGitHub(export) as github, FakeGitHub(export, faults=Faults(always_fail=(".*",))) as failing, FakeGitHub() as comments:
+        comments.pulls.add(COMMENT_PR)
         yield World(base / "t.db", github.url, failing.url, comments.url)
 
 

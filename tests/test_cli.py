@@ -294,3 +294,17 @@ def test_tables_show_control_characters_as_symbols() -> None:
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert "␛]0;pwned␇e2e␍␊fake row" in text
     assert len(text.splitlines()) == 3
+
+
+def test_version_prints_package_and_store_schema(tmp_path: Path) -> None:
+    """One line with the installed package's version and the schema of the stores it reads and writes;
+    nothing else runs (no store is opened or created, no command is needed)."""
+    from importlib.metadata import version
+
+    from analyzer.store import SCHEMA_VERSION
+
+    result = CliRunner().invoke(app, ["--version"], env={"WE_ADVISOR_STORE": str(tmp_path / "never.db")})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"we-advisor {version('we-advisor')} (store schema {SCHEMA_VERSION})\n"
+    assert re.fullmatch(r"we-advisor \d+\.\d+\.\d+\S* \(store schema \d+\)\n", result.stdout)
+    assert not (tmp_path / "never.db").exists()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_github import COMMENT_AUTHOR, COMMENT_PR, EMPTY_REPO, TOKEN, FakeGitHub
 from typer.testing import CliRunner
 
 from analyzer.cli import app
@@ -23,6 +22,7 @@ from analyzer.present.publish import find_marked, upsert_pr_comment
 from analyzer.present.text import md_text, mermaid_text
 from analyzer.records import Job, Observation, Run, parse_iso
 from analyzer.store import Store
+from tests.fake_github import ACTIONS_BOT, COMMENT_PR, EMPTY_REPO, TOKEN, FakeGitHub
 
 REPO = EMPTY_REPO
 PR = str(COMMENT_PR)
@@ -54,21 +54,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, st
 
 def test_two_runs_leave_exactly_one_comment_edited_the_second_time(comment_github: FakeGitHub, tmp_path: Path) -> None:
     """The first run creates the comment, the second edits it: one comment, one POST, one PATCH."""
-    comment_github.add_comment("someone-else", f"{MARKER} not ours: another author's marker is left alone")
-    comment_github.add_comment(COMMENT_AUTHOR, "an unrelated comment by the same user")
+    comment_github.add_comment(COMMENT_PR, "someone-else", f"{MARKER} not ours: another author's marker is left alone")
+    comment_github.add_comment(COMMENT_PR, ACTIONS_BOT, "an unrelated comment by the same user")
     db = str(_store(tmp_path / "s.db"))
     env = {"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""}
     code, out, err = run_cli("comment", "--repo", REPO, "--pr", PR, "--api-url", comment_github.url, "--store", db, env=env)
     assert code == 0, err
     assert "comment created" in err
-    comment_github.comments[-1]["body"] = comment_github.comments[-1]["body"].replace("Week", "Last week")  # stale report
+    comment_github.comments[COMMENT_PR][-1]["body"] = comment_github.comments[COMMENT_PR][-1]["body"].replace("Week", "Last week")  # stale report
     code, _, err = run_cli("comment", "--repo", REPO, "--pr", PR, "--api-url", comment_github.url, "--store", db, env=env)
     assert code == 0, err
     assert "comment updated" in err
-    ours = [c for c in comment_github.comments if c["user"]["login"] == COMMENT_AUTHOR and MARKER in c["body"]]
+    ours = [c for c in comment_github.comments[COMMENT_PR] if c["user"]["login"] == ACTIONS_BOT and MARKER in c["body"]]
     assert len(ours) == 1
     assert "Last week" not in ours[0]["body"]
-    assert [m for m, _ in comment_github.writes()] == ["POST", "PATCH"]
+    assert [m for m, _, _ in comment_github.writes] == ["POST", "PATCH"]
     assert TOKEN not in out + err
 
 
@@ -79,7 +79,7 @@ def test_dry_run_prints_the_body_and_writes_nothing(comment_github: FakeGitHub, 
                              env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})
     assert code == 0, err
     assert out.startswith(MARKER)
-    assert comment_github.stats.total == 0 and comment_github.writes() == []
+    assert comment_github.stats.total == 0 and comment_github.writes == []
 
 
 def test_log_text_cannot_ping_or_inject_markup(tmp_path: Path) -> None:
@@ -97,8 +97,8 @@ def test_lost_response_to_a_create_is_not_repeated_into_a_duplicate(comment_gith
     body = f"{MARKER}\nhello"
     outcome = upsert_pr_comment(REPO, COMMENT_PR, body, token=TOKEN, api_url=comment_github.url)
     assert outcome.action == "created"
-    assert len(comment_github.comments) == 1
-    assert [m for m, _ in comment_github.writes()] == ["POST"]
+    assert len(comment_github.comments[COMMENT_PR]) == 1
+    assert [m for m, _, _ in comment_github.writes] == ["POST"]
 
 
 def test_bad_token_is_an_auth_error_without_the_token(comment_github: FakeGitHub) -> None:

@@ -6,7 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_github import (
+from typer.testing import CliRunner
+
+from analyzer.cli import app
+from analyzer.collect import github
+from analyzer.collect.fetch import FetchProgress, fetch
+from analyzer.collect.github import GitHubClient
+from analyzer.config import Settings
+from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
+from analyzer.store import Store, store_lock
+from analyzer.window import fetch_start
+from tests.fake_github import (
     REPO_NAME,
     SINCE,
     TOKEN,
@@ -18,16 +28,6 @@ from fake_github import (
     fast_policy,
     run_fetch,
 )
-from typer.testing import CliRunner
-
-from analyzer.cli import app
-from analyzer.collect import github
-from analyzer.collect.fetch import FetchProgress, fetch
-from analyzer.collect.github import GitHubClient
-from analyzer.config import Settings
-from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
-from analyzer.store import Store, store_lock
-from analyzer.window import fetch_start
 
 FAST = fast_policy()
 runner = CliRunner()

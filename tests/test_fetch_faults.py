@@ -10,7 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_github import (
+from typer.testing import CliRunner
+
+from analyzer.cli import app
+from analyzer.collect.fetch import FetchProgress
+from analyzer.store import Store
+from tests.fake_github import (
     SINCE,
     TOKEN,
     FakeGitHub,
@@ -23,11 +28,6 @@ from fake_github import (
     run_fetch,
     wait_for_requests,
 )
-from typer.testing import CliRunner
-
-from analyzer.cli import app
-from analyzer.collect.fetch import FetchProgress
-from analyzer.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

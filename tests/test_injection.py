@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import needs_chromium, open_page
-from fake_github import EMPTY_REPO, TOKEN, FakeGitHub, build_export
 from markdown_it import MarkdownIt
 from test_comment import run_cli
 
 from analyzer.present.markdown import MARKER
+from tests.browser import needs_chromium, open_page
+from tests.fake_github import COMMENT_PR, EMPTY_REPO, TOKEN, FakeGitHub, build_export
 
 REPO = EMPTY_REPO
 
@@ -147,11 +147,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert code == 0, err
     bodies["comment --dry-run"] = out
     with FakeGitHub() as fake:
+        fake.pulls.add(COMMENT_PR)
         code, _, err = run_cli("comment", "--repo", REPO, "--pr", "7", "--api-url", fake.url, "--store", db,
                                env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""})  # fmt: skip
         assert code == 0, err
-        assert len(fake.comments) == 1
-        bodies["comment (as GitHub receives it)"] = fake.comments[0]["body"]
+        assert len(fake.comments[COMMENT_PR]) == 1
+        bodies["comment (as GitHub receives it)"] = fake.comments[COMMENT_PR][0]["body"]
     return {"root": root, "html": html, "bodies": bodies}
 
 

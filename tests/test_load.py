@@ -19,9 +19,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from loadgen import ROOT, Measured, measure, write_store
 
 from analyzer.present.markdown import GITHUB_COMMENT_LIMIT, MARKER
+from tests.loadgen import ROOT, Measured, measure, write_store
 
 MEMORY_BOUND_MB = 1000.0
 HTML_LIMIT_BYTES = 2_000_000
@@ -217,7 +217,7 @@ def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path:
 def test_generator_is_deterministic_and_consistent() -> None:
     """The same seed gives the same rows; every job has its job observation, and only attempts that
     did not succeed have an incident."""
-    from loadgen import generate
+    from tests.loadgen import generate
 
     a, b = generate(400, seed=3), generate(400, seed=3)
     for name in ("runs", "jobs", "steps", "observations", "incidents"):

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fake_github import (
+
+from analyzer.collect.fetch import Unfetched
+from analyzer.collect.github import ClientPolicy
+from analyzer.store import Store
+from tests.fake_github import (
     TOKEN,
     FakeGitHub,
     Faults,
@@ -34,10 +38,6 @@ from fake_github import (
     wait_for_parsing,
     wait_for_requests,
 )
-
-from analyzer.collect.fetch import Unfetched
-from analyzer.collect.github import ClientPolicy
-from analyzer.store import Store
 
 # 120 runs: two listing pages (100 a page), so kills land while listing as well as in jobs, logs,
 # annotations, workflow files and parsing; about 700 requests.

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import needs_chromium, open_page
 from test_report import make_inputs
 
 from analyzer.present.context import build_context
 from analyzer.present.html import render_html
+from tests.browser import needs_chromium, open_page
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

@@ -23,7 +23,6 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fake_github import REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 from typer.testing import CliRunner
 
 from analyzer.cli import app
@@ -34,6 +33,7 @@ from analyzer.config import Settings
 from analyzer.errors import AdvisorError
 from analyzer.present.publish import upsert_pr_comment
 from analyzer.store import Store
+from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
 COMMENT_TOKEN = "ghp_test_token_never_printed"  # the only token the comment stand-in accepts
 FAST = ClientPolicy(tries=3, backoff_s=0.01, backoff_max_s=0.05, secondary_wait_s=0.1, per_minute=100_000)
@@ -128,6 +128,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def servers(export: Path) -> Iterator[Servers]:
     with FakeGitHub(export) as fake, FakeGitHub(token=COMMENT_TOKEN) as comments:
+        comments.pulls.add(COMMENT_PR)
         yield Servers(fake, Recorder(fake.server), comments.url, Recorder(comments.server))
 
 
