@@ -48,15 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.advice_histories import (  # noqa: E402
-    RUNNER_STEPS,
-    History,
-    HistorySpec,
-    UnitTruth,
-    catalogue,
-    generate,
-    write_export,
-)
+from benchmarks.advice_export import write_export  # noqa: E402
+from benchmarks.advice_histories import RUNNER_STEPS, History, HistorySpec, UnitTruth, catalogue, generate  # noqa: E402
 from benchmarks.rows import row  # noqa: E402
 
 Q = 0.99

@@ -1,4 +1,4 @@
-"""Compare limit-advice designs (``benchmarks/advice_lab.py``) on the ground-truth histories, bypassing the store.
+"""Compare limit-advice designs (``advice_design.py`` on ``advice_lab.py``) on the ground-truth histories, bypassing the store.
 
     python benchmarks/advice_compare.py [--quick] [--only D4,D6] [--markdown FILE]
 
@@ -32,17 +32,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.advice_bench import BASELINES, baseline_limits  # noqa: E402
+from benchmarks.advice_design import Design, advise  # noqa: E402
 from benchmarks.advice_histories import History, UnitTruth, catalogue, generate  # noqa: E402
-from benchmarks.advice_lab import (  # noqa: E402
-    Design,
-    TailFit,
-    advise,
-    hung_runs,
-    kaplan_meier,
-    kill_interval,
-    round_limit,
-    tool_hung,
-)
+from benchmarks.advice_lab import TailFit, hung_runs, kaplan_meier, kill_interval, round_limit, tool_hung  # noqa: E402
 
 TODAY = Design("D0 today (approx.)", tails=("lognormal", "weibull"), gof="cdf-gap", rule="quantile", hysteresis="band",
                hangs="tool", km_until="support")
@@ -61,6 +53,10 @@ DESIGNS = (
     Design("D10 D5, binomial CI", inner_censored=True, ci="binomial"),
     Design("D11 D5, loose 1.5x/+120s", inner_censored=True, loose_factor=1.5, loose_slack_s=120.0),
     Design("D12 D5, loose 1.25x/+60s", inner_censored=True, loose_factor=1.25, loose_slack_s=60.0),
+    Design("D13 D12, loose cuts on KM only, tail raises capped", inner_censored=True, loose_factor=1.25, loose_slack_s=60.0,
+           loose_needs_km=True, raise_cap=1.4),
+    Design("D14 D13, simplest tail", inner_censored=True, loose_factor=1.25, loose_slack_s=60.0, loose_needs_km=True,
+           raise_cap=1.4, prefer="simplest"),
 )
 BANDS = ((500, 10**9, "≥ 500 runs"), (200, 499, "200–499 runs"), (20, 199, "20–199 runs"))
 Key = tuple[str, str, str, str | None, str | None]

@@ -2,8 +2,8 @@
 
 Design (what the benchmark and ``tests/test_advice_quality.py`` rest on):
 
-- **Segments.** A job is a chain of segments, each drawn from a known ``Dist`` (a finite mixture
-  of scipy distributions, so its survival function and quantiles are exact): the runner-made
+- **Segments.** A job is a chain of segments, each drawn from a known ``advice_truth.Dist`` (a finite
+  mixture of scipy distributions, so its survival function and quantiles are exact): the runner-made
   "Set up job", a ``uses:`` checkout, a ``run:`` step "Prepare", the step "Run tests" (a
   ``kubectl wait --timeout=…`` phase, a ``[[phases]]`` rule phase with ``timeout_s``, then the
   test suite proper), the runner-made post step and "Complete job" (container jobs also get
@@ -14,11 +14,12 @@ Design (what the benchmark and ``tests/test_advice_quality.py`` rest on):
   error of a 1 % kill rate is 0.016 %). ``Truth.kill(L)`` = P(healthy duration > L).
 - **History.** Runs spread evenly over ``days``; each attempt draws its segments, then lives
   through the limits in force at its time (a limit can change at ``change_at``: an earlier 300 s
-  wait, a raised ``timeout-minutes``), concurrency cancels (at a uniform point of the run), hangs
+  wait, a raised ``timeout-minutes``), concurrency cancels (at an exponential time independent of
+  the run's length, as a new push arrives: independent censoring), hangs
   (the suite goes silent and the step or job limit ends it), plain failures, and reruns of
   attempts that did not succeed. Limits may be given in seconds or as a target kill rate
   (``Kill(0.02)``: the whole-minute, or 10-second, value whose true kill rate is nearest 2 %).
-- **Export.** ``write_export`` writes what ``we-advisor ingest`` reads (the layout of
+- **Export.** ``advice_export.write_export`` writes what ``we-advisor ingest`` reads (the layout of
   ``data/sample/``): runs.json, attempts/, jobs/ (REST shapes), logs/*.txt.gz (minimal logs in
   GitHub's timestamp / ``##[group]`` format with the real timeout lines), annotations/ (job
   timeouts, cancels, step timeouts), workflow-files/ (``timeout-minutes`` of the job and steps as
@@ -32,19 +33,16 @@ Nothing here imports ``analyzer``: the benchmark talks to we-advisor only throug
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, stats
+
+from benchmarks.advice_truth import Dist, Truth, bimodal, heavy, lognormal, weibull
 
 REPO = "bench/advice"
 JOB = "test"
@@ -59,95 +57,6 @@ TICK = 10_000_000  # log timestamps: 10⁻⁷ s, as GitHub writes them
 TRUTH_DRAWS = 400_000
 _TEST_PREAMBLE_S = 0.04  # "Run tests": its group lines before the wait, and the gaps between parts
 _TEST_GAP_S = 0.01
-
-
-# -- distributions ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dist:
-    """A duration distribution in seconds: a mixture of scipy frozen distributions (exact sf and ppf)."""
-
-    label: str
-    weights: tuple[float, ...]
-    parts: tuple[Any, ...]  # scipy.stats frozen distributions
-
-    def sample(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
-        which = rng.choice(len(self.parts), size=n, p=np.asarray(self.weights)) if len(self.parts) > 1 else np.zeros(n, int)
-        out = np.empty(n)
-        for i, part in enumerate(self.parts):
-            mask = which == i
-            out[mask] = part.rvs(size=int(mask.sum()), random_state=rng)
-        return np.maximum(out, 0.001)
-
-    def sf(self, t: NDArray[np.float64] | float) -> NDArray[np.float64]:
-        x = np.asarray(t, dtype=float)
-        return np.asarray(sum(w * p.sf(x) for w, p in zip(self.weights, self.parts, strict=True)), dtype=np.float64)
-
-    def quantile(self, q: float) -> float:
-        if len(self.parts) == 1:
-            return float(self.parts[0].ppf(q))
-        lo = min(float(p.ppf(q)) for p in self.parts)
-        hi = max(float(p.ppf(q)) for p in self.parts)
-        if hi <= lo:
-            return lo
-        return float(optimize.brentq(lambda t: float(self.sf(t)) - (1 - q), lo, hi, xtol=1e-6))
-
-
-def lognormal(median: float, sigma: float) -> Dist:
-    return Dist(f"lognormal(median {median:g} s, σ {sigma:g})", (1.0,), (stats.lognorm(s=sigma, scale=median),))
-
-
-def mixture(*components: tuple[float, Dist], label: str | None = None) -> Dist:
-    """Weighted components (weights summing to 1), e.g. warm runs and cold image pulls."""
-    weights = tuple(w * cw for w, d in components for cw in d.weights)
-    parts = tuple(p for _, d in components for p in d.parts)
-    text = label or " + ".join(f"{w:g}×{d.label}" for w, d in components)
-    return Dist(text, weights, parts)
-
-
-def heavy(floor: float, scale: float, shape: float) -> Dist:
-    """A Pareto (Lomax) tail above ``floor``: P(T > floor + x) = (1 + x/scale)^-shape."""
-    return Dist(f"floor {floor:g} s + lomax(scale {scale:g}, shape {shape:g})", (1.0,), (stats.lomax(c=shape, loc=floor, scale=scale),))
-
-
-def weibull(scale: float, shape: float) -> Dist:
-    return Dist(f"weibull(scale {scale:g} s, shape {shape:g})", (1.0,), (stats.weibull_min(c=shape, scale=scale),))
-
-
-def bimodal(warm: float, cold: float, cold_share: float, sigma: float = 0.15) -> Dist:
-    """Warm runs around ``warm`` s, cold image pulls around ``cold`` s (a ``cold_share`` of runs)."""
-    return mixture((1 - cold_share, lognormal(warm, sigma)), (cold_share, lognormal(cold, sigma * 1.2)),
-                   label=f"bimodal(warm {warm:g} s, cold {cold:g} s × {cold_share:g})")  # fmt: skip
-
-
-class Truth:
-    """The healthy-duration distribution of one unit: exact (a ``Dist``) or a large sorted Monte Carlo sample."""
-
-    def __init__(self, dist: Dist | None = None, draws: NDArray[np.float64] | None = None) -> None:
-        if (dist is None) == (draws is None):
-            raise ValueError("give a Dist or Monte Carlo draws")
-        self.dist = dist
-        self.draws = None if draws is None else np.sort(np.asarray(draws, dtype=float))
-
-    @property
-    def exact(self) -> bool:
-        return self.dist is not None
-
-    def kill(self, limit: float) -> float:
-        """P(a healthy run lasts longer than ``limit``): the share a limit stops."""
-        if not math.isfinite(limit):
-            return 0.0
-        if self.dist is not None:
-            return float(self.dist.sf(limit))
-        assert self.draws is not None
-        return float(1.0 - np.searchsorted(self.draws, limit, side="right") / self.draws.size)
-
-    def quantile(self, q: float) -> float:
-        if self.dist is not None:
-            return self.dist.quantile(q)
-        assert self.draws is not None
-        return float(np.quantile(self.draws, q))
 
 
 # -- limits and specs ------------------------------------------------------------------------------
@@ -184,7 +93,7 @@ class HistorySpec:
     wait_limit: tuple[LimitSpec, LimitSpec] = (300.0, 300.0)  # kubectl wait --timeout
     warmup_limit: LimitSpec = 300.0  # [[phases]] timeout_s (the config holds only the current value)
     change_at: float = 0.5
-    cancel: float = 0.03  # concurrency cancels, at a uniform point of the run
+    cancel: float = 0.03  # share of first attempts a concurrency cancel stops (at a time independent of the run)
     hang: float = 0.0  # the suite goes silent until a limit ends it
     fail: float = 0.02  # plain test failures, at a uniform point of the suite
     rerun: float = 0.5  # attempts that did not succeed and are run again
@@ -260,7 +169,7 @@ class Observed:
 
 
 @dataclass
-class _Step:
+class Step:
     name: str
     number: int
     start: int  # ticks
@@ -270,7 +179,7 @@ class _Step:
 
 
 @dataclass
-class _Attempt:
+class Attempt:
     run_index: int
     number: int
     created: int
@@ -278,7 +187,7 @@ class _Attempt:
     end: int
     conclusion: str
     cause: str | None
-    steps: list[_Step]
+    steps: list[Step]
     annotations: list[str]
     run_id: int = 0
     job_id: int = 0
@@ -289,7 +198,7 @@ class History:
     spec: HistorySpec
     units: dict[tuple[str, str, str, str | None, str | None], UnitTruth]
     observed: dict[tuple[str, str, str, str | None, str | None], Observed]
-    attempts: list[_Attempt]
+    attempts: list[Attempt]
     limits: dict[str, tuple[float | None, float | None]]  # resolved (before, after) per limit name
     run_created: list[int]
 
@@ -300,15 +209,6 @@ class History:
 
 def _ticks(seconds: float) -> int:
     return round(seconds * TICK)
-
-
-def _stamp(t: int) -> str:
-    sec, frac = divmod(t, TICK)
-    return f"{datetime.fromtimestamp(sec, UTC):%Y-%m-%dT%H:%M:%S}.{frac:07d}Z"
-
-
-def _api(t: int) -> str:
-    return f"{datetime.fromtimestamp(t // TICK, UTC):%Y-%m-%dT%H:%M:%S}Z"
 
 
 def _longest_gap(lines: Sequence[tuple[int, str]]) -> float:
@@ -358,6 +258,25 @@ def _truths(spec: HistorySpec, draws: int) -> dict[str, Truth]:
     return out
 
 
+def _cancel_mean(job: Truth, share: float) -> float:
+    """Mean of the exponential time to a cancel (the next push) such that it stops ``share`` of the runs.
+
+    The cancel time does not depend on how long the run would take (independent censoring, as a
+    push arriving is); a run is cancelled when it comes before the run's end.
+    """
+    if share <= 0 or job.draws is None:
+        return math.inf
+    t = job.draws[:: max(1, job.draws.size // 20_000)]
+    lo, hi = float(np.min(t)) * 1e-3, float(np.max(t)) * 1e4
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if float(np.mean(-np.expm1(-t / mid))) > share:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
 def warmup_phase(spec: HistorySpec) -> str:
     return f"warmup-{spec.slug}"
 
@@ -375,7 +294,7 @@ def generate(spec: HistorySpec, *, truth_draws: int = TRUTH_DRAWS) -> History:
     if spec.warmup:
         limits["warmup"] = (_resolve(spec.warmup_limit, truths[warmup_phase(spec)], False),) * 2
     units = _unit_truths(spec, truths, limits)
-    sim = _Simulator(spec, limits, units)
+    sim = _Simulator(spec, limits, units, _cancel_mean(truths["job"], spec.cancel))
     sim.run()
     return History(spec, units, sim.observed, sim.attempts, limits, sim.run_created)
 
@@ -409,12 +328,14 @@ def _unit_truths(spec: HistorySpec, truths: dict[str, Truth], limits: dict[str, 
 class _Simulator:
     """Plays every attempt of a history forward in time: segments, lines, limits, cuts."""
 
-    def __init__(self, spec: HistorySpec, limits: dict[str, tuple[float | None, float | None]], units: dict[Any, UnitTruth]) -> None:
+    def __init__(self, spec: HistorySpec, limits: dict[str, tuple[float | None, float | None]], units: dict[Any, UnitTruth],
+                 cancel_mean: float) -> None:  # fmt: skip
         self.spec = spec
+        self.cancel_mean = cancel_mean
         self.limits = limits
         self.rng = np.random.default_rng([spec.seed, 1])
         self.observed: dict[tuple[str, str, str, str | None, str | None], Observed] = {k: Observed() for k in units}
-        self.attempts: list[_Attempt] = []
+        self.attempts: list[Attempt] = []
         self.run_created: list[int] = []
         cap = 2 * spec.runs + 8
         r = self.rng
@@ -458,19 +379,20 @@ class _Simulator:
         pair = self.limits.get(name)
         return None if pair is None else pair[1 if after else 0]
 
-    def attempt(self, run_index: int, number: int, created: int, start: int, after: bool, *, rerun: bool) -> _Attempt:
+    def attempt(self, run_index: int, number: int, created: int, start: int, after: bool, *, rerun: bool) -> Attempt:
         spec, rng, d, k = self.spec, self.rng, self.draws, self.used
         self.used += 1
         self._inner_cut = False
         self._pending = []
         job_limit = self.limit("job", after) or DEFAULT_JOB_LIMIT_S
         job_cut = start + _ticks(job_limit)
-        natural_total = sum(float(d[x][k]) for x in ("setup", "checkout", "prepare", "wait", "warmup", "rest", "post", "complete"))
-        cancel_at = start + _ticks(float(rng.uniform(0, natural_total))) if not rerun and rng.random() < spec.cancel else None
+        cancel_at = None
+        if not rerun and math.isfinite(self.cancel_mean):
+            cancel_at = start + _ticks(float(rng.exponential(self.cancel_mean)))
         fate = rng.random()
         hang = fate < spec.hang
         fail = not hang and fate < spec.hang + spec.fail
-        steps: list[_Step] = []
+        steps: list[Step] = []
         cause: str | None = None
         failed = False
         t = start
@@ -482,7 +404,7 @@ class _Simulator:
                  (t + _ticks(0.4), f"Complete job name: {JOB}")]  # fmt: skip
         end = t + _ticks(max(0.45, float(d["setup"][k])))
         lines[0] = (t, lines[0][1])
-        steps.append(_Step("Set up job", 1, t, end, lines))
+        steps.append(Step("Set up job", 1, t, end, lines))
         self.observe("step", "Set up job", None, (end - t) / TICK, "success", epoch=epoch)
         t = end
         mains: list[tuple[str, Callable[[int], tuple[int, list[tuple[int, str]], str, float]], float | None]] = []
@@ -494,7 +416,7 @@ class _Simulator:
         number_ = 2
         for name, build, step_limit in mains:
             if cause is not None or failed:
-                steps.append(_Step(name, number_, t, t, [], "skipped"))
+                steps.append(Step(name, number_, t, t, [], "skipped"))
                 number_ += 1
                 continue
             natural_end, lines, outcome, _ = build(t)
@@ -504,7 +426,7 @@ class _Simulator:
             if cancel_at is not None:
                 cuts.append((cancel_at, "cancelled"))
             cut_at, cut_cause = min(cuts)
-            step = _Step(name, number_, t, natural_end, lines, outcome)
+            step = Step(name, number_, t, natural_end, lines, outcome)
             inner = outcome == "failure" and name == TESTS_STEP and self._inner_cut
             if cut_at < natural_end:
                 kept = [(ts, text) for ts, text in lines if ts < cut_at]
@@ -533,20 +455,20 @@ class _Simulator:
             number_ += 1
         post_number = 2 * number_ - 1
         if cause in ("job_timeout", "cancelled"):
-            steps.append(_Step("Post Run actions/checkout@v4", post_number, t, t, [], "skipped"))
+            steps.append(Step("Post Run actions/checkout@v4", post_number, t, t, [], "skipped"))
         else:
             end = t + _ticks(max(0.02, float(d["post"][k])))
-            steps.append(_Step("Post Run actions/checkout@v4", post_number, t, end,
+            steps.append(Step("Post Run actions/checkout@v4", post_number, t, end,
                                [(t, "Post job cleanup."), (t + _ticks(0.01), "[command]/usr/bin/git version")]))  # fmt: skip
             self.observe("step", "Post Run actions/checkout@v4", None, (end - t) / TICK, "success", epoch=epoch)
             t = end
         if spec.container:
             end = t + _ticks(max(0.02, float(d["stop"][k])))
-            steps.append(_Step("Stop containers", post_number + 1, t, end, [(t, "Stop and remove container: 1f2e3d")]))
+            steps.append(Step("Stop containers", post_number + 1, t, end, [(t, "Stop and remove container: 1f2e3d")]))
             self.observe("step", "Stop containers", None, (end - t) / TICK, "success", epoch=epoch)
             t = end
         end = t + _ticks(max(0.01, float(d["complete"][k])))
-        steps.append(_Step("Complete job", post_number + 2, t, end, [(t, "Cleaning up orphan processes")]))
+        steps.append(Step("Complete job", post_number + 2, t, end, [(t, "Cleaning up orphan processes")]))
         self.observe("step", "Complete job", None, (end - t) / TICK, "success", epoch=epoch)
         annotations: list[str] = []
         if cause == "job_timeout":
@@ -579,7 +501,7 @@ class _Simulator:
                      inner=cause == "step_timeout" or (failed and self._inner_cut), epoch=epoch,
                      gap=_longest_gap(last_lines))  # fmt: skip
         assert last_lines
-        return _Attempt(run_index, number, created, start, t, conclusion, cause, steps, annotations)
+        return Attempt(run_index, number, created, start, t, conclusion, cause, steps, annotations)
 
     def plain(self, start: int, seconds: float, header: str) -> tuple[int, list[tuple[int, str]], str, float]:
         end = start + _ticks(max(0.05, seconds))
@@ -683,143 +605,6 @@ class _Simulator:
         obs.gap.append(gap)
         obs.inner_cut.append(inner)
         obs.started.append(epoch)
-
-
-# -- the export folder -----------------------------------------------------------------------------
-
-
-def _yaml_minutes(seconds: float | None) -> str:
-    return "" if seconds is None else f"{round(seconds / 60)}"
-
-
-def workflow_yaml(history: History) -> str:
-    """The workflow file as it is *now* (the latest limits): what ``recommend`` reads as current."""
-    spec, limits = history.spec, history.limits
-    job_now, step_now, prepare_now = limits["job"][1], limits["step"][1], limits["prepare"][1]
-    lines = [f"name: {spec.name}", "on:", "  push:", "    branches: [main]", "jobs:", f"  {JOB}:", "    runs-on: ubuntu-latest"]
-    if spec.container:
-        lines.append("    container: golang:1.23")
-    if job_now is not None:
-        lines.append(f"    timeout-minutes: {_yaml_minutes(job_now)}")
-    lines += ["    steps:", "      - uses: actions/checkout@v4", f"      - name: {PREPARE_STEP}"]
-    if prepare_now is not None:
-        lines.append(f"        timeout-minutes: {_yaml_minutes(prepare_now)}")
-    lines += ["        run: ./scripts/prepare.sh", f"      - name: {TESTS_STEP}"]
-    if step_now is not None:
-        lines.append(f"        timeout-minutes: {_yaml_minutes(step_now)}")
-    lines.append("        run: make e2e")
-    return "\n".join(lines) + "\n"
-
-
-def config_toml(histories: Sequence[History], *, min_samples: int = 20) -> str:
-    """we-advisor.toml: the repo and one ``[[phases]]`` rule (with its current ``timeout_s``) per history."""
-    out = [f'repo = "{REPO}"', "quantile = 0.99", f"min_samples = {min_samples}", ""]
-    for h in histories:
-        if not h.spec.warmup:
-            continue
-        limit = h.limits["warmup"][1]
-        out += [
-            "[[phases]]",
-            f'name = "{warmup_phase(h.spec)}"',
-            f'step = "^{TESTS_STEP}$"',
-            f"start = '^warmup {h.spec.slug} start'",
-            f"end = '^warmup {h.spec.slug} done|Timed out after'",
-            *([f"timeout_s = {limit:g}"] if limit is not None else []),
-            "",
-        ]
-    return "\n".join(out)
-
-
-def _log_bytes(attempt: _Attempt) -> bytes:
-    lines = [f"{_stamp(t)} {text}" for step in attempt.steps for t, text in step.lines]
-    return ("\ufeff" + "\n".join(lines) + "\n").encode("utf-8")
-
-
-def _run_json(history: History, attempt: _Attempt) -> dict[str, Any]:
-    return {
-        "id": attempt.run_id,
-        "name": history.workflow,
-        "path": f".github/workflows/{history.spec.slug}.yml",
-        "run_attempt": attempt.number,
-        "run_number": attempt.run_index + 1,
-        "event": "push",
-        "head_branch": "main",
-        "head_sha": f"{attempt.run_id:040x}"[-40:],
-        "status": "completed",
-        "conclusion": attempt.conclusion,
-        "created_at": _api(attempt.created),
-        "run_started_at": _api(attempt.start - 2 * TICK),
-        "updated_at": _api(attempt.end + 2 * TICK),
-    }
-
-
-def _job_json(history: History, attempt: _Attempt) -> dict[str, Any]:
-    return {
-        "id": attempt.job_id,
-        "run_id": attempt.run_id,
-        "run_attempt": attempt.number,
-        "workflow_name": history.workflow,
-        "name": JOB,
-        "status": "completed",
-        "conclusion": attempt.conclusion,
-        "created_at": _api(attempt.start - TICK),
-        "started_at": _api(attempt.start),
-        "completed_at": _api(attempt.end),
-        "labels": ["ubuntu-latest"],
-        "runner_name": f"GitHub Actions {1000 + attempt.job_id % 97}",
-        "steps": [
-            {"name": s.name, "number": s.number, "status": "completed", "conclusion": s.conclusion,
-             "started_at": _api(s.start), "completed_at": _api(s.end)}
-            for s in attempt.steps
-        ],
-    }
-
-
-def write_export(histories: Sequence[History], folder: Path, *, min_samples: int = 20) -> dict[str, int]:
-    """Write the histories as one export folder (replacing ``folder``); returns counts of what was written."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    (folder / "jobs").mkdir(parents=True)
-    for sub in ("attempts", "logs", "annotations", "workflow-files/.github/workflows"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    # ids grow with time, as GitHub's do
-    by_run: dict[tuple[int, int], list[_Attempt]] = {}
-    for h_index, h in enumerate(histories):
-        for a in h.attempts:
-            by_run.setdefault((h_index, a.run_index), []).append(a)
-    run_order = sorted(by_run, key=lambda key: (by_run[key][0].created, key))
-    for n, key in enumerate(run_order):
-        for a in by_run[key]:
-            a.run_id = 30_000_000_000 + 1000 * n
-    every = sorted((a for attempts in by_run.values() for a in attempts), key=lambda a: (a.start, a.run_id))
-    for n, a in enumerate(every):
-        a.job_id = 80_000_000_000 + 10 * n
-    latest: list[dict[str, Any]] = []
-    jobs = logs = 0
-    for key in run_order:
-        history = histories[key[0]]
-        attempts = sorted(by_run[key], key=lambda a: a.number)
-        latest.append(_run_json(history, attempts[-1]))
-        run_id = attempts[0].run_id
-        for a in attempts[:-1]:
-            (folder / "attempts" / f"{run_id}-{a.number}.json").write_text(json.dumps(_run_json(history, a)), encoding="utf-8")
-        listing = {"total_count": len(attempts), "jobs": [_job_json(history, a) for a in reversed(attempts)]}
-        (folder / "jobs" / f"{run_id}.json").write_text(json.dumps(listing), encoding="utf-8")
-        for a in attempts:
-            jobs += 1
-            (folder / "logs" / f"{a.job_id}.txt.gz").write_bytes(gzip.compress(_log_bytes(a), compresslevel=1, mtime=0))
-            logs += 1
-            if a.annotations:
-                notes = [{"annotation_level": "failure", "message": m, "path": ".github", "start_line": 1, "title": ""}
-                         for m in a.annotations]  # fmt: skip
-                (folder / "annotations" / f"{a.job_id}.json").write_text(json.dumps(notes), encoding="utf-8")
-    latest.reverse()  # newest first, as the API lists them
-    (folder / "runs.json").write_text(json.dumps({"total_count": len(latest), "workflow_runs": latest}), encoding="utf-8")
-    (folder / "repo.json").write_text(json.dumps({"full_name": REPO}), encoding="utf-8")
-    for h in histories:
-        (folder / "workflow-files" / ".github" / "workflows" / f"{h.spec.slug}.yml").write_text(workflow_yaml(h), encoding="utf-8")
-    (folder / "we-advisor.toml").write_text(config_toml(histories, min_samples=min_samples), encoding="utf-8")
-    return {"runs": len(latest), "jobs": jobs, "logs": logs}
 
 
 # -- the catalogue ---------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Every function takes one unit's observations as arrays — ``durations`` (seconds), ``censored``
 (True: the run lasted *at least* that long: a limit fired, it was cancelled, its runner was lost)
 — and limits in seconds. Nothing here knows about stores, frames or the command line.
-``benchmarks/advice_compare.py`` runs these functions on the ground-truth histories of
-``benchmarks/advice_histories.py`` and scores them against the truth.
+``benchmarks/advice_design.py`` builds the verdict and the limit rule on these functions, and
+``benchmarks/advice_compare.py`` scores designs against the truth of ``benchmarks/advice_histories.py``.
 
 The pieces:
 
@@ -13,21 +13,19 @@ The pieces:
     log(−log) scale (``"loglog"``), Kaplan–Meier with an effective-sample-size Clopper–Pearson
     (beta) interval (``"km-beta"``: n_eff = S(1 − S)/Var_Greenwood, Dorey & Korn's idea, which
     stays sensible when S is 0 or 1), and an exact binomial on the runs whose fate at the limit is
-    known (``"binomial"``: runs that finished before it or lasted at least to it). ``verdict``
-    turns the interval into ok / too_tight by the hysteresis rule and never contradicts it.
+    known (``"binomial"``: runs that finished before it or lasted at least to it).
 (b) **Raising beyond the data.** ``fit_tail`` fits censored maximum-likelihood models — a
-    generalized Pareto tail above a high threshold (peaks over threshold, ``"gpd"``), a
-    two-component log-normal mixture (``"mixture"``), log-normal and Weibull — and
-    ``choose_tail`` picks by a tail Kolmogorov–Smirnov distance: the largest gap between the
-    model's conditional survival S(t)/S(u) and the Kaplan–Meier one at finished runs above the
-    threshold u, accepted below 1.36/√(runs beyond u) (the 5 % KS critical value).
-(c) **The limit rule.** ``recommend_limit``: ``"quantile"`` — the one-sided upper confidence
-    bound of the q-quantile plus a margin (today's rule); ``"rate"`` — the smallest limit people
-    would write (whole minutes for ``timeout-minutes``) whose kill-rate upper confidence bound is
-    within a budget. Kaplan–Meier where at least ``KM_SUPPORT`` runs reached the limit, the chosen
-    tail beyond; no accepted tail: "raise to at least X, re-measure".
+    generalized Pareto tail above a high threshold (peaks over threshold, ``"gpd"``, threshold by
+    ``pot_threshold``), a two-component log-normal mixture (``"mixture"``), log-normal and Weibull
+    — with delta-method intervals for the kill rate and the quantile; ``choose_tail`` picks by a
+    tail Kolmogorov–Smirnov distance: the largest gap between the model's conditional survival
+    S(t)/S(u) and the Kaplan–Meier one at finished runs above the threshold u, accepted below
+    1.36/√(runs beyond u) (the 5 % KS critical value).
+(c) **Rounding.** ``round_limit`` / ``next_limit``: the values people write (whole minutes for
+    ``timeout-minutes``; 5/10/30/60-second steps for tool limits), which the limit rule scans.
 (d) **Hangs.** ``hung_runs``: runs a limit ended after a long silence (≥ ``silence_s``, or ≥
-    ``gap_factor`` × the longest silence of a typical finished run) are set aside before fitting.
+    ``gap_factor`` × the longest silence of a typical finished run) are set aside before fitting;
+    ``tool_hung`` is today's rule, for comparison.
 """
 
 from __future__ import annotations
@@ -229,8 +227,9 @@ class TailFit:
         """P(T > limit) under the model with a delta-method interval on the logit scale."""
         s = float(self.survival(limit)[()])
         z = float(special.ndtri(0.5 + level / 2))
-        if not 0 < s < 1:
-            return Rate(s, s, s, f"tail:{self.model}")
+        if not 0 < s < 1:  # beyond a bounded tail's end: the interval from models z standard errors away
+            lo, hi = self._spread(limit, z)
+            return Rate(s, min(s, lo), max(s, hi), f"tail:{self.model}")
 
         def logit_s(p: FloatArray) -> float:
             v = float(np.clip(self.survival(limit, p)[()], 1e-300, 1 - 1e-16))
@@ -244,6 +243,18 @@ class TailFit:
         mid = math.log(s) - math.log1p(-s)
         half = z * math.sqrt(max(var, 0.0))
         return Rate(s, float(special.expit(mid - half)), float(special.expit(mid + half)), f"tail:{self.model}")
+
+    def _spread(self, limit: float, z: float) -> tuple[float, float]:
+        """min and max of S(limit) over the parameters z standard errors along each principal axis."""
+        if not np.all(np.isfinite(self.cov)):
+            return 0.0, 1.0
+        values, vectors = np.linalg.eigh(self.cov)
+        found = []
+        for value, vector in zip(values, vectors.T, strict=True):
+            for sign in (-1.0, 1.0):
+                moved = self.params + sign * z * math.sqrt(max(float(value), 0.0)) * vector
+                found.append(float(np.nan_to_num(self.survival(limit, moved)[()], nan=0.0)))
+        return min(found), max(found)
 
     def quantile_upper(self, q: float, *, level: float = 0.90) -> float:
         """One-sided (1 + level)/2 upper confidence bound of the q-quantile (delta method on its log)."""
@@ -312,6 +323,13 @@ def _negloglik(model: str, t: FloatArray, event: NDArray[np.bool_], u: float) ->
         return stats.norm.logpdf(z) - log_s - logt, special.log_ndtr(-z)
 
     def f(p: FloatArray) -> float:
+        try:
+            with np.errstate(all="ignore"):
+                return g(p)
+        except (OverflowError, ValueError, ZeroDivisionError):
+            return 1e300
+
+    def g(p: FloatArray) -> float:
         if model == "lognormal":
             lf, ls = lognormal_parts(float(p[0]), float(p[1]))
         elif model == "weibull":
@@ -390,6 +408,15 @@ def _starts(model: str, t: FloatArray, event: NDArray[np.bool_], u: float) -> li
     return out or [np.array([0.0, mu - sd, math.log(sd / 2), mu + sd, math.log(sd / 2)])]
 
 
+def _bounds(model: str, t: FloatArray) -> list[tuple[float, float]]:
+    lo, hi = math.log(max(float(t.min()), 1e-6)) - 5, math.log(float(t.max())) + 5
+    if model == "lognormal":
+        return [(lo, hi), (-7.0, 3.0)]
+    if model == "weibull":
+        return [(lo, hi), (-3.0, 5.0)]
+    return [(-10.0, 10.0), (lo, hi), (-7.0, 3.0), (lo, hi), (-7.0, 3.0)]
+
+
 def fit_tail(model: str, durations: ArrayLike, censored: ArrayLike, threshold: float, km: KM | None = None) -> TailFit | None:
     """Censored MLE of ``model`` (the GPD on the exceedances over ``threshold``, the others on every run)."""
     t_all = np.asarray(durations, dtype=float)
@@ -412,8 +439,8 @@ def fit_tail(model: str, durations: ArrayLike, censored: ArrayLike, threshold: f
             x0 = np.array([0.0, x0[1]])
         if model == "gpd":  # the support constraint makes the likelihood a cliff: a simplex search
             res = optimize.minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 4000})
-        else:
-            res = optimize.minimize(f, x0, method="L-BFGS-B")
+        else:  # bounded, so a line search cannot wander into overflow
+            res = optimize.minimize(f, x0, method="L-BFGS-B", bounds=_bounds(model, t))
         if best is None or res.fun < best.fun:
             best = res
     if best is None or not np.isfinite(best.fun) or best.fun >= 1e299:
@@ -466,10 +493,13 @@ def pot_threshold(km: KM, *, levels: Sequence[float] = (0.9, 0.85, 0.8, 0.75, 0.
 
 
 def choose_tail(fits: Sequence[TailFit], *, prefer: str = "best") -> TailFit | None:
-    """The accepted fit with the smallest tail distance (``"best"``) or the largest q-quantile (``"conservative"``)."""
+    """The accepted fit with the smallest tail distance (``"best"``), the fewest parameters (``"simplest"``) or
+    the largest q-quantile (``"conservative"``)."""
     accepted = [f for f in fits if f.accepted]
     if not accepted:
         return None
+    if prefer == "simplest":  # fewest parameters (a 2-parameter family before the 5-parameter mixture), then fit
+        return min(accepted, key=lambda f: (f.params.size, f.distance))
     if prefer == "conservative":
         return max(accepted, key=lambda f: f.quantile(0.99) if math.isfinite(f.quantile(0.99)) else -1.0)
     return min(accepted, key=lambda f: f.distance)
@@ -517,236 +547,3 @@ def round_limit(seconds: float, minutes: bool) -> float:
 def next_limit(seconds: float, minutes: bool) -> float:
     """The next value up on the rounding grid."""
     return round_limit(round_limit(seconds, minutes) + 1e-3, minutes)
-
-
-@dataclass(frozen=True)
-class Design:
-    """One combination of the choices above; ``advise`` applies it to a unit."""
-
-    name: str
-    q: float = 0.99
-    level: float = 0.90  # two-sided; the upper end is a one-sided (1 + level)/2 bound
-    ci: str = "loglog"  # loglog | km-beta | binomial
-    tails: tuple[str, ...] = ("gpd", "mixture", "lognormal", "weibull")
-    gof: str = "tail-ks"  # tail-ks | cdf-gap (today's: whole-range CDF gap ≤ 0.10)
-    prefer: str = "best"  # best | conservative
-    rule: str = "rate"  # rate | quantile
-    budget: float = 0.015  # rate rule: the kill-rate upper bound must not exceed this
-    margin: float = 0.05  # quantile rule: added to the upper bound (a share of it) ...
-    margin_min_s: float = 5.0  # ... and at least this much
-    hysteresis: str = "interval"  # interval | band (today's: keep while above the quantile's lower bound)
-    tolerance: float = 1.5  # × (1 − q): the largest point estimate a kept limit may have
-    loose_factor: float = 2.0  # too_loose: current > loose_factor × recommended ...
-    loose_slack_s: float = 300.0  # ... and current > recommended + loose_slack_s
-    km_until: str = "identified"  # identified: KM wherever it answers, the tail only beyond a censored end;
-    # support: KM only where ≥ KM_SUPPORT runs reached the limit (today's), the tail before that
-    hangs: str = "silence"  # none | tool | silence | oracle
-    inner_censored: bool = False  # a run ended by an inner limit lasted at least that long
-    min_samples: int = 20
-
-
-@dataclass
-class Advice:
-    verdict: str  # ok | too_tight | too_loose | no_timeout | insufficient_data | not_settable
-    limit: float | None  # the limit after the advice (recommended, or the current one kept)
-    now: Rate | None  # the current limit's kill rate
-    rec: Rate | None  # the advised limit's kill rate
-    quantile: float  # estimate of the q-quantile (NaN: not identified)
-    basis: str  # what the advised limit rests on
-    tail: TailFit | None = None
-    fallback: bool = False  # "raise to at least X, re-measure"
-    hung: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def contradicts(self, q: float, tolerance: float = 1.5) -> list[str]:
-        """The same checks the benchmark applies to ``recommend``'s output."""
-        target = 1 - q
-        out = []
-        if self.verdict == "ok" and self.now is not None and self.now.point > tolerance * target:
-            out.append("ok above tolerance")
-        if self.verdict == "too_tight" and self.now is not None and self.now.point <= target:
-            out.append("too_tight within target")
-        if self.verdict == "too_tight" and self.now and self.rec and self.rec.known and self.rec.point >= self.now.point and not self.fallback:
-            out.append("raise without a lower rate")
-        return out
-
-
-class _Unit:
-    """One unit's data after the design's treatment, with lazily fitted tails."""
-
-    def __init__(self, t: FloatArray, c: NDArray[np.bool_], design: Design, fits: dict[str, TailFit | None] | None) -> None:
-        self.t, self.c, self.design = t, c, design
-        self.km = kaplan_meier(t, c)
-        self._fits = fits if fits is not None else {}
-        self._tail: TailFit | None = None
-        self.tail_chosen = False
-
-    def tail(self) -> TailFit | None:
-        if not self.tail_chosen:
-            self.tail_chosen = True
-            d = self.design
-            if d.gof == "cdf-gap":
-                u = 0.0
-            else:
-                u = pot_threshold(self.km)
-                if not math.isfinite(u):
-                    u = self.km.quantile(0.5) if math.isfinite(self.km.quantile(0.5)) else 0.0
-            fits = []
-            for model in d.tails:
-                key = f"{model}@{d.gof}"
-                if key not in self._fits:
-                    self._fits[key] = fit_tail(model, self.t, self.c, u if model == "gpd" or d.gof == "tail-ks" else 0.0, self.km)
-                fit = self._fits[key]
-                if fit is None:
-                    continue
-                if d.gof == "cdf-gap":
-                    fit.critical = 0.10
-                fits.append(fit)
-            self._tail = choose_tail(fits, prefer=d.prefer)
-        return self._tail
-
-    @property
-    def identified_until(self) -> float:
-        """Up to where the KM curve answers: everywhere when the longest run finished, else up to it."""
-        longest = int(np.argmax(self.t))
-        return math.inf if not self.c[longest] else float(self.t[longest]) + 1e-6
-
-    def rate(self, limit: float) -> Rate:
-        """P(T > limit): KM where it answers (``km_until``), else the chosen tail, else KM (or unknown)."""
-        d = self.design
-        if d.km_until == "identified" and limit <= self.identified_until:
-            if self.km.s(limit) > 0:
-                return kill_interval(self.t, self.c, limit, level=d.level, method=d.ci, km=self.km)
-            # beyond the last finished run KM says 0, however few runs were left at risk: bound S by
-            # its interval just before that run, and let an accepted tail narrow it
-            last = float(self.t[~self.c].max())
-            before = kill_interval(self.t, self.c, last - 1e-6, level=d.level, method=d.ci, km=self.km)
-            tail = self.tail()
-            if tail is not None and (tail.model != "gpd" or limit > tail.threshold):
-                r = tail.rate(limit, level=d.level)
-                if r.known and math.isfinite(r.hi):
-                    return Rate(r.point, r.lo, min(r.hi, before.hi), r.basis)
-            return Rate(0.0, 0.0, before.hi, "km")
-        if d.km_until == "support" and self.km.reaching(limit) >= KM_SUPPORT:
-            return kill_interval(self.t, self.c, limit, level=d.level, method=d.ci, km=self.km)
-        tail = self.tail()
-        if tail is not None and (tail.model != "gpd" or limit > tail.threshold):
-            r = tail.rate(limit, level=d.level)
-            if r.known and math.isfinite(r.hi):
-                return r
-        km_rate = kill_interval(self.t, self.c, limit, level=d.level, method=d.ci, km=self.km)
-        last_censored = bool(self.c[np.argmax(self.t)]) if self.t.size else False
-        if last_censored and limit > float(self.t.max()) + 1e-6:
-            return Rate(math.nan, km_rate.point, 1.0, "unknown")  # beyond a censored end: at most S(max), no bound below
-        return km_rate
-
-    def quantile(self) -> tuple[float, float, str]:
-        """(estimate, one-sided upper bound, basis) of the q-quantile."""
-        d = self.design
-        q_km = self.km.quantile(d.q)
-        hi = quantile_interval(self.km, d.q, level=d.level)[1]
-        if math.isfinite(hi) and (d.km_until == "identified" or self.km.reaching(hi) >= KM_SUPPORT):
-            return q_km, hi, "km"
-        tail = self.tail()
-        if tail is not None:
-            q_t = tail.quantile(d.q)
-            upper = tail.quantile_upper(d.q, level=d.level)
-            if math.isfinite(upper):
-                floor = q_km if math.isfinite(q_km) else float(self.t.max())
-                return (q_t if math.isfinite(q_t) else q_km), max(upper, floor), f"tail:{tail.model}"
-        if math.isfinite(hi):
-            return q_km, hi, "km"
-        return q_km, math.nan, "unknown"
-
-
-def advise(durations: ArrayLike, censored: ArrayLike, *, current: float | None, minutes: bool, design: Design,
-           settable: bool = True, ended_by_limit: ArrayLike | None = None, silence: ArrayLike | None = None,
-           gaps: ArrayLike | None = None, hung_truth: ArrayLike | None = None, inner_cut: ArrayLike | None = None,
-           fits: dict[str, TailFit | None] | None = None) -> Advice:  # fmt: skip
-    """The verdict on ``current`` and the limit to set, for one unit, under ``design``."""
-    t = np.asarray(durations, dtype=float)
-    c = np.asarray(censored, dtype=bool)
-    drop = np.zeros(t.size, bool)
-    if design.hangs == "oracle" and hung_truth is not None:
-        drop = np.asarray(hung_truth, bool)
-    elif design.hangs == "silence" and ended_by_limit is not None and silence is not None and gaps is not None:
-        drop = hung_runs(ended_by_limit, silence, gaps)
-    elif design.hangs == "tool":
-        drop = tool_hung(t, c)
-    if design.inner_censored and inner_cut is not None:
-        c = c | np.asarray(inner_cut, bool)
-    t, c = t[~drop], c[~drop]
-    hung = int(drop.sum())
-    if t.size < design.min_samples:
-        return Advice("insufficient_data", None, None, None, math.nan, "none", hung=hung)
-    unit = _Unit(t, c, design, fits)
-    q_est, q_upper, q_basis = unit.quantile()
-    if not settable:
-        return Advice("not_settable", None, None, None, q_est, q_basis, hung=hung)
-    target, tolerance = 1 - design.q, design.tolerance * (1 - design.q)
-    advised, basis, fallback = _rule(unit, q_upper, q_basis, minutes)
-    now = unit.rate(current) if current is not None and math.isfinite(current) else None
-    notes: list[str] = []
-    if now is None:
-        verdict = "no_timeout"
-    elif design.hysteresis == "interval":
-        if not now.known:
-            verdict = "too_tight" if now.lo > tolerance else "ok"  # beyond a censored end: S(max) is a floor
-        elif now.hi <= target:
-            verdict = "ok"
-        elif now.lo <= target and now.point <= tolerance:
-            verdict = "ok"
-            notes.append(f"kept: the kill rate's interval {now.lo:.1%}–{now.hi:.1%} contains the {target:.0%} target")
-        else:
-            verdict = "too_tight"
-    else:  # band: today's rule
-        lo_edge = quantile_interval(unit.km, design.q, level=design.level)[0]
-        if not math.isfinite(lo_edge):
-            lo_edge = float(t.max()) + max(1.0, 0.005 * float(t.max()))
-        verdict = "too_tight" if current is not None and current < lo_edge else "ok"
-    assert current is not None or verdict == "no_timeout"
-    loose = math.isfinite(advised) and current is not None and current > max(design.loose_factor * advised, advised + design.loose_slack_s)
-    if verdict == "ok" and loose:
-        verdict = "too_loose"
-    if verdict == "too_tight" and current is not None:
-        advised = max(advised, next_limit(current, minutes)) if math.isfinite(advised) else math.nan
-        rec = unit.rate(advised) if math.isfinite(advised) else None
-        if rec is None or not rec.known or (now is not None and now.known and rec.point >= now.point):
-            fallback = True
-            advised = round_limit(max(1.5 * current, current + 300.0, advised if math.isfinite(advised) else 0.0), minutes)
-            notes.append(f"raise to at least {advised:g} s, re-measure: the data cannot say how far beyond {current:g} s runs go")
-    if verdict == "ok":
-        limit: float | None = current
-    elif math.isfinite(advised):
-        limit = advised
-    else:
-        fallback = True
-        limit = round_limit(1.5 * float(t.max()), minutes)
-        notes.append(f"set at least {limit:g} s, re-measure: the data do not bound the quantile")
-    rec_rate = unit.rate(limit) if limit is not None else None
-    return Advice(verdict, limit, now, rec_rate, q_est, basis, unit.tail() if unit.tail_chosen else None,
-                  fallback, hung, notes)  # fmt: skip
-
-
-def _rule(unit: _Unit, q_upper: float, q_basis: str, minutes: bool) -> tuple[float, str, bool]:
-    """(limit, basis, fallback) under the design's limit rule."""
-    d = unit.design
-    if d.rule == "quantile":
-        if not math.isfinite(q_upper):
-            return math.nan, "unknown", True
-        raw = max(q_upper * (1 + d.margin), q_upper + d.margin_min_s)
-        return round_limit(raw, minutes), q_basis, False
-    # rate: the smallest limit on the rounding grid whose kill-rate upper bound is within the budget
-    start = unit.km.quantile(0.9)
-    if not math.isfinite(start):
-        start = float(np.quantile(unit.t, 0.5))
-    limit = round_limit(start, minutes)
-    cap = max(50 * float(unit.t.max()), 3600.0)
-    while limit <= cap:
-        r = unit.rate(limit)
-        if r.known and math.isfinite(r.hi) and r.hi <= d.budget:
-            return limit, r.basis, False
-        if limit > 3 * float(unit.t.max()) and not r.known:
-            break
-        limit = next_limit(limit, minutes) if limit < 4 * float(unit.t.max()) else round_limit(limit * 1.1, minutes)
-    return math.nan, "unknown", True
