@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.advice_bench import BASELINES, baseline_limits  # noqa: E402
-from benchmarks.advice_design import Design, advise  # noqa: E402
+from benchmarks.advice_bench import BASELINES, heuristic_limit, kill_matched  # noqa: E402
+from benchmarks.advice_design import RECOMMENDED, Design, advise  # noqa: E402
 from benchmarks.advice_histories import History, UnitTruth, catalogue, generate  # noqa: E402
 from benchmarks.advice_lab import TailFit, hung_runs, kaplan_meier, kill_interval, round_limit, tool_hung  # noqa: E402
 
@@ -57,6 +57,7 @@ DESIGNS = (
            loose_needs_km=True, raise_cap=1.4),
     Design("D14 D13, simplest tail", inner_censored=True, loose_factor=1.25, loose_slack_s=60.0, loose_needs_km=True,
            raise_cap=1.4, prefer="simplest"),
+    replace(RECOMMENDED, name="D15 D14, quantile rule below 200 runs (recommended)"),
 )
 BANDS = ((500, 10**9, "≥ 500 runs"), (200, 499, "200–499 runs"), (20, 199, "20–199 runs"))
 Key = tuple[str, str, str, str | None, str | None]
@@ -127,52 +128,29 @@ def run_design(design: Design, units: Sequence[UnitData]) -> list[Scored]:
     return out
 
 
-def baseline(name: str, units: Sequence[UnitData], factor: float | None = None) -> list[Scored]:
-    """A heuristic's limits (``factor`` replaces its multiplier: k × mean, max + k·σ, k × slowest)."""
+def baseline(name: str, units: Sequence[UnitData], factor: float | None = None, limits: Sequence[float | None] | None = None) -> list[Scored]:
+    """A heuristic's limits (``factor`` replaces its multiplier; ``limits`` gives them outright)."""
     out = []
-    for d in units:
+    for i, d in enumerate(units):
         a = d.arrays
-        ok = (a["outcome"] == "success") & ~a["censored"]
-        s = a["duration"][ok]
-        if factor is None:
-            limit = baseline_limits(s, d.unit.minutes)[name]
-        else:
-            limit = _scaled(name, s, factor)
-            limit = None if limit is None else round_limit(limit, True) if d.unit.minutes else limit
+        successes = a["duration"][(a["outcome"] == "success") & ~a["censored"]]
+        limit = limits[i] if limits is not None else heuristic_limit(name, successes, d.unit.minutes, factor)
         kill = d.unit.truth.kill(limit) if limit is not None else math.nan
         out.append(Scored(d, limit, "baseline", kill, (limit / d.p99) if limit else math.nan, True, [], False))
     return out
 
 
-def _scaled(name: str, s: NDArray[np.float64], k: float) -> float | None:
-    if s.size < 2:
+def matched(name: str, units: Sequence[UnitData], p95_kill: float) -> tuple[float, list[Scored]] | None:
+    """The heuristic kill-matched (``advice_bench.kill_matched``) to ``p95_kill`` on these units."""
+    cases = []
+    for d in units:
+        a = d.arrays
+        cases.append((d.unit.truth, a["duration"][(a["outcome"] == "success") & ~a["censored"]], d.unit.minutes))
+    found = kill_matched(name, cases, p95_kill)
+    if found is None:
         return None
-    if name == "jenkins-2.5x-mean":
-        return k * float(s.mean())
-    if name == "max+3sd":
-        return float(s.max()) + k * float(s.std(ddof=1))
-    if name == "1.5x-slowest":
-        return k * float(s.max())
-    return None
-
-
-def kill_matched(name: str, units: Sequence[UnitData], p95_kill: float) -> tuple[float, list[Scored]] | None:
-    """The heuristic with its multiplier set (with hindsight) so its p95 true kill rate equals ``p95_kill``."""
-    if name == "bazel-size":
-        return None
-    lo, hi = {"jenkins-2.5x-mean": (0.5, 20.0), "max+3sd": (-3.0, 30.0), "1.5x-slowest": (0.5, 10.0)}[name]
-
-    def p95(k: float) -> float:
-        kills = [s.kill for s in baseline(name, units, k) if math.isfinite(s.kill)]
-        return float(np.quantile(kills, 0.95))
-
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if p95(mid) > p95_kill:
-            lo = mid
-        else:
-            hi = mid
-    return hi, baseline(name, units, hi)
+    k, limits = found
+    return k, baseline(name, units, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -308,20 +286,21 @@ def main(argv: list[str] | None = None) -> int:
         out += ["", f"### {label}", "", table(rows)]
     final = designs[-1].name if designs else None
     for name in (d.name for d in designs):
+        if name != final and not name.startswith("D0"):
+            continue
         pop = band(results[name], 500, 10**9)
         ours = summarize(name, pop)
         lines = [f"| {name} vs | baseline as defined: p95 kill, Σ slack min | kill-matched multiplier | its Σ slack min at p95 kill {pct(ours.p95_kill)} |",
                  "| --- | --- | ---: | ---: |"]  # fmt: skip
         for b in BASELINES:
             raw = summarize(b, band(base[b], 500, 10**9))
-            matched = kill_matched(b, [s.data for s in pop], ours.p95_kill)
-            if matched is None:
+            found = matched(b, [s.data for s in pop], ours.p95_kill)
+            if found is None:
                 lines.append(f"| {b} | {pct(raw.p95_kill)}, {raw.slack_minutes:,.0f} | - | - |")
             else:
-                k, scored = matched
+                k, scored = found
                 lines.append(f"| {b} | {pct(raw.p95_kill)}, {raw.slack_minutes:,.0f} | {k:.2f} | {summarize(b, scored).slack_minutes:,.0f} |")
-        if name == final or name.startswith("D0"):
-            out += ["", f"### slack at an equal kill rate ({name}: Σ slack {ours.slack_minutes:,.0f} min)", "", *lines]
+        out += ["", f"### slack at an equal kill rate ({name}: Σ slack {ours.slack_minutes:,.0f} min)", "", *lines]
     out += ["", "### (a) kill-rate intervals at the current limits (hung runs set aside by silence, inner cuts censored)", "",
             coverage(units)]  # fmt: skip
     out += ["", "### (d) hung runs and the p99 estimate", "", hang_bias(units)]

@@ -5,7 +5,7 @@ current limit and the limit to set for one unit, from arrays. ``Design`` names e
 comparison (``benchmarks/advice_compare.py``) varies: interval method, tail models and how one is
 chosen, the limit rule (kill-rate budget or quantile bound), the hysteresis, the too_loose
 thresholds, the hang rule, whether inner cuts censor. The defaults are not the recommendation:
-see ``RECOMMENDED`` and the comparison's tables.
+``RECOMMENDED`` is, and the comparison's tables say why.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Design:
     gof: str = "tail-ks"  # tail-ks | cdf-gap (today's: whole-range CDF gap ≤ 0.10)
     prefer: str = "best"  # best | simplest | conservative
     rule: str = "rate"  # rate | quantile
+    small_rule_below: int = 0  # fewer runs than this: the quantile rule instead (a model-free 1.5 % bound needs ≥ 198)
     budget: float = 0.015  # rate rule: the kill-rate upper bound must not exceed this
     margin: float = 0.05  # quantile rule: added to the upper bound (a share of it) ...
     margin_min_s: float = 5.0  # ... and at least this much
@@ -53,13 +54,30 @@ class Design:
     tolerance: float = 1.5  # × (1 − q): the largest point estimate a kept limit may have
     loose_factor: float = 2.0  # too_loose: current > loose_factor × recommended ...
     loose_slack_s: float = 300.0  # ... and current > recommended + loose_slack_s
-    loose_needs_km: bool = False  # cut a loose limit only to a value whose kill rate the KM bounds (not a tail)
+    loose_needs_km: bool = False  # cut a loose limit only to a value the KM bounds, or a tail with ≥ loose_tail_runs runs
+    loose_tail_runs: int = 500
     raise_cap: float | None = None  # a raise resting on a tail: at most max(cap × current, current + 60 s), re-measure
     km_until: str = "identified"  # identified: KM wherever it answers, the tail only beyond a censored end;
     # support: KM only where ≥ KM_SUPPORT runs reached the limit (today's), the tail before that
     hangs: str = "silence"  # none | tool | silence | oracle
     inner_censored: bool = False  # a run ended by an inner limit lasted at least that long
     min_samples: int = 20
+
+
+RECOMMENDED = Design(
+    "recommended",
+    inner_censored=True,
+    loose_factor=1.25,
+    loose_slack_s=60.0,
+    loose_needs_km=True,
+    raise_cap=1.4,
+    prefer="simplest",
+    small_rule_below=200,
+)
+"""The design the comparison supports (D15 in ``advice_compare.py``): every default above plus inner cuts
+censored, too_loose above max(1.25 × advised, advised + 60 s) but never to an extrapolated value with
+fewer than 500 runs, raises resting on a tail capped at max(1.4 × current, current + 60 s) with
+"re-measure", the simplest accepted tail, and the quantile rule below 200 runs."""
 
 
 @dataclass
@@ -162,7 +180,7 @@ class _Unit:
         d = self.design
         q_km = self.km.quantile(d.q)
         hi = quantile_interval(self.km, d.q, level=d.level)[1]
-        if math.isfinite(hi) and (d.km_until == "identified" or self.km.reaching(hi) >= KM_SUPPORT):
+        if math.isfinite(hi) and self.km.reaching(hi) >= KM_SUPPORT:  # a bound needs runs beyond it
             return q_km, hi, "km"
         tail = self.tail()
         if tail is not None:
@@ -223,8 +241,8 @@ def advise(durations: ArrayLike, censored: ArrayLike, *, current: float | None, 
         verdict = "too_tight" if current is not None and current < lo_edge else "ok"
     assert current is not None or verdict == "no_timeout"
     loose = math.isfinite(advised) and current is not None and current > max(design.loose_factor * advised, advised + design.loose_slack_s)
-    if loose and design.loose_needs_km and not basis.startswith("km"):
-        loose = False  # an extrapolated tail is no reason to cut a limit that works
+    if loose and design.loose_needs_km and not basis.startswith("km") and t.size < design.loose_tail_runs:
+        loose = False  # a tail extrapolated from a few runs is no reason to cut a limit that works
     if verdict == "ok" and loose:
         verdict = "too_loose"
     if verdict == "too_tight" and current is not None:
@@ -258,7 +276,7 @@ def advise(durations: ArrayLike, censored: ArrayLike, *, current: float | None, 
 def _rule(unit: _Unit, q_upper: float, q_basis: str, minutes: bool) -> tuple[float, str, bool]:
     """(limit, basis, fallback) under the design's limit rule."""
     d = unit.design
-    if d.rule == "quantile":
+    if d.rule == "quantile" or unit.t.size < d.small_rule_below:
         if not math.isfinite(q_upper):
             return math.nan, "unknown", True
         raw = max(q_upper * (1 + d.margin), q_upper + d.margin_min_s)

@@ -207,7 +207,13 @@ class TailFit:
         return _survival(self.model, self.params if params is None else params, np.asarray(t, dtype=float), self.threshold, self.zeta)
 
     def quantile(self, q: float, params: FloatArray | None = None) -> float:
-        p = self.params if params is None else params
+        """The model's q-quantile (NaN where it cannot say: below a POT threshold, or out of range)."""
+        try:
+            return self._quantile(q, self.params if params is None else params)
+        except (OverflowError, ValueError, ZeroDivisionError):
+            return math.nan
+
+    def _quantile(self, q: float, p: FloatArray) -> float:
         target = 1 - q
         if self.model == "lognormal":
             return float(math.exp(p[0] + math.exp(p[1]) * special.ndtri(q)))
@@ -258,15 +264,18 @@ class TailFit:
 
     def quantile_upper(self, q: float, *, level: float = 0.90) -> float:
         """One-sided (1 + level)/2 upper confidence bound of the q-quantile (delta method on its log)."""
-        value = self.quantile(q)
-        if not math.isfinite(value):
+        try:
+            value = self.quantile(q)
+            if not math.isfinite(value):
+                return math.nan
+            z = float(special.ndtri(0.5 + level / 2))
+            var = _delta_var(lambda p: math.log(max(self.quantile(q, p), 1e-9)), self.params, self.cov)
+            if self.model == "gpd":
+                slope = _gpd_dlogq_dlogzeta(self, q)
+                var += slope**2 * self.zeta_var_log
+            return value * math.exp(min(z * math.sqrt(var), 50.0)) if math.isfinite(var) else math.nan
+        except (OverflowError, ValueError, ZeroDivisionError):
             return math.nan
-        z = float(special.ndtri(0.5 + level / 2))
-        var = _delta_var(lambda p: math.log(max(self.quantile(q, p), 1e-9)), self.params, self.cov)
-        if self.model == "gpd":
-            slope = _gpd_dlogq_dlogzeta(self, q)
-            var += slope**2 * self.zeta_var_log
-        return value * math.exp(z * math.sqrt(var)) if math.isfinite(var) else math.nan
 
 
 def _gpd_dlogq_dlogzeta(fit: TailFit, q: float) -> float:
