@@ -376,7 +376,7 @@ def rows_of(out: Outcome, quick: bool) -> list[dict[str, Any]]:
         rows.append(
             row(b, f"slack Σ minutes over true p99: we-advisor vs {name} as defined (their median/p95 kill "
                 f"{_pct(theirs.median_kill)}/{_pct(theirs.p95_kill)}, ours {_pct(ours.median_kill)}/{_pct(ours.p95_kill)})",
-                ours.slack_minutes, "count", baseline=f"{name}, slack Σ minutes", baseline_value=theirs.slack_minutes,
+                ours.slack_minutes, "min", baseline=f"{name}, slack Σ minutes", baseline_value=theirs.slack_minutes,
                 target="less slack at equal or lower kill rate", ok=dominates(ours, theirs))
         )  # fmt: skip
         matched = matched_slack(name, [s for s in pop if "we-advisor" in s.kill], ours.p95_kill)
@@ -384,7 +384,7 @@ def rows_of(out: Outcome, quick: bool) -> list[dict[str, Any]]:
             k, minutes = matched
             rows.append(
                 row(b, f"slack Σ minutes: we-advisor vs {name} with its multiplier tuned in hindsight to our p95 kill "
-                    f"rate (k = {k:.2f})", ours.slack_minutes, "count", baseline=f"{name}, kill-matched, slack Σ minutes",
+                    f"rate (k = {k:.2f})", ours.slack_minutes, "min", baseline=f"{name}, kill-matched, slack Σ minutes",
                     baseline_value=minutes, target="less slack at an equal kill rate", ok=ours.slack_minutes < minutes)
             )  # fmt: skip
     current = summarize(pop, "current")

@@ -55,7 +55,7 @@ def test_row_problems_name_what_is_wrong() -> None:
     good = rows.row("model", "fit", 0.7, "s")
     assert rows.row_problems(good) == []
     assert rows.row_problems({**good, "unit": "furlongs"}) == [
-        "unit must be one of s, ms, MB, MB/s, bytes, requests, ratio, %, count, not 'furlongs'"
+        "unit must be one of s, ms, MB, MB/s, bytes, requests, ratio, %, count, min, not 'furlongs'"
     ]
     assert rows.row_problems({**good, "value": math.nan}) == ["value must be a finite number, not nan"]
     assert rows.row_problems({"benchmark": "model"})[0].startswith("keys: missing")
