@@ -2,10 +2,10 @@
 
 A row is a plain dict (it goes straight into JSON) with exactly these keys::
 
-    benchmark       section: "parse", "fetch", "model", "report", "bootstrap", "failures"
+    benchmark       section: "parse", "fetch", "model", "report", "bootstrap", "failures", "advice"
     metric          what was measured, e.g. "throughput"
     value           float, in ``unit``
-    unit            "s", "ms", "MB", "MB/s", "bytes", "requests" or "ratio"
+    unit            "s", "ms", "MB", "MB/s", "bytes", "requests", "ratio", "%", "count" or "min"
     baseline        what ``value`` is compared with (str), or None
     baseline_value  that baseline measured in the same run (float), or None
     ratio           value / baseline_value, or None
@@ -23,8 +23,8 @@ import math
 from typing import Any
 
 KEYS = ("benchmark", "metric", "value", "unit", "baseline", "baseline_value", "ratio", "target", "ok")
-UNITS = ("s", "ms", "MB", "MB/s", "bytes", "requests", "ratio")
-SECTIONS = ("parse", "fetch", "model", "report", "bootstrap", "failures")
+UNITS = ("s", "ms", "MB", "MB/s", "bytes", "requests", "ratio", "%", "count", "min")
+SECTIONS = ("parse", "fetch", "model", "report", "bootstrap", "failures", "advice")
 
 
 def row(
