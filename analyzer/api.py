@@ -1,67 +1,112 @@
-"""The library API behind the command line: one function per command.
+"""The library behind the command line: one function per command, usable from Python.
 
-Each function takes a ``Settings`` and a ``Store`` (or paths) and returns plain data; nothing
-here prints. ``cli.py`` is a thin adapter over these.
+Each function takes ``Settings`` and an open ``Store`` (or paths) and returns plain data; nothing
+here prints, and files are read and written by the packages it delegates to. ``cli.py`` is a thin
+adapter over these::
+
+    from analyzer import api
+    from analyzer.config import load_settings
+
+    with api.open_store(Path("data/we-advisor.db")) as store:
+        rows = api.stats(load_settings(), store, since="30d")
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from analyzer import analysis
-from analyzer.config import Settings
-from analyzer.errors import ConfigError
-from analyzer.ingest import IngestSummary, ingest_paths
-from analyzer.model import UnitStats, unit_stats
+from analyzer.advise import (
+    BacktestResult,
+    PatchPlan,
+    Policy,
+    RecommendResult,
+    WorkflowSpec,
+    choose_specs,
+    current_limits,
+    default_split,
+    logged_limits,
+    patch_checkout,
+    recommend_limits,
+    recommendation_dict,
+    run_backtest,
+)
+from analyzer.advise.patch import read_workflow_dir
+from analyzer.bootstrap.forecast import Forecast, forecast_plan
+from analyzer.bootstrap.plan import load_plan_and_limits
+from analyzer.bootstrap.runner import run_file as bootstrap_run
+from analyzer.collect.fetch import fetch
+from analyzer.collect.ingest import IngestSummary, ingest_paths
+from analyzer.config import Settings, require_quantile, require_repo
+from analyzer.demo.demo import DemoResult, render_demo, sample_workspace
+from analyzer.errors import AuthError, InputError
+from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
+from analyzer.parse.reparse import reparse as reparse_store
+from analyzer.present.charts import TREND_WEEKS
+from analyzer.present.context import ReportInputs, build_context, package_version
+from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
+from analyzer.present.markdown import render_markdown
+from analyzer.present.publish import CommentResult, upsert_pr_comment
 from analyzer.records import Incident
-from analyzer.store import Store, iso
+from analyzer.store import SCHEMA_VERSION, Store, open_store
+from analyzer.window import DEFAULT_REPORT_PERIOD, analysis_window, parse_since, pd_timestamp, window_of
+
+__all__ = [
+    "backtest",
+    "bootstrap_plan",
+    "bootstrap_run",
+    "comment",
+    "demo",
+    "ensure_parsed",
+    "fetch",
+    "incidents",
+    "ingest",
+    "open_store",
+    "patch",
+    "recommend",
+    "reparse",
+    "report",
+    "report_inputs",
+    "stats",
+    "version_line",
+]
 
 Progress = Callable[[int, int], None]
 Warn = Callable[[str], None]
 
-_SINCE_DAYS = re.compile(r"^\s*(\d+)\s*d\s*$", re.I)
 
+def version_line() -> str:
+    """``we-advisor --version``: the package version and the store schema it reads and writes."""
+    from importlib.metadata import PackageNotFoundError, version
 
-def parse_since(text: str | None, *, end: datetime | None, option: str = "--since") -> datetime | None:
-    """``--since`` (or ``option``): ``Nd`` (N days before ``end``) or a date ``YYYY-MM-DD`` (UTC)."""
-    if text is None:
-        return None
-    match = _SINCE_DAYS.match(text)
-    if match:
-        anchor = end or datetime.now(UTC)
-        return anchor - timedelta(days=int(match.group(1)))
     try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(f"{option} {text!r} is neither Nd nor a date", hint=f"use e.g. {option} 30d or {option} 2026-01-31") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def analysis_window(store: Store, settings: Settings, since: str | None, repo: str | None) -> tuple[datetime | None, datetime | None]:
-    """The window a history command looks at: ``--since``, else the last ``window_days`` of data.
-
-    Relative windows end at the newest observation in the store rather than at the wall clock, so
-    an old store (or the bundled sample) still has a meaningful default window.
-    """
-    newest = store.newest_time(repo=repo)
-    if since is not None:
-        return parse_since(since, end=newest), None
-    if newest is None:
-        return None, None
-    return newest - timedelta(days=settings.window_days), None
+        package = version("we-advisor")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        package = "(not installed)"
+    return f"we-advisor {package} (store schema {SCHEMA_VERSION})"
 
 
 def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
     """Re-derive parsed data for jobs parsed by another parser version or other phase rules."""
-    return analysis.reparse(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
+    return reparse_store(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
+
+
+def _parsed(settings: Settings, store: Store, repo: str | None, on_warning: Warn | None) -> str | None:
+    """A history command's repository (``--repo``, else the config's), its jobs parsed with the rules in force."""
+    ensure_parsed(store, settings, on_warning=on_warning)
+    return repo or settings.repo
+
+
+def _window(store: Store, settings: Settings, since: str | None, repo: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--since``, else the last ``window_days`` of ``repo``'s data."""
+    return analysis_window(store.newest_time(repo=repo), settings.window_days, since)
+
+
+# -- collecting ---------------------------------------------------------------------------------
 
 
 def ingest(
@@ -74,131 +119,50 @@ def ingest(
     on_progress: Progress | None = None,
     on_warning: Warn | None = None,
 ) -> IngestSummary:
+    """``we-advisor ingest``: local logs, run-log zips, export folders and bootstrap events."""
     return ingest_paths(
         store, paths, rules=settings.phases, repo=repo, workflow=workflow, on_progress=on_progress, on_warning=on_warning
     )
 
 
 def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
-    return analysis.reparse(store, settings.phases, force=True, on_progress=on_progress, on_warning=on_warning)
+    """``we-advisor reparse``: every job's parsed data again from its stored raw log."""
+    return reparse_store(store, settings.phases, force=True, on_progress=on_progress, on_warning=on_warning)
+
+
+# -- history ------------------------------------------------------------------------------------
 
 
 def stats(
-    settings: Settings,
-    store: Store,
-    *,
-    repo: str | None = None,
-    workflow: str | None = None,
-    since: str | None = None,
+    settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
     on_warning: Warn | None = None,
-) -> list[UnitStats]:
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
-    start, end = analysis_window(store, settings, since, repo)
-    frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
-    return unit_stats(frame)
+) -> list[UnitStats]:  # fmt: skip
+    """``we-advisor stats``: duration percentiles per unit in the window."""
+    repo = _parsed(settings, store, repo, on_warning)
+    start, end = _window(store, settings, since, repo)
+    return unit_stats(store.observations_frame(repo=repo, workflow=workflow, since=start, until=end))
 
 
 def incidents(
-    settings: Settings,
-    store: Store,
-    *,
-    repo: str | None = None,
-    workflow: str | None = None,
-    since: str | None = None,
+    settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
     on_warning: Warn | None = None,
-) -> list[Incident]:
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
-    start, _ = analysis_window(store, settings, since, repo)
+) -> list[Incident]:  # fmt: skip
+    """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause."""
+    repo = _parsed(settings, store, repo, on_warning)
+    start, _ = _window(store, settings, since, repo)
     return store.load_incidents(repo=repo, workflow=workflow, since=start)
 
 
-def incident_dict(incident: Incident) -> dict[str, Any]:
-    """The JSON shape of DESIGN.md (plus workflow and time, which scripts find useful)."""
-    data = asdict(incident)
-    keys = ["run_id", "run_attempt", "job_id", "job", "step_number", "step", "phase", "kind", "limit_s", "evidence"]
-    out = {k: data[k] for k in keys}
-    out["workflow"] = incident.workflow
-    out["occurred_at"] = iso(incident.occurred_at)
-    return out
+# -- advice -------------------------------------------------------------------------------------
 
 
-def stats_dict(row: UnitStats) -> dict[str, Any]:
-    return asdict(row)
-
-
-# -- recommend / backtest (issue 4) ------------------------------------------------------------
-
-from analyzer.backtest import BacktestResult, default_split, run_backtest  # noqa: E402
-from analyzer.errors import InputError  # noqa: E402
-from analyzer.model import DurationModel, unit_codes  # noqa: E402
-from analyzer.recommend import (  # noqa: E402
-    PatchPlan,
-    Policy,
-    RecommendResult,
-    UnitKey,
-    current_limits,
-    logged_limits,
-    plan_source_patches,
-    plan_workflow_patches,
-    recommend_limits,
-)
-from analyzer.workflows import WorkflowSpec, parse_workflow  # noqa: E402
-
-
-def workflow_specs(
+def _workflow_specs(
     store: Store, repo: str | None, *, directory: Path | None = None, on_warning: Warn | None = None
 ) -> list[WorkflowSpec]:
     """Workflow files for current ``timeout-minutes``: those under ``directory`` (a checkout) first,
     then the store's (for each path, the version at the newest run's commit)."""
-
-    specs: list[WorkflowSpec] = []
-    for path, text in read_workflow_dir(directory) if directory is not None else []:
-        try:
-            specs.append(parse_workflow(text, path))
-        except InputError as exc:
-            if on_warning:
-                on_warning(exc.message)
-    local_names = {s.name for s in specs}
-    newest = store.newest_heads(repo)  # in SQL: a Python loop over 10⁵ runs took a second
-    chosen: dict[str, tuple[str, str]] = {}
-    for _repo, path, ref, text in store.load_workflow_files(repo):
-        if path not in chosen or ref == newest.get(path):
-            chosen[path] = (ref, text)
-    for path, (_ref, text) in sorted(chosen.items()):
-        try:
-            spec = parse_workflow(text, path)
-        except InputError as exc:
-            if on_warning:
-                on_warning(exc.message)
-            continue
-        if spec.name not in local_names:
-            specs.append(spec)
-    return specs
-
-
-def read_workflow_dir(directory: Path) -> list[tuple[str, str]]:
-    """``(relative path, text)`` of the workflow YAML files under a checkout (or a folder of them)."""
-
-    if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory", hint="pass a repository checkout to --patch")
-    base = directory / ".github" / "workflows"
-    folder = base if base.is_dir() else directory
-    out = []
-    for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
-        out.append((path.relative_to(directory).as_posix(), read_text_exact(path)))
-    return out
-
-
-def read_text_exact(path: Path) -> str:
-    """A text file as it is, line endings included (so a patch changes only what it means to)."""
-
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}", hint="check the path and that it is UTF-8 text") from None
+    local = read_workflow_dir(directory) if directory is not None else []
+    return choose_specs(local, store.load_workflow_files(repo), store.newest_heads(repo), on_warning=on_warning)
 
 
 def recommend(
@@ -213,7 +177,7 @@ def recommend(
     on_warning: Warn | None = None,
     observations: pd.DataFrame | None = None,
 ) -> RecommendResult:
-    """Recommended limits for every job, step and phase in the window (``recommend.RecommendResult``).
+    """``we-advisor recommend``: a limit and a verdict for every job, step and phase in the window.
 
     Current limits come from the workflow YAML (``workflows_dir`` first, then the store), the
     ``[[phases]]`` ``timeout_s`` of the settings, and the limits the logs revealed.
@@ -221,75 +185,27 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once; the window is then taken from them.
     """
-
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
-    target = settings.quantile if quantile is None else quantile
-    if not 0.5 <= target < 1:
-        raise ConfigError(f"--quantile {target} out of range", hint="use 0.5 <= quantile < 1, e.g. 0.99")
-    start, end = analysis_window(store, settings, since, repo)
+    repo = _parsed(settings, store, repo, on_warning)
+    target = require_quantile(settings.quantile if quantile is None else quantile)
+    start, end = _window(store, settings, since, repo)
     if observations is None:
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
     found = store.load_incidents(repo=repo, workflow=workflow, since=start)
     policy = Policy(quantile=target, min_samples=settings.min_samples)
-
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
-    keys = model.fit(frame).units_[["scope", "workflow", "job", "step", "phase"]]
-    unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
-    specs = workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
-    current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
+    keys = keys_of(model.fit(frame).units_)
+    specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
+    current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
     return recommend_limits(frame, current, policy, model=model)
 
 
-def window_of(
-    frame: pd.DataFrame, *, workflow: str | None = None, since: datetime | None = None, until: datetime | None = None
-) -> pd.DataFrame:
-    """The rows of an observations frame that ``observations_frame`` would return for these filters."""
-    keep = np.ones(len(frame), dtype=bool)
-    if workflow:
-        keep &= (frame["workflow"] == workflow).to_numpy()
-    if since is not None:
-        keep &= (frame["started_at"] >= pd_timestamp(since)).to_numpy()
-    if until is not None:
-        keep &= (frame["started_at"] < pd_timestamp(until)).to_numpy()
-    return frame if keep.all() else frame[keep].reset_index(drop=True)
-
-
-def apply_patches(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
-    """Rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]`` source limits.
-
-    Returns a ``recommend.PatchPlan`` (its ``diff()`` is the unified diff); files are written
-    only when ``write`` and only where something changed.
-    """
-
-    specs = []
-    notes: list[str] = []
-    for path, text in read_workflow_dir(directory):
-        try:
-            specs.append(parse_workflow(text, path))
-        except InputError as exc:
-            notes.append(exc.message)
-    sources: dict[str, str | None] = {}
-    for rule in settings.timeouts:
-        candidate = directory / rule.file
-        sources[rule.file] = read_text_exact(candidate) if candidate.is_file() else None
-    plan = plan_workflow_patches(result, specs) + plan_source_patches(result, settings.timeouts, sources)
-    if write:
-        for edit in plan.edits:
-            if edit.after != edit.before:
-                target = directory / edit.path
-                temporary = target.with_name(target.name + ".we-advisor.tmp")
-                with temporary.open("w", encoding="utf-8", newline="") as fh:
-                    fh.write(edit.after)
-                temporary.replace(target)
-    if notes:
-        from dataclasses import replace
-
-        plan = replace(plan, notes=plan.notes + tuple(notes))
-    return plan
+def patch(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
+    """``recommend --patch``: rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]``
+    source limits (only where something changes); the plan's ``diff()`` is the unified diff."""
+    return patch_checkout(result, directory, settings.timeouts, write=write)
 
 
 def backtest(
@@ -302,13 +218,10 @@ def backtest(
     quantile: float | None = None,
     on_warning: Warn | None = None,
 ) -> BacktestResult:
-    """Choose limits on the ``window_days`` before ``split`` (a date), replay the runs after it.
-
-    Without ``split``: two weeks before the newest observation (the middle of a shorter history).
-    """
-
-    ensure_parsed(store, settings, on_warning=on_warning)
-    repo = repo or settings.repo
+    """``we-advisor backtest``: limits chosen on the ``window_days`` before ``split`` (a date), the runs
+    after it replayed. Without ``split``: two weeks before the newest observation (the middle of a
+    shorter history)."""
+    repo = _parsed(settings, store, repo, on_warning)
     everything = store.observations_frame(repo=repo, workflow=workflow)
     if everything.empty:
         raise InputError(
@@ -322,26 +235,164 @@ def backtest(
         assert parsed is not None
         point = parsed
     stamp = pd_timestamp(point)
-    train = everything[(everything["started_at"] < stamp) & (everything["started_at"] >= stamp - timedelta(days=settings.window_days))]
-    test = everything[everything["started_at"] >= stamp]
+    started = everything["started_at"]
+    train = everything[(started < stamp) & (started >= stamp - timedelta(days=settings.window_days))]
+    test = everything[started >= stamp]
     if train.empty or test.empty:
         raise InputError(
             f"--split {point:%Y-%m-%d} leaves no observations on one side",
-            hint=f"the history runs from {everything['started_at'].min():%Y-%m-%d} to {everything['started_at'].max():%Y-%m-%d}",
+            hint=f"the history runs from {started.min():%Y-%m-%d} to {started.max():%Y-%m-%d}",
         )
     found = store.load_incidents(repo=repo, workflow=workflow)
-    _, keys = unit_codes(train)
-    unit_keys = [UnitKey(str(k["scope"]), str(k["workflow"]), str(k["job"]), k["step"], k["phase"]) for k in keys.to_dict("records")]
-    specs = workflow_specs(store, repo, on_warning=on_warning)
+    specs = _workflow_specs(store, repo, on_warning=on_warning)
     before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
-    current = current_limits(unit_keys, workflows=specs, phases=settings.phases, logged=logged_limits(train, before))
+    current = current_limits(
+        keys_of(unit_codes(train)[1]), workflows=specs, phases=settings.phases, logged=logged_limits(train, before)
+    )
     policy = Policy(quantile=settings.quantile if quantile is None else quantile, min_samples=settings.min_samples)
     return run_backtest(train, test, current, policy, split=point)
 
 
-def pd_timestamp(value: datetime) -> Any:
-    """A UTC pandas Timestamp, for comparisons with ``started_at`` columns."""
-    import pandas as pd
+# -- reports ------------------------------------------------------------------------------------
 
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+def report_inputs(
+    settings: Settings, store: Store, *, repo: str | None = None, since: str | None = DEFAULT_REPORT_PERIOD,
+    on_warning: Warn | None = None,
+) -> ReportInputs:  # fmt: skip
+    """What a report is made of: the period, eight weeks of history, the recommendations."""
+    repo = _parsed(settings, store, repo, on_warning)
+    end = store.newest_time(repo=repo)
+    if end is None:
+        raise InputError(
+            "the store has no observations to report on" + (f" for {repo}" if repo else ""),
+            hint="run `we-advisor fetch` or `we-advisor ingest` first (or check --repo)",
+        )
+    start = parse_since(since or DEFAULT_REPORT_PERIOD, end=end)
+    assert start is not None
+    history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
+    # One read for the history and for recommend's window (10⁶ rows take seconds to read).
+    window_start, _ = analysis_window(end, settings.window_days, None)
+    assert window_start is not None
+    read_from = min(history_start, window_start)
+    everything = store.observations_frame(repo=repo, since=read_from)
+    frame = everything if read_from == history_start else window_of(everything, since=history_start)
+    found = store.load_incidents(repo=repo, since=start)
+    result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything)
+    return ReportInputs(
+        repo=repo,
+        generated_at=datetime.now(UTC),
+        period_start=start,
+        period_end=end,
+        observations=frame,
+        incidents=found,
+        recommendations=[recommendation_dict(r) for r in result.recommendations],
+        quantile=settings.quantile,
+        version=package_version(),
+    )
+
+
+def report(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str | None = None,
+    since: str | None = DEFAULT_REPORT_PERIOD,
+    html: Path | None = DEFAULT_HTML,
+    markdown: Path | None = None,
+    on_warning: Warn | None = None,
+) -> WrittenReport:
+    """``we-advisor report``: the HTML report and/or the weekly Markdown, written all or none."""
+    context = build_context(report_inputs(settings, store, repo=repo, since=since, on_warning=on_warning))
+    return write_reports(context, html=html, markdown=markdown)
+
+
+def comment(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str,
+    pr: int,
+    since: str | None = DEFAULT_REPORT_PERIOD,
+    api_url: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+    on_warning: Warn | None = None,
+) -> CommentResult:
+    """``we-advisor comment``: upsert the weekly Markdown as one comment on ``repo#pr``.
+
+    The history reported is ``repo``'s when the store has it, else the store's default. With
+    ``dry_run`` nothing is sent (not even a read). The token comes from ``GITHUB_TOKEN`` or
+    ``GH_TOKEN`` unless given; it is never printed or stored.
+    """
+    import os
+
+    repo = require_repo(repo)
+    if pr <= 0:
+        raise InputError(f"--pr {pr} is not a pull request number", hint="pass the number shown in the PR's URL")
+    source = repo if repo in store.repos() else None
+    if source is None and on_warning is not None:
+        on_warning(f"the store has no history for {repo}; reporting on {settings.repo or 'everything in the store'}")
+    body = render_markdown(build_context(report_inputs(settings, store, repo=source, since=since, on_warning=on_warning)))
+    if dry_run:
+        return CommentResult(body, "dry-run")
+    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
+    return upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))
+
+
+# -- bootstrap ----------------------------------------------------------------------------------
+
+
+def bootstrap_plan(
+    settings: Settings,
+    store_path: Path,
+    plan: Path,
+    *,
+    timeouts: Path | None = None,
+    default_timeout_s: float | None = None,
+    runs: int = 2000,
+) -> Forecast:
+    """``we-advisor bootstrap plan``: the plan's wall time forecast from its history in the store (if any)."""
+    loaded, limits = load_plan_and_limits(plan, timeouts=timeouts, default_timeout_s=default_timeout_s)
+    if not store_path.exists():
+        forecast = forecast_plan(loaded, pd.DataFrame(), limits, runs=runs)
+        return replace(forecast, notes=(f"no store at {store_path}: no history at all", *forecast.notes))
+    with open_store(store_path) as store:
+        ensure_parsed(store, settings)
+        frame = store.observations_frame(workflow=loaded.name)
+    return forecast_plan(loaded, frame, limits, runs=runs)
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+DEMO_WINDOW = "60d"  # the whole bundled sample
+
+
+def demo(
+    store_path: Path | None,
+    *,
+    on_progress: Progress | None = None,
+    on_warning: Warn | None = None,
+    reports_dir: Path | None = Path("reports"),
+) -> DemoResult:
+    """``we-advisor demo``: the bundled sample history through the whole pipeline, offline."""
+    with sample_workspace() as (sample, settings, scratch):
+        path = store_path or scratch / "demo.db"
+        with Store(path) as store:
+            summary = ingest(settings, store, [sample], on_progress=on_progress, on_warning=on_warning)
+            rows = stats(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            found = incidents(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            counts = store.counts()
+            recommended = recommend(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            try:
+                replay: BacktestResult | None = backtest(settings, store, on_warning=on_warning)
+            except InputError:
+                replay = None
+            written = None
+            if reports_dir is not None:
+                html, markdown = reports_dir / "index.html", reports_dir / "weekly.md"
+                written = report(settings, store, html=html, markdown=markdown, on_warning=on_warning)
+        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written)
+        return DemoResult(text, summary, rows, found, path, recommended)

@@ -17,6 +17,34 @@ from analyzer.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "we-advisor.toml"
 DEFAULT_STORE = Path("data") / "we-advisor.db"
+QUANTILE_RANGE = "0.5 <= quantile < 1"
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # GitHub's OWNER/NAME
+
+
+def is_repo_name(name: str) -> bool:
+    """Whether ``name`` is a repository's ``OWNER/NAME`` as GitHub allows them."""
+    return _REPO_NAME.fullmatch(name) is not None
+
+
+def require_repo(name: str | None, *, option: str = "--repo") -> str:
+    """``name`` (spaces and slashes around it dropped) if it is ``OWNER/NAME``, else a ConfigError."""
+    text = (name or "").strip().strip("/")
+    if not is_repo_name(text):
+        raise ConfigError(f"{option} {text!r} is not OWNER/NAME", hint="e.g. --repo jordigilh/kubernaut")
+    return text
+
+
+def quantile_ok(value: float) -> bool:
+    """Whether ``value`` is a target quantile we-advisor can work with (``QUANTILE_RANGE``)."""
+    return 0.5 <= value < 1
+
+
+def require_quantile(value: float, *, where: str = "--quantile") -> float:
+    """``value`` if it is in ``QUANTILE_RANGE``, else a ConfigError naming ``where``."""
+    if not quantile_ok(value):
+        raise ConfigError(f"{where} {value} out of range", hint=f"use {QUANTILE_RANGE}, e.g. 0.99")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,23 +142,16 @@ def list_presets() -> list[str]:
 
 
 def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> Settings:
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key {sorted(unknown)[0]!r}",
-            hint=f"known keys: {', '.join(sorted(_TOP_KEYS))}",
-        )
+    _known_keys(data, _TOP_KEYS, f"{source}:")
     base = Settings()
     if "preset" in data:
         base = load_preset(_typed(data, "preset", str, source))
     repo = data.get("repo", base.repo)
     if repo is not None:
         repo = _typed(data, "repo", str, source)
-        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        if not is_repo_name(repo):
             raise ConfigError(f"{source}: repo {repo!r} is not OWNER/NAME", hint='e.g. repo = "octo/app"')
-    quantile = float(_typed(data, "quantile", (int, float), source, base.quantile))
-    if not 0.5 <= quantile < 1:
-        raise ConfigError(f"{source}: quantile {quantile} out of range", hint="use 0.5 <= quantile < 1, e.g. 0.99")
+    quantile = require_quantile(float(_typed(data, "quantile", (int, float), source, base.quantile)), where=f"{source}: quantile")
     min_samples = _typed(data, "min_samples", int, source, base.min_samples)
     window_days = _typed(data, "window_days", int, source, base.window_days)
     if min_samples < 1 or window_days < 1:
@@ -143,15 +164,14 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> 
             f"{source}: phase {sorted(dup)[0]!r} defined twice", hint="give each [[phases]] a unique name"
         )
     timeouts = base.timeouts + tuple(_timeout_rule(t, source) for t in _tables(data, "timeouts", source))
-    return Settings(
-        repo=repo,
-        quantile=quantile,
-        min_samples=min_samples,
-        window_days=window_days,
-        phases=phases,
-        timeouts=timeouts,
-        source=source,
-    )
+    return Settings(repo, quantile, min_samples, window_days, phases, timeouts, source=source)
+
+
+def _known_keys(table: dict[str, Any], known: set[str], where: str) -> None:
+    """A typo must not pass silently: the first key of ``table`` that is not ``known`` is an error."""
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"{where} unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {', '.join(sorted(known))}")
 
 
 def _typed(data: dict[str, Any], key: str, kind: Any, source: str, default: Any = None) -> Any:
@@ -185,12 +205,7 @@ def _regex(value: Any, where: str, source: str) -> str:
 
 
 def _phase_rule(table: dict[str, Any], source: str) -> PhaseRule:
-    unknown = set(table) - _PHASE_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{source}: [[phases]] has unknown key {sorted(unknown)[0]!r}",
-            hint=f"known keys: {', '.join(sorted(_PHASE_KEYS))}",
-        )
+    _known_keys(table, _PHASE_KEYS, f"{source}: [[phases]] has")
     name = table.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{source}: a [[phases]] entry has no name", hint='add name = "..."')
@@ -210,12 +225,7 @@ def _phase_rule(table: dict[str, Any], source: str) -> PhaseRule:
 
 
 def _timeout_rule(table: dict[str, Any], source: str) -> TimeoutRule:
-    unknown = set(table) - _TIMEOUT_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{source}: [[timeouts]] has unknown key {sorted(unknown)[0]!r}",
-            hint=f"known keys: {', '.join(sorted(_TIMEOUT_KEYS))}",
-        )
+    _known_keys(table, _TIMEOUT_KEYS, f"{source}: [[timeouts]] has")
     file = table.get("file")
     if not isinstance(file, str) or not file:
         raise ConfigError(f"{source}: a [[timeouts]] entry has no file", hint='add file = "path/in/repo"')

@@ -36,6 +36,15 @@ def human_duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+def plain_seconds(seconds: float | None) -> str:
+    """Seconds as a bare number for messages that say "s" after it: ``42``, ``2.5``, ``3`` (``-``: unknown)."""
+    if seconds is None:
+        return "-"
+    if seconds >= 10:
+        return f"{seconds:.0f}"
+    return f"{seconds:.1f}".removesuffix(".0")
+
+
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = ()) -> str:
     """A left-aligned text table; columns whose index is in ``right`` are right-aligned. Control
     characters in cells (names come from logs) are shown as their symbols."""

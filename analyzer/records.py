@@ -7,8 +7,10 @@ derived from their content so they can never collide with GitHub's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 # Outcomes of an observation. ``timeout``, ``cancelled`` and ``runner_lost`` end a unit before it
 # finished on its own: such an observation is right-censored (it lasted *at least* this long).
@@ -25,8 +27,65 @@ INCIDENT_KINDS = (
     "cancelled",
     "failure",
 )
+# The incident kinds that are time limits.
+TIMEOUT_KINDS = frozenset({"job_timeout", "step_timeout", "tool_timeout", "test_timeout"})
 
 SCOPES = ("job", "step", "phase")
+
+
+class UnitKey(NamedTuple):
+    """A unit: ``(scope, workflow, job, step, phase)``; ``step`` is None for a job unit, ``phase`` for
+    job and step units. Build one with ``UnitKey.of``, which puts every source in that form."""
+
+    scope: str
+    workflow: str
+    job: str
+    step: str | None
+    phase: str | None
+
+    @classmethod
+    def of(cls, scope: object, workflow: object, job: object, step: object = None, phase: object = None) -> UnitKey:
+        """The key of a unit from loose values (a frame row, a JSON object): missing values (None,
+        NaN, NaT) become None, and a job's step and a non-phase's phase are dropped."""
+        kind = str(scope)
+        return cls(kind, str(workflow), str(job), None if kind == "job" else _text(step), _text(phase) if kind == "phase" else None)
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> UnitKey:
+        """The key of a unit from a mapping with its five fields (a recommendation, a stats row)."""
+        return cls.of(row["scope"], row["workflow"], row["job"], row.get("step"), row.get("phase"))
+
+    def label(self) -> str:
+        return " / ".join(x for x in (self.job, self.step, self.phase) if x)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value != value else str(value)  # NaN and NaT differ from themselves
+
+
+def iso(value: datetime | None) -> str | None:
+    """A UTC timestamp as stored: ``2026-03-02T10:11:12.123456Z`` (or None)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """Inverse of :func:`iso`; accepts GitHub's ``…Z`` forms too."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +149,17 @@ class Annotation:
     title: str | None = None
     path: str | None = None
     start_line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogPart:
+    """A stored log: the whole job log (part 0) or one per-step file of a run-log zip."""
+
+    job_id: int
+    part: int
+    name: str | None
+    state: str
+    data: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +253,14 @@ class Observation:
     runner: str | None = None
     step_number: int | None = None
 
+    @classmethod
+    def of_job(cls, job: Job, scope: str, **measured: Any) -> Observation:
+        """An observation of ``job``'s attempt: its repo, workflow, job and ids, and what was ``measured``
+        (step, phase, started_at, duration_s, outcome, censored, limit_s, runner, step_number)."""
+        ids = {"repo": job.repo, "workflow": job.workflow_name, "job": job.name, "run_id": job.run_id,
+               "run_attempt": job.run_attempt, "job_id": job.job_id}  # fmt: skip
+        return cls(scope=scope, **{"step": None, "phase": None, **ids, **measured})
+
 
 @dataclass(frozen=True, slots=True)
 class Incident:
@@ -201,3 +279,11 @@ class Incident:
     limit_s: float | None
     evidence: str
     occurred_at: datetime | None = None
+
+    @classmethod
+    def of_job(cls, job: Job, kind: str, evidence: str, **where: Any) -> Incident:
+        """The incident that ended ``job``'s attempt; the evidence is cut to 500 characters. ``where``:
+        step_number, step, phase, limit_s, occurred_at (None where not given)."""
+        where = {"step_number": None, "step": None, "phase": None, "limit_s": None, **where}
+        return cls(job.repo, job.workflow_name, job.run_id, job.run_attempt, job.job_id, job.name, kind=kind,
+                   evidence=evidence[:500], **where)  # fmt: skip

@@ -12,10 +12,12 @@ import base64
 import logging
 import os
 import re
+import sys
 import threading
 
 MASK = "***"
 TOKEN_ENV = ("GITHUB_TOKEN", "GH_TOKEN")
+DEBUG_LOGGERS = ("analyzer", "github", "urllib3")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -90,3 +92,29 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+_debug_handler: list[logging.Handler] = []  # the handler debug_logging installed, if any
+
+
+def debug_logging(verbose: bool) -> None:
+    """``-v``: DEBUG records of we-advisor, PyGithub and urllib3 on stderr, secrets redacted; else quiet.
+
+    The tokens in the environment are registered as secrets first. Calling it again (another
+    command in the same process) replaces what the last call set up.
+    """
+    for name in TOKEN_ENV:
+        add_secret(os.environ.get(name))
+    for handler in _debug_handler:
+        for name in DEBUG_LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+    _debug_handler.clear()
+    for name in DEBUG_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(asctime)s %(name)s %(threadName)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+        for name in DEBUG_LOGGERS:
+            logging.getLogger(name).addHandler(handler)
+        _debug_handler.append(handler)

@@ -31,7 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzer.bootstrap import Plan, Task, load_plan, resolve_limits, run_plan  # noqa: E402
+from analyzer.bootstrap.plan import Plan, Task, load_plan, resolve_limits  # noqa: E402
+from analyzer.bootstrap.runner import run_plan  # noqa: E402
 from benchmarks.rows import row  # noqa: E402
 
 TARGET_MS = 50.0

@@ -2,7 +2,7 @@
 
     python benchmarks/failures_bench.py [--quick]      # prints the rows as JSON lines
 
-Quality: adjusted Rand index of ``analyzer.signatures.cluster_excerpts`` against the labels of
+Quality: adjusted Rand index of ``analyzer.model.signatures.cluster_excerpts`` against the labels of
 (a) a generated history held out from tuning (seed 2; the threshold was chosen on seed 1) and
 (b) the hand-labelled real logs of tests/failure_labels.tsv (when ../shared/realdata exists),
 next to the baseline: exact match of the normalized first error line of the same excerpts.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from analyzer.signatures import baseline_labels, cluster_excerpts, find_signatures, signature_key  # noqa: E402
+from analyzer.model.signatures import baseline_labels, cluster_excerpts, find_signatures, signature_key  # noqa: E402
 from benchmarks.rows import row  # noqa: E402
 from tests.failure_histories import CAUSES, generated_failures, realdata_failures  # noqa: E402
 

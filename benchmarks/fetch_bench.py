@@ -1,9 +1,9 @@
 """Fetch benchmark: requests per new run, the cost of a refetch with nothing new, wall time under latency.
 
-Runs ``analyzer.fetch.fetch`` (real PyGithub, real HTTP) against the tests' fake GitHub server on
+Runs ``analyzer.collect.fetch.fetch`` (real PyGithub, real HTTP) against the tests' fake GitHub server on
 127.0.0.1 serving a generated history, with the default client policy.
 
-Targets (issue 3):
+Targets:
 - requests per new run <= 2 + 2 x jobs + 1 per job that did not succeed;
 - a refetch when nothing changed: <= 1 request counted against the rate limit;
 - wall time of the network phase under injected latency <= 1.3 x requests x latency / concurrency.
@@ -24,8 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analyzer.collect.fetch import FetchProgress, fetch  # noqa: E402
 from analyzer.config import Settings  # noqa: E402
-from analyzer.fetch import FetchProgress, fetch  # noqa: E402
 from analyzer.store import Store  # noqa: E402
 from benchmarks.rows import row  # noqa: E402
 from tests.fake_github import TOKEN, FakeGitHub, Faults, build_export  # noqa: E402

@@ -2,7 +2,7 @@
 
 The baseline, measured in the same run on the same frame, is a plain pandas
 ``groupby(unit columns).quantile([0.5, 0.95, 0.99])`` — the least anyone would compute, with
-no censoring, intervals, tails, verdicts or layers. The targets (issue 4): we-advisor ≤ 2 s and
+no censoring, intervals, tails, verdicts or layers. The targets: we-advisor ≤ 2 s and
 ≤ 3 × the baseline.
 
 The frame looks like ``Store.observations_frame``: job attempts of 50 jobs, each attempt giving
@@ -31,8 +31,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzer.advise import CurrentLimit, Policy, recommend_limits
 from analyzer.model import UNIT_COLUMNS
-from analyzer.recommend import CurrentLimit, Policy, UnitKey, recommend_limits
+from analyzer.records import UnitKey
 from benchmarks.rows import row
 
 PER_JOB = 20  # units per job: the job, 9 steps, 10 phases

@@ -1,11 +1,11 @@
-"""Log-parsing throughput and memory benchmark for analyzer.logs.
+"""Log-parsing throughput and memory benchmark for analyzer.parse.logs.
 
 Builds a corpus of job logs (>= 200 MB; ~20 MB with --quick) in a temporary directory by
 replicating the real logs in ../shared/realdata (synthetic logs when that is absent), plus a few
 large job logs made by concatenating them. Then, in the same run and interleaved, it times
 
 * ``parse_job_log`` over every job log (with the bundled kubernaut-e2e phase rules), and
-* ``grep -cE`` over the same files with an equivalent alternation (``analyzer.logs.grep_equivalent``:
+* ``grep -cE`` over the same files with an equivalent alternation (``grep_equivalent`` below:
   the same searches the parser makes -- its built-in ones, ``GREP_EQUIVALENT``, and the words it
   looks for to apply the phase rules), and with ``GREP_EQUIVALENT`` alone for reference,
 
@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,9 +38,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzer.config import load_preset  # noqa: E402
+from analyzer.config import PhaseRule, load_preset  # noqa: E402
 from analyzer.errors import LogParseError  # noqa: E402
-from analyzer.logs import GREP_EQUIVALENT, grep_equivalent, parse_job_log  # noqa: E402
+from analyzer.parse.logs import parse_job_log, rule_words  # noqa: E402
+from analyzer.parse.logs.rules import Folded  # noqa: E402
 from benchmarks.rows import row  # noqa: E402
 
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -48,6 +50,30 @@ BIG_LOG_MB = 24  # size of each concatenated large job log
 BIG_LOGS = 3
 RATIO_TARGET = 0.125  # parse MB/s over grep MB/s
 HEADROOM_MB = 100  # peak RSS over the largest log
+
+# The searches the parser makes over a whole log (analyzer/parse/logs/index.py: its candidate-line
+# scans), as one extended regex for `grep -cE`. Keep it in step with those scans.
+GREP_EQUIVALENT = (
+    r"Z (##\[(group\]Run |error\]|section\]Starting: )|Post job cleanup\.|--- (PASS|FAIL): |ok  	|FAIL	"
+    r"|Current runner version|Cleaning up orphan processes)|ime(d? ?[Oo]ut| of [0-9])|deadline exceeded"
+    r"| seconds| in [0-9]+(\.[0-9]+)?s|kubectl wait|condition met|Complete job name: "
+)
+
+
+def grep_equivalent(rules: list[PhaseRule] | tuple[PhaseRule, ...] = ()) -> str:
+    """``GREP_EQUIVALENT`` plus the words the parser searches for to apply ``rules`` (a
+    case-insensitive word as bracket expressions).
+
+    A rule regex without such words adds nothing: the parser decodes its steps instead, which
+    has no grep equivalent.
+    """
+    words: set[str] = set()
+    for word in rule_words(rules):
+        text = re.escape(word.decode("utf-8", "replace"))
+        if isinstance(word, Folded):
+            text = "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in text)
+        words.add(text)
+    return "|".join([GREP_EQUIVALENT, *sorted(words)])
 
 
 def real_logs() -> list[tuple[str, bytes]]:
@@ -163,7 +189,7 @@ _PEAK_SCRIPT = """
 import resource, sys, tracemalloc
 sys.path.insert(0, sys.argv[2])
 from analyzer.config import load_preset
-from analyzer.logs import parse_job_log
+from analyzer.parse.logs import parse_job_log
 
 def hwm_mb():
     # VmHWM is reset by exec; ru_maxrss is not (it would report the parent's size after a fork)

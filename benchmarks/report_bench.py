@@ -12,7 +12,7 @@ too: reading the same observations from SQLite into pandas and nothing else —
 pandas-based analysis of the store pays; a command's ratio says how much more it costs than
 just reading its input. Every timing row is ``value`` (absolute) beside ``ratio`` to it.
 
-**Targets** (issue 7.7 and 8): each command under 10 s and 1 GB at 100,000 runs; the HTML
+**Targets**: each command under 10 s and 1 GB at 100,000 runs; the HTML
 report at most 2 MB. The rows of the 10,000-run store carry the same targets.
 
     python benchmarks/report_bench.py [--quick] [--repeat N] [--json PATH] [--keep DIR]

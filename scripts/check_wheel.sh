@@ -24,8 +24,9 @@ import zipfile
 from email.parser import Parser
 
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
-need = {"analyzer/py.typed", "analyzer/templates/report.html.j2", "analyzer/templates/charts.html.j2",
-        "analyzer/templates/report.css", "analyzer/sample.py", "analyzer/demo.py"}
+need = {"analyzer/py.typed", "analyzer/present/templates/report.html.j2",
+        "analyzer/present/templates/charts.html.j2", "analyzer/present/templates/report.css",
+        "analyzer/demo/sample/__init__.py", "analyzer/demo/demo.py"}
 missing = sorted(need - names)
 presets = sorted(n for n in names if n.startswith("analyzer/presets/") and not n.endswith("/"))
 info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))

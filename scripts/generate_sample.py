@@ -5,7 +5,7 @@
     python scripts/generate_sample.py --out /tmp/s --seed 3 --weeks 2
 
 The output is byte-for-byte reproducible; tests/test_sample.py checks that the committed
-data/sample/ equals a fresh generation, so edit analyzer/sample.py and rerun this, never the files.
+data/sample/ equals a fresh generation, so edit analyzer/demo/sample/ and rerun this, never the files.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analyzer.sample import generate_sample  # noqa: E402
+from analyzer.demo.sample import generate_sample  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,17 @@
-"""Shared fixtures: real SQLite stores in tmp_path, paths to ../shared/realdata."""
+"""Shared fixtures: real SQLite stores in tmp_path, the one GitHub stand-in, one Chromium per module,
+paths to ../shared/realdata."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from analyzer.store import Store
+from tests.browser import chromium
+from tests.fake_github import COMMENT_PR, FakeGitHub
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -25,7 +30,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "store.db") as db:
         yield db
 
@@ -35,3 +40,20 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("../shared/realdata is absent")
     return REALDATA
+
+
+@pytest.fixture
+def comment_github() -> Iterator[FakeGitHub]:
+    """The GitHub stand-in with no history: an empty repository whose pull request ``COMMENT_PR`` takes
+    comments, listed two to a page (``tests.fake_github``: the one fake GitHub of the tests)."""
+    with FakeGitHub() as fake:
+        fake.pulls.add(COMMENT_PR)
+        fake.comment_page_size = 2
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for a test module (mark the tests with ``browser.needs_chromium``)."""
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver

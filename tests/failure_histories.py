@@ -1,4 +1,4 @@
-"""Labelled failure sets for analyzer.failures / analyzer.signatures: generated and real.
+"""Labelled failure sets for analyzer.parse.failures / analyzer.model.signatures: generated and real.
 
 * :func:`generated_failures` — job logs made from 18 known causes (Ginkgo assertions in two
   specs, a spec timeout, a suite-setup failure, go and pytest unit tests, two linters, kubectl,
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from analyzer.failures import Excerpt, extract_excerpt, log_lines
-from analyzer.signatures import Failure
+from analyzer.model.signatures import Failure
+from analyzer.parse.failures import Excerpt, extract_excerpt, log_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"

@@ -19,7 +19,14 @@ real. What it serves:
   pull-request comment upsert: ``/user`` (403, as for an Actions token), ``GET``/``POST``
   ``/issues/{n}/comments`` for the numbers in ``pulls``, ``PATCH /issues/comments/{id}``; comments
   are written as ``github-actions[bot]`` and every write is listed in ``writes``. ``add_workflow``
-  and ``add_run`` add workflows and runs while the server runs (the action's own runs).
+  and ``add_run`` add workflows and runs while the server runs (the action's own runs);
+  ``add_comment`` puts another author's comment there, ``comment_page_size`` makes the comment
+  listing page in small steps (an upsert must follow ``Link``), ``fail_next_post_after_write``
+  drops the answer to a POST that did happen.
+
+Without a folder it serves an empty repository (``EMPTY_REPO``, for the comment tests); ``token``
+is the only token it accepts. This is the one stand-in for GitHub in the tests; the shared fixtures
+are in ``conftest.py``.
 
 Faults (``Faults``): 5xx, connection resets, 403 secondary limits with ``retry-after``, primary
 exhaustion with a short reset, 410 logs, truncated bodies, latency, paths that always fail.
@@ -58,10 +65,13 @@ from tests.fake_export import build_export as build_export
 from tests.fake_export import iso_time, parse_time
 
 if TYPE_CHECKING:
-    from analyzer.fetch import FetchSummary
-    from analyzer.github import ClientPolicy
+    from analyzer.collect.github import ClientPolicy
+    from analyzer.collect.summary import FetchSummary
 
 TOKEN = "we-advisor-fake-token-7f3a9c21e5d8b604"  # recognizable, so tests can look for leaks
+EMPTY_REPO = "acme/operator"  # what a FakeGitHub without a folder serves
+ACTIONS_BOT = "github-actions[bot]"  # the author of the comments the fake writes (an Actions token)
+COMMENT_PR = 7  # the pull request the comment tests write to
 FILTERS = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
 
 
@@ -99,32 +109,47 @@ class Stats:
 class Export:
     """An export folder in memory: what the server serves, and what a test counts against."""
 
-    def __init__(self, folder: Path) -> None:
+    repo: dict[str, Any]
+    full_name: str
+    workflows: list[dict[str, Any]]
+    runs: dict[int, dict[str, Any]]
+    attempts: dict[tuple[int, int], dict[str, Any]]
+    jobs: dict[int, list[dict[str, Any]]]
+    logs: dict[int, bytes]
+    annotations: dict[int, list[dict[str, Any]]]
+    files: dict[str, str]
+
+    def __init__(self, folder: Path | None, *, repo: str = EMPTY_REPO) -> None:
         self.folder = folder
-        self.repo: dict[str, Any] = _load(folder / "repo.json")
-        self.full_name: str = self.repo["full_name"]
-        self.workflows: list[dict[str, Any]] = _load(folder / "workflows.json")["workflows"]
+        if folder is None:  # an empty repository
+            self.repo = {"id": 1, "name": repo.split("/")[1], "full_name": repo, "default_branch": "main"}
+            self.full_name, self.workflows, self.runs, self.attempts = repo, [], {}, {}
+            self.jobs, self.logs, self.annotations, self.files = {}, {}, {}, {}
+            return
+        self.repo = _load(folder / "repo.json")
+        self.full_name = self.repo["full_name"]
+        self.workflows = _load(folder / "workflows.json")["workflows"]
         runs = _load(folder / "runs.json")["workflow_runs"]
-        self.runs: dict[int, dict[str, Any]] = {r["id"]: r for r in runs}
-        self.attempts: dict[tuple[int, int], dict[str, Any]] = {(r["id"], r["run_attempt"]): r for r in runs}
+        self.runs = {r["id"]: r for r in runs}
+        self.attempts = {(r["id"], r["run_attempt"]): r for r in runs}
         for path in sorted((folder / "attempts").glob("*.json")) if (folder / "attempts").is_dir() else []:
             data = _load(path)
             self.attempts[(data["id"], data["run_attempt"])] = data
-        self.jobs: dict[int, list[dict[str, Any]]] = {}
+        self.jobs = {}
         for path in sorted((folder / "jobs").glob("*.json")):
             for job in _load(path)["jobs"]:
                 self.jobs.setdefault(job["run_id"], []).append(job)
         for items in self.jobs.values():
             items.sort(key=lambda j: (j["run_attempt"], j["id"]))
-        self.logs: dict[int, bytes] = {}
+        self.logs = {}
         for path in sorted((folder / "logs").glob("*")) if (folder / "logs").is_dir() else []:
             job_id = int(path.name.split(".")[0])
             raw = path.read_bytes()
             self.logs[job_id] = gzip.decompress(raw) if path.name.endswith(".gz") else raw
-        self.annotations: dict[int, list[dict[str, Any]]] = {}
+        self.annotations = {}
         for path in sorted((folder / "annotations").glob("*.json")) if (folder / "annotations").is_dir() else []:
             self.annotations[int(path.stem)] = _load(path)
-        self.files: dict[str, str] = {}
+        self.files = {}
         files = folder / "workflow-files"
         for path in sorted(p for p in files.rglob("*") if p.is_file()) if files.is_dir() else []:
             self.files[path.relative_to(files).as_posix()] = path.read_text(encoding="utf-8")
@@ -134,12 +159,17 @@ class Export:
 
 
 class FakeGitHub:
-    """``with FakeGitHub(folder) as gh: ... gh.url ...`` — serves ``folder`` until the block ends."""
+    """``with FakeGitHub(folder) as gh: ... gh.url ...`` — serves ``folder`` until the block ends
+    (no folder: an empty repository ``EMPTY_REPO``); only ``token`` is accepted."""
 
     def __init__(
-        self, folder: Path, *, faults: Faults | None = None, listing_cap: int = 1000, rate_limit: int = 5000
-    ) -> None:
+        self, folder: Path | None = None, *, faults: Faults | None = None, listing_cap: int = 1000,
+        rate_limit: int = 5000, token: str = TOKEN,
+    ) -> None:  # fmt: skip
         self.data = Export(folder)
+        self.token = token
+        self.comment_page_size: int | None = None  # the comment listing's page size, whatever per_page asks
+        self.fail_next_post_after_write = False  # the next comment POST is written, but answered 502
         self.faults = faults or Faults()
         self.listing_cap = listing_cap
         self.rate_limit = rate_limit
@@ -229,6 +259,17 @@ class FakeGitHub:
             }  # fmt: skip
             self.artifacts.setdefault(run_id, []).append(item)
         return item
+
+    def add_comment(self, pr: int, author: str, body: str) -> dict[str, Any]:
+        """A comment by ``author`` on pull request ``pr`` (which takes comments from now on)."""
+        with self.lock:
+            self.next_id += 1
+            now = iso_time(datetime.now(UTC))
+            comment = {"id": self.next_id, "body": body, "created_at": now, "updated_at": now,
+                       "user": {"login": author, "id": 1, "type": "User"}}  # fmt: skip
+            self.pulls.add(pr)
+            self.comments.setdefault(pr, []).append(comment)
+            return comment
 
     def _comment_json(self, comment: dict[str, Any], pr: int) -> dict[str, Any]:
         repo = self.data.full_name
@@ -384,7 +425,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self._json(502, {"message": "Server Error"}, kind="error")
                 return
             auth = self.headers.get("Authorization") or ""
-            if faults.unauthorized or auth not in (f"token {TOKEN}", f"Bearer {TOKEN}"):
+            if faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
                 message = "Requires authentication" if not auth else "Bad credentials"
                 self._json(401, {"message": message, "documentation_url": "https://docs.github.com/rest"}, kind="auth")
                 return
@@ -448,7 +489,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.stats.total += 1
                 fake.stats.api += 1
-                if fake.faults.unauthorized or auth not in (f"token {TOKEN}", f"Bearer {TOKEN}"):
+                if fake.faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
                     status, answer = 401, {"message": "Bad credentials"}
                 elif body is None:
                     status, answer = 422, {"message": "Invalid request: body is missing"}
@@ -458,9 +499,12 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                         fake.next_id += 1
                         now = iso_time(datetime.now(UTC))
                         comment = {"id": fake.next_id, "body": body, "created_at": now, "updated_at": now,
-                                   "user": {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}}  # fmt: skip
+                                   "user": {"login": ACTIONS_BOT, "id": 41898282, "type": "Bot"}}  # fmt: skip
                         fake.comments.setdefault(pr, []).append(comment)
                         status, answer = 201, fake._comment_json(comment, pr)
+                        if fake.fail_next_post_after_write:  # written, but the client never learns it
+                            fake.fail_next_post_after_write = False
+                            status, answer = 502, {"message": "Bad Gateway"}
                 elif method == "PATCH" and len(parts) == 2 and parts[0] == "comments" and parts[1].isdigit():
                     for pr, items in fake.comments.items():
                         for comment in items:
@@ -510,7 +554,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     return
                 with fake.lock:
                     items = [fake._comment_json(c, pr) for c in fake.comments.get(pr, [])]
-                self._page(None, items, query, path)
+                    size = fake.comment_page_size
+                self._page(None, items, {**query, "per_page": str(size)} if size else query, path)
             elif parts and parts[0] == "contents":
                 text = data.files.get("/".join(parts[1:]))
                 if text is None:
@@ -670,7 +715,7 @@ def _zip_logs(jobs: list[dict[str, Any]], attempt: int, logs: dict[int, bytes]) 
 
 def expected_state(fake: FakeGitHub) -> dict[str, Any]:
     """Run attempts, jobs, logs and annotations a complete fetch stores, from the server's own data."""
-    from analyzer.rest import annotation_from_json, run_from_json
+    from analyzer.collect.rest import annotation_from_json, run_from_json
 
     repo = fake.data.full_name
     visible = {r["id"] for r in fake.visible_runs()}
@@ -692,7 +737,7 @@ def expected_state(fake: FakeGitHub) -> dict[str, Any]:
 
 def assert_store_matches(fake: FakeGitHub, path: Path) -> None:
     """Every run attempt, job, step, log and annotation the server has is stored, equal to it."""
-    from analyzer.rest import job_from_json
+    from analyzer.collect.rest import job_from_json
     from analyzer.store import Store
 
     repo = fake.data.full_name
@@ -742,15 +787,15 @@ SINCE = "2026-01-01"
 
 def fast_policy() -> ClientPolicy:
     """Retries and limits for tests: short backoffs, no pacing."""
-    from analyzer.github import ClientPolicy
+    from analyzer.collect.github import ClientPolicy
 
     return ClientPolicy(backoff_s=0.02, backoff_max_s=0.2, secondary_wait_s=1.0, per_minute=100_000)
 
 
 def run_fetch(fake: FakeGitHub, path: Path, **options: Any) -> FetchSummary:
-    """``analyzer.fetch.fetch`` of the fake's repository into the store at ``path``."""
+    """``analyzer.collect.fetch.fetch`` of the fake's repository into the store at ``path``."""
+    from analyzer.collect.fetch import fetch
     from analyzer.config import Settings
-    from analyzer.fetch import fetch
     from analyzer.store import Store
 
     options.setdefault("since", SINCE)

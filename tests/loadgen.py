@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analyzer import logs
-from analyzer.analysis import rules_fingerprint
 from analyzer.config import PhaseRule
+from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.observe import rules_fingerprint
 from analyzer.store import Store
 
 REPO = "acme/monorepo"
@@ -541,7 +541,7 @@ def write_store(
     job_ids = data.jobs.data[0]
     parse_state = _Columns(
         ("job_id", "parser_version", "rules_hash", "parsed_at"),
-        [job_ids, [logs.PARSER_VERSION] * len(job_ids), [fingerprint] * len(job_ids), [parsed_at] * len(job_ids)],
+        [job_ids, [PARSER_VERSION] * len(job_ids), [fingerprint] * len(job_ids), [parsed_at] * len(job_ids)],
     )
     tables: list[tuple[str, _Columns]] = [
         ("runs", data.runs),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from analyzer.comment import MARKER
+from analyzer.present.markdown import MARKER
 from tests.composite import SHA_PINNED, ActionResult, Services, evaluate, run_action
 from tests.fake_export import iso_time
 from tests.fake_github import TOKEN, FakeGitHub, assert_store_matches, build_export

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from simulated import START, TEKTON_TRUTH, e2e_history, lognormal, unit_history
 
-from analyzer.backtest import POLICIES, default_split, run_backtest
-from analyzer.recommend import CurrentLimit, Policy, UnitKey
+from analyzer.advise import POLICIES, CurrentLimit, Policy, default_split, run_backtest
+from analyzer.records import UnitKey
 
 WAIT = UnitKey("phase", "E2E", "e2e", "Run E2E tests", "wait")
 

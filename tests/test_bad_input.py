@@ -17,12 +17,10 @@ import shutil
 import sqlite3
 import struct
 import tempfile
-import threading
 import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,12 +28,11 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from analyzer import ingest
 from analyzer.cli import app
+from analyzer.collect import ingest
 from analyzer.errors import AdvisorError
 from analyzer.store import Store
-from tests import test_comment as comment_server
-from tests.fake_github import REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
+from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
 runner = CliRunner()
 
@@ -348,15 +345,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     assert result.exit_code == 0, result.stderr
     export = build_export(base / "export", runs=3)
-    server = comment_server.FakeGitHub()
-    http = ThreadingHTTPServer(("127.0.0.1", 0), comment_server._handler(server))
-    server.url = f"http://127.0.0.1:{http.server_address[1]}"
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    with FakeGitHub(export) as github, FakeGitHub(export, faults=Faults(always_fail=(".*",))) as failing:
-        yield World(base / "t.db", github.url, failing.url, server.url)
-    http.shutdown()
-    http.server_close()
+    with FakeGitHub(export) as github, FakeGitHub(export, faults=Faults(always_fail=(".*",))) as failing, FakeGitHub() as comments:
+        comments.pulls.add(COMMENT_PR)
+        yield World(base / "t.db", github.url, failing.url, comments.url)
 
 
 def lay_down(tmp: Path, files: dict[str, bytes], template: Path) -> None:
@@ -410,7 +401,7 @@ def invoke(command: str, case: Case, tmp: Path, world: World) -> tuple[int, str,
         context = {k: v.format(**context) for k, v in context.items()}
     args = [a.format(**context) for a in (*BASE[command], *case.extra)]
     args = [a for a in args if a]
-    token = comment_server.TOKEN if command == "comment" else TOKEN
+    token = TOKEN
     env = {"GITHUB_TOKEN": token, "GH_TOKEN": "", "GITHUB_API_URL": "", "WE_ADVISOR_STORE": "", **case.env}
     before = snapshot(tmp)
     result = runner.invoke(app, args, env=env)

@@ -17,9 +17,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from analyzer import bootstrap
-from analyzer.bootstrap import Limit, RunResult, load_plan, resolve_limits, run_plan
+from analyzer.bootstrap.forecast import forecast_plan, sample_durations
+from analyzer.bootstrap.plan import Limit, load_plan, load_recommendations, resolve_limits
+from analyzer.bootstrap.runner import Attempt, RunResult, run_plan
 from analyzer.cli import app
+from analyzer.errors import ConfigError, InputError
+from analyzer.parse import events
 from analyzer.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +61,7 @@ def _pids(tmp_path: Path, *names: str) -> list[int]:
     return [int((tmp_path / n).read_text().split()[0]) for n in names]
 
 
-def _ended(attempt: bootstrap.Attempt) -> datetime:
+def _ended(attempt: Attempt) -> datetime:
     return attempt.started_at + timedelta(seconds=attempt.duration_s)
 
 
@@ -388,7 +391,7 @@ def test_example_plans_are_valid(name: str) -> None:
 def test_a_self_need_is_a_cycle(tmp_path: Path) -> None:
     """A task that needs itself is named as a cycle."""
     path = _plan(tmp_path, '[[task]]\nname = "a"\nrun = "true"\nneeds = ["a"]\n')
-    with pytest.raises(bootstrap.ConfigError, match=r"dependency cycle: a -> a$"):
+    with pytest.raises(ConfigError, match=r"dependency cycle: a -> a$"):
         load_plan(path)
 
 
@@ -514,9 +517,9 @@ def test_a_killed_run_leaves_readable_events() -> None:
     line = {"event": "start", "plan": "p", "task": "a", "start": "2026-03-02T10:00:00.000000Z", "limit_s": 5}
     cut = '{"event": "end", "plan": "p", "ta'
     data = (json.dumps(line) + "\n" + cut).encode()
-    assert [e["task"] for e in bootstrap.parse_events(data, source="x.jsonl")] == ["a"]
-    with pytest.raises(bootstrap.InputError, match=r"^x.jsonl:2: not a JSON line$"):
-        bootstrap.parse_events(data + b"\n", source="x.jsonl")
+    assert [e["task"] for e in events.parse_events(data, source="x.jsonl")] == ["a"]
+    with pytest.raises(InputError, match=r"^x.jsonl:2: not a JSON line$"):
+        events.parse_events(data + b"\n", source="x.jsonl")
 
 
 def test_auto_timeout_takes_the_recommendation(tmp_path: Path) -> None:
@@ -563,7 +566,7 @@ def test_auto_timeout_takes_the_recommendation(tmp_path: Path) -> None:
         '[[task]]\nname = "redis"\nrun = "true"\ntimeout_s = "auto"\n',
     )
     plan = load_plan(path)
-    limits = resolve_limits(plan, recommendations=bootstrap.load_recommendations(recs), default_timeout_s=45)
+    limits = resolve_limits(plan, recommendations=load_recommendations(recs), default_timeout_s=45)
     assert limits == {
         "tekton": Limit(0.3, "recommend"),
         "redis": Limit(45.0, "default", "auto: no recommendation"),
@@ -577,7 +580,7 @@ def test_auto_timeout_takes_the_recommendation(tmp_path: Path) -> None:
 def test_forecast_samples_the_censored_tail_up_to_the_limit() -> None:
     """Mass that KM leaves beyond the last finish (censored runs) is drawn between it and the limit."""
     rng = np.random.default_rng(1)
-    draws, tail = bootstrap.sample_durations([10.0, 20.0, 30.0, 30.0], [False, False, True, True], 60.0, 4000, rng)
+    draws, tail = sample_durations([10.0, 20.0, 30.0, 30.0], [False, False, True, True], 60.0, 4000, rng)
     assert tail == pytest.approx(0.5)
     assert set(np.round(draws[draws < 30], 6)) == {10.0, 20.0}
     assert ((draws >= 30) & (draws <= 60)).mean() == pytest.approx(0.5, abs=0.03)
@@ -586,7 +589,7 @@ def test_forecast_samples_the_censored_tail_up_to_the_limit() -> None:
 def test_forecast_without_history_falls_back_to_the_limits(tmp_path: Path) -> None:
     """With no observations, each task's limit stands in for its duration, and the note says so."""
     plan = load_plan(EXAMPLE)
-    forecast = bootstrap.forecast_plan(plan, pd.DataFrame(), resolve_limits(plan))
+    forecast = forecast_plan(plan, pd.DataFrame(), resolve_limits(plan))
     assert {t.data for t in forecast.tasks} == {"no data"}
     # the limits stand in for the durations: the longest chain of limits is critical
     assert forecast.critical_path == ("kind-cluster", "postgresql", "data-storage", "migrations", "controller")
@@ -626,7 +629,6 @@ def test_plan_forecasts_the_example_from_its_ingested_runs(tmp_path: Path) -> No
 
 def test_events_feed_recommend_and_its_limit_comes_back_as_auto(tmp_path: Path) -> None:
     """The loop: run with --events, ingest, `recommend --format json`, then timeout_s = "auto" uses it."""
-    pytest.importorskip("analyzer.recommend")
     path = _plan(tmp_path, 'name = "small"\n[[task]]\nname = "tekton"\nrun = ["sleep", "0.02"]\ntimeout_s = "auto"\n')
     events, db, recs = tmp_path / "events.jsonl", tmp_path / "store.db", tmp_path / "recs.json"
     plan = load_plan(path)
@@ -637,5 +639,5 @@ def test_events_feed_recommend_and_its_limit_comes_back_as_auto(tmp_path: Path) 
     assert result.exit_code == 0, result.stderr
     (rec,) = [r for r in json.loads(recs.read_text())["recommendations"] if r["phase"] == "tekton"]
     assert (rec["workflow"], rec["job"], rec["samples"], rec["current_timeout_s"]) == ("small", "bootstrap", 22, 600.0)
-    limits = resolve_limits(plan, recommendations=bootstrap.load_recommendations(recs))
+    limits = resolve_limits(plan, recommendations=load_recommendations(recs))
     assert limits["tekton"] == Limit(rec["recommended_timeout_s"], "recommend")

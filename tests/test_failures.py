@@ -1,4 +1,5 @@
-"""analyzer.failures and analyzer.signatures: excerpts, normalization, signatures, rerun rates."""
+"""analyzer.parse.failures, analyzer.model.signatures and analyzer.model.reruns: excerpts, normalization,
+signatures, rerun rates."""
 
 from __future__ import annotations
 
@@ -10,20 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
-from analyzer import signatures
-from analyzer.failures import (
+from analyzer.model import signatures
+from analyzer.model.reruns import Attempt, rerun_rates, wilson_interval
+from analyzer.model.signatures import Failure, baseline_labels, cluster_excerpts, find_signatures, trend
+from analyzer.parse.failures import (
     MAX_LINE_CHARS,
-    Attempt,
     Excerpt,
     clean_line,
     extract_excerpt,
     log_lines,
     normalize,
     normalize_line,
-    rerun_rates,
-    wilson_interval,
 )
-from analyzer.signatures import Failure, baseline_labels, cluster_excerpts, find_signatures, trend
 from tests.failure_histories import CAUSES, REALDATA, generated_failures, realdata_failures
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,7 +93,9 @@ def test_cleaning_strips_prefixes_and_unsafe_characters() -> None:
 
 
 def test_an_excerpt_round_trips_through_its_dict() -> None:
-    excerpt = extract_excerpt(log("##[group]Run x", "##[endgroup]", "Error: no", "##[error]Process completed with exit code 1."))
+    excerpt = extract_excerpt(
+        log("##[group]Run x", "##[endgroup]", "Error: no", "##[error]Process completed with exit code 1.")
+    )
     assert Excerpt.from_dict(excerpt.to_dict()) == excerpt
 
 
@@ -133,7 +134,9 @@ def test_normalize_keeps_lines() -> None:
 
 @FUZZ
 @given(st.lists(st.text(), max_size=30), st.one_of(st.none(), st.integers(-5, 40)), st.one_of(st.none(), st.text()))
-def test_arbitrary_text_never_crashes_extraction_or_normalization(lines: list[str], number: int | None, evidence: str | None) -> None:
+def test_arbitrary_text_never_crashes_extraction_or_normalization(
+    lines: list[str], number: int | None, evidence: str | None
+) -> None:
     excerpt = extract_excerpt(lines, number, evidence=evidence)
     assert len(excerpt.lines) <= 20
     for line in excerpt.lines:
@@ -171,7 +174,9 @@ def test_method_beats_the_exact_first_error_line_baseline() -> None:
 
 def test_large_components_fold_near_duplicates_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past EXACT_MAX texts per component the leader pass runs; causes still stay apart."""
-    cases = generated_failures(seed=13, runs_per_cause=6, causes=["ginkgo-assert-remediation", "ginkgo-assert-notification", "go-unit-config"])
+    cases = generated_failures(
+        seed=13, runs_per_cause=6, causes=["ginkgo-assert-remediation", "ginkgo-assert-notification", "go-unit-config"]
+    )
     monkeypatch.setattr(signatures, "EXACT_MAX", 4)
     labels = cluster_excerpts([c.excerpt for c in cases])
     assert adjusted_rand_score([c.label for c in cases], labels) > 0.9
@@ -195,7 +200,18 @@ def test_signatures_carry_counts_members_kinds_jobs_and_examples() -> None:
     assert (kubectl.first_seen, kubectl.last_seen) == (min(times), max(times))
     assert kubectl.id.startswith("sig-") and len({s.id for s in found}) == len(found)
     shape = kubectl.to_dict()
-    assert set(shape) >= {"id", "template", "count", "kinds", "jobs", "steps", "first_seen", "last_seen", "trend", "examples"}
+    assert set(shape) >= {
+        "id",
+        "template",
+        "count",
+        "kinds",
+        "jobs",
+        "steps",
+        "first_seen",
+        "last_seen",
+        "trend",
+        "examples",
+    }
     assert set(shape["examples"][0]) >= {"run_id", "run_attempt", "job_id", "line"}
 
 
@@ -263,7 +279,12 @@ def test_rerun_rates_on_a_known_history() -> None:
     assert e2e.timeouts.rate_ci == wilson_interval(3, 4)
     unit = rates["unit"]
     assert (unit.failures.failed_attempts, unit.failures.reruns, unit.failures.passed_on_rerun) == (1, 1, 1)
-    assert (unit.timeouts.failed_attempts, unit.timeouts.reruns, unit.timeouts.rate, unit.timeouts.rate_ci) == (0, 0, None, None)
+    assert (unit.timeouts.failed_attempts, unit.timeouts.reruns, unit.timeouts.rate, unit.timeouts.rate_ci) == (
+        0,
+        0,
+        None,
+        None,
+    )
     shape = e2e.to_dict()
     assert shape["passed_on_rerun"] == 3 and shape["timeouts"]["passed_on_rerun"] == 3
     assert shape["rate_ci"][0] < 0.6 < shape["rate_ci"][1]

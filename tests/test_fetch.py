@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analyzer import github
 from analyzer.cli import app
+from analyzer.collect import github
+from analyzer.collect.fetch import FetchProgress, fetch
+from analyzer.collect.github import GitHubClient
 from analyzer.config import Settings
 from analyzer.errors import AuthError, ConfigError, NotFoundError, StoreError
-from analyzer.fetch import FetchProgress, fetch, store_lock, window_start
-from analyzer.github import GitHubClient
-from analyzer.store import Store
+from analyzer.store import Store, store_lock
+from analyzer.window import fetch_start
 from tests.fake_github import (
     REPO_NAME,
     SINCE,
@@ -299,9 +300,9 @@ def test_since_is_day_aligned_so_listing_urls_stay_stable() -> None:
     from datetime import UTC, datetime
 
     now = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)
-    assert window_start("3d", default_days=30, now=now) == datetime(2026, 11, 17, tzinfo=UTC)
-    assert window_start(None, default_days=30, now=now) == datetime(2026, 10, 21, tzinfo=UTC)
-    assert window_start("2026-02-01", default_days=30, now=now) == datetime(2026, 2, 1, tzinfo=UTC)
+    assert fetch_start("3d", default_days=30, now=now) == datetime(2026, 11, 17, tzinfo=UTC)
+    assert fetch_start(None, default_days=30, now=now) == datetime(2026, 10, 21, tzinfo=UTC)
+    assert fetch_start("2026-02-01", default_days=30, now=now) == datetime(2026, 2, 1, tzinfo=UTC)
 
 
 def test_fake_created_filter_speaks_githubs_syntax() -> None:

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analyzer.cli import app
-from analyzer.fetch import FetchProgress
+from analyzer.collect.fetch import FetchProgress
 from analyzer.store import Store
 from tests.fake_github import (
     SINCE,

@@ -16,17 +16,18 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_github import build_export
 from markdown_it import MarkdownIt
-from test_comment import REPO, TOKEN, run_cli, serve_fake
-from test_report_browser import chromium, needs_chromium, open_page
+from test_comment import run_cli
 
-from analyzer.comment import MARKER
+from analyzer.present.markdown import MARKER
+from tests.browser import needs_chromium, open_page
+from tests.fake_github import COMMENT_PR, EMPTY_REPO, TOKEN, FakeGitHub, build_export
+
+REPO = EMPTY_REPO
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
@@ -145,23 +146,18 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                              env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})  # fmt: skip
     assert code == 0, err
     bodies["comment --dry-run"] = out
-    with serve_fake() as fake:
+    with FakeGitHub() as fake:
+        fake.pulls.add(COMMENT_PR)
         code, _, err = run_cli("comment", "--repo", REPO, "--pr", "7", "--api-url", fake.url, "--store", db,
                                env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""})  # fmt: skip
         assert code == 0, err
-        assert len(fake.comments) == 1
-        bodies["comment (as GitHub receives it)"] = fake.comments[0]["body"]
+        assert len(fake.comments[COMMENT_PR]) == 1
+        bodies["comment (as GitHub receives it)"] = fake.comments[COMMENT_PR][0]["body"]
     return {"root": root, "html": html, "bodies": bodies}
 
 
 # --------------------------------------------------------------------------------------------
 # the HTML report in Chromium
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
-        yield driver
 
 
 # What each section of the page must show as text (SVG text and tooltips included); every

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.comment import GITHUB_COMMENT_LIMIT, MARKER
+from analyzer.present.markdown import GITHUB_COMMENT_LIMIT, MARKER
 from tests.loadgen import ROOT, Measured, measure, write_store
 
 MEMORY_BOUND_MB = 1000.0
@@ -152,10 +152,10 @@ def test_load_100000_runs(tmp_path: Path, record_property: pytest.RecordProperty
 def _slow_frame(store_path: Path, where: str = "", args: tuple[object, ...] = ()) -> object:
     import pandas as pd
 
-    from analyzer.store import _OBSERVATION_COLUMNS
+    from analyzer.store.frame import OBSERVATION_COLUMNS
 
     with sqlite3.connect(store_path) as conn:
-        frame = pd.read_sql_query(f"SELECT {', '.join(_OBSERVATION_COLUMNS)} FROM observations{where}", conn, params=args)
+        frame = pd.read_sql_query(f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM observations{where}", conn, params=args)
     # the frame's documented dtypes, under pandas 2 and 3 alike: pandas 3 reads text as its ``str``
     # dtype (NaN for NULL) and infers µs from these timestamps, where pandas 2 gave objects/None and ns
     for name in ("scope", "repo", "workflow", "job", "step", "phase", "outcome", "runner"):
@@ -182,7 +182,8 @@ def test_column_read_equals_row_read(tmp_path: Path, odd: tuple[str, object] | N
     and leaves values it cannot carry exactly to the row-by-row read."""
     import pandas as pd
 
-    from analyzer.store import Store, _filters, _read_observation_columns
+    from analyzer.store import Store
+    from analyzer.store.frame import filters, read_observation_columns
 
     path = tmp_path / "s.db"
     write_store(path, 300)
@@ -192,23 +193,24 @@ def test_column_read_equals_row_read(tmp_path: Path, odd: tuple[str, object] | N
         if odd is not None:
             conn.execute(f"UPDATE observations SET {odd[0]} = ? WHERE job_id % 5 = 0 AND seq = 2", (odd[1],))
     with Store(path, create=False) as store:
-        assert (_read_observation_columns(store.conn, "", (), {}) is None) == row_by_row
+        assert (read_observation_columns(store.conn, "", (), {}) is None) == row_by_row
         for kwargs in [{}, {"repo": "acme/monorepo"}, {"workflow": "Lint"}, {"repo": "acme/monorepo", "workflow": "Lint"}]:
             fast = store.observations_frame(**kwargs)
-            pd.testing.assert_frame_equal(fast, _slow_frame(path, *_filters(**kwargs)))
+            pd.testing.assert_frame_equal(fast, _slow_frame(path, *filters(**kwargs)))
 
 
 def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path: Path) -> None:
     """A joined column past SQLite's length limit (1 GB by default: ~40M rows) falls back, same frame."""
     import pandas as pd
 
-    from analyzer.store import Store, _read_observation_columns
+    from analyzer.store import Store
+    from analyzer.store.frame import read_observation_columns
 
     path = tmp_path / "s.db"
     write_store(path, 50)
     with Store(path, create=False) as store:
         store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 2_000)
-        assert _read_observation_columns(store.conn, "", (), {}) is None
+        assert read_observation_columns(store.conn, "", (), {}) is None
         pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
 
 

@@ -1,4 +1,4 @@
-"""analyzer.logs: generated job logs covering the format, steps, signals, detectors and rules."""
+"""analyzer.parse.logs: generated job logs covering the format, steps, signals, detectors and rules."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from analyzer.config import PhaseRule
 from analyzer.errors import ConfigError, LogParseError
-from analyzer.logs import (
+from analyzer.parse.logs import (
     PARSER_VERSION,
     job_name_from_log,
     parse_duration,
@@ -796,10 +796,10 @@ def test_every_bundled_rule_is_found_by_words() -> None:
     """Each start and end regex of the bundled presets has words to search for in the raw bytes,
     so none falls back to decoding its steps (the slowest path), and starts share words."""
     from analyzer.config import list_presets, load_preset
-    from analyzer.logs import _compile_rules
+    from analyzer.parse.logs.rules import compile_rules
 
     for preset in list_presets():
-        compiled = _compile_rules(tuple(load_preset(preset).phases))
+        compiled = compile_rules(tuple(load_preset(preset).phases))
         for c in compiled:
             assert c.start_lits, (preset, c.rule.name, "start")
             assert c.end_lits or c.rule.end is None, (preset, c.rule.name, "end")

@@ -1,4 +1,4 @@
-"""analyzer.logs under hypothesis: any input parses or raises LogParseError, with sane output."""
+"""analyzer.parse.logs under hypothesis: any input parses or raises LogParseError, with sane output."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
-from analyzer.logs import check_log, job_name_from_log, parse_duration, parse_job_log, parse_step_logs, strip_ansi
+from analyzer.parse.logs import check_log, job_name_from_log, parse_duration, parse_job_log, parse_step_logs, strip_ansi
 from analyzer.records import ParsedLog, StepInfo
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

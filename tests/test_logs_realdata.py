@@ -1,4 +1,4 @@
-"""analyzer.logs against real GitHub Actions logs in ../shared/realdata (skipped when absent)."""
+"""analyzer.parse.logs against real GitHub Actions logs in ../shared/realdata (skipped when absent)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.errors import LogParseError
-from analyzer.logs import parse_job_log, parse_step_logs
+from analyzer.parse.logs import parse_job_log, parse_step_logs
 from analyzer.records import ParsedLog, StepInfo
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"

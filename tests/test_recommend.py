@@ -11,22 +11,21 @@ import pytest
 from simulated import TEKTON_TRUTH, Truth, e2e_history, lognormal, unit_history, weibull
 from typer.testing import CliRunner
 
-from analyzer.cli import app
-from analyzer.config import PhaseRule
-from analyzer.recommend import (
+from analyzer.advise import (
     VERDICTS,
     CurrentLimit,
     Policy,
-    UnitKey,
     current_limits,
     logged_limits,
+    parse_workflow,
     recommend_limits,
-    render_markdown,
-    render_table,
     round_limit,
 )
-from analyzer.records import Incident
-from analyzer.workflows import parse_workflow
+from analyzer.cli import app
+from analyzer.config import PhaseRule
+from analyzer.present.tables import recommendations_markdown as render_markdown
+from analyzer.present.tables import recommendations_table as render_table
+from analyzer.records import Incident, UnitKey
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -363,7 +362,7 @@ def test_demo_flags_the_tekton_wait(tmp_path: Path) -> None:
     """`we-advisor demo` shows the Tekton wait's 300 s limit as too_tight with its kill rate, and the backtest."""
     if not (SAMPLE / "runs.json").is_file():
         pytest.skip("data/sample is absent")
-    from analyzer.demo import run_demo
+    from analyzer.api import demo as run_demo
 
     result = run_demo(tmp_path / "demo.db", reports_dir=None)
     line = next(x for x in result.text.splitlines() if "tekton-controller-wait" in x and "too_tight" in x)

@@ -1,4 +1,4 @@
-"""Fetch reliability (issue 7 items 1, 2, 6): ``kill -9`` at many moments then resume, every fault at
+"""Fetch reliability: ``kill -9`` at many moments then resume, every fault at
 once, and readers beside a writing fetch.
 
 Each test runs ``we-advisor fetch`` (a real process where it must be killed or run beside others)
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.fetch import Unfetched
-from analyzer.github import ClientPolicy
+from analyzer.collect.fetch import Unfetched
+from analyzer.collect.github import ClientPolicy
 from analyzer.store import Store
 from tests.fake_github import (
     TOKEN,
@@ -50,7 +50,7 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_export(tmp_path_factory.mktemp("export"), runs=RUNS, jobs_per_run=JOBS_PER_RUN)
 
 
-# -- 1. kill -9 at many moments, resume ----------------------------------------------------------
+# -- kill -9 at many moments, resume -------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +191,7 @@ def test_kill_9_at_eighty_moments_through_faults_then_resume_gives_the_same_stor
     assert sum(k.landed for k in kills) >= 70, kills
 
 
-# -- 2. every fault at once ----------------------------------------------------------------------
+# -- every fault at once -------------------------------------------------------------------------
 
 
 def expected_unfetched(fake: FakeGitHub) -> list[str]:
@@ -302,7 +302,7 @@ def test_the_command_prints_each_item_it_could_not_fetch(export: Path, tmp_path:
     assert TOKEN not in out + err
 
 
-# -- 6. readers while a fetch writes ---------------------------------------------------------------
+# -- readers while a fetch writes ------------------------------------------------------------------
 
 
 def test_stats_incidents_and_report_read_while_a_fetch_writes(export: Path, tmp_path: Path) -> None:

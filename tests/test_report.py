@@ -1,7 +1,8 @@
 """The HTML and Markdown reports: golden files (dates and versions scrubbed), size, safety.
 
-On a golden mismatch the actual output is written beside the gold file (``*.actual``) for
-review; to accept it, move it over the gold file (or run with ``WE_ADVISOR_UPDATE_GOLD=1``).
+On a golden mismatch, or when a gold file is missing, the test fails and the actual output is
+written beside the gold file (``*.actual``) for review; to accept it, move it over the gold file
+(or run with ``WE_ADVISOR_UPDATE_GOLD=1``, which rewrites existing gold files).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyzer import report
-from analyzer.comment import MARKER
+from analyzer.present.charts import mark_critical
+from analyzer.present.context import ReportInputs, build_context
+from analyzer.present.html import render_html
+from analyzer.present.markdown import MARKER, render_markdown
 from analyzer.records import Incident
 
 GOLD = Path(__file__).parent / "gold"
@@ -143,18 +146,17 @@ RECOMMENDATIONS = [
 ]
 
 
-def make_inputs(*, runs: int = 160, planted: bool = False, recs: bool = True) -> report.ReportInputs:
+def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
     frame, found = synthetic_observations(runs, planted=planted)
     start = END - timedelta(days=7)
-    return report.ReportInputs(
+    return ReportInputs(
         repo="acme/operator",
         generated_at=END + timedelta(hours=1),
         period_start=start,
         period_end=END,
         observations=frame,
         incidents=[i for i in found if i.occurred_at and i.occurred_at >= start],
-        recommendations=RECOMMENDATIONS if recs else None,
-        notes=() if recs else ("Recommendations are not available in this version of we-advisor (no `recommend`).",),
+        recommendations=RECOMMENDATIONS,
         version="9.9.9",
     )
 
@@ -165,47 +167,67 @@ def scrub(text: str) -> str:
     return re.sub(r"we-advisor \d+\.\d+\.\d+(?:[.+-][A-Za-z0-9]+)*", "we-advisor VERSION", text)
 
 
-def compare_gold(name: str, actual: str) -> None:
-    gold = GOLD / name
+def compare_gold(name: str, actual: str, *, gold_dir: Path = GOLD) -> None:
+    """``actual`` (scrubbed) equals the reviewed gold file ``name``. On a mismatch, or when there is no
+    gold file yet, the test fails and the actual output is written beside it (``*.actual``)."""
+    gold = gold_dir / name
     actual = scrub(actual)
-    if os.environ.get("WE_ADVISOR_UPDATE_GOLD") or not gold.exists():
-        gold.write_text(actual, encoding="utf-8")
-    expected = gold.read_text(encoding="utf-8")
     beside = gold.with_name(gold.name + ".actual")
+    if os.environ.get("WE_ADVISOR_UPDATE_GOLD") and gold.exists():
+        gold.write_text(actual, encoding="utf-8")
+    if not gold.exists():
+        beside.write_text(actual, encoding="utf-8")
+        pytest.fail(f"{name} has no gold file; the actual output is in {beside}: review it and move it to {gold}")
+    expected = gold.read_text(encoding="utf-8")
     if expected != actual:
         beside.write_text(actual, encoding="utf-8")
         pytest.fail(f"{name} differs from its gold file; the actual output is in {beside} for review")
     beside.unlink(missing_ok=True)
 
 
+@pytest.mark.parametrize("update", ["", "1"])
+def test_a_missing_gold_file_fails_and_leaves_the_output_for_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update: str
+) -> None:
+    """No gold file is never a pass, not even with WE_ADVISOR_UPDATE_GOLD: the scrubbed actual output
+    is written beside where the gold file belongs, and nothing is written as gold."""
+    monkeypatch.setenv("WE_ADVISOR_UPDATE_GOLD", update)
+    with pytest.raises(pytest.fail.Exception, match=r"new\.md has no gold file"):
+        compare_gold("new.md", "made 2026-01-01 10:00 UTC by we-advisor 1.2.3\n", gold_dir=tmp_path)
+    assert (tmp_path / "new.md.actual").read_text(encoding="utf-8") == "made DATE by we-advisor VERSION\n"
+    assert not (tmp_path / "new.md").exists()
+
+
+def test_a_differing_output_fails_and_a_matching_one_clears_the_review_file(tmp_path: Path) -> None:
+    """A mismatch fails with the actual output beside the gold file; a later match removes it."""
+    (tmp_path / "r.md").write_text("expected\n", encoding="utf-8")
+    with pytest.raises(pytest.fail.Exception, match="differs from its gold file"):
+        compare_gold("r.md", "actual\n", gold_dir=tmp_path)
+    assert (tmp_path / "r.md.actual").read_text(encoding="utf-8") == "actual\n"
+    compare_gold("r.md", "expected\n", gold_dir=tmp_path)
+    assert not (tmp_path / "r.md.actual").exists()
+
+
 def test_html_matches_gold() -> None:
     """The HTML of a fixed history equals the reviewed gold file (dates and versions scrubbed)."""
-    compare_gold("report.html", report.render_html(report.build_context(make_inputs())))
+    compare_gold("report.html", render_html(build_context(make_inputs())))
 
 
 def test_markdown_matches_gold() -> None:
     """The weekly Markdown of a fixed history equals the reviewed gold file."""
-    compare_gold("report.md", report.render_markdown(report.build_context(make_inputs())))
+    compare_gold("report.md", render_markdown(build_context(make_inputs())))
 
 
 def test_headline_names_the_limit_that_kills_healthy_runs() -> None:
     """The first action is the tight limit, with its kill rate and the recommended value."""
-    context = report.build_context(make_inputs())
+    context = build_context(make_inputs())
     first = context["actions"][0]
     assert (first["name"], first["text"], first["to"]) == ("tekton-wait", "limit 5 min kills ~9 % of healthy runs", "recommend 10 min")
 
 
-def test_report_without_recommendations_still_has_actions_and_a_note() -> None:
-    """Before `recommend` exists the report says so and lists the limits that stopped runs."""
-    context = report.build_context(make_inputs(recs=False))
-    html = report.render_html(context)
-    assert "Recommendations are not available" in html
-    assert context["actions"] and context["actions"][0]["name"] == "tekton-wait"
-
-
 def test_weekly_regression_is_flagged() -> None:
     """The ginkgo suite's 1.5× slowdown in the last week is a highlighted regression."""
-    context = report.build_context(make_inputs())
+    context = build_context(make_inputs())
     assert any(r["label"].startswith("ginkgo-suite") for r in context["regressions"])
     change = next(c for c in context["changes"] if c["name"] == "ginkgo-suite")
     assert change["worse"]
@@ -213,7 +235,7 @@ def test_weekly_regression_is_flagged() -> None:
 
 def test_gantt_critical_path_covers_the_sequential_steps() -> None:
     """In a job whose steps run one after another, every step is on the critical path."""
-    context = report.build_context(make_inputs())
+    context = build_context(make_inputs())
     gantt = next(g for g in context["gantts"] if g["job"] == "e2e")
     steps = [i for i in gantt["items"] if i["scope"] == "step"]
     assert all(i["critical"] for i in steps)
@@ -222,7 +244,7 @@ def test_gantt_critical_path_covers_the_sequential_steps() -> None:
 
 def test_untrusted_text_is_escaped_in_html() -> None:
     """A <script> from a step name or a log line appears as text, never as markup."""
-    html = report.render_html(report.build_context(make_inputs(planted=True)))
+    html = render_html(build_context(make_inputs(planted=True)))
     assert "<script" not in html.lower()
     assert "<img" not in html.lower()
     assert "&lt;script&gt;window.__pwned" in html
@@ -230,7 +252,7 @@ def test_untrusted_text_is_escaped_in_html() -> None:
 
 def test_untrusted_text_is_neutralized_in_markdown() -> None:
     """In Markdown, log text cannot ping, link, or inject HTML."""
-    md = report.render_markdown(report.build_context(make_inputs(planted=True)))
+    md = render_markdown(build_context(make_inputs(planted=True)))
     assert "<script" not in md and "<img" not in md
     assert "@octocat" not in md and "@\u200boctocat" in md
     assert "](javascript:" not in md
@@ -239,7 +261,7 @@ def test_untrusted_text_is_neutralized_in_markdown() -> None:
 
 def test_markdown_is_compact_with_marker_and_mermaid() -> None:
     """Under the 6,000-character aim, marker first, changes before recommendations, a mermaid Gantt."""
-    md = report.render_markdown(report.build_context(make_inputs()))
+    md = render_markdown(build_context(make_inputs()))
     assert len(md) < 6000
     assert md.startswith(MARKER + "\n")
     assert md.index("Since last week") < md.index("Act on these") < md.index("Recommendations")
@@ -248,18 +270,18 @@ def test_markdown_is_compact_with_marker_and_mermaid() -> None:
 
 def test_markdown_never_exceeds_githubs_limit() -> None:
     """Even with huge untrusted names and many units, sections are shortened to fit 65,536 characters."""
-    context = report.build_context(make_inputs())
+    context = build_context(make_inputs())
     context["changes"] = [dict(context["changes"][0], label="x" * 5000) for _ in range(400)]
     context["incidents"]["rows"] = [dict(context["incidents"]["rows"][0], evidence="e" * 3000)] * 400
     context["incidents"]["total"] = 400
-    md = report.render_markdown(context, limit=20_000)
+    md = render_markdown(context, limit=20_000)
     assert len(md) <= 20_000
     assert md.count("```") % 2 == 0 and md.count("<details>") == md.count("</details>")
 
 
 def test_html_for_10000_runs_stays_under_2_mb() -> None:
     """Charts are aggregated: 10,000 runs (about 120,000 observations) stay well under 2 MB."""
-    html = report.render_html(report.build_context(make_inputs(runs=10_000)))
+    html = render_html(build_context(make_inputs(runs=10_000)))
     assert len(html.encode()) < 2_000_000
 
 
@@ -267,7 +289,7 @@ def test_templates_are_package_data() -> None:
     """The templates live inside the package, so the wheel carries them."""
     from importlib import resources
 
-    names = {p.name for p in resources.files("analyzer").joinpath("templates").iterdir()}
+    names = {p.name for p in resources.files("analyzer.present").joinpath("templates").iterdir()}
     assert {"report.html.j2", "charts.html.j2", "report.css"} <= names
 
 
@@ -275,10 +297,10 @@ def test_undefined_template_variable_fails_loudly() -> None:
     """StrictUndefined: a context missing a key is an error, not an empty string."""
     import jinja2
 
-    context = report.build_context(make_inputs())
+    context = build_context(make_inputs())
     del context["summary"]
     with pytest.raises(jinja2.UndefinedError):
-        report.render_html(context)
+        render_html(context)
 
 
 def test_weekly_workflow_and_action_follow_the_contract() -> None:
@@ -310,5 +332,5 @@ def test_critical_path_terminates_on_zero_length_and_touching_spans() -> None:
     """Spans of no length, or ending within the tolerance of each other, cannot make the walk loop."""
     items = [{"start": 10.0, "duration": 0.0}, {"start": 10.5, "duration": 0.0}, {"start": 0.0, "duration": 10.0},
              {"start": 10.5, "duration": 5.0}]
-    report._mark_critical(items)
+    mark_critical(items)
     assert [i["critical"] for i in items] == [False, False, True, True]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.config import PhaseRule, load_preset
-from analyzer.sample import DEFAULT_END, E2E_WORKFLOW, TEKTON_TIMEOUT_LINE, generate_sample
+from analyzer.demo.sample import DEFAULT_END, E2E_WORKFLOW, TEKTON_TIMEOUT_LINE, generate_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "data" / "sample"

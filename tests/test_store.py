@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from analyzer.errors import StoreError
-from analyzer.records import Annotation, Incident, Job, Observation, Run, StepInfo
-from analyzer.store import SCHEMA_VERSION, Store, iso, parse_iso
+from analyzer.records import Annotation, Incident, Job, Observation, Run, StepInfo, iso, parse_iso
+from analyzer.store import SCHEMA_VERSION, Store
 
 T0 = datetime(2026, 3, 2, 10, 11, 12, 123456, tzinfo=UTC)
 

@@ -25,17 +25,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analyzer import github
 from analyzer.cli import app
+from analyzer.collect import github
+from analyzer.collect.fetch import fetch
+from analyzer.collect.github import ClientPolicy, GitHubClient
 from analyzer.config import Settings
 from analyzer.errors import AdvisorError
-from analyzer.fetch import fetch
-from analyzer.github import ClientPolicy, GitHubClient, upsert_pr_comment
+from analyzer.present.publish import upsert_pr_comment
 from analyzer.store import Store
-from tests import test_comment as comment_server
-from tests.fake_github import REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
+from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
-COMMENT_TOKEN = comment_server.TOKEN  # the only token the comment stand-in accepts
+COMMENT_TOKEN = "ghp_test_token_never_printed"  # the only token the comment stand-in accepts
 FAST = ClientPolicy(tries=3, backoff_s=0.01, backoff_max_s=0.05, secondary_wait_s=0.1, per_minute=100_000)
 LOG = (
     "2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
@@ -127,16 +127,9 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def servers(export: Path) -> Iterator[Servers]:
-    state = comment_server.FakeGitHub()
-    http = ThreadingHTTPServer(("127.0.0.1", 0), comment_server._handler(state))
-    state.url = f"http://127.0.0.1:{http.server_address[1]}"
-    comment_seen = Recorder(http)
-    thread = comment_server.threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    with FakeGitHub(export) as fake:
-        yield Servers(fake, Recorder(fake.server), state.url, comment_seen)
-    http.shutdown()
-    http.server_close()
+    with FakeGitHub(export) as fake, FakeGitHub(token=COMMENT_TOKEN) as comments:
+        comments.pulls.add(COMMENT_PR)
+        yield Servers(fake, Recorder(fake.server), comments.url, Recorder(comments.server))
 
 
 def cli(token: str, *args: str, verbose: bool) -> tuple[int, str, str]:

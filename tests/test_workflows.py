@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analyzer.advise import Recommendation, RecommendResult, plan_source_patches, plan_workflow_patches
+from analyzer.advise.workflows import DEFAULT_JOB_TIMEOUT_S, job_timeout, matrix_values, parse_workflow, step_timeout
 from analyzer.config import TimeoutRule
-from analyzer.recommend import Recommendation, RecommendResult, plan_source_patches, plan_workflow_patches
-from analyzer.workflows import DEFAULT_JOB_TIMEOUT_S, job_timeout, matrix_values, parse_workflow, step_timeout
 
 # Real-shaped workflow files: comments everywhere, anchors and merge keys, quoted numbers, a
 # matrix whose timeout is an expression, a reusable-workflow call, and a job with no limit.

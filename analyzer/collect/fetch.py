@@ -1,0 +1,93 @@
+"""``we-advisor fetch``: incremental, rate-limit-safe collection of GitHub Actions history.
+
+One fetch, in order:
+
+1. the repository and its workflow list (conditional requests: a 304 costs no rate limit);
+2. the run listings, newest first (per workflow with ``--workflow``), in ``created`` windows: a
+   filtered listing stops at 1,000 results, so a window that holds more is split in two until none
+   does. Every page is conditional, and a page's ETag is stored only once every run it lists is
+   stored, so a fetch killed halfway never makes a later 304 skip runs it did not read;
+3. every listed run not already stored as listed now (same attempt, same ``updated_at``): its
+   earlier attempts, the jobs of all attempts, the logs of its jobs, and the check-run annotations
+   of jobs that did not succeed. These requests run in a bounded pool of threads, each run's
+   sub-requests ahead of new runs; one writer thread saves each run (attempts, jobs, steps, logs,
+   annotations and the mark that it is complete) in one transaction. A run still in progress is
+   saved as such and fetched once it has completed;
+4. runs stored while in progress and not listed this time are asked for again;
+5. the workflow files on the default branch (conditional), for the current ``timeout-minutes``;
+6. the new jobs are parsed (``parse.reparse``).
+
+A ``kill -9`` at any moment loses at most the runs in flight; the same command again fetches
+them, so the store ends up as an uninterrupted fetch would have left it. A lock file beside the
+store keeps a second fetch from writing the same store at the same time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from analyzer.collect.crawl import Crawl
+from analyzer.collect.github import AUTH_HINT, DEFAULT_API_URL, ClientPolicy, GitHubClient
+from analyzer.collect.summary import FetchProgress, FetchSummary, Unfetched
+from analyzer.config import Settings, require_repo
+from analyzer.errors import AuthError, ConfigError
+from analyzer.parse.reparse import reparse
+from analyzer.store import Store, store_lock
+from analyzer.window import fetch_start
+
+__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch"]
+
+DEFAULT_CONCURRENCY = 4
+DEFAULT_MAX_WAIT_S = 300.0
+
+
+def fetch(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str | None = None,
+    workflows: Sequence[str] = (),
+    branch: str | None = None,
+    since: str | None = None,
+    max_runs: int | None = None,
+    logs: bool = True,
+    api_url: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    token: str | None = None,
+    max_wait: float = DEFAULT_MAX_WAIT_S,
+    policy: ClientPolicy | None = None,
+    on_progress: Callable[[FetchProgress], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> FetchSummary:
+    """Fetch what is new in ``repo``'s Actions history into ``store``, then parse the new jobs.
+
+    Stops cleanly (``summary.stopped``) when the primary rate limit is used up for longer than
+    ``max_wait`` seconds; raises ``AdvisorError`` for what the user must fix (token, repository,
+    options, a store locked by another fetch).
+    """
+    if not (repo or settings.repo or "").strip().strip("/"):
+        raise ConfigError("no repository to fetch", hint="pass --repo OWNER/NAME or set repo in we-advisor.toml")
+    name = require_repo(repo or settings.repo)
+    if concurrency < 1 or concurrency > 64:
+        raise ConfigError(f"--concurrency {concurrency} is out of range", hint="use 1 to 64 (default 4)")
+    if max_runs is not None and max_runs < 1:
+        raise ConfigError(f"--max-runs {max_runs} must be at least 1", hint="omit it to fetch every run in the window")
+    start = fetch_start(since, default_days=settings.window_days)
+    if not token:
+        raise AuthError("no GitHub token", hint=AUTH_HINT)
+    began = time.monotonic()
+    with store_lock(store):
+        store.ensure_schema()
+        client = GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy)
+        job = Crawl(
+            store, client, repo=name, workflows=tuple(workflows), branch=branch, start=start, max_runs=max_runs,
+            logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning,
+        )  # fmt: skip
+        try:
+            summary = job.run()
+        finally:
+            job.client.close()
+        summary.parsed = reparse(store, settings.phases, on_progress=job.parse_progress, on_warning=on_warning)
+    summary.elapsed_s = time.monotonic() - began
+    return summary

@@ -1,0 +1,159 @@
+"""``we-advisor demo``: where the bundled sample is, and the text the demo prints (``api.demo`` runs it)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from analyzer.advise import BacktestResult, RecommendResult
+from analyzer.collect.ingest import IngestSummary
+from analyzer.config import Settings, load_settings
+from analyzer.errors import InputError
+from analyzer.formatting import human_duration, render_table, shorten
+from analyzer.model import UnitStats
+from analyzer.present.files import WrittenReport
+from analyzer.present.tables import format_rate, share
+from analyzer.records import Incident
+
+REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    text: str
+    ingest: IngestSummary
+    stats: list[UnitStats]
+    incidents: list[Incident]
+    store_path: Path
+    recommendations: RecommendResult | None = None
+
+
+def sample_dir(scratch: Path) -> Path:
+    """The bundled sample (data/sample in a checkout), else a fresh deterministic generation."""
+    if (REPO_SAMPLE / "runs.json").is_file():
+        return REPO_SAMPLE
+    from analyzer.demo.sample import generate_sample
+
+    out = scratch / "sample"
+    generate_sample(out)
+    return out
+
+
+@contextmanager
+def sample_workspace() -> Iterator[tuple[Path, Settings, Path]]:
+    """The sample to run (``sample_dir``), its settings, and a scratch folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="we-advisor-demo-") as scratch:
+        sample = sample_dir(Path(scratch))
+        yield sample, _sample_settings(sample), Path(scratch)
+
+
+def render_demo(
+    settings: Settings,
+    summary: IngestSummary,
+    counts: dict[str, int],
+    rows: list[UnitStats],
+    found: list[Incident],
+    recommended: RecommendResult,
+    replay: BacktestResult | None,
+    written: WrittenReport | None,
+) -> str:
+    """The demo's text: what the store holds, the durations, the incidents, the limits to change, the
+    backtest, and where the reports are."""
+    text = _render(settings, summary, counts, rows, found) + _render_recommendations(recommended)
+    if replay is not None:
+        text += _backtest_lines(replay)
+    if written is not None:
+        text += f"\n\nHTML report: {written.html}\nMarkdown report: {written.markdown}"
+    return text
+
+
+def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
+    """The limits that should change, worst first: verdict, current and recommended, and their kill rates."""
+    changing = [r for r in result.recommendations if r.verdict in ("too_tight", "too_loose")]
+    changing.sort(key=lambda r: (r.verdict != "too_tight", -(r.false_timeout_rate_current or 0.0), r.job, r.name))
+    rows = [
+        [
+            r.verdict, shorten(r.job, 10), shorten(r.name, 30), f"{human_duration(r.current_timeout_s)} ({r.current_source})",
+            human_duration(r.recommended_timeout_s), format_rate(r.false_timeout_rate_current, r.rate_basis[0]),
+            format_rate(r.false_timeout_rate_recommended, r.rate_basis[1]),
+        ]
+        for r in changing[:top]
+    ]
+    q = f"{result.quantile * 100:g}"
+    out = [
+        "",
+        "",
+        f"Recommended limits (p{q}: at most {100 - result.quantile * 100:g} % of healthy runs stopped; upper confidence",
+        "bound + margin; 'killed' = estimated share of runs the limit stops, censoring-aware)",
+        render_table(["verdict", "job", "unit", "current", "recommended", "killed now", "killed then"], rows, right=(5, 6))
+        if rows else "  every limit in force is within its band: nothing to change",
+    ]
+    verdicts = Counter(r.verdict for r in result.recommendations)
+    out.append("Verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
+    if result.layers:
+        out.append(f"Timeout layers: {len(result.layers)} warning(s), e.g. {result.layers[0].message}")
+    out.append("All units, notes and tail estimates: we-advisor recommend --format markdown")
+    return "\n".join(out)
+
+
+def _backtest_lines(result: BacktestResult) -> str:
+    """Policies side by side when the history after a split is replayed (see ``we-advisor backtest``)."""
+    rows = [
+        [
+            t.policy, share(t.est_kill_rate), f"{t.units_over_target}/{t.units}", share(t.worst_est_kill_rate),
+            shorten(t.worst_unit.label() if t.worst_unit else "", 34),
+            f"{t.runner_minutes_saved:.0f}", human_duration(t.median_slack_s),
+        ]
+        for t in result.totals
+    ]
+    headers = ["policy", "killed", f"units over {(1 - result.quantile) * 100:g}%", "worst unit", "", "min saved", "median slack"]
+    table = render_table(headers, rows, right=(1, 2, 3, 5, 6))
+    return (
+        f"\n\nBacktest: limits chosen on the runs before {result.split:%Y-%m-%d}, replayed on the {result.test_rows} "
+        "observations after\n('killed' = censoring-aware share of runs stopped by the limit; min saved = runner minutes cut "
+        "from timed-out runs)\n" + table
+    )
+
+
+def _sample_settings(sample: Path) -> Settings:
+    config = sample / "we-advisor.toml"
+    if not config.is_file():
+        raise InputError(f"the sample at {sample} has no we-advisor.toml", hint="regenerate it: python scripts/generate_sample.py")
+    return load_settings(config)
+
+
+def _render(
+    settings: Settings, summary: IngestSummary, counts: dict[str, int], rows: list[UnitStats], found: list[Incident]
+) -> str:
+    out = [
+        f"we-advisor demo: bundled sample history of {settings.repo} (offline)",
+        f"store: {counts['runs']} run attempts, {counts['jobs']} jobs, {counts['logs']} logs, "
+        f"{counts['annotations']} annotations -> {counts['observations']} observations, {counts['incidents']} incidents",
+        "",
+        "Durations per unit (Kaplan-Meier percentiles; 'cens' = runs stopped by a limit or cancelled,",
+        "counted as lasting at least that long; '-' = beyond what the data can tell)",
+    ]
+    shown = [r for r in rows if r.scope != "step" or not r.step or r.step.startswith("Run ")]
+    table = [
+        [
+            r.scope, shorten(r.job, 10), shorten(r.step or "", 26), shorten(r.phase or "", 28), r.samples, r.censored,
+            human_duration(r.p50_s), human_duration(r.p95_s), human_duration(r.p99_s),
+        ]
+        for r in shown
+    ]
+    out.append(render_table(["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99"], table, right=range(4, 9)))
+    kinds = Counter(i.kind for i in found)
+    out += ["", "Incidents by cause: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common())]
+    seen: set[str] = set()
+    for incident in found:
+        if incident.kind in seen:
+            continue
+        seen.add(incident.kind)
+        where = " / ".join(x for x in (incident.job, incident.step, incident.phase) if x)
+        limit = f" (limit {human_duration(incident.limit_s)})" if incident.limit_s else ""
+        out.append(f"  {incident.kind:<13} {where}{limit}: {shorten(incident.evidence, 90)}")
+    return "\n".join(out)

@@ -1,0 +1,33 @@
+"""Censoring-aware duration models, scikit-learn style (parameters in ``__init__``, ``fit`` sets ``attr_``).
+
+``km`` (Kaplan–Meier, one unit or all at once), ``units`` (grouping rows into units), ``stats``
+(the ``stats`` command's percentiles), ``tails`` (parametric tails), ``duration``
+(``DurationModel``: quantiles, intervals, tails, trends per unit) and ``runners``
+(``RunnerQuantileModel``). Pure: frames and arrays in, frames and arrays out.
+"""
+
+from analyzer.model.duration import KM_SUPPORT, DurationModel
+from analyzer.model.km import km_cdf_at, km_curve, km_quantiles, segment_nanmedians
+from analyzer.model.runners import RunnerQuantileModel
+from analyzer.model.stats import STATS_QUANTILES, UnitStats, unit_stats
+from analyzer.model.tails import TAIL_MODELS
+from analyzer.model.units import UNIT_COLUMNS, keys_of, measured, unit_codes, usable
+
+__all__ = [
+    "KM_SUPPORT",
+    "STATS_QUANTILES",
+    "TAIL_MODELS",
+    "UNIT_COLUMNS",
+    "DurationModel",
+    "RunnerQuantileModel",
+    "UnitStats",
+    "keys_of",
+    "km_cdf_at",
+    "km_curve",
+    "km_quantiles",
+    "measured",
+    "segment_nanmedians",
+    "unit_codes",
+    "unit_stats",
+    "usable",
+]

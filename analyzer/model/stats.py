@@ -1,0 +1,85 @@
+"""``we-advisor stats``: sample counts and Kaplan–Meier p50/p90/p95/p99 per unit."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from analyzer.model.km import km_quantile_rows, rows_to_times, sort_units
+from analyzer.model.units import Rows, keys_of, unit_rows
+from analyzer.records import UnitKey
+
+STATS_QUANTILES = (0.5, 0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSummary:
+    """A unit, how many observations measured it (how many censored) and its median: what every
+    per-unit answer (``UnitStats``, a recommendation) starts with."""
+
+    scope: str
+    workflow: str
+    job: str
+    step: str | None
+    phase: str | None
+    samples: int
+    censored: int
+    p50_s: float | None
+
+    @property
+    def key(self) -> UnitKey:
+        return UnitKey(self.scope, self.workflow, self.job, self.step, self.phase)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStats(UnitSummary):
+    """A unit's Kaplan–Meier percentiles (``stats``); ``None`` where the data cannot tell."""
+
+    p90_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``stats --format json``."""
+        return asdict(self)
+
+
+def unit_stats(frame: pd.DataFrame) -> list[UnitStats]:
+    """Per unit (scope, workflow, job, step, phase): sample counts and KM p50/p90/p95/p99.
+
+    Ordered as a reader scans a workflow: each job, then its steps by number, each step followed
+    by its phases in time order. Every unit at once (the sorted Kaplan–Meier rows of
+    ``DurationModel``), without a Python loop over groups: 10⁶ rows in a fraction of a second.
+    """
+    rows = unit_rows(frame, None)
+    n_units = len(rows.keys)
+    if n_units == 0:
+        return []
+    s = sort_units(rows.unit, rows.t, rows.censored, n_units)
+    quantiles = [rows_to_times(s, *km_quantile_rows(s, q)) for q in STATS_QUANTILES]
+    censored = np.bincount(rows.unit, weights=rows.censored.astype(np.float64), minlength=n_units)
+    number = _unit_min(frame, "step_number", rows, n_units)
+    started = np.full(n_units, np.inf)
+    np.minimum.at(started, rows.unit, np.where(np.isnan(rows.started), np.inf, rows.started))
+    out: list[tuple[tuple[object, ...], UnitStats]] = []
+    for u, key in enumerate(keys_of(rows.keys)):
+        values = [None if np.isnan(q[u]) else float(q[u]) for q in quantiles]
+        stats = UnitStats(*key, int(s.sizes[u]), int(censored[u]), *values)
+        # job first, then its steps in order, each step followed by its phases (in time order)
+        order = (key.workflow, key.job, key.scope != "job", float(number[u]), key.scope == "phase", float(started[u]), key.phase or "")
+        out.append((order, stats))
+    return [stats for _, stats in sorted(out, key=lambda r: r[0])]
+
+
+def _unit_min(frame: pd.DataFrame, column: str, rows: Rows, n_units: int) -> NDArray[np.float64]:
+    """Per unit: the smallest value of a numeric column (inf where it has none)."""
+    out = np.full(n_units, np.inf)
+    if column in frame:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[rows.position]
+        np.minimum.at(out, rows.unit, np.where(np.isnan(values), np.inf, values))
+    return out

@@ -1,0 +1,194 @@
+"""Units of an observations frame: (scope, workflow, job, step, phase) as integer codes, fast.
+
+The rows that measure a duration (every outcome but ``skipped``) are grouped into units once, as
+arrays, so every estimator after that works on integer codes rather than strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from analyzer.records import UnitKey
+
+UNIT_COLUMNS = ["scope", "workflow", "job", "step", "phase"]
+
+
+def measured(frame: pd.DataFrame) -> NDArray[np.bool_]:
+    """Per row: whether it measures a duration (every outcome but ``skipped``)."""
+    if "outcome" not in frame:
+        return np.ones(len(frame), dtype=bool)
+    return np.asarray(frame["outcome"].to_numpy() != "skipped", dtype=bool)
+
+
+def usable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The observations that measure a duration: everything but skipped units (the frame itself
+    when nothing is skipped)."""
+    keep = measured(frame)
+    return frame if keep.all() else frame[keep]
+
+
+def _none_if_nan(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+
+
+def _factorize(values: object) -> tuple[NDArray[np.int64], list[object]]:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)  # type: ignore[call-overload]
+    return np.asarray(codes, dtype=np.int64), list(uniques)
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The columns the estimator needs, as arrays, for the rows it fits."""
+
+    position: NDArray[np.intp]  # row position in the frame given to fit
+    unit: NDArray[np.intp]
+    keys: pd.DataFrame  # one row per unit: scope, workflow, job, step, phase
+    t: NDArray[np.float64]
+    censored: NDArray[np.bool_]
+    started: NDArray[np.float64]  # epoch seconds (NaN when unknown)
+    runner: NDArray[np.int64]  # code into runner_names (-1 when unknown)
+    runner_names: list[str]
+    attempt: NDArray[np.int64] | None  # job attempt code (-1 when unknown); None without ``job_id``
+
+
+def utc_ns(series: pd.Series) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Nanoseconds since the epoch (UTC) per row, as ``pd.to_datetime(series, utc=True)``, and where unknown.
+
+    A zone-aware column is stored in UTC already, so it skips ``pd.to_datetime``, whose format
+    and cache checks iterate over the values in Python (10 ms for a thousand rows).
+    """
+    values = series if isinstance(series.dtype, pd.DatetimeTZDtype) else pd.to_datetime(series, utc=True)
+    return values.to_numpy(dtype="datetime64[ns]").astype(np.int64), values.isna().to_numpy()
+
+
+def _epoch_seconds(series: pd.Series) -> NDArray[np.float64]:
+    ns, missing = utc_ns(series)
+    return np.where(missing, np.nan, ns.astype(np.float64) / 1e9)
+
+
+def unit_rows(frame: pd.DataFrame, window_days: float | None) -> Rows:
+    """Unit codes and arrays for the usable rows (not skipped, inside the window).
+
+    Workflow, job and runner are constant within a job attempt (true of every store), so when
+    the frame has ``job_id`` they are factorized once per attempt rather than once per row: the
+    string hashing of 10⁶ rows is most of what a plain pandas groupby costs.
+    """
+    n = len(frame)
+    keep = np.ones(n, dtype=bool)
+    keep &= measured(frame)
+    started = _epoch_seconds(frame["started_at"]) if "started_at" in frame else np.full(n, np.nan)
+    if window_days is not None and np.isfinite(started).any():
+        keep &= ~(started < np.nanmax(started) - float(window_days) * 86400.0)
+    position = np.flatnonzero(keep).astype(np.intp)
+    everything = position.size == n
+
+    def column(name: str) -> NDArray[Any]:
+        values = frame[name].to_numpy()
+        return values if everything else values[position]
+
+    scope = column("scope")
+    is_job, is_phase = scope == "job", scope == "phase"
+    # the store knows three scopes; anything else counts as a step
+    scope_code = np.where(is_job, 0, np.where(is_phase, 2, 1)).astype(np.int64)
+    scope_names: list[object] = ["job", "step", "phase"]
+    columns: dict[str, tuple[NDArray[np.int64], list[object]]] = {}
+    per_attempt = ["workflow", "job"] + (["runner"] if "runner" in frame else [])
+    attempt = _factorize(column("job_id"))[0] if "job_id" in frame else None
+    if attempt is not None and not frame["job_id"].isna().any():
+        first = np.full(int(attempt.max()) + 1 if attempt.size else 0, 0, dtype=np.intp)
+        first[attempt[::-1]] = np.arange(attempt.size, dtype=np.intp)[::-1]
+        for name in per_attempt:
+            codes, uniques = _factorize(frame[name].to_numpy()[position[first]])
+            columns[name] = (codes[attempt], uniques)
+    else:
+        for name in per_attempt:
+            columns[name] = _factorize(column(name))
+    step_codes, step_names = _factorize(column("step"))
+    phase_codes, phase_names = _factorize(column("phase"))
+    step_codes = np.where(is_job, -1, step_codes)
+    phase_codes = np.where(is_phase, phase_codes, -1)
+    wf_codes, wf_names = columns["workflow"]
+    job_codes, job_names = columns["job"]
+    parts = [
+        (scope_code, len(scope_names)),
+        (wf_codes, len(wf_names) + 1),
+        (job_codes, len(job_names) + 1),
+        (step_codes, len(step_names) + 1),
+        (phase_codes, len(phase_names) + 1),
+    ]
+    combined = scope_code.copy()
+    span = len(scope_names)  # combined < span
+    for codes, size in parts[1:]:
+        combined *= size
+        combined += codes
+        combined += 1
+        span *= size
+    unit, first_rows = _factorize_first(combined, span)
+
+    def label(values: list[object], code: int) -> str | None:
+        return None if code < 0 else _none_if_nan(values[code])
+
+    # object columns, explicitly: None stays None (pandas 3 would infer its ``str`` dtype, NaN for None)
+    keys = pd.DataFrame(
+        {
+            "scope": pd.Series([str(scope_names[c]) for c in scope_code[first_rows]], dtype=object),
+            "workflow": pd.Series([label(wf_names, c) for c in wf_codes[first_rows]], dtype=object),
+            "job": pd.Series([label(job_names, c) for c in job_codes[first_rows]], dtype=object),
+            "step": pd.Series([label(step_names, c) for c in step_codes[first_rows]], dtype=object),
+            "phase": pd.Series([label(phase_names, c) for c in phase_codes[first_rows]], dtype=object),
+        }
+    )
+    t = np.asarray(column("duration_s"), dtype=np.float64)
+    t = np.where(np.isfinite(t), np.maximum(t, 0.0), 0.0)
+    censored = np.asarray(column("censored"), dtype=bool)
+    runner_codes, runner_names = columns.get("runner", (np.full(position.size, -1, np.int64), []))
+    started_rows = started if everything else started[position]
+    runner_labels = [str(r) for r in runner_names]
+    return Rows(position, unit, keys, t, censored, started_rows, runner_codes, runner_labels, attempt)
+
+
+def _factorize_first(values: NDArray[np.int64], span: int | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Dense codes in order of first appearance (as ``pd.factorize``), and the first row of each code.
+
+    ``span``: the values are known to lie in [0, span). When that range is small, a table
+    indexed by value replaces the hash table.
+    """
+    n = values.size
+    if span is not None and span <= max(n, 1 << 16):
+        first_at = np.full(span, n, dtype=np.intp)
+        first_at[values[::-1]] = np.arange(n, dtype=np.intp)[::-1]  # the last write is the first row
+        present = np.flatnonzero(first_at < n)
+        first = np.sort(first_at[present])  # the first rows, in order of appearance
+        code_of = np.empty(span, dtype=np.intp)
+        code_of[values[first]] = np.arange(first.size, dtype=np.intp)
+        return code_of[values], first.astype(np.intp)
+    codes, uniques = pd.factorize(values)
+    codes = np.asarray(codes, dtype=np.intp)
+    first = np.zeros(len(uniques), dtype=np.intp)
+    first[codes[::-1]] = np.arange(codes.size, dtype=np.intp)[::-1]
+    return codes, first
+
+
+def unit_codes(frame: pd.DataFrame) -> tuple[NDArray[np.intp], pd.DataFrame]:
+    """A unit number per row of ``frame`` (-1 for skipped rows) and the key table of the units.
+
+    Keys are (scope, workflow, job, step, phase) with ``step`` null for job units and ``phase``
+    null for job and step units, as in ``stats``.
+    """
+    rows = unit_rows(frame, None)
+    out = np.full(len(frame), -1, dtype=np.intp)
+    out[rows.position] = rows.unit
+    return out, rows.keys
+
+
+def keys_of(units: pd.DataFrame) -> list[UnitKey]:
+    """The ``UnitKey`` of each row of a unit table (``unit_codes``' keys, ``DurationModel.units_``)."""
+    columns = [units[name].tolist() for name in UNIT_COLUMNS]
+    return [UnitKey.of(*values) for values in zip(*columns, strict=True)]

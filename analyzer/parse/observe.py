@@ -1,0 +1,258 @@
+"""A job, its log and its annotations → the observations it measured and the incident that ended it.
+
+``analyze_job`` is pure; ``analyzer.parse.reparse`` applies it to the jobs in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from analyzer.config import PhaseRule
+from analyzer.errors import LogParseError
+from analyzer.parse import events, logs
+from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
+from analyzer.records import (
+    CENSORING_OUTCOMES,
+    Annotation,
+    Incident,
+    Job,
+    LogPart,
+    Observation,
+    ParsedLog,
+    Signal,
+)
+
+_CONCLUSION_OUTCOME = {
+    "success": "success",
+    "failure": "failure",
+    "cancelled": "cancelled",
+    "timed_out": "timeout",
+    "skipped": "skipped",
+    "neutral": "success",
+    "action_required": "failure",
+    "startup_failure": "failure",
+    "stale": "cancelled",
+}
+
+
+def rules_fingerprint(rules: Sequence[PhaseRule]) -> str:
+    """Identifies the parser version and the phase rules that produced parsed data."""
+    payload = json.dumps(
+        [PARSER_VERSION, [[r.name, r.start, r.end, r.step, r.timeout_s] for r in rules]], sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    observations: tuple[Observation, ...]
+    incident: Incident | None
+    parsed: ParsedLog | None
+    warning: str | None = None
+
+
+def parse_parts(parts: Sequence[LogPart], job: Job, rules: Sequence[PhaseRule]) -> ParsedLog | None:
+    """Parse a job's stored log: per-step files when there are any, else the whole log."""
+    step_parts = [(p.part, p.name or f"step {p.part}", p.data) for p in parts if p.part > 0 and p.data is not None]
+    whole = next((p.data for p in parts if p.part == 0 and p.state == "ok" and p.data is not None), None)
+    if step_parts:
+        return logs.parse_step_logs(
+            step_parts, steps=job.steps, rules=rules, job_name=job.name, job_conclusion=job.conclusion
+        )
+    if whole is not None:
+        return logs.parse_job_log(whole, steps=job.steps, rules=rules, job_name=job.name, job_conclusion=job.conclusion)
+    return None
+
+
+def analyze_job(
+    job: Job,
+    parts: Sequence[LogPart],
+    annotations: Sequence[Annotation],
+    rules: Sequence[PhaseRule],
+) -> Analysis:
+    """Observations (job, steps, phases) and the incident that ended the attempt, if any."""
+    # Bootstrap runner events (saved by ingest under events.EVENTS_LOG_NAME) are not a GitHub
+    # Actions log: their own reader turns them into phase observations, so reparse keeps them.
+    if events.is_events_log(parts):
+        observations, incident = events.events_analysis(job, parts)
+        return Analysis(tuple(observations), incident, None)
+    warning = None
+    try:
+        parsed = parse_parts(parts, job, rules)
+    except LogParseError as exc:
+        parsed, warning = None, f"job {job.job_id} ({job.name}): log not parsed: {exc.message}"
+    incident = classify_incident(job, parsed, annotations)
+    observations = _observations(job, parsed, incident)
+    return Analysis(tuple(observations), incident, parsed, warning)
+
+
+def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[Annotation]) -> Incident | None:
+    """The one cause that ended a job attempt (a job timeout outranks the tool timeout it cut off)."""
+    conclusion = job.conclusion or (parsed.conclusion if parsed else None)
+    if conclusion in (None, "success", "skipped", "neutral"):
+        return None
+    signals = parsed.signals if parsed else ()
+
+    def make(kind: str, evidence: str, limit: float | None, signal: Signal | None) -> Incident:
+        step_number, step_name, phase = _where(job, parsed, signal)
+        when = signal.at if signal and signal.at else (job.completed_at or (parsed.completed_at if parsed else None))
+        return Incident.of_job(
+            job, kind, evidence, step_number=step_number, step=step_name, phase=phase, limit_s=limit, occurred_at=when
+        )
+
+    for note in annotations:
+        match = JOB_TIMEOUT_RE.search(note.message)
+        if match:
+            return make("job_timeout", note.message, logs.parse_duration(match["limit"]), None)
+    by_kind: dict[str, list[Signal]] = {}
+    for sig in signals:
+        by_kind.setdefault(sig.kind, []).append(sig)
+    if "job_timeout" in by_kind:
+        sig = by_kind["job_timeout"][0]
+        return make("job_timeout", sig.evidence, sig.limit_s, sig)
+    if conclusion == "timed_out":
+        return make("job_timeout", "job concluded timed_out", None, None)
+    if "step_timeout" in by_kind:
+        sig = by_kind["step_timeout"][0]
+        return make("step_timeout", sig.evidence, sig.limit_s, sig)
+    lost_note = next((a for a in annotations if RUNNER_LOST_RE.search(a.message)), None)
+    if "runner_lost" in by_kind:
+        sig = by_kind["runner_lost"][0]
+        return make("runner_lost", sig.evidence, None, sig)
+    if lost_note is not None:
+        return make("runner_lost", lost_note.message, None, None)
+    if conclusion == "cancelled":
+        cancel_note = next((a for a in annotations if a.message), None)
+        cancel_sig = next(iter(by_kind.get("cancelled", [])), None)
+        evidence = cancel_note.message if cancel_note else (cancel_sig.evidence if cancel_sig else "job concluded cancelled")
+        return make("cancelled", evidence, None, cancel_sig)
+    timeouts = sorted(by_kind.get("tool_timeout", []) + by_kind.get("test_timeout", []), key=lambda s: s.line)
+    if timeouts:
+        sig = timeouts[0]
+        return make(sig.kind, sig.evidence, sig.limit_s, sig)
+    fail_sig = next(iter(by_kind.get("failure", [])), None)
+    fail_note = next((a for a in annotations if a.level == "failure" and a.message), None)
+    evidence = fail_sig.evidence if fail_sig else (fail_note.message if fail_note else f"job concluded {conclusion}")
+    return make("failure", evidence, None, fail_sig)
+
+
+def _where(job: Job, parsed: ParsedLog | None, signal: Signal | None) -> tuple[int | None, str | None, str | None]:
+    if signal is not None and signal.step_number is not None:
+        return signal.step_number, signal.step, signal.phase
+    # No line names the step: blame the first step that did not succeed, and the phase it cut off.
+    steps = parsed.steps if parsed and parsed.steps else ()
+    for span in steps:
+        if span.conclusion not in (None, "success", "skipped"):
+            cut = [p for p in (parsed.phases if parsed else ()) if p.step_number == span.number and p.censored]
+            return span.number, span.name, (cut[-1].name if cut else None)
+    for info in job.steps:
+        if info.conclusion not in (None, "success", "skipped"):
+            return info.number, info.name, None
+    return None, None, None
+
+
+def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None) -> list[Observation]:
+    runner = job.labels[0] if job.labels else None
+    kind = incident.kind if incident else None
+    out: list[Observation] = []
+
+    def add(scope: str, step: str | None, step_number: int | None, phase: str | None, **kw: object) -> None:
+        out.append(Observation.of_job(job, scope, step=step, phase=phase, runner=runner, step_number=step_number, **kw))
+
+    # The job.
+    start = job.started_at or (parsed.started_at if parsed else None)
+    end = job.completed_at or (parsed.completed_at if parsed else None)
+    conclusion = job.conclusion or (parsed.conclusion if parsed else None)
+    outcome = _CONCLUSION_OUTCOME.get(conclusion or "", "success" if conclusion is None else "failure")
+    if kind == "job_timeout":
+        outcome = "timeout"
+    elif kind == "runner_lost":
+        outcome = "runner_lost"
+    if start is not None and end is not None and outcome != "skipped":
+        add(
+            "job",
+            None,
+            None,
+            None,
+            started_at=start,
+            duration_s=max(0.0, (end - start).total_seconds()),
+            outcome=outcome,
+            censored=outcome in CENSORING_OUTCOMES,
+            limit_s=incident.limit_s if incident is not None and kind == "job_timeout" else None,
+        )
+
+    # Steps: the log's refined spans when there is a log, else the API's step times.
+    spans = list(parsed.steps) if parsed and parsed.steps else []
+    api_steps = {s.number: s for s in job.steps}
+    if not spans:
+        for info in job.steps:
+            if info.started_at is None or info.completed_at is None:
+                continue
+            step_outcome = _step_outcome(info.conclusion, info.number, incident)
+            if step_outcome == "skipped":
+                continue
+            add(
+                "step",
+                info.name,
+                info.number,
+                None,
+                started_at=info.started_at,
+                duration_s=max(0.0, (info.completed_at - info.started_at).total_seconds()),
+                outcome=step_outcome,
+                censored=step_outcome in CENSORING_OUTCOMES,
+                limit_s=_step_limit(info.number, incident),
+            )
+    for span in spans:
+        duration = span.duration_s
+        if duration is None or span.started_at is None:
+            continue
+        api = api_steps.get(span.number)
+        step_outcome = _step_outcome(api.conclusion if api else span.conclusion, span.number, incident)
+        if step_outcome == "skipped":
+            continue
+        add(
+            "step",
+            span.name,
+            span.number,
+            None,
+            started_at=span.started_at,
+            duration_s=duration,
+            outcome=step_outcome,
+            censored=step_outcome in CENSORING_OUTCOMES,
+            limit_s=_step_limit(span.number, incident),
+        )
+
+    # Phases, as the parser found them.
+    for phase in parsed.phases if parsed else ():
+        add(
+            "phase",
+            phase.step,
+            phase.step_number,
+            phase.name,
+            started_at=phase.started_at or start,
+            duration_s=phase.duration_s,
+            outcome=phase.outcome,
+            censored=phase.censored,
+            limit_s=phase.limit_s,
+        )
+    return out
+
+
+def _step_outcome(conclusion: str | None, number: int, incident: Incident | None) -> str:
+    outcome = _CONCLUSION_OUTCOME.get(conclusion or "", "success" if conclusion is None else "failure")
+    if incident is not None and incident.step_number == number:
+        if incident.kind in ("step_timeout", "job_timeout"):
+            return "timeout"
+        if incident.kind == "runner_lost":
+            return "runner_lost"
+    return outcome
+
+
+def _step_limit(number: int, incident: Incident | None) -> float | None:
+    if incident is not None and incident.kind == "step_timeout" and incident.step_number == number:
+        return incident.limit_s
+    return None

@@ -1,0 +1,373 @@
+"""The report as plain data: headline actions, tables, week-over-week changes, layers, incidents
+and chart geometry (``charts``), built from ``ReportInputs``; no markup here.
+
+``build_context(inputs)`` is what the HTML template and the Markdown renderer both read, so each
+stage can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.model import km_quantiles, usable
+from analyzer.present.charts import gantts, histogram, km, trend_chart, week_starts
+from analyzer.present.index import UnitIndex, as_ns
+from analyzer.present.text import dur, known, pct, unit_label, unit_name
+from analyzer.records import Incident, UnitKey
+
+GITHUB_DEFAULT_JOB_LIMIT_S = 21600.0
+MAX_UNITS = 36  # per-unit charts
+MAX_INCIDENTS = 60  # incident rows in the HTML
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything a report is made of, as plain data."""
+
+    repo: str | None
+    generated_at: datetime
+    period_start: datetime  # "this week" (``--since``)
+    period_end: datetime
+    observations: pd.DataFrame  # history for trends and distributions (Store.observations_frame shape)
+    incidents: Sequence[Incident]
+    recommendations: Sequence[Mapping[str, Any]]  # DESIGN.md shape (``RecommendResult.to_dict``)
+    quantile: float = 0.99
+    version: str = "0.0.0"
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("we-advisor")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_context(inputs: ReportInputs) -> dict[str, Any]:
+    """The whole report as plain data (no markup): what the templates and the Markdown render."""
+    frame = _usable(inputs.observations)
+    unit_rows = UnitIndex.of(frame)
+    recs = [dict(r) for r in inputs.recommendations]
+    rec_by_key = {UnitKey.from_mapping(r): r for r in recs}
+    units = _units(frame, rec_by_key, unit_rows)
+    in_period = unit_rows.is_job & (unit_rows.started >= as_ns(inputs.period_start))
+    runs_in_period = int(pd.unique(frame["job_id"].to_numpy()[in_period]).size) if not frame.empty else 0
+    weeks = week_starts(inputs.period_end)
+    unit_views: list[dict[str, Any]] = []
+    for index, (key, group) in enumerate(units):
+        rec = rec_by_key.get(key)
+        trend = trend_chart(group, weeks)
+        unit_views.append(
+            {
+                "id": f"u{index}-{key.scope}",
+                "key": list(key),
+                "scope": key[0],
+                "label": unit_label(key),
+                "name": unit_name(key),
+                "samples": len(group),
+                "censored": int(group["censored"].sum()),
+                "rec": rec,
+                "hist": histogram(group, rec),
+                "trend": trend,
+            }
+        )
+    changes = _week_over_week(frame, inputs.period_start, inputs.period_end, unit_rows)
+    regressions = [
+        {"label": u["label"], "week": p["week"], "p95": p["p95"], "baseline": p["baseline"]}
+        for u in unit_views
+        for p in u["trend"]["points"]
+        if p["regression"]
+    ]
+    return {
+        "title": f"we-advisor report — {inputs.repo}" if inputs.repo else "we-advisor report",
+        "repo": inputs.repo,
+        "generated_at": inputs.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "period": f"{inputs.period_start:%Y-%m-%d} → {inputs.period_end:%Y-%m-%d}",
+        "history_from": f"{weeks[0]:%Y-%m-%d}",
+        "version": inputs.version,
+        "quantile": inputs.quantile,
+        "summary": {
+            "runs": runs_in_period,
+            "incidents": len(inputs.incidents),
+            "timeouts": sum(1 for i in inputs.incidents if i.kind.endswith("timeout")),
+            "units": len(unit_views),
+        },
+        "actions": _actions(recs),
+        "recommendations": _rec_rows(recs),
+        "units": unit_views,
+        "changes": changes,
+        "regressions": regressions,
+        "layers": _layers(frame, recs, unit_rows),
+        "incidents": _incident_view(inputs.incidents),
+        "gantts": gantts(frame, unit_rows),
+    }
+
+
+def _usable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that measure a duration, ``started_at`` as UTC times; read only from here on: no copy."""
+    if frame.empty:
+        return frame
+    out = usable(frame)
+    if not isinstance(out["started_at"].dtype, pd.DatetimeTZDtype):
+        out = out.assign(started_at=pd.to_datetime(out["started_at"], utc=True))
+    return out
+
+
+def _units(
+    frame: pd.DataFrame, rec_by_key: Mapping[UnitKey, Any], index: UnitIndex
+) -> list[tuple[UnitKey, pd.DataFrame]]:
+    """Units worth a chart: jobs, phases, and steps that matter (long, censored, or flagged)."""
+    if frame.empty:
+        return []
+    durations = frame["duration_s"].to_numpy(dtype=float)
+    censored = frame["censored"].to_numpy(dtype=bool)
+    numbers = pd.to_numeric(frame["step_number"], errors="coerce").to_numpy(dtype=float) if "step_number" in frame else None
+    ranked: list[tuple[tuple[int, str, str, float, str, str], UnitKey, np.ndarray[Any, Any]]] = []
+    for key, rows in zip(index.keys, index.rows, strict=True):
+        rec = rec_by_key.get(key)
+        flagged = rec is not None and rec.get("verdict") not in (None, "ok", "insufficient_data")
+        p95 = float(np.quantile(durations[rows], 0.95))
+        keep = key[0] != "step" or flagged or bool(censored[rows].any()) or p95 >= 60
+        if not keep:
+            continue
+        order = 0 if flagged else 1
+        mine = numbers[rows] if numbers is not None else np.empty(0)
+        number = float(np.nanmin(mine)) if np.isfinite(mine).any() else -1.0
+        ranked.append(((order, key[1], key[2], number, key[0], key[4] or ""), key, rows))
+    ranked.sort(key=lambda r: r[0])
+    chosen = ranked[:MAX_UNITS]
+    chosen.sort(key=lambda r: r[0][1:])
+    return [(key, frame.take(rows)) for _, key, rows in chosen]
+
+
+def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime, index: UnitIndex) -> list[dict[str, Any]]:
+    """This period against the one before it: p50/p95 and timeouts per job and phase."""
+    if frame.empty:
+        return []
+    length = max(end - start, timedelta(days=1))
+    this = index.started >= as_ns(start)
+    prev = (index.started >= as_ns(start - length)) & (index.started < as_ns(start))
+    durations = frame["duration_s"].to_numpy(dtype=float)
+    censored = frame["censored"].to_numpy(dtype=bool)
+    # A phase whose step is unknown is compared with that phase under any step of its job.
+    same_phase: dict[tuple[str, str, str | None], list[int]] = {}
+    for u, key in enumerate(index.keys):
+        if key[0] == "phase":
+            same_phase.setdefault((key[1], key[2], key[4]), []).append(u)
+    rows: list[dict[str, Any]] = []
+    not_step = (frame["scope"] != "step").to_numpy()
+    for u in pd.unique(index.code[this & not_step]):  # in order of first appearance this period
+        key = index.keys[int(u)]
+        mine = index.rows[int(u)]
+        now = mine[this[mine]]
+        if key[0] == "phase" and key[3] is None:
+            was = np.concatenate([index.rows[v] for v in same_phase[(key[1], key[2], key[4])]])
+        else:
+            was = mine
+        was = was[prev[was]]
+        now50, now95 = km_quantiles(durations[now], censored[now], (0.5, 0.95))
+        was50, was95 = km_quantiles(durations[was], censored[was], (0.5, 0.95)) if was.size else (None, None)
+        change = None
+        if now95 is not None and was95:
+            change = (now95 - was95) / was95
+        rows.append(
+            {
+                "label": unit_label(key),
+                "name": unit_name(key),
+                "scope": key[0],
+                "n": int(now.size),
+                "n_prev": int(was.size),
+                "p50": now50,
+                "p50_prev": was50,
+                "p95": now95,
+                "p95_prev": was95,
+                "change": change,
+                "timeouts": int(censored[now].sum()),
+                "timeouts_prev": int(censored[was].sum()),
+                "worse": change is not None and change > 0.1 and now95 is not None and was95 is not None and now95 - was95 >= 15,
+                "better": change is not None and change < -0.1,
+            }
+        )
+    rows.sort(key=lambda r: (-abs((r["p95"] or 0.0) - (r["p95_prev"] or r["p95"] or 0.0)), r["label"]))
+    return rows
+
+
+# -- actions and recommendations -----------------------------------------------------------------
+
+_VERDICT_ORDER = {"too_tight": 0, "no_timeout": 1, "too_loose": 2, "insufficient_data": 3, "ok": 4}
+VERDICT_TEXT = {
+    "too_tight": "too tight",
+    "too_loose": "too loose",
+    "no_timeout": "no timeout",
+    "insufficient_data": "insufficient data",
+    "ok": "ok",
+}
+
+
+def _actions(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The few things to act on, most costly first."""
+    out: list[dict[str, Any]] = []
+    for rec in sorted(recs, key=_action_rank):
+        verdict = rec.get("verdict")
+        cur, new = known(rec.get("current_timeout_s")), known(rec.get("recommended_timeout_s"))
+        name = unit_name(UnitKey.from_mapping(rec))
+        if verdict == "too_tight":
+            rate = known(rec.get("false_timeout_rate_current"))
+            kills = f"kills ~{pct(rate)} of healthy runs" if rate else "is tighter than the data supports"
+            out.append({"verdict": verdict, "name": name, "text": f"limit {dur(cur)} {kills}", "to": f"recommend {dur(new)}"})
+        elif verdict == "no_timeout":
+            out.append({"verdict": verdict, "name": name, "text": "no limit: a hung run waits for GitHub's 6 h default", "to": f"set {dur(new)}"})
+        elif verdict == "too_loose":
+            p99 = known(rec.get("p99_s"))
+            ratio = f" ({cur / p99:.0f}× its p99 of {dur(p99)})" if cur and p99 else ""
+            out.append({"verdict": verdict, "name": name, "text": f"limit {dur(cur)}{ratio}: a hung run wastes the difference", "to": f"recommend {dur(new)}"})
+        if len(out) >= 5:
+            break
+    return out
+
+
+def _action_rank(rec: Mapping[str, Any]) -> tuple[int, float]:
+    verdict = str(rec.get("verdict"))
+    weight = known(rec.get("false_timeout_rate_current")) or 0.0
+    if verdict == "too_loose":
+        cur, new = known(rec.get("current_timeout_s")) or 0.0, known(rec.get("recommended_timeout_s")) or 0.0
+        weight = (cur - new) / 1e6
+    return _VERDICT_ORDER.get(verdict, 9), -float(weight)
+
+
+def _rec_rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for rec in sorted(recs, key=lambda r: (_VERDICT_ORDER.get(str(r.get("verdict")), 9), r.get("job", ""), r.get("scope", ""))):
+        ci = rec.get("p99_ci_s") or [None, None]
+        key = UnitKey.from_mapping(rec)
+        rows.append(
+            {
+                "label": unit_label(key),
+                "name": unit_name(key),
+                "scope": key[0],
+                "samples": rec.get("samples"),
+                "censored": rec.get("censored"),
+                "p50": known(rec.get("p50_s")),
+                "p95": known(rec.get("p95_s")),
+                "p99": known(rec.get("p99_s")),
+                "ci": [known(ci[0]) if len(ci) > 0 else None, known(ci[1]) if len(ci) > 1 else None],
+                "current": known(rec.get("current_timeout_s")),
+                "source": rec.get("current_source") or "",
+                "recommended": known(rec.get("recommended_timeout_s")),
+                "verdict": str(rec.get("verdict")),
+                "verdict_text": VERDICT_TEXT.get(str(rec.get("verdict")), str(rec.get("verdict"))),
+                "ftr_current": known(rec.get("false_timeout_rate_current")),
+                "ftr_recommended": known(rec.get("false_timeout_rate_recommended")),
+            }
+        )
+    return rows
+
+
+# -- timeout layers ------------------------------------------------------------------------------
+
+
+def _layers(frame: pd.DataFrame, recs: list[dict[str, Any]], index: UnitIndex) -> list[dict[str, Any]]:
+    """Per job: its limit, then the step and phase limits inside it, each against its p99."""
+    if frame.empty:
+        return []
+    by_key = {UnitKey.from_mapping(r): r for r in recs}
+    light = frame[["duration_s", "censored", "limit_s", "outcome"]]
+    units_of: dict[tuple[str, str], list[int]] = {}
+    for u, unit in enumerate(index.keys):
+        units_of.setdefault((unit[1], unit[2]), []).append(u)
+    out = []
+    for (workflow, job), units in sorted(units_of.items()):
+        rows: list[dict[str, Any]] = []
+        job_rec = by_key.get(UnitKey.of("job", workflow, job))
+        job_unit = [u for u in units if index.keys[u][0] == "job"]
+        jobs = light.take(index.rows[job_unit[0]]) if job_unit else light.iloc[:0]
+        job_limit = _limit_of(job_rec, jobs) or GITHUB_DEFAULT_JOB_LIMIT_S
+        rows.append(_layer_row("job", str(job), 0, jobs, job_rec, job_limit, None, default=job_rec is None and _limit_of(None, jobs) is None))
+        for u in units:  # in order of first appearance, as groupby(sort=False) gave them
+            key = index.keys[u]
+            if key[0] == "job":
+                continue
+            sub = light.take(index.rows[u])
+            rec = by_key.get(key)
+            limit = _limit_of(rec, sub)
+            if limit is None or (rec is None and key[0] == "step" and limit == job_limit):
+                continue
+            rows.append(_layer_row(key[0], unit_name(key), 1 if key[0] == "step" else 2, sub, rec, limit, job_limit))
+        lo = 1.0
+        hi = max(r["limit"] for r in rows)
+        for r in rows:
+            r["bar"] = _log_pos(r["limit"], lo, hi)
+            r["p99_pos"] = None if r["p99"] is None else _log_pos(r["p99"], lo, hi)
+            r["rec_pos"] = None if r["recommended"] is None else _log_pos(r["recommended"], lo, hi)
+        out.append({"job": str(job), "workflow": str(workflow), "rows": rows})
+    return out
+
+
+def _limit_of(rec: Mapping[str, Any] | None, sub: pd.DataFrame) -> float | None:
+    if rec is not None and known(rec.get("current_timeout_s")) is not None:
+        return float(rec["current_timeout_s"])
+    limits = sub["limit_s"].dropna() if "limit_s" in sub else pd.Series(dtype=float)
+    return float(limits.max()) if not limits.empty else None
+
+
+def _layer_row(
+    scope: str, name: str, depth: int, sub: pd.DataFrame, rec: Mapping[str, Any] | None, limit: float,
+    outer: float | None, *, default: bool = False,
+) -> dict[str, Any]:
+    p99 = known(rec.get("p99_s")) if rec else km(sub, (0.99,))[0]
+    recommended = known(rec.get("recommended_timeout_s")) if rec else None
+    fits = recommended is None or outer is None or recommended < outer
+    return {
+        "scope": scope,
+        "name": name,
+        "depth": depth,
+        "limit": limit,
+        "p99": p99,
+        "recommended": recommended,
+        "default": default,
+        "headroom": None if p99 is None else limit / p99 if p99 > 0 else None,
+        "fits": fits,
+        "killed": int((sub["outcome"] == "timeout").sum()),
+        "samples": len(sub),
+    }
+
+
+def _log_pos(value: float, lo: float, hi: float) -> float:
+    value = min(max(value, lo), hi)
+    return round(100 * math.log(value / lo) / math.log(hi / lo), 1) if hi > lo else 100.0
+
+
+# -- incidents -----------------------------------------------------------------------------------
+
+
+def _incident_view(found: Sequence[Incident]) -> dict[str, Any]:
+    kinds: dict[str, int] = {}
+    for i in found:
+        kinds[i.kind] = kinds.get(i.kind, 0) + 1
+    newest = sorted(found, key=lambda i: (i.occurred_at or datetime.min.replace(tzinfo=UTC), i.job_id), reverse=True)
+    rows = [
+        {
+            "when": i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "–",
+            "run": f"{i.run_id}#{i.run_attempt}",
+            "job": i.job,
+            "where": " › ".join(x for x in (i.step, i.phase) if x),
+            "kind": i.kind,
+            "limit": i.limit_s,
+            "evidence": i.evidence,
+        }
+        for i in newest[:MAX_INCIDENTS]
+    ]
+    return {
+        "total": len(found),
+        "kinds": sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])),
+        "rows": rows,
+        "hidden": max(0, len(found) - MAX_INCIDENTS),
+    }

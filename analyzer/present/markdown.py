@@ -1,0 +1,154 @@
+"""The weekly report as compact Markdown, the body of the pull-request comment.
+
+Every log-derived string is neutralized by ``text.md_text`` (no pings, references, links or
+markup from log text). Sections are added in priority order and shortened to fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from analyzer.present.text import dur, md_text, mermaid_text, pct
+
+MARKER = "<!-- we-advisor:weekly-report -->"  # a hidden HTML comment that finds the report comment again
+MARKDOWN_TARGET = 6_000
+GITHUB_COMMENT_LIMIT = 65_536
+
+
+def render_markdown(context: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """The weekly report as compact Markdown: changes first, then actions, then details.
+
+    Sections are added in priority order; one that does not fit in ``limit`` is shortened (fewer
+    rows) or replaced by a one-line note, never cut in the middle of a table, block or fence.
+    """
+    head = [
+        MARKER,
+        f"## {md_text(context['title'])}",
+        "",
+        f"Week {context['period']} · {context['summary']['runs']} job runs · "
+        f"{context['summary']['incidents']} incidents ({context['summary']['timeouts']} timeouts)",
+        "",
+    ]
+    foot = ["", f"<sub>Generated {context['generated_at']} by we-advisor {context['version']}. "
+            "The full report (charts, every unit) is the HTML artifact of this workflow run.</sub>", ""]
+    sections: list[Callable[[int], list[str]]] = [
+        lambda n: _md_changes(context, n),
+        lambda n: _md_actions(context, n),
+        lambda n: _md_recommendations(context, n),
+        lambda n: _md_incidents(context, n),
+        lambda n: _md_gantt(context, n),
+    ]
+    budget_target = MARKDOWN_TARGET
+    out = list(head)
+    used = len("\n".join(head + foot))
+    for render in sections:
+        rows = 12
+        while True:
+            lines = render(rows)
+            text = "\n".join(lines)
+            soft_ok = used + len(text) <= budget_target or rows <= 3
+            if used + len(text) + 1 <= limit - 200 and soft_ok:
+                break
+            if rows <= 1:
+                lines = ["_(section left out to keep this comment short; see the HTML report)_", ""]
+                break
+            rows //= 2
+        out += lines
+        used += len("\n".join(lines)) + 1
+    body = "\n".join(out + foot)
+    if len(body) > limit:  # cannot happen with the budgets above; a last guard keeps the marker
+        body = body[: limit - 80].rsplit("\n", 1)[0] + "\n\n_(truncated)_\n"
+    return body
+
+
+def _md_changes(context: Mapping[str, Any], n: int) -> list[str]:
+    rows = context["changes"]
+    lines = ["### Since last week", ""]
+    if not rows:
+        return [*lines, "No runs in this period.", ""]
+    lines += ["| unit | p50 | p95 | change | stopped by a limit |", "| --- | ---: | ---: | ---: | ---: |"]
+    for r in rows[:n]:
+        arrow = "🔺 " if r["worse"] else "🟢 " if r["better"] else ""
+        if r["change"] is not None:
+            change = f"{arrow}{r['change'] * 100:+.0f} %"
+        else:
+            change = "new" if not r["n_prev"] else "–"
+        lines.append(
+            f"| {md_text(r['label'], 60)} | {dur(r['p50'])} | {_md_was(r['p95'], r['p95_prev'])} | {change} | "
+            f"{r['timeouts']} (was {r['timeouts_prev']}) |"
+        )
+    if len(rows) > n:
+        lines.append(f"| _… {len(rows) - n} more in the HTML report_ | | | | |")
+    return [*lines, ""]
+
+
+def _md_was(now: float | None, was: float | None) -> str:
+    return dur(now) if was is None else f"{dur(now)} (was {dur(was)})"
+
+
+def _md_actions(context: Mapping[str, Any], n: int) -> list[str]:
+    actions = context["actions"]
+    lines = ["### Act on these", ""]
+    if not actions:
+        return [*lines, "Nothing to change: every limit fits its measured durations.", ""]
+    for a in actions[: max(1, min(n, 5))]:
+        lines.append(f"- **{md_text(a['name'], 60)}**: {md_text(a['text'])} → **{md_text(a['to'])}**")
+    return [*lines, ""]
+
+
+def _md_recommendations(context: Mapping[str, Any], n: int) -> list[str]:
+    rows = [r for r in context["recommendations"] if r["verdict"] != "ok"]
+    ok = len(context["recommendations"]) - len(rows)
+    lines = [
+        f"<details><summary>Recommendations ({len(rows)} to change, {ok} ok)</summary>",
+        "",
+        "| unit | runs (censored) | p99 | current | recommended | verdict | killed now → then |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for r in rows[:n]:
+        lines.append(
+            f"| {md_text(r['label'], 60)} | {r['samples']} ({r['censored']}) | {dur(r['p99'])} | {dur(r['current'])} | "
+            f"{dur(r['recommended'])} | {r['verdict_text']} | {pct(r['ftr_current'])} → {pct(r['ftr_recommended'])} |"
+        )
+    if len(rows) > n:
+        lines.append(f"| _… {len(rows) - n} more in the HTML report_ | | | | | | |")
+    return [*lines, "", "</details>", ""]
+
+
+def _md_incidents(context: Mapping[str, Any], n: int) -> list[str]:
+    view = context["incidents"]
+    if not view["total"]:
+        return []
+    kinds = ", ".join(f"{k} {v}" for k, v in view["kinds"])
+    lines = [f"<details><summary>Incidents this week: {view['total']} ({kinds})</summary>", ""]
+    for r in view["rows"][:n]:
+        where = " › ".join(x for x in (r["job"], r["where"]) if x)
+        lines.append(f"- {r['when']} run {r['run']} **{r['kind']}** {md_text(where, 80)}: {md_text(r['evidence'], 160)}")
+    if view["total"] > n:
+        lines.append(f"- _… {view['total'] - n} more in the HTML report_")
+    return [*lines, "", "</details>", ""]
+
+
+def _md_gantt(context: Mapping[str, Any], n: int) -> list[str]:
+    gantts = context["gantts"][: max(1, n // 6)]
+    if not gantts:
+        return []
+    lines = ["<details><summary>A typical run of each job (critical path in red)</summary>", ""]
+    for g in gantts:
+        lines += [
+            "```mermaid",
+            "gantt",
+            f"    title {mermaid_text(g['job'])} - median run {dur(g['duration'])}",
+            "    dateFormat X",
+            "    axisFormat %M:%S" if g["duration"] < 3600 else "    axisFormat %H:%M",
+        ]
+        for i, item in enumerate(it for it in g["items"] if it["scope"] == "step"):
+            if i >= 3 * n:
+                break
+            start = int(item["start"])
+            end = max(start + 1, round(item["start"] + item["duration"]))
+            tag = "crit, " if item["critical"] else ""
+            lines.append(f"    {mermaid_text(item['name'])} :{tag}s{i}, {start}, {end}")
+        lines += ["```", ""]
+    return [*lines, "</details>", ""]

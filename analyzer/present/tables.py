@@ -1,0 +1,335 @@
+"""Command results as text for a terminal or a file: tables, CSV, JSON shapes, Markdown, summaries.
+
+Untrusted names (from logs) are made visible-safe by ``formatting.render_table`` (control
+characters as symbols) and neutralized in Markdown by ``present.text.md_text``'s table escape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import UTC
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from analyzer.advise.backtest import BacktestResult
+from analyzer.advise.patch import PatchPlan
+from analyzer.advise.policy import quantile_label
+from analyzer.advise.result import Recommendation, RecommendResult
+from analyzer.bootstrap.forecast import Forecast
+from analyzer.collect.summary import FetchSummary
+from analyzer.formatting import human_duration, render_csv, render_table, shorten
+from analyzer.model import UnitStats
+from analyzer.records import Incident, iso
+
+
+class TableFormat(StrEnum):
+    """The formats of ``stats``."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ListFormat(StrEnum):
+    """The formats of ``incidents``, ``backtest`` and ``bootstrap plan``."""
+
+    table = "table"
+    json = "json"
+
+
+class RecommendFormat(StrEnum):
+    """The formats of ``recommend``."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+STATS_FIELDS = ("scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s")
+INCIDENT_FIELDS = ("run_id", "run_attempt", "job_id", "job", "step_number", "step", "phase", "kind", "limit_s", "evidence")
+
+
+def json_text(data: Any) -> str:
+    """JSON as the commands print it: indented, non-ASCII kept, no trailing newline."""
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def share(value: float | None) -> str:
+    """A share of runs for people: ``9.9%``, ``0.0%``, ``<0.1%``, ``-`` (unknown)."""
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if value == 0 or value >= 0.001 else "<0.1%"
+
+
+def counts(values: Iterable[str]) -> str:
+    """``a 2, b 1``: how often each value occurs, by name."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(Counter(values).items()))
+
+
+# -- stats -------------------------------------------------------------------------------------
+
+
+def stats_json(rows: Sequence[UnitStats]) -> str:
+    return json_text([r.to_dict() for r in rows])
+
+
+def stats_csv(rows: Sequence[UnitStats]) -> str:
+    return render_csv(STATS_FIELDS, [[getattr(r, h) for h in STATS_FIELDS] for r in rows])
+
+
+def stats_table(rows: Sequence[UnitStats]) -> str:
+    table = [
+        [
+            r.scope, shorten(r.workflow, 24), shorten(r.job, 24), shorten(r.step, 28), shorten(r.phase, 28),
+            r.samples, r.censored, human_duration(r.p50_s), human_duration(r.p90_s),
+            human_duration(r.p95_s), human_duration(r.p99_s),
+        ]
+        for r in rows
+    ]  # fmt: skip
+    headers = ["scope", "workflow", "job", "step", "phase", "n", "cens", "p50", "p90", "p95", "p99"]
+    return render_table(headers, table, right=range(5, 11))
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
+def incident_dict(incident: Incident) -> dict[str, Any]:
+    """The JSON shape of DESIGN.md (plus workflow and time, which scripts find useful)."""
+    data = asdict(incident)
+    out = {k: data[k] for k in INCIDENT_FIELDS}
+    out["workflow"] = incident.workflow
+    out["occurred_at"] = iso(incident.occurred_at)
+    return out
+
+
+def incidents_json(found: Sequence[Incident]) -> str:
+    return json_text([incident_dict(i) for i in found])
+
+
+def incidents_table(found: Sequence[Incident]) -> str:
+    table = [
+        [
+            i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "-", f"{i.run_id}#{i.run_attempt}",
+            shorten(i.job, 20), shorten(i.step, 22), shorten(i.phase, 22), i.kind, human_duration(i.limit_s),
+            shorten(i.evidence, 70),
+        ]
+        for i in found
+    ]  # fmt: skip
+    return render_table(["when", "run", "job", "step", "phase", "kind", "limit", "evidence"], table)
+
+
+def incidents_summary(found: Sequence[Incident]) -> str:
+    return f"{len(found)} incident(s): " + (counts(i.kind for i in found) or "none")
+
+
+# -- recommendations ---------------------------------------------------------------------------
+
+
+def recommendations_json(result: RecommendResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def verdict_summary(result: RecommendResult) -> str:
+    """``51 unit(s): ok 10, too_tight 3, ...``"""
+    found = counts(r.verdict for r in result.recommendations) or "no observations in the window; try --since"
+    return f"{len(result.recommendations)} unit(s): {found}"
+
+
+def format_rate(rate: float | None, basis: str | None = None) -> str:
+    """A kill rate for people: ``9.9%``, ``<0.1%``, ``≤2.5%`` (an upper bound), ``-`` (no limit)."""
+    return _kill(rate, basis)
+
+
+def _kill(rate: float | None, basis: str | None = None) -> str:
+    if rate is None:
+        return "-"
+    if basis == "km-upper-bound":
+        return "≤" + _kill(rate)
+    if rate == 0:
+        return "0%"
+    return f"{rate:.1%}" if rate >= 0.001 else "<0.1%"
+
+
+def _percentile(r: Recommendation, value: float | None) -> str:
+    if value is not None:
+        return human_duration(value)
+    if r.quantile_lower_bound_s is not None:
+        return "≥" + human_duration(r.quantile_lower_bound_s)
+    return "-"
+
+
+def recommendations_table(result: RecommendResult) -> str:
+    """A readable terminal table: one row per unit, then the layer warnings."""
+    rows = []
+    for r in result.recommendations:
+        rows.append(
+            [
+                r.scope, shorten(r.job, 20), shorten(r.step or "", 26), shorten(r.phase or "", 26), r.samples, r.censored,
+                human_duration(r.p50_s), _percentile(r, r.p95_s), _percentile(r, r.p99_s),
+                human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else ""),
+                human_duration(r.recommended_timeout_s), r.verdict,
+                _kill(r.false_timeout_rate_current, r.rate_basis[0]) + " → "
+                + _kill(r.false_timeout_rate_recommended, r.rate_basis[1]),
+            ]
+        )
+    headers = ["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99", "current", "recommended", "verdict", "killed now → rec"]
+    text = render_table(headers, rows, right=range(4, 9))
+    if result.layers:
+        text += "\n\nTimeout layers:\n" + "\n".join(f"  {w.kind}: {w.message}" for w in result.layers)
+    return text
+
+
+def recommendations_markdown(result: RecommendResult) -> str:
+    """A Markdown report: a table, then notes per unit and the layer warnings."""
+    q = quantile_label(result.quantile)
+    lines = [
+        f"## Timeout recommendations (p{q}, generated {result.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        "| unit | n | censored | p50 | p95 | p99 | current | recommended | verdict | killed now → rec |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |",
+    ]
+    for r in result.recommendations:
+        unit = f"{r.scope}: {_md(r.key.label())}"
+        current = human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else "")
+        lines.append(
+            f"| {unit} | {r.samples} | {r.censored} | {human_duration(r.p50_s)} | {_percentile(r, r.p95_s)} | "
+            f"{_percentile(r, r.p99_s)} | {current} | {human_duration(r.recommended_timeout_s)} | `{r.verdict}` | "
+            f"{_kill(r.false_timeout_rate_current, r.rate_basis[0])} → "
+            f"{_kill(r.false_timeout_rate_recommended, r.rate_basis[1])} |"
+        )
+    noted = [r for r in result.recommendations if r.notes]
+    if noted:
+        lines += ["", "### Notes", ""]
+        for r in noted:
+            lines.append(f"- **{_md(r.key.label())}** ({r.scope}): " + "; ".join(_md(n) for n in r.notes))
+    if result.layers:
+        lines += ["", "### Timeout layers", ""]
+        lines += [f"- `{w.kind}`: {_md(w.message)}" for w in result.layers]
+    lines += [
+        "",
+        "Censored runs (stopped by a limit, cancelled, runner lost) count as lasting *at least* as long as observed; "
+        "values marked ≥ are lower bounds; tail estimates are parametric extrapolations.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+# -- backtest ----------------------------------------------------------------------------------
+
+
+def backtest_table(result: BacktestResult) -> str:
+    """Policies side by side; ``est. killed`` is the censoring-aware kill rate on the replayed period."""
+    rows = []
+    for t in result.totals:
+        rows.append(
+            [
+                t.policy, t.units, f"{t.healthy_killed}/{t.healthy_runs}", share(t.kill_rate), share(t.est_kill_rate),
+                t.units_over_target,
+                share(t.worst_est_kill_rate) + (f" ({shorten(t.worst_unit.label(), 28)})" if t.worst_unit and t.worst_est_kill_rate else ""),
+                f"{t.stopped_sooner}/{t.timed_out_runs}", f"{t.runner_minutes_saved:.0f}", f"{t.runner_minutes_at_risk:.0f}",
+                human_duration(t.median_slack_s),
+            ]
+        )
+    headers = [
+        "policy", "units", "healthy killed", "kill %", "est. killed", "units over", "worst unit",
+        "timed-out stopped sooner", "min saved", "min at risk", "median slack",
+    ]
+    head = (
+        f"Backtest: limits chosen on runs before {result.split:%Y-%m-%d}, replayed on {result.test_rows} observations after "
+        f"(target p{result.quantile * 100:g})"
+    )
+    foot = (
+        f"'est. killed' = censoring-aware share of runs the limits stop; 'units over' = units where it exceeds "
+        f"{(1 - result.quantile) * 100:g} %; minutes saved/at risk: on runs that timed out"
+    )
+    return head + "\n" + render_table(headers, rows, right=(1, 2, 3, 4, 5, 7, 8, 9, 10)) + "\n" + foot
+
+
+# -- bootstrap plan ----------------------------------------------------------------------------
+
+
+def forecast_table(forecast: Forecast) -> str:
+    """The table of ``bootstrap plan``."""
+    rows = [
+        [
+            t.name,
+            ", ".join(t.needs) or "-",
+            t.samples,
+            t.censored,
+            human_duration(t.p50_s),
+            human_duration(t.p95_s),
+            f"{human_duration(t.limit.seconds)} ({t.limit.source})",
+            t.data,
+        ]
+        for t in forecast.tasks
+    ]
+    table = render_table(["task", "needs", "n", "cens", "p50", "p95", "limit", "data"], rows, right=[2, 3, 4, 5])
+    saved = forecast.savings_p50_s
+    share = f" ({saved / forecast.sequential_p50_s:.0%})" if forecast.sequential_p50_s > 0 else ""
+    totals = render_table(
+        ["wall time", "p50", "p95"],
+        [
+            ["sequential", human_duration(forecast.sequential_p50_s), human_duration(forecast.sequential_p95_s)],
+            ["parallel", human_duration(forecast.parallel_p50_s), human_duration(forecast.parallel_p95_s)],
+        ],
+        right=[1, 2],
+    )
+    lines = [
+        f"plan {forecast.plan}: {len(forecast.tasks)} task(s), {forecast.runs} Monte Carlo runs",
+        table,
+        "",
+        f"critical path (median durations): {' -> '.join(forecast.critical_path)} = {human_duration(forecast.critical_path_s)}",
+        "",
+        totals,
+        f"expected savings of running in parallel: {human_duration(saved)}{share} (p50)",
+    ]
+    lines += [f"note: {n}" for n in forecast.notes]
+    return "\n".join(lines)
+
+
+# -- a command's output in the format asked for --------------------------------------------------
+
+
+def stats_text(rows: Sequence[UnitStats], format: str) -> str:
+    if format == "json":
+        return stats_json(rows) + "\n"
+    return stats_csv(rows) if format == "csv" else stats_table(rows) + "\n"
+
+
+def incidents_text(found: Sequence[Incident], format: str) -> str:
+    return (incidents_json(found) if format == "json" else incidents_table(found)) + "\n"
+
+
+def recommendations_text(result: RecommendResult, format: str) -> str:
+    if format == "json":
+        return recommendations_json(result)
+    return recommendations_markdown(result) if format == "markdown" else recommendations_table(result) + "\n"
+
+
+def backtest_text(result: BacktestResult, format: str) -> str:
+    return (json_text(result.to_dict()) if format == "json" else backtest_table(result)) + "\n"
+
+
+def forecast_text(forecast: Forecast, format: str) -> str:
+    return (json_text(forecast.to_dict()) if format == "json" else forecast_table(forecast)) + "\n"
+
+
+def patch_summary(plan: PatchPlan, directory: Path) -> str:
+    changed = sum(1 for e in plan.edits if e.before != e.after)
+    return f"patched {changed} file(s) under {directory}" if changed else f"nothing to change under {directory}"
+
+
+def fetch_lines(summary: FetchSummary) -> list[str]:
+    """What a fetch did, for stderr: its summary, the items it could not get (20 at most), and why it
+    stopped early if it did."""
+    lines = [summary.line(), *(f"  not fetched: {line}" for line in summary.details(limit=20))]
+    if summary.stopped is not None:
+        lines += [f"stopped: {summary.stopped.message}; everything fetched so far is saved", f"hint: {summary.stopped.hint}"]
+    return lines

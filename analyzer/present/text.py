@@ -1,0 +1,109 @@
+"""Text for people: report durations and shares, and untrusted names made inert in Markdown.
+
+Text that came from logs (job and step names, evidence lines) is untrusted: it could ping
+people (``@user``), cross-reference issues (``#123``, ``GH-123``), inject markup
+(``<img onerror=…>``, ``[x](javascript:…)``), or become a link by itself (GitHub links bare
+``https://…`` and ``www.…``). ``md_text`` turns any such string into inert Markdown that renders
+as the literal text; ``mermaid_text`` does the same for a mermaid Gantt task name.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from analyzer.formatting import human_duration, visible
+from analyzer.records import UnitKey
+
+_ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")  # $: GitHub renders $…$ as math
+_MENTION = re.compile(r"@(?=[\w-])")
+_REF = re.compile(r"(?i)(?<=#)(?=\d)|(?<=\bgh-)(?=\d)")  # #12 and GH-12 link and cross-reference issues
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)")  # scheme://, www.: GitHub's bare-URL links
+_SPACES = re.compile(r"\s+")
+
+
+def md_text(text: str | None, width: int | None = None) -> str:
+    """Untrusted text as inert, single-line Markdown (safe in tables, lists and headings).
+
+    Markup is escaped; a zero-width space after ``@`` and ``#`` and inside ``://`` and ``www.``
+    keeps GitHub from pinging, cross-referencing or linking, and reads the same. Control
+    characters are shown as their symbols (ESC as ␛), so ``--dry-run`` cannot drive a terminal.
+    """
+    if text is None:
+        return "–"
+    text = visible(_SPACES.sub(" ", text).strip())
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _REF.sub(_ZWSP, text)
+    text = _AUTOLINK.sub(_ZWSP, text)
+    return _MENTION.sub("@" + _ZWSP, text)
+
+
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()+=-]")
+# What mermaid's gantt lexer reads as a statement when a line starts with it (case-insensitive).
+_MERMAID_STATEMENT = re.compile(
+    r"(?i)(?:(?:dateformat|axisformat|tickinterval|includes|excludes|todaymarker|weekday|title|accdescription"
+    r"|section|click|call|href)(?: |$)|gantt|inclusiveenddates|topaxis|accdescr|acctitle|\d{4}-\d\d-\d\d)"
+)
+
+
+def mermaid_text(text: str, width: int = 40) -> str:
+    """A name safe as a mermaid Gantt task title: a conservative character set, no ``:``/``#``/``;``,
+    and not starting like a statement (``click …``, ``section …``, a date): those get ``- `` first."""
+    cleaned = _SPACES.sub(" ", _MERMAID_UNSAFE.sub(" ", text)).strip() or "unnamed"
+    if _MERMAID_STATEMENT.match(cleaned):
+        cleaned = "- " + cleaned
+    return cleaned if len(cleaned) <= width else cleaned[: width - 1] + "."
+
+
+def dur(seconds: float | None) -> str:
+    """Durations for people: ``42 s``, ``6m35s``, ``10 min``, ``1h30m``; ``–`` when unknown."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if round(seconds) % 60 == 0 and seconds < 7200:
+        return f"{round(seconds) // 60} min"
+    return human_duration(seconds)
+
+
+def pct(rate: float | None) -> str:
+    if rate is None or math.isnan(rate):
+        return "–"
+    value = rate * 100
+    if value == 0:
+        return "0 %"
+    if value < 1:
+        return f"{value:.1f} %"
+    return f"{value:.0f} %"
+
+
+def unit_label(key: UnitKey) -> str:
+    scope, _, job, step, phase = key
+    if scope == "job":
+        return f"{job}"
+    if scope == "step":
+        return f"{job} › {step}"
+    return f"{phase} ({job} › {step})" if step else f"{phase} ({job})"
+
+
+def unit_name(key: UnitKey) -> str:
+    """The short name: the phase, the step or the job."""
+    return str(key[4] or key[3] or key[2])
+
+
+def known(value: Any) -> Any:
+    """``value``, or None where it is missing (None, NaN, NaT)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    return value

@@ -1,0 +1,82 @@
+"""The store's tables, in SQLite's dialect, and their version.
+
+A store whose ``meta.schema_version`` is newer than ``SCHEMA_VERSION`` is refused; an older build
+of the same version gains the tables it lacks (``Connection.ensure_schema``).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL, repo TEXT NOT NULL,
+    workflow_name TEXT NOT NULL, workflow_path TEXT, event TEXT, head_branch TEXT, head_sha TEXT,
+    status TEXT, conclusion TEXT, created_at TEXT, run_started_at TEXT, updated_at TEXT,
+    PRIMARY KEY (run_id, run_attempt)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL,
+    repo TEXT NOT NULL, workflow_name TEXT NOT NULL, name TEXT NOT NULL, status TEXT,
+    conclusion TEXT, created_at TEXT, started_at TEXT, completed_at TEXT, labels TEXT NOT NULL,
+    runner_name TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_run ON jobs (run_id, run_attempt);
+CREATE TABLE IF NOT EXISTS steps (
+    job_id INTEGER NOT NULL, number INTEGER NOT NULL, name TEXT NOT NULL, status TEXT,
+    conclusion TEXT, started_at TEXT, completed_at TEXT, PRIMARY KEY (job_id, number)
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    job_id INTEGER NOT NULL, idx INTEGER NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
+    title TEXT, path TEXT, start_line INTEGER, PRIMARY KEY (job_id, idx)
+);
+-- part 0 is the whole job log, part N > 0 the per-step file N of a run-log zip.
+-- state: ok | expired (410, never asked again) | missing (no log could be had)
+CREATE TABLE IF NOT EXISTS logs (
+    job_id INTEGER NOT NULL, part INTEGER NOT NULL, name TEXT, state TEXT NOT NULL,
+    content BLOB, size INTEGER NOT NULL DEFAULT 0, sha256 TEXT, saved_at TEXT NOT NULL,
+    PRIMARY KEY (job_id, part)
+);
+CREATE TABLE IF NOT EXISTS observations (
+    job_id INTEGER NOT NULL, seq INTEGER NOT NULL, scope TEXT NOT NULL, repo TEXT NOT NULL,
+    workflow TEXT NOT NULL, job TEXT NOT NULL, step TEXT, step_number INTEGER, phase TEXT,
+    run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL, started_at TEXT,
+    duration_s REAL NOT NULL, outcome TEXT NOT NULL, censored INTEGER NOT NULL, limit_s REAL,
+    runner TEXT, PRIMARY KEY (job_id, seq)
+);
+CREATE INDEX IF NOT EXISTS observations_unit ON observations (repo, workflow, job, step, phase);
+CREATE TABLE IF NOT EXISTS incidents (
+    job_id INTEGER PRIMARY KEY, repo TEXT NOT NULL, workflow TEXT NOT NULL, run_id INTEGER NOT NULL,
+    run_attempt INTEGER NOT NULL, job TEXT NOT NULL, step_number INTEGER, step TEXT, phase TEXT,
+    kind TEXT NOT NULL, limit_s REAL, evidence TEXT NOT NULL, occurred_at TEXT
+);
+-- which parser version and phase rules produced a job's observations and incident
+CREATE TABLE IF NOT EXISTS parse_state (
+    job_id INTEGER PRIMARY KEY, parser_version INTEGER NOT NULL, rules_hash TEXT NOT NULL,
+    parsed_at TEXT NOT NULL
+);
+-- local files already ingested (by content hash), so ingesting the same thing twice adds nothing
+CREATE TABLE IF NOT EXISTS sources (
+    sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL, jobs INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+-- workflow YAML text at a ref, for the current timeout-minutes values
+CREATE TABLE IF NOT EXISTS workflow_files (
+    repo TEXT NOT NULL, path TEXT NOT NULL, ref TEXT NOT NULL, content TEXT NOT NULL,
+    PRIMARY KEY (repo, path, ref)
+);
+-- fetch: runs whose jobs, logs and annotations were all stored, as the listing showed them then
+-- (a run listed again with the same attempt and updated_at is not fetched again)
+CREATE TABLE IF NOT EXISTS fetched_runs (
+    repo TEXT NOT NULL, run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL, updated_at TEXT,
+    logs INTEGER NOT NULL, PRIMARY KEY (repo, run_id)
+);
+-- fetch: jobs whose check-run annotations were fetched (a job may have none)
+CREATE TABLE IF NOT EXISTS fetched_annotations (job_id INTEGER PRIMARY KEY);
+-- fetch: conditional requests. The ETag of a GitHub answer and the slim payload it stood for
+-- (zlib-compressed JSON). A listing page's row is written only once everything it lists is stored.
+CREATE TABLE IF NOT EXISTS http_cache (key TEXT PRIMARY KEY, etag TEXT NOT NULL, payload BLOB NOT NULL);
+"""
+
+SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -1,0 +1,255 @@
+"""The store's records: ``save_*`` / ``load_*`` of runs, jobs, logs, annotations and analyses.
+
+One file (default ``data/we-advisor.db``) in WAL mode, so readers never block on a writer.
+Every write happens inside a transaction (``BEGIN IMMEDIATE``), so a killed command leaves the
+store as it was before the interrupted unit of work. Upserts are keyed by GitHub ids (run id +
+attempt, job id), so saving the same thing twice adds nothing. Raw logs are kept
+zlib-compressed, so parsed data can be rebuilt when the parser or the phase rules change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import pandas as pd
+
+from analyzer.records import Annotation, Incident, Job, LogPart, Observation, Run, StepInfo, iso, parse_iso
+from analyzer.store.bookkeeping import FetchBookkeeping
+from analyzer.store.frame import filters, observations_frame
+
+# The columns of each record's table, in table order: a record is saved as these values and loaded
+# back from them (``_values``, ``_record``).
+_COLUMNS = {
+    "runs": ("run_id", "run_attempt", "repo", "workflow_name", "workflow_path", "event", "head_branch", "head_sha",
+             "status", "conclusion", "created_at", "run_started_at", "updated_at"),
+    "jobs": ("job_id", "run_id", "run_attempt", "repo", "workflow_name", "name", "status", "conclusion", "created_at",
+             "started_at", "completed_at", "labels", "runner_name"),
+    "steps": ("number", "name", "status", "conclusion", "started_at", "completed_at"),  # after job_id
+    "observations": ("scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt",
+                     "started_at", "duration_s", "outcome", "censored", "limit_s", "runner"),  # after job_id, seq
+    "incidents": ("job_id", "repo", "workflow", "run_id", "run_attempt", "job", "step_number", "step", "phase", "kind",
+                  "limit_s", "evidence", "occurred_at"),
+}  # fmt: skip
+T = TypeVar("T")
+
+
+class Store(FetchBookkeeping):
+    """A we-advisor store: its records, and the fetch's bookkeeping (``FetchBookkeeping``)."""
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def save_run(self, run: Run) -> None:
+        with self.transaction():
+            self.conn.execute(_upsert("runs"), _values(run, _COLUMNS["runs"]))
+
+    def save_job(self, job: Job) -> None:
+        """Upsert a job and replace its steps."""
+        with self.transaction():
+            self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
+            self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
+            self._unparse(job.job_id)
+            self.conn.executemany(
+                "INSERT INTO steps VALUES (?,?,?,?,?,?,?)", [(job.job_id, *_values(s, _COLUMNS["steps"])) for s in job.steps]
+            )
+
+    def save_annotations(self, job_id: int, annotations: Sequence[Annotation]) -> None:
+        """Replace the annotations of a job."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM annotations WHERE job_id=?", (job_id,))
+            self._unparse(job_id)
+            self.conn.executemany(
+                "INSERT INTO annotations VALUES (?,?,?,?,?,?,?)",
+                [(job_id, i, a.level, a.message, a.title, a.path, a.start_line) for i, a in enumerate(annotations)],
+            )
+
+    def save_log(
+        self, job_id: int, data: bytes | None, *, part: int = 0, name: str | None = None, state: str = "ok"
+    ) -> None:
+        """Keep a raw log (compressed). ``state`` is ``ok``, ``expired`` or ``missing``."""
+        blob = zlib.compress(data, 6) if data is not None else None
+        digest = hashlib.sha256(data).hexdigest() if data is not None else None
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO logs VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, part, name, state, blob, len(data or b""), digest, iso(datetime.now(UTC))),
+            )
+            self._unparse(job_id)
+
+    def _unparse(self, job_id: int) -> None:
+        """A job's raw inputs changed: its parsed data is stale until the next reparse (in the same
+        transaction, so a log stored after the job was parsed without it is never left unparsed)."""
+        self.conn.execute("DELETE FROM parse_state WHERE job_id=?", (job_id,))
+
+    def save_analysis(
+        self, job_id: int, observations: Sequence[Observation], incident: Incident | None, *, parser_version: int,
+        rules_hash: str,
+    ) -> None:  # fmt: skip
+        """Replace the parsed observations and the incident of one job."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
+            self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
+            self.conn.executemany(
+                "INSERT INTO observations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(job_id, seq, *_values(o, _COLUMNS["observations"])) for seq, o in enumerate(observations)],
+            )
+            if incident is not None:
+                self.conn.execute(_upsert("incidents"), (job_id, *_values(incident, _COLUMNS["incidents"][1:])))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO parse_state VALUES (?,?,?,?)",
+                (job_id, parser_version, rules_hash, iso(datetime.now(UTC))),
+            )
+
+    def save_workflow_file(self, repo: str, path: str, ref: str, content: str) -> None:
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO workflow_files VALUES (?,?,?,?)", (repo, path, ref, content))
+
+    def record_source(self, sha256: str, path: str, kind: str, jobs: int) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?)", (sha256, path, kind, jobs, iso(datetime.now(UTC)))
+            )
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def has_source(self, sha256: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sources WHERE sha256=?", (sha256,)).fetchone() is not None
+
+    def load_run(self, run_id: int, run_attempt: int) -> Run | None:
+        row = self.conn.execute(f"{_select('runs')} WHERE run_id=? AND run_attempt=?", (run_id, run_attempt)).fetchone()
+        return None if row is None else _record(Run, _COLUMNS["runs"], row)
+
+    def load_runs(self, repo: str | None = None) -> list[Run]:
+        sql, args = _select("runs"), cast(tuple[Any, ...], ())
+        if repo:
+            sql, args = sql + " WHERE repo=?", (repo,)
+        return [_record(Run, _COLUMNS["runs"], r) for r in self.conn.execute(sql + " ORDER BY run_id, run_attempt", args)]
+
+    def newest_heads(self, repo: str | None = None) -> dict[str, str]:
+        """workflow path -> head commit of its newest run (by start, else creation time; first by id on a tie)."""
+        where, args = ("AND repo = ?", (repo,)) if repo else ("", ())
+        rows = self.conn.execute(
+            "SELECT workflow_path, head_sha FROM (SELECT workflow_path, head_sha, ROW_NUMBER() OVER ("
+            "PARTITION BY workflow_path ORDER BY coalesce(run_started_at, created_at) DESC, run_id, run_attempt) AS pick "
+            "FROM runs WHERE workflow_path IS NOT NULL AND head_sha IS NOT NULL "
+            f"AND coalesce(run_started_at, created_at) IS NOT NULL {where}) WHERE pick = 1",
+            args,
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def load_job(self, job_id: int) -> Job | None:
+        row = self.conn.execute(f"{_select('jobs')} WHERE job_id=?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        sql = f"SELECT {', '.join(_COLUMNS['steps'])} FROM steps WHERE job_id=? ORDER BY number"
+        steps = tuple(_record(StepInfo, _COLUMNS["steps"], s) for s in self.conn.execute(sql, (job_id,)))
+        return _record(Job, _COLUMNS["jobs"], row, steps=steps)
+
+    def job_ids(self, repo: str | None = None) -> list[int]:
+        sql, args = "SELECT job_id FROM jobs", cast(tuple[Any, ...], ())
+        if repo:
+            sql, args = sql + " WHERE repo=?", (repo,)
+        return [int(r[0]) for r in self.conn.execute(sql + " ORDER BY job_id", args)]
+
+    def load_annotations(self, job_id: int) -> list[Annotation]:
+        rows = self.conn.execute(
+            "SELECT level, message, title, path, start_line FROM annotations WHERE job_id=? ORDER BY idx", (job_id,)
+        )
+        return [Annotation(job_id, r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def load_log_parts(self, job_id: int) -> list[LogPart]:
+        rows = self.conn.execute(
+            "SELECT part, name, state, content FROM logs WHERE job_id=? ORDER BY part", (job_id,)
+        ).fetchall()
+        return [
+            LogPart(job_id, int(r[0]), r[1], r[2], zlib.decompress(r[3]) if r[3] is not None else None) for r in rows
+        ]
+
+    def log_state(self, job_id: int) -> str | None:
+        row = self.conn.execute("SELECT state FROM logs WHERE job_id=? AND part=0", (job_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def load_workflow_files(self, repo: str | None = None) -> list[tuple[str, str, str, str]]:
+        sql, args = "SELECT repo, path, ref, content FROM workflow_files", cast(tuple[Any, ...], ())
+        if repo:
+            sql, args = sql + " WHERE repo=?", (repo,)
+        return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql + " ORDER BY repo, path, ref", args)]
+
+    def stale_jobs(self, parser_version: int, rules_hash: str) -> list[int]:
+        """Jobs whose parsed data is missing or came from another parser version or rule set."""
+        rows = self.conn.execute(
+            "SELECT j.job_id FROM jobs j LEFT JOIN parse_state p ON p.job_id = j.job_id "
+            "WHERE p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ? ORDER BY j.job_id",
+            (parser_version, rules_hash),
+        )
+        return [int(r[0]) for r in rows]
+
+    def observations_frame(
+        self,
+        *,
+        repo: str | None = None,
+        workflow: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes."""
+        return observations_frame(self.conn, repo=repo, workflow=workflow, since=since, until=until)
+
+    def load_incidents(
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
+    ) -> list[Incident]:
+        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at")
+        order = " ORDER BY occurred_at, run_id, run_attempt, job_id"
+        rows = self.conn.execute(f"{_select('incidents')}{where}{order}", args)
+        return [_record(Incident, _COLUMNS["incidents"], r) for r in rows]
+
+    def newest_time(self, *, repo: str | None = None) -> datetime | None:
+        """The latest observation start in the store (the end of the default analysis window)."""
+        where, args = filters(repo=repo)
+        row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
+        return parse_iso(row[0]) if row else None
+
+    def counts(self) -> dict[str, int]:
+        names = ("runs", "jobs", "steps", "annotations", "logs", "observations", "incidents")
+        return {n: int(self.conn.execute(f"SELECT COUNT(*) FROM {n}").fetchone()[0]) for n in names}
+
+    def repos(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT repo FROM jobs ORDER BY repo")]
+
+
+def _upsert(table: str) -> str:
+    return f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(_COLUMNS[table]))})"
+
+
+def _select(table: str) -> str:
+    return f"SELECT {', '.join(_COLUMNS[table])} FROM {table}"
+
+
+def _values(record: object, columns: Iterable[str]) -> tuple[Any, ...]:
+    """A record's values as stored: times as ``iso`` text, labels as JSON, flags as 0/1."""
+    out: list[Any] = []
+    for column in columns:
+        value = getattr(record, column)
+        if column.endswith("_at"):
+            value = iso(value)
+        elif column == "labels":
+            value = json.dumps(list(value))
+        elif isinstance(value, bool):
+            value = int(value)
+        out.append(value)
+    return tuple(out)
+
+
+def _record(kind: type[T], columns: Sequence[str], row: Sequence[Any], **extra: Any) -> T:
+    """The record of ``kind`` stored as ``row`` (``_values`` inverted)."""
+    values: dict[str, Any] = dict(zip(columns, row, strict=True))
+    for column in columns:
+        if column.endswith("_at"):
+            values[column] = parse_iso(values[column])
+        elif column == "labels":
+            values[column] = tuple(json.loads(values[column]))
+    return kind(**values, **extra)
