@@ -105,6 +105,55 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
+def _schema_version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+
+def test_older_schema_is_migrated_forward_on_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written at the previous version gets every migration up to this one, in order, and
+    keeps its rows; opening it again runs nothing twice."""
+    from analyzer.store import schema
+
+    path = tmp_path / "s.db"
+    with Store(path) as store, store.transaction():
+        store.save_job(_job())
+    base = SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", base + 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", {
+        base + 1: ["ALTER TABLE jobs ADD COLUMN queued_note TEXT", "UPDATE jobs SET queued_note = 'a'"],
+        base + 2: ["UPDATE jobs SET queued_note = queued_note || 'b'"],
+    })
+    for _ in range(2):
+        with Store(path, create=False) as store:
+            assert store.counts()["jobs"] == 1
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT queued_note FROM jobs").fetchall() == [("ab",)]
+        assert _schema_version(path) == base + 2
+
+
+def test_a_failed_migration_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration that fails rolls back every step before it: same version, same tables, same rows."""
+    from analyzer.store import schema
+
+    path = tmp_path / "s.db"
+    with Store(path) as store, store.transaction():
+        store.save_job(_job())
+    base = SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", base + 2)
+    monkeypatch.setattr(schema, "MIGRATIONS", {
+        base + 1: ["ALTER TABLE jobs ADD COLUMN queued_note TEXT"],
+        base + 2: ["UPDATE no_such_table SET x = 1"],
+    })
+    with pytest.raises(StoreError):
+        Store(path, create=False)
+    assert _schema_version(path) == base
+    with sqlite3.connect(path) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
+        assert "queued_note" not in columns
+        assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
+
+
 def test_missing_store_when_not_creating(tmp_path: Path) -> None:
     """Read-only commands do not create an empty store; they say what to run first."""
     with pytest.raises(StoreError, match="no store at") as info:

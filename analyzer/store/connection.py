@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Self
 
 from analyzer.errors import StoreError
-from analyzer.store.schema import SCHEMA, SCHEMA_VERSION, SQLITE_MAGIC
+from analyzer.store import schema
+from analyzer.store.schema import SQLITE_MAGIC
 
 DatabaseError = sqlite3.DatabaseError  # what the driver raises when the database fails
 
@@ -86,15 +87,16 @@ class Connection:
         # checked before WAL is switched on: a file that is not ours keeps its journal mode
         tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         current = False
+        version = 0  # a new, empty file
         if "meta" in tables:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
+            if version > schema.SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this we-advisor ({SCHEMA_VERSION})",
+                    f"{self.path} has schema version {version}, newer than this we-advisor ({schema.SCHEMA_VERSION})",
                     hint="upgrade we-advisor (pip install -U we-advisor) or use another --store",
                 )
-            current = version == SCHEMA_VERSION
+            current = version == schema.SCHEMA_VERSION
         elif tables:
             raise StoreError(
                 f"{self.path} is a SQLite database but not a we-advisor store",
@@ -106,10 +108,18 @@ class Connection:
         if current:
             return
         with self.transaction():
+            if version:
+                self._migrate(version)
             self._create_tables()
             self.conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.SCHEMA_VERSION),)
             )
+
+    def _migrate(self, version: int) -> None:
+        """Take a store at ``version`` forward to ``SCHEMA_VERSION``, step by step (inside the caller's transaction)."""
+        for target in range(version + 1, schema.SCHEMA_VERSION + 1):
+            for statement in schema.MIGRATIONS.get(target, ()):
+                self.conn.execute(statement)
 
     def ensure_schema(self) -> None:
         """Create the tables a store made by an earlier build of this schema version lacks."""
@@ -117,7 +127,7 @@ class Connection:
             self._create_tables()
 
     def _create_tables(self) -> None:
-        for statement in SCHEMA.split(";"):
+        for statement in schema.SCHEMA.split(";"):
             if statement.strip():
                 self.conn.execute(statement)
 

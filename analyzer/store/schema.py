@@ -1,12 +1,25 @@
-"""The store's tables, in SQLite's dialect, and their version.
+"""The store's tables, in SQLite's dialect, their version, and the forward migrations.
 
-A store whose ``meta.schema_version`` is newer than ``SCHEMA_VERSION`` is refused; an older build
-of the same version gains the tables it lacks (``Connection.ensure_schema``).
+``SCHEMA`` always describes the newest schema (``SCHEMA_VERSION``). A store whose
+``meta.schema_version`` is newer is refused; an older one is migrated forward when it is opened:
+``MIGRATIONS[v]`` takes a store at version ``v - 1`` to ``v``, and every step from the store's
+version up to ``SCHEMA_VERSION`` runs, then ``SCHEMA``'s ``CREATE … IF NOT EXISTS`` adds new
+tables and indexes, all in one transaction (a failed migration leaves the store as it was). An
+older build of the same version gains the tables it lacks (``Connection.ensure_schema``).
+
+To change the schema: edit ``SCHEMA`` to the new shape, bump ``SCHEMA_VERSION``, and add
+``MIGRATIONS[new_version]`` with what turns the previous shape into it (``ALTER TABLE … ADD
+COLUMN`` for a new column, data moves as ``UPDATE``s; a new table needs no statement, only the
+version bump). Test it on a store written at the previous version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 SCHEMA_VERSION = 1
+
+MIGRATIONS: Mapping[int, Sequence[str]] = {}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
