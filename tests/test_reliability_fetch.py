@@ -315,7 +315,10 @@ def test_stats_incidents_and_report_read_while_a_fetch_writes(export: Path, tmp_
         ["incidents", "--format", "json", "--store", str(db)],
         ["report", "--since", "365d", "--html", str(tmp_path / "report.html"), "--store", str(db)],
     ]
-    with FakeGitHub(export, faults=Faults(latency=0.05)) as fake:  # slow: the fetch lasts while readers run
+    # Each answer waits 1 s while the readers run: the fetch (~700 requests, 4 at a time) would need
+    # minutes, so it is still writing whatever the machine's load does to the readers; then the
+    # latency drops to 0 and it finishes.
+    with FakeGitHub(export, faults=Faults(latency=1.0)) as fake:
         writer = cli_process(fake, db, tmp_path)
         wait_for_requests(fake, 5, writer)
         assert writer.poll() is None
