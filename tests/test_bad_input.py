@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from analyzer.cli import app
 from analyzer.collect import ingest
 from analyzer.errors import AdvisorError
-from analyzer.store import Store
+from analyzer.store import SCHEMA_VERSION, Store
 from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
 runner = CliRunner()
@@ -176,7 +176,7 @@ STORE_CASES = [
     ),
     Case(
         "newer-schema",
-        "has schema version 99, newer than this we-advisor (1)",
+        f"has schema version 99, newer than this we-advisor ({SCHEMA_VERSION})",
         {"bad.db": b"@schema99"},
         {"store": "{tmp}/bad.db"},
     ),
