@@ -15,85 +15,30 @@ from analyzer import api
 from analyzer.config import DEFAULT_STORE, load_settings
 from analyzer.present import tables
 from analyzer.present.files import write_output
+from analyzer.present.options import command_shape, global_options_in_place
 from analyzer.present.problems import explain
-from analyzer.present.progress import FetchBar, Progress, stderr_line, warn
+from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, warn
 from analyzer.present.tables import ListFormat, RecommendFormat, TableFormat
 from analyzer.redaction import debug_logging
-from analyzer.window import DEFAULT_REPORT_PERIOD, Window
-
-# Options that go before or after the command: ``we-advisor --store X stats`` is ``we-advisor stats --store X``,
-# ``we-advisor stats -v`` is ``we-advisor -v stats``.
-_COMMAND_OPTIONS = ("--store", "--config")  # each command's own; also accepted before the command
-_MAIN_FLAGS = ("-v", "--verbose")  # the main callback's; also accepted after the command
+from analyzer.window import DEFAULT_REPORT_PERIOD
 
 
 class _Group(TyperGroup):
     """Runs every command under ``user_errors`` (nothing escapes as a traceback, not even a bug in
     the printing after a command's library call), and takes ``--store``/``--config`` before the
-    command and ``-v`` after it by moving them to where they are declared."""
+    command and ``-v`` after it (``present.options``)."""
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors click; its path is private)
         with user_errors():
             return super().invoke(ctx)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, _global_options_in_place(self, ctx, list(args)))
+        return super().parse_args(ctx, global_options_in_place(args, lambda path: command_shape(self, ctx, path)))
 
 
-def _global_options_in_place(group: Any, ctx: Any, args: list[str]) -> list[str]:
-    """``args`` with ``--store``/``--config`` given before the command moved after it (after the
-    subcommand of a group), and ``-v``/``--verbose`` given after it moved before it."""
-    moved: list[str] = []
-    i = 0
-    while i < len(args) and args[i].startswith("-"):
-        name = args[i].split("=", 1)[0]
-        if name in _COMMAND_OPTIONS:
-            width = 1 if "=" in args[i] else 2
-            moved += args[i : i + width]
-            del args[i : i + width]
-        else:
-            i += 1
-    if i >= len(args):
-        return args[:i] + moved  # no command: let click say what is wrong
-    command, end = group.get_command(ctx, args[i]), i + 1
-    while isinstance(command, TyperGroup) and end < len(args) and not args[end].startswith("-"):
-        command, end = command.get_command(ctx, args[end]), end + 1
-    tail, flags = _take_flags(command, args[end:])
-    return flags + args[:end] + moved + tail
-
-
-def _take_flags(command: Any, args: list[str]) -> tuple[list[str], list[str]]:
-    """``args`` of ``command`` without the main flags given among them, and those flags (an option's
-    value that happens to be ``-v`` stays: the command's options say which take a value)."""
-    takes_value = {
-        opt for param in getattr(command, "params", ()) if not getattr(param, "is_flag", True) and param.param_type_name == "option"
-        for opt in param.opts
-    }  # fmt: skip
-    kept: list[str] = []
-    flags: list[str] = []
-    skip = False
-    for n, arg in enumerate(args):
-        if skip:
-            kept.append(arg)
-            skip = False
-        elif arg == "--":
-            return kept + args[n:], flags
-        elif arg in _MAIN_FLAGS:
-            flags.append(arg)
-        else:
-            kept.append(arg)
-            skip = arg in takes_value
-    return kept, flags
-
-
-# Flags take no value: their help shows none (typer would print ``<bool>``).
-if hasattr(TyperOption, "display_type_rich"):
-    _display_type_rich = TyperOption.display_type_rich
-
-    def _value_type(self: TyperOption, ctx: Any) -> str | None:
-        return None if self.is_flag else _display_type_rich(self, ctx)
-
-    TyperOption.display_type_rich = _value_type  # type: ignore[method-assign]
+if hasattr(TyperOption, "display_type_rich"):  # flags take no value: their help shows none (typer: ``<bool>``)
+    _typed = TyperOption.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _typed(self, ctx)  # type: ignore[method-assign]
 
 
 app = typer.Typer(
@@ -112,12 +57,8 @@ app.add_typer(bootstrap_app, name="bootstrap")
 
 TableFormatOpt = Annotated[TableFormat, typer.Option("--format", help="Output format.")]
 ListFormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
-StoreOpt = Annotated[
-    Path, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file (before or after the command).", show_default=True)
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present; before or after the command).")
-]
+StoreOpt = Annotated[Path, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file (before or after the command).", show_default=True)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present; before or after the command).")]
 RepoOpt = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default: repo in we-advisor.toml).")]
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow (name).")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Nd or YYYY-MM-DD (default: the last window_days of data in the store).")]
@@ -143,15 +84,6 @@ VERBOSE_HELP = (
 )
 VERSION_HELP = "Print the we-advisor version and the store schema version, then exit."
 _verbose = [False]  # what --verbose said for this invocation
-
-
-class _Windows(list[Window]):
-    """The windows a history command used: every history command says on stderr which window it used
-    and how much it left out, once it has succeeded (a failed command says only its error and hint)."""
-
-    def say(self) -> None:
-        for window in self:
-            stderr_line(window.line())
 
 
 @contextmanager
@@ -220,13 +152,11 @@ def stats(
 
     Example: we-advisor stats --workflow "E2E WorkflowExecution" --since 30d --format json
     """
-    settings, windows = load_settings(config), _Windows()
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
         rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
     typer.echo(tables.stats_text(rows, format), nl=False)
-    windows.say()
-    if not rows and format is TableFormat.table:
-        stderr_line("no observations in the window; try --since with a longer span")
+    windows.say()  # "window: …: 0 of 251 jobs; --since … for all" says what an empty table means
 
 
 @app.command()
@@ -238,10 +168,10 @@ def incidents(
 
     Example: we-advisor incidents --since 14d --format json
     """
-    settings, windows = load_settings(config), _Windows()
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
         found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
-        local = api.local_runs(db)
+        local = api.local_runs(db)  # local runs are shown by their file, not their synthetic id
     typer.echo(tables.incidents_text(found, format, local=local), nl=False)
     windows.say()
     if format is ListFormat.table:
@@ -268,11 +198,9 @@ def report(
 
     Example: we-advisor report --since 7d --html reports/index.html --markdown weekly.md
     """
-    settings, windows = load_settings(config), _Windows()
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        written = api.report(
-            settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=warn, on_window=windows.append
-        )
+        written = api.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=warn, on_window=windows.append)
     windows.say()
     typer.echo("".join(f"{path}\n" for path in (written.html, written.markdown) if path is not None), nl=False)
     stderr_line(f"report: {written.html_bytes:,} bytes of HTML, {written.markdown_chars:,} characters of Markdown")
@@ -290,12 +218,9 @@ def comment(
 
     Example: we-advisor comment --repo jordigilh/kubernaut --pr 42 --dry-run
     """
-    settings, windows = load_settings(config), _Windows()
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.comment(
-            settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn,
-            on_window=windows.append,
-        )  # fmt: skip
+        result = api.comment(settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn, on_window=windows.append)
     windows.say()
     if dry_run:
         typer.echo(result.body)
@@ -351,12 +276,9 @@ def recommend(
 
     Example: we-advisor recommend --workflow "E2E WorkflowExecution" --format markdown --output timeouts.md
     """
-    settings, windows = load_settings(config), _Windows()
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.recommend(
-            settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch, on_warning=warn,
-            on_window=windows.append,
-        )  # fmt: skip
+        result = api.recommend(settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch, on_warning=warn, on_window=windows.append)
     plan = api.patch(settings, result, patch) if patch is not None else None
     text = tables.recommendations_text(result, format)
     if output is not None:
@@ -380,7 +302,7 @@ def backtest(
 
     Example: we-advisor backtest --split 2026-02-01 --format json
     """
-    settings, windows = load_settings(config), _Windows()
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
         result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=warn, on_window=windows.append)
     typer.echo(tables.backtest_text(result, format), nl=False)

@@ -40,7 +40,10 @@ MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024  # everything inside one archive
 _GH_VIEW_LINE = re.compile(r"^([^\t\n]+)\t([^\t\n]*)\t(\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 _STEP_FILE = re.compile(r"^(\d{1,6})_(.*)\.txt$")  # a step number, not any digits (SQLite integers are 64-bit)
 _FIRST_TEXT = re.compile(rb"^(?:\xef\xbb\xbf)?(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z ?)?([^\r\n]*)")
-_STEP_OPENERS = (b"##[group]Run ", b"Post job cleanup.", b"Cleaning up orphan processes")
+_STEP_OPENERS = (
+    b"##[group]Run ", b"Post job cleanup.", b"Cleaning up orphan processes",
+    b"Prepare all required actions", b"Getting action download info", b"Download action repository",
+)  # a step's first line; an action fetched at run time (a composite in a local path) prepares first  # fmt: skip
 _LATER_STEP = re.compile(rb"\n(?:\xef\xbb\xbf)?[0-9T:.Z-]* ?(?:##\[group\]Run |##\[section\]Starting: |Cleaning up orphan processes)")
 _SILENT = ("system.txt",)  # the runner's assignment metadata in new archives: not a job log
 Warn = Callable[[str], None]
