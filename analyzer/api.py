@@ -346,6 +346,7 @@ def report_inputs(
         recommendations=[recommendation_dict(r) for r in result.recommendations],
         quantile=settings.quantile,
         version=package_version(),
+        local_runs=store.local_sources(),
     )
 
 

@@ -297,6 +297,8 @@ def _rows() -> Iterator[tuple[str, Case]]:
         yield command, Case("since-not-a-date", "is neither Nd nor a date", context={"since": "yesterday"})
     yield "backtest", Case("split-not-a-date", "--split 'soon' is neither Nd nor a date", context={"split": "soon"})
     yield "recommend", Case("quantile-out-of-range", "quantile", context={"quantile": "1.5"})
+    for command in ("stats", "incidents", "recommend", "backtest"):  # the error names the workflows there are
+        yield command, Case("unknown-workflow", "no workflow 'Nope' in the store", extra=("--workflow", "Nope"))
     yield "recommend", Case("output-in-missing-folder", "cannot write", context={"output": "{tmp}/nope/recs.json"})
     yield "recommend", Case("patch-missing-folder", "nope is not a directory", extra=("--patch", "{tmp}/nope"))
     yield "report", Case("html-under-a-file", "cannot write", {"file": b"x"}, {"html": "{tmp}/file/index.html"})

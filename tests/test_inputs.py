@@ -258,8 +258,9 @@ def test_composite_sub_steps_are_phases_of_their_step_where_the_api_shows_it() -
     assert steps["Review"] == pytest.approx(90.0)
     phases = [(o.step, o.phase) for o in result.observations if o.scope == "phase"]
     assert phases == [("Review", "composite:Run npm install -g gemini"), ("Review", "composite:Run gemini review")]
-    bare = logs.parse_job_log(log)
-    assert any("looks like a composite action" in w for w in bare.warnings)
+    bare = analyze_job(Job("a/b", -5, -6, 1, "(local)", "review"), [LogPart(-5, 0, None, "ok", log)], [], [])
+    assert bare.warning is not None and "'Run google-github-actions/run-gemini-cli@v0' looks like a composite action" in bare.warning
+    assert "composite:Run gemini review" not in {o.phase for o in bare.observations}
 
 
 def test_text_outside_any_step_is_not_set_up_job() -> None:

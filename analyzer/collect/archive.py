@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from analyzer.errors import AdvisorError, InputError, LogParseError
 from analyzer.parse import events, logs
-from analyzer.parse.identity import LogIdentity, log_identity, normalized_lines, repository_of, richness
+from analyzer.parse.identity import LogIdentity, lines_digest, log_identity, normalized_lines, repository_of, richness
 from analyzer.parse.logs.text import BOM
 
 MAX_MEMBER_BYTES = 512 * 1024 * 1024  # one log inside an archive or a folder
@@ -244,8 +244,16 @@ def _is_text_log(data: bytes) -> bool:
 class _Whole:
     rel: PurePosixPath
     data: bytes
-    lines: bytes
+    digest: str | None
     steps: list[tuple[int, str, bytes]] = field(default_factory=list)
+    _lines: bytes | None = None
+
+    @property
+    def lines(self) -> bytes:
+        """All its lines without timestamps (made when a step file must be looked for inside it)."""
+        if self._lines is None:
+            self._lines = normalized_lines(self.data)
+        return self._lines
 
 
 def is_step_file(data: bytes) -> bool:
@@ -273,18 +281,18 @@ def assemble(
         if step and match:
             groups.setdefault(rel.parent, []).append((int(match.group(1)), match.group(2), data, rel))
         else:
-            wholes.append(_Whole(rel, data, normalized_lines(data)))
-    by_lines: dict[bytes, list[_Whole]] = {}
+            wholes.append(_Whole(rel, data, lines_digest([data])))
+    by_lines: dict[str | None, list[_Whole]] = {}
     for whole in wholes:
-        by_lines.setdefault(hashlib.sha256(whole.lines).digest(), []).append(whole)
+        by_lines.setdefault(whole.digest, []).append(whole)
     jobs: list[LocalJob] = []
     absorbed = 0
     for parent, files in sorted(groups.items()):
         files.sort(key=lambda f: (f[0], f[1]))
         numbers = [f[0] for f in files]
         unique = len(set(numbers)) == len(numbers)
-        joined = hashlib.sha256(b"".join(normalized_lines(f[2]) for f in files)).digest()
-        owner = next((w for w in by_lines.get(joined, []) if not w.steps), None) if unique else None
+        joined = lines_digest([f[2] for f in files])
+        owner = next((w for w in by_lines.get(joined, []) if not w.steps), None) if unique and joined else None
         if owner is not None:
             owner.steps = [(n, name, data) for n, name, data, _ in files]
             continue

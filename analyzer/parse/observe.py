@@ -14,6 +14,7 @@ from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.parse import events, logs
 from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.logs.parser import COMPOSITE_NOTE
 from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
 from analyzer.parse.logs.steps import number_repeats
 from analyzer.records import (
@@ -86,6 +87,9 @@ def analyze_job(
         parsed = parse_parts(parts, job, rules)
     except LogParseError as exc:
         parsed, warning = None, f"job {job.job_id} ({job.name}): log not parsed: {exc.message}"
+    notes = [w for w in (parsed.warnings if parsed else ()) if COMPOSITE_NOTE in w]
+    if notes and warning is None:  # what a bare log cannot tell, said once per job and step (reparse dedupes)
+        warning = f"job {job.name!r}: " + "; ".join(notes)
     incident = classify_incident(job, parsed, annotations)
     observations = _observations(job, parsed, incident)
     return Analysis(tuple(observations), incident, parsed, warning)

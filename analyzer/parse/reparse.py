@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from analyzer.config import PhaseRule
-from analyzer.parse.identity import log_identity, richness
+from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import analyze_job, rules_fingerprint
 from analyzer.records import LogPart
@@ -38,6 +38,7 @@ def reparse(
     if job_ids is None:
         job_ids = store.job_ids() if force else store.stale_jobs(PARSER_VERSION, fingerprint)
     total = len(job_ids)
+    said: set[str] = set()  # a warning about many jobs of one kind (a composite in every run) is said once
     for done, job_id in enumerate(job_ids, 1):
         # Read, parse and save under one write lock: a fetch storing this job's log in between
         # would otherwise have its new log's analysis marked current while the old one is saved.
@@ -54,7 +55,8 @@ def reparse(
             store.save_analysis(
                 job_id, result.observations, result.incident, parser_version=PARSER_VERSION, rules_hash=fingerprint
             )
-        if result.warning and on_warning:
+        if result.warning and on_warning and result.warning not in said:
+            said.add(result.warning)
             on_warning(result.warning)
         if on_progress:
             on_progress(done, total)
@@ -78,10 +80,12 @@ def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
     fetched, then per-step files, then a bare log; a tie keeps the id nearer zero). True if ``job_id`` itself
     was the poorer copy and is gone. Two GitHub ids are never merged."""
     stored = [(p.part, p.data) for p in parts if p.state == "ok" and p.data is not None]
-    identity = log_identity(stored)
+    known = store.identity_of(job_id)
+    identity = LogIdentity(*known) if known is not None else log_identity(stored)
     if identity is None:
         return False
-    store.save_identity(job_id, identity.text_hash, identity.first_at)
+    if known is None:
+        store.save_identity(job_id, identity.text_hash, identity.first_at)
     mine = richness(job_id, [part for part, _ in stored])
     for other, first_at, other_parts in store.jobs_with_hash(identity.text_hash):
         if other == job_id or (other > 0 and job_id > 0) or not identity.same_job(identity.text_hash, first_at):

@@ -23,6 +23,7 @@ from analyzer.bootstrap.forecast import Forecast
 from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
 from analyzer.model import UnitStats
+from analyzer.present.text import run_label
 from analyzer.records import Incident, iso
 
 
@@ -114,13 +115,6 @@ def incident_dict(incident: Incident) -> dict[str, Any]:
 
 def incidents_json(found: Sequence[Incident]) -> str:
     return json_text([incident_dict(i) for i in found])
-
-
-def run_label(run_id: int, attempt: int, local: Mapping[int, str] | None = None) -> str:
-    """``123#2`` for a GitHub run; ``local:logs_123.zip`` for a locally ingested one (its id is synthetic)."""
-    if run_id < 0:
-        return f"local:{(local or {}).get(run_id, '?')}"
-    return f"{run_id}#{attempt}"
 
 
 def incidents_table(found: Sequence[Incident], local: Mapping[int, str] | None = None) -> str:

@@ -79,6 +79,7 @@ class Store(FetchBookkeeping):
                 (job_id, part, name, state, blob, len(data or b""), digest, iso(datetime.now(UTC))),
             )
             self._unparse(job_id)
+            self.conn.execute("DELETE FROM job_identity WHERE job_id=?", (job_id,))  # made again from the new log
 
     def _unparse(self, job_id: int) -> None:
         """A job's raw inputs changed: its parsed data is stale until the next reparse (in the same
@@ -120,6 +121,11 @@ class Store(FetchBookkeeping):
         """Remember a job's log identity (``parse.identity``)."""
         with self.transaction():
             self.conn.execute("INSERT OR REPLACE INTO job_identity VALUES (?,?,?)", (job_id, text_hash, iso(first_at)))
+
+    def identity_of(self, job_id: int) -> tuple[str, datetime | None] | None:
+        """A job's recorded log identity (hash, first timestamp), if any."""
+        row = self.conn.execute("SELECT text_hash, first_at FROM job_identity WHERE job_id=?", (job_id,)).fetchone()
+        return None if row is None else (str(row[0]), parse_iso(row[1]))
 
     def jobs_with_hash(self, text_hash: str) -> list[tuple[int, datetime | None, list[int]]]:
         """``(job_id, first_at, stored log parts)`` of every job whose log has this identity hash."""

@@ -183,6 +183,7 @@ def _parse(
     )
 
 
+COMPOSITE_NOTE = "looks like a composite action"
 _ACTION_REF = re.compile(r"^Run (?:[\w.-]+/[\w./-]+@\S+|\./\S+)$")  # Run owner/repo@ref, Run ./local-action
 
 
@@ -198,8 +199,8 @@ def _note_composites(log: LogIndex, ranges: list[Range]) -> None:
         after = own[own.find(b"\n", header_end) + 1 :] if header_end >= 0 else b"x"
         if not after.strip():
             log.warnings.append(
-                f"step {r.number} ({r.name}) looks like a composite action: in a bare log its sub-steps are counted "
-                "as steps of their own (fetch or a run-log zip tells them apart)"
+                f"step {r.name!r} {COMPOSITE_NOTE}: in a bare log its sub-steps count as steps of their own and "
+                "it as 0 s (fetch or a run-log zip tells them apart)"
             )
 
 
