@@ -9,6 +9,7 @@ step files' timestamps a few microseconds off the whole log's, as GitHub writes 
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import sqlite3
@@ -29,6 +30,8 @@ from analyzer.parse.observe import analyze_job
 from analyzer.parse.reparse import reparse
 from analyzer.records import Job, LogPart, Run, StepInfo
 from analyzer.store import Store
+from tests.fake_export import build_export
+from tests.fake_github import FakeGitHub, run_fetch
 
 runner = CliRunner()
 BOM = "\ufeff"
@@ -154,6 +157,26 @@ def test_a_fetched_job_replaces_its_local_copy(tmp_path: Path) -> None:
         shutil.copy(path, tmp_path / "copy" / "job.log")
         summary = ingest_paths(store, [tmp_path / "copy"])
         assert (summary.jobs_new, summary.jobs_known) == (0, 1)
+
+
+def test_a_job_ingested_then_fetched_is_one_row(tmp_path: Path) -> None:
+    """Through the fake GitHub: a job log saved locally and ingested, then its repository fetched: the
+    fetched record (its GitHub ids) is the one row left."""
+    export = build_export(tmp_path / "export", runs=3)
+    gz = sorted((export / "logs").glob("*.txt*"))[0]
+    fetched_id = int(gz.name.split(".")[0])
+    data = gzip.decompress(gz.read_bytes()) if gz.name.endswith(".gz") else gz.read_bytes()
+    (tmp_path / "saved.log").write_bytes(data)
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        assert ingest_paths(store, [tmp_path / "saved.log"]).jobs_new == 1
+    with FakeGitHub(export) as fake:
+        summary = run_fetch(fake, db)
+    assert summary.failures == []
+    with Store(db) as store:
+        ids = store.job_ids()
+        assert all(i > 0 for i in ids) and fetched_id in ids
+        assert ingest_paths(store, [tmp_path / "saved.log"]).jobs_new == 0
 
 
 def test_identity_leaves_out_timestamps_but_not_the_time(tmp_path: Path) -> None:

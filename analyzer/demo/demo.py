@@ -120,6 +120,8 @@ def _recommend_line(store: Path, config: Path, window: str) -> str:
 def keep_settings(sample: Path, store_path: Path) -> Path:
     """The sample's settings beside a kept demo store (``demo.db`` -> ``demo.toml``), for the commands after it."""
     config = store_path.with_suffix(".toml")
+    if config == store_path:  # a store named *.toml: its settings beside it, not over it
+        config = store_path.with_name(store_path.name + ".settings.toml")
     config.write_text((sample / "we-advisor.toml").read_text(encoding="utf-8"), encoding="utf-8")
     return config
 
