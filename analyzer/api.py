@@ -42,7 +42,7 @@ from analyzer.bootstrap.runner import run_file as bootstrap_run
 from analyzer.collect.fetch import fetch
 from analyzer.collect.ingest import IngestSummary, ingest_paths
 from analyzer.config import Settings, require_quantile, require_repo
-from analyzer.demo.demo import DemoResult, render_demo, sample_workspace
+from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
 from analyzer.errors import AuthError, InputError
 from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
 from analyzer.parse.reparse import reparse as reparse_store
@@ -53,7 +53,7 @@ from analyzer.present.markdown import render_markdown
 from analyzer.present.publish import CommentResult, upsert_pr_comment
 from analyzer.records import Incident
 from analyzer.store import SCHEMA_VERSION, Store, open_store
-from analyzer.window import DEFAULT_REPORT_PERIOD, analysis_window, parse_since, pd_timestamp, window_of
+from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
 __all__ = [
     "backtest",
@@ -65,6 +65,7 @@ __all__ = [
     "fetch",
     "incidents",
     "ingest",
+    "local_runs",
     "open_store",
     "patch",
     "recommend",
@@ -77,6 +78,7 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 Warn = Callable[[str], None]
+Announce = Callable[[Window], None]  # a history command's window, for the caller to state (stderr)
 
 
 def version_line() -> str:
@@ -95,15 +97,55 @@ def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | N
     return reparse_store(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
 
 
-def _parsed(settings: Settings, store: Store, repo: str | None, on_warning: Warn | None) -> str | None:
-    """A history command's repository (``--repo``, else the config's), its jobs parsed with the rules in force."""
+def _parsed(
+    settings: Settings, store: Store, repo: str | None, on_warning: Warn | None, *, workflow: str | None = None,
+    units: bool = True,
+) -> str | None:  # fmt: skip
+    """A history command's repository (``--repo``, else the config's), its jobs parsed with the rules in
+    force. Without one, a command about ``units`` needs the store's observations to be of one repository:
+    units of the same name in two repositories are different units. A ``workflow`` must be one the store has."""
     ensure_parsed(store, settings, on_warning=on_warning)
-    return repo or settings.repo
+    repo = repo or settings.repo
+    if workflow is not None:
+        names = store.workflow_names(repo)
+        if workflow not in names:
+            where = f" of {repo}" if repo else ""
+            raise InputError(
+                f"no workflow {workflow!r} in the store{where}",
+                hint=("workflows: " + ", ".join(repr(n) for n in names[:12]) + (", …" if len(names) > 12 else ""))
+                if names else "run `we-advisor fetch` or `we-advisor ingest` first (or check --repo)",
+            )
+    if repo is None and units:
+        repos = store.observed_repos(workflow=workflow)
+        if len(repos) > 1:
+            shown = ", ".join(repos[:8]) + (f", … ({len(repos)} in all)" if len(repos) > 8 else "")
+            raise InputError(
+                f"the store holds the history of {len(repos)} repositories; units of the same name in two "
+                "repositories are not one unit",
+                hint=f"pass --repo OWNER/NAME (or set repo in we-advisor.toml): {shown}",
+            )
+    return repo
 
 
-def _window(store: Store, settings: Settings, since: str | None, repo: str | None) -> tuple[datetime | None, datetime | None]:
-    """``--since``, else the last ``window_days`` of ``repo``'s data."""
-    return analysis_window(store.newest_time(repo=repo), settings.window_days, since)
+def _window(
+    store: Store, settings: Settings, since: str | None, repo: str | None, *, workflow: str | None = None,
+    on_window: Announce | None = None, what: str = "window",
+) -> tuple[datetime | None, datetime | None]:  # fmt: skip
+    """``--since``, else the last ``window_days`` of ``repo``'s data; told to ``on_window`` with how many
+    of the jobs in scope it holds."""
+    start, end = analysis_window(store.newest_time(repo=repo), settings.window_days, since)
+    if on_window is not None:
+        on_window(window_stated(store, start, end, since=since, days=settings.window_days, repo=repo, workflow=workflow, what=what))
+    return start, end
+
+
+def window_stated(
+    store: Store, start: datetime | None, end: datetime | None, *, since: str | None, days: int | None,
+    repo: str | None = None, workflow: str | None = None, what: str = "window",
+) -> Window:  # fmt: skip
+    """The ``Window`` a history command used, with its counts: every history command states it."""
+    total, inside, oldest, newest = store.job_span(repo=repo, workflow=workflow, since=start, until=end)
+    return Window(start, end, since, days, inside, total, oldest, newest, what=what)
 
 
 # -- collecting ---------------------------------------------------------------------------------
@@ -135,22 +177,27 @@ def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = 
 
 def stats(
     settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
-    on_warning: Warn | None = None,
+    on_warning: Warn | None = None, on_window: Announce | None = None,
 ) -> list[UnitStats]:  # fmt: skip
     """``we-advisor stats``: duration percentiles per unit in the window."""
-    repo = _parsed(settings, store, repo, on_warning)
-    start, end = _window(store, settings, since, repo)
+    repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
+    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
     return unit_stats(store.observations_frame(repo=repo, workflow=workflow, since=start, until=end))
 
 
 def incidents(
     settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
-    on_warning: Warn | None = None,
+    on_warning: Warn | None = None, on_window: Announce | None = None,
 ) -> list[Incident]:  # fmt: skip
     """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause."""
-    repo = _parsed(settings, store, repo, on_warning)
-    start, _ = _window(store, settings, since, repo)
+    repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
+    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
     return store.load_incidents(repo=repo, workflow=workflow, since=start)
+
+
+def local_runs(store: Store) -> dict[int, str]:
+    """Locally ingested runs (negative synthetic ids) and the file each came from, to show instead of the id."""
+    return store.local_sources()
 
 
 # -- advice -------------------------------------------------------------------------------------
@@ -176,6 +223,7 @@ def recommend(
     workflows_dir: Path | None = None,
     on_warning: Warn | None = None,
     observations: pd.DataFrame | None = None,
+    on_window: Announce | None = None,
 ) -> RecommendResult:
     """``we-advisor recommend``: a limit and a verdict for every job, step and phase in the window.
 
@@ -185,9 +233,9 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once; the window is then taken from them.
     """
-    repo = _parsed(settings, store, repo, on_warning)
+    repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     target = require_quantile(settings.quantile if quantile is None else quantile)
-    start, end = _window(store, settings, since, repo)
+    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
     if observations is None:
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
     else:
@@ -217,11 +265,12 @@ def backtest(
     split: str | None = None,
     quantile: float | None = None,
     on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> BacktestResult:
     """``we-advisor backtest``: limits chosen on the ``window_days`` before ``split`` (a date), the runs
     after it replayed. Without ``split``: two weeks before the newest observation (the middle of a
     shorter history)."""
-    repo = _parsed(settings, store, repo, on_warning)
+    repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     everything = store.observations_frame(repo=repo, workflow=workflow)
     if everything.empty:
         raise InputError(
@@ -236,8 +285,12 @@ def backtest(
         point = parsed
     stamp = pd_timestamp(point)
     started = everything["started_at"]
-    train = everything[(started < stamp) & (started >= stamp - timedelta(days=settings.window_days))]
+    train_start = point - timedelta(days=settings.window_days)
+    train = everything[(started < stamp) & (started >= pd_timestamp(train_start))]
     test = everything[started >= stamp]
+    if on_window is not None:
+        on_window(window_stated(store, train_start, point, since=None, days=settings.window_days, repo=repo, workflow=workflow, what="backtest: limits chosen on"))
+        on_window(window_stated(store, point, None, since=f"{point:%Y-%m-%d}", days=None, repo=repo, workflow=workflow, what="backtest: replayed on"))
     if train.empty or test.empty:
         raise InputError(
             f"--split {point:%Y-%m-%d} leaves no observations on one side",
@@ -258,7 +311,7 @@ def backtest(
 
 def report_inputs(
     settings: Settings, store: Store, *, repo: str | None = None, since: str | None = DEFAULT_REPORT_PERIOD,
-    on_warning: Warn | None = None,
+    on_warning: Warn | None = None, on_window: Announce | None = None,
 ) -> ReportInputs:  # fmt: skip
     """What a report is made of: the period, eight weeks of history, the recommendations."""
     repo = _parsed(settings, store, repo, on_warning)
@@ -270,6 +323,8 @@ def report_inputs(
         )
     start = parse_since(since or DEFAULT_REPORT_PERIOD, end=end)
     assert start is not None
+    if on_window is not None:
+        on_window(window_stated(store, start, None, since=since or DEFAULT_REPORT_PERIOD, days=None, repo=repo, what="report period"))
     history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
     # One read for the history and for recommend's window (10⁶ rows take seconds to read).
     window_start, _ = analysis_window(end, settings.window_days, None)
@@ -278,7 +333,9 @@ def report_inputs(
     everything = store.observations_frame(repo=repo, since=read_from)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
     found = store.load_incidents(repo=repo, since=start)
-    result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything)
+    result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything, on_window=(
+        None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
+    )
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),
@@ -289,6 +346,7 @@ def report_inputs(
         recommendations=[recommendation_dict(r) for r in result.recommendations],
         quantile=settings.quantile,
         version=package_version(),
+        local_runs=store.local_sources(),
     )
 
 
@@ -301,9 +359,10 @@ def report(
     html: Path | None = DEFAULT_HTML,
     markdown: Path | None = None,
     on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> WrittenReport:
     """``we-advisor report``: the HTML report and/or the weekly Markdown, written all or none."""
-    context = build_context(report_inputs(settings, store, repo=repo, since=since, on_warning=on_warning))
+    context = build_context(report_inputs(settings, store, repo=repo, since=since, on_warning=on_warning, on_window=on_window))
     return write_reports(context, html=html, markdown=markdown)
 
 
@@ -318,6 +377,7 @@ def comment(
     dry_run: bool = False,
     token: str | None = None,
     on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> CommentResult:
     """``we-advisor comment``: upsert the weekly Markdown as one comment on ``repo#pr``.
 
@@ -333,7 +393,9 @@ def comment(
     source = repo if repo in store.repos() else None
     if source is None and on_warning is not None:
         on_warning(f"the store has no history for {repo}; reporting on {settings.repo or 'everything in the store'}")
-    body = render_markdown(build_context(report_inputs(settings, store, repo=source, since=since, on_warning=on_warning)))
+    body = render_markdown(
+        build_context(report_inputs(settings, store, repo=source, since=since, on_warning=on_warning, on_window=on_window))
+    )
     if dry_run:
         return CommentResult(body, "dry-run")
     token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
@@ -394,5 +456,7 @@ def demo(
             if reports_dir is not None:
                 html, markdown = reports_dir / "index.html", reports_dir / "weekly.md"
                 written = report(settings, store, html=html, markdown=markdown, on_warning=on_warning)
-        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written)
+        config = keep_settings(sample, store_path) if store_path is not None else None
+        step = next_command(store_path, config, DEMO_WINDOW)
+        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written, next_step=step)
         return DemoResult(text, summary, rows, found, path, recommended)

@@ -9,26 +9,36 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from analyzer import api
 from analyzer.config import DEFAULT_STORE, load_settings
 from analyzer.present import tables
 from analyzer.present.files import write_output
+from analyzer.present.options import command_shape, global_options_in_place
 from analyzer.present.problems import explain
-from analyzer.present.progress import FetchBar, Progress, stderr_line, warn
+from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, warn
 from analyzer.present.tables import ListFormat, RecommendFormat, TableFormat
 from analyzer.redaction import debug_logging
 from analyzer.window import DEFAULT_REPORT_PERIOD
 
 
 class _Group(TyperGroup):
-    """Runs every command under ``user_errors``: nothing escapes as a traceback, not even a bug
-    in the printing after a command's library call."""
+    """Runs every command under ``user_errors`` (nothing escapes as a traceback, not even a bug in
+    the printing after a command's library call), and takes ``--store``/``--config`` before the
+    command and ``-v`` after it (``present.options``)."""
 
     def invoke(self, ctx: Any) -> Any:  # a click Context (typer vendors click; its path is private)
         with user_errors():
             return super().invoke(ctx)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, global_options_in_place(args, lambda path: command_shape(self, ctx, path)))
+
+
+if hasattr(TyperOption, "display_type_rich"):  # flags take no value: their help shows none (typer: ``<bool>``)
+    _typed = TyperOption.display_type_rich
+    TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _typed(self, ctx)  # type: ignore[method-assign]
 
 
 app = typer.Typer(
@@ -47,8 +57,8 @@ app.add_typer(bootstrap_app, name="bootstrap")
 
 TableFormatOpt = Annotated[TableFormat, typer.Option("--format", help="Output format.")]
 ListFormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
-StoreOpt = Annotated[Path, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file.", show_default=True)]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present).")]
+StoreOpt = Annotated[Path, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file (before or after the command).", show_default=True)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present; before or after the command).")]
 RepoOpt = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default: repo in we-advisor.toml).")]
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow (name).")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Nd or YYYY-MM-DD (default: the last window_days of data in the store).")]
@@ -70,7 +80,7 @@ SPLIT_HELP = "YYYY-MM-DD: choose limits before it, replay after (default: 14 day
 MAX_WAIT_HELP = "Seconds to wait for a used-up rate limit; longer: stop, resume later."
 VERBOSE_HELP = (
     "Debug output on stderr (HTTP requests and retries, parsing) and the traceback of an unexpected error; tokens and "
-    "Authorization headers are redacted. Put it before the command: we-advisor -v fetch ..."
+    "Authorization headers are redacted. Before or after the command: we-advisor -v fetch ..., we-advisor stats -v"
 )
 VERSION_HELP = "Print the we-advisor version and the store schema version, then exit."
 _verbose = [False]  # what --verbose said for this invocation
@@ -142,12 +152,11 @@ def stats(
 
     Example: we-advisor stats --workflow "E2E WorkflowExecution" --since 30d --format json
     """
-    settings = load_settings(config)
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn)
+        rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
     typer.echo(tables.stats_text(rows, format), nl=False)
-    if not rows and format is TableFormat.table:
-        stderr_line("no observations in the window; try --since with a longer span")
+    windows.say()  # "window: …: 0 of 251 jobs; --since … for all" says what an empty table means
 
 
 @app.command()
@@ -159,10 +168,12 @@ def incidents(
 
     Example: we-advisor incidents --since 14d --format json
     """
-    settings = load_settings(config)
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn)
-    typer.echo(tables.incidents_text(found, format), nl=False)
+        found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
+        local = api.local_runs(db)  # local runs are shown by their file, not their synthetic id
+    typer.echo(tables.incidents_text(found, format, local=local), nl=False)
+    windows.say()
     if format is ListFormat.table:
         stderr_line(tables.incidents_summary(found))
 
@@ -187,9 +198,10 @@ def report(
 
     Example: we-advisor report --since 7d --html reports/index.html --markdown weekly.md
     """
-    settings = load_settings(config)
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        written = api.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=warn)
+        written = api.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=warn, on_window=windows.append)
+    windows.say()
     typer.echo("".join(f"{path}\n" for path in (written.html, written.markdown) if path is not None), nl=False)
     stderr_line(f"report: {written.html_bytes:,} bytes of HTML, {written.markdown_chars:,} characters of Markdown")
 
@@ -206,9 +218,10 @@ def comment(
 
     Example: we-advisor comment --repo jordigilh/kubernaut --pr 42 --dry-run
     """
-    settings = load_settings(config)
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.comment(settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn)
+        result = api.comment(settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn, on_window=windows.append)
+    windows.say()
     if dry_run:
         typer.echo(result.body)
     else:
@@ -263,15 +276,16 @@ def recommend(
 
     Example: we-advisor recommend --workflow "E2E WorkflowExecution" --format markdown --output timeouts.md
     """
-    settings = load_settings(config)
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.recommend(settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch, on_warning=warn)
+        result = api.recommend(settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch, on_warning=warn, on_window=windows.append)
     plan = api.patch(settings, result, patch) if patch is not None else None
     text = tables.recommendations_text(result, format)
     if output is not None:
         write_output(output, text)
     elif plan is None:
         typer.echo(text, nl=False)
+    windows.say()
     stderr_line(tables.verdict_summary(result) + (f"; written to {output}" if output else ""))
     if plan is not None and patch is not None:
         typer.echo(plan.diff(), nl=False)
@@ -288,10 +302,11 @@ def backtest(
 
     Example: we-advisor backtest --split 2026-02-01 --format json
     """
-    settings = load_settings(config)
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=warn)
+        result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=warn, on_window=windows.append)
     typer.echo(tables.backtest_text(result, format), nl=False)
+    windows.say()
     for note in result.notes:
         stderr_line(f"note: {note}")
 

@@ -67,6 +67,30 @@ def render_csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
+def shorten_name(text: str | None, width: int) -> str:
+    """A name cut in the middle to ``width``: its start and its distinguishing end stay
+    (``go-pkg:github.com/de…/workflowexecution``), where a cut end would make a dozen names alike."""
+    if text is None:
+        return "-"
+    if len(text) <= width:
+        return text
+    head = (width - 1) * 2 // 5
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
+def shorten_names(values: Sequence[str | None], width: int) -> list[str]:
+    """A column of names shortened (``shorten_name``) so that different names stay different: where two
+    still collide, they keep only their ends (``…/e2e/workflowexecution``)."""
+    short = [shorten_name(v, width) for v in values]
+    sources: dict[str, set[str | None]] = {}
+    for value, cut in zip(values, short, strict=True):
+        sources.setdefault(cut, set()).add(value)
+    return [
+        "…" + value[len(value) - width + 1 :] if value is not None and len(sources[cut]) > 1 and len(value) > width else cut
+        for value, cut in zip(values, short, strict=True)
+    ]
+
+
 def shorten(text: str | None, width: int) -> str:
     if text is None:
         return "-"

@@ -5,12 +5,14 @@ that depends on the command: analysis commands count from the newest observation
 (so an old store, or the bundled sample, still has a meaningful window), ``fetch`` counts from
 now and starts at midnight UTC (so its listing URLs, and their ETags, stay the same all day).
 Without ``--since``, analysis looks at the last ``window_days`` of data, a report at
-``DEFAULT_REPORT_PERIOD``.
+``DEFAULT_REPORT_PERIOD``. Every history command says on stderr which window it used and how
+much history it left out (``Window.line``), so a default window never hides data silently.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,3 +86,42 @@ def pd_timestamp(value: datetime) -> Any:
     """A UTC pandas Timestamp, for comparisons with ``started_at`` columns."""
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The window a history command used, and how much of the history in scope it holds.
+
+    ``start``/``end``: the window (None: open); ``newest``/``oldest``: the data in scope (repository,
+    workflow) at all; ``jobs`` of ``total`` jobs lie in the window. ``since`` is the ``--since``
+    given (None: the default, ``days`` days); ``what`` names the command's use of it.
+    """
+
+    start: datetime | None
+    end: datetime | None
+    since: str | None
+    days: int | None
+    jobs: int
+    total: int
+    oldest: datetime | None
+    newest: datetime | None
+    what: str = "window"
+
+    def line(self) -> str:
+        """``window: last 30 days ending 2026-07-29: 6 of 251 jobs; --since 2019-03-02 for all``."""
+        if self.total == 0:
+            return f"{self.what}: no observations in the store" + ("" if self.since is None else f" (--since {self.since})")
+        end = self.end or self.newest
+        ending = f" ending {end:%Y-%m-%d}" if end is not None else ""
+        if self.start is None:
+            span = "all data"
+        elif self.since is None:
+            span = f"last {self.days} days{ending}"
+        elif _DAYS.match(self.since):
+            span = f"--since {self.since.strip()} ({self.since.strip().rstrip('dD').strip()} days{ending})"
+        else:
+            span = f"since {self.start:%Y-%m-%d}" + (f" to {end:%Y-%m-%d}" if end is not None else "")
+        text = f"{self.what}: {span}: {self.jobs} of {self.total} jobs"
+        if self.jobs < self.total and self.oldest is not None:
+            text += f"; --since {self.oldest:%Y-%m-%d} for all"
+        return text

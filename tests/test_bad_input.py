@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from analyzer.cli import app
 from analyzer.collect import ingest
 from analyzer.errors import AdvisorError
-from analyzer.store import Store
+from analyzer.store import SCHEMA_VERSION, Store
 from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
 runner = CliRunner()
@@ -176,7 +176,7 @@ STORE_CASES = [
     ),
     Case(
         "newer-schema",
-        "has schema version 99, newer than this we-advisor (1)",
+        f"has schema version 99, newer than this we-advisor ({SCHEMA_VERSION})",
         {"bad.db": b"@schema99"},
         {"store": "{tmp}/bad.db"},
     ),
@@ -297,6 +297,8 @@ def _rows() -> Iterator[tuple[str, Case]]:
         yield command, Case("since-not-a-date", "is neither Nd nor a date", context={"since": "yesterday"})
     yield "backtest", Case("split-not-a-date", "--split 'soon' is neither Nd nor a date", context={"split": "soon"})
     yield "recommend", Case("quantile-out-of-range", "quantile", context={"quantile": "1.5"})
+    for command in ("stats", "incidents", "recommend", "backtest"):  # the error names the workflows there are
+        yield command, Case("unknown-workflow", "no workflow 'Nope' in the store", extra=("--workflow", "Nope"))
     yield "recommend", Case("output-in-missing-folder", "cannot write", context={"output": "{tmp}/nope/recs.json"})
     yield "recommend", Case("patch-missing-folder", "nope is not a directory", extra=("--patch", "{tmp}/nope"))
     yield "report", Case("html-under-a-file", "cannot write", {"file": b"x"}, {"html": "{tmp}/file/index.html"})

@@ -272,7 +272,7 @@ def test_demo_runs_offline() -> None:
 
 
 def test_verbose_is_global_and_documented(tmp_path: Path) -> None:
-    """-v/--verbose comes before the command, is in --help, and adds debug lines before the error and hint."""
+    """-v/--verbose comes before or after the command, is in --help, and adds debug lines before the error and hint."""
     code, out, _ = run("--help")
     assert code == 0 and "--verbose" in out and "-v" in out
     missing = tmp_path / "none.db"
@@ -282,8 +282,27 @@ def test_verbose_is_global_and_documented(tmp_path: Path) -> None:
     assert code == 1
     assert loud.startswith("debug: ") and "StoreError" in loud
     assert loud.splitlines()[-2:] == quiet.splitlines()
-    code, _, _ = run("stats", "-v")  # after the command it is not an option of stats: a usage error
-    assert code == 2
+    for args in (("stats", "-v", "--store", str(missing)), ("stats", "--store", str(missing), "--verbose")):
+        code, _, after = run(*args)
+        assert code == 1 and after.startswith("debug: ") and after.splitlines()[-2:] == quiet.splitlines()
+
+
+def test_store_and_config_before_or_after_the_command(tmp_path: Path, logfile: Path, config: Path) -> None:
+    """`we-advisor --store X --config C stats` is `we-advisor stats --store X --config C`, for a group's
+    subcommand too; an option value that looks like -v is left alone; --help shows no type for flags."""
+    db = str(tmp_path / "s.db")
+    assert run("--store", db, "ingest", str(logfile))[0] == 0
+    code, before, err = run("--store", db, f"--config={config}", "stats", "--format", "json")
+    assert code == 0, err
+    assert before == run("stats", "--format", "json", "--store", db, "--config", str(config))[1]
+    assert "window: last 30 days ending 2026-03-02: 1 of 1 jobs" in err
+    code, _, err = run("--store", db, "stats", "--workflow", "-v")
+    assert (code, err.splitlines()[0]) == (1, "error: no workflow '-v' in the store")
+    plan = tmp_path / "plan.toml"
+    plan.write_text("[[task]]\nname = 'a'\nrun = 'true'\n")
+    code, out, err = run("--store", db, "bootstrap", "plan", str(plan), "--format", "json")
+    assert code == 0 and "critical_path" in json.loads(out), err
+    assert "<bool>" not in run("fetch", "--help")[1] and "<bool>" not in run("--help")[1]
 
 
 def test_tables_show_control_characters_as_symbols() -> None:

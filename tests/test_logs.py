@@ -685,7 +685,8 @@ def test_rule_phase_cut_off_by_step_end_is_cancelled() -> None:
 
 
 def test_rule_without_end_runs_to_next_phase_or_step_end() -> None:
-    """No end regex: a phase ends where the next phase starts, the last one at its step's end."""
+    """No end regex: a phase ends where the next phase starts, the last one at its step's end; the rule's
+    second phase in one step is told apart by position (one sample per unit and job run)."""
     parsed = parse_job_log(
         with_step(
             (20.0, "Installing Tekton"),
@@ -699,7 +700,7 @@ def test_rule_without_end_runs_to_next_phase_or_step_end() -> None:
     assert phase_rows(parsed) == [
         ("install", 30.0, "success", False, None),
         ("deploy", 2.0, "success", False, None),
-        ("install", 30.0, "success", False, None),
+        ("install #2", 30.0, "success", False, None),
     ]
     assert [p.line for p in parsed.phases] == [5, 7, 8]
 

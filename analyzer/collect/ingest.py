@@ -1,9 +1,16 @@
-"""``we-advisor ingest``: local job logs, run-log zips, ``gh run view --log`` output, export folders.
+"""``we-advisor ingest``: local job logs, run-log zips and their unzipped folders, ``gh run view --log``
+output, export folders and bootstrap events.
 
 Reading and checking come first, writing second: a file named on the command line that cannot
-be used is an error before anything is written; a bad file found inside a folder or an archive
-is a warning and is skipped. Local logs get stable negative ids derived from their content, so
-ingesting the same thing twice adds nothing.
+be used is an error before anything is written; a file found inside a folder or an archive that
+is not a job log is skipped with a warning that says why (``collect.archive`` reads them).
+
+Every job lands on one row whatever form it came in (``parse.identity``): a local job is
+recognized by its log's lines, so ingesting the zip and then its own ``0_job.txt`` (or the
+unzipped folder, or ``gh run view --log``) adds nothing, and a richer form of a job already
+stored (per-step files after a bare log) replaces the poorer one. Local jobs get stable negative
+ids; their repository is the one the log names (``GITHUB_REPOSITORY``, actions/checkout's
+``Syncing repository:``), else ``--repo``, else ``local/<folder>``.
 """
 
 from __future__ import annotations
@@ -11,50 +18,24 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import re
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from analyzer.collect.archive import Batch, LocalJob, merge_same_jobs, read_file, read_folder
 from analyzer.collect.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.config import PhaseRule
-from analyzer.errors import AdvisorError, InputError, LogParseError
-from analyzer.parse import events, logs
-from analyzer.parse.reparse import reparse
-from analyzer.records import Job, Run
+from analyzer.errors import AdvisorError, InputError
+from analyzer.parse import events
+from analyzer.parse.identity import richness
+from analyzer.parse.reparse import fill_identities, reparse
+from analyzer.records import Job, Run, iso
 from analyzer.store import Store
 
-LOCAL_REPO = "local/logs"
+__all__ = ["Batch", "IngestSummary", "LocalJob", "ingest_paths", "read_file", "synthetic_id"]
+
 LOCAL_WORKFLOW = "(local)"
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # one log inside an archive
-MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024  # everything inside one archive
-LOG_SUFFIXES = (".txt", ".log")
-
-_GH_VIEW_LINE = re.compile(r"^([^\t\n]+)\t([^\t\n]*)\t(\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
-_STEP_FILE = re.compile(r"^(\d{1,6})_(.*)\.txt$")  # a step number, not any digits (SQLite integers are 64-bit)
-
-
-@dataclass(slots=True)
-class LocalJob:
-    """One job read from local files, ready to be saved."""
-
-    name: str
-    parts: list[tuple[int, str | None, bytes]]  # (part, name, data); part 0 is the whole log
-    key: str  # content identity, for the synthetic ids
-
-
-@dataclass(slots=True)
-class Batch:
-    """What one input (file or archive) holds."""
-
-    path: Path
-    sha256: str
-    kind: str  # log | zip | gh-view | export
-    jobs: list[LocalJob] = field(default_factory=list)
-    export: Path | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +43,7 @@ class IngestSummary:
     files: int = 0
     jobs_new: int = 0
     jobs_known: int = 0
+    jobs_richer: int = 0  # known jobs whose stored copy this input replaced with a richer one
     parsed: int = 0
     skipped: list[str] = field(default_factory=list)
 
@@ -70,6 +52,8 @@ class IngestSummary:
             f"ingested {self.files} input(s): {self.jobs_new} new job(s), {self.jobs_known} already in the store, "
             f"{self.parsed} parsed"
         )
+        if self.jobs_richer:
+            text += f", {self.jobs_richer} replaced by a richer copy"
         if self.skipped:
             text += f", {len(self.skipped)} skipped"
         return text
@@ -95,7 +79,8 @@ def ingest_paths(
     summary = IngestSummary()
 
     def warn(message: str) -> None:
-        summary.skipped.append(message)
+        if message.startswith("skipped "):
+            summary.skipped.append(message)
         if on_warning:
             on_warning(message)
 
@@ -103,22 +88,25 @@ def ingest_paths(
     for path in paths:
         if not path.exists():
             raise InputError(
-                f"{path} does not exist", hint="check the path; ingest takes .txt/.log files, .zip archives and folders"
+                f"{path} does not exist", hint="check the path; ingest takes job logs, .zip archives and folders"
             )
         if path.is_dir():
             if _is_export(path):
                 batches.append(Batch(path, _tree_hash(path), "export", export=path))
             else:
-                batches.extend(_read_folder(path, warn))
+                batches.extend(read_folder(path, warn))
         else:
             batches.append(read_file(path))
     if not batches:
         raise InputError(
             "nothing to ingest in the given paths",
-            hint="ingest takes job log .txt files, run-log .zip archives and folders of them",
+            hint="ingest takes job logs (any extension), run-log .zip archives and folders of them",
         )
+    _merge_forms(batches)
+    _warn_about_repositories(batches, repo, warn)
 
     with store.transaction():  # all or nothing: a bad export file found while saving leaves the store as it was
+        fill_identities(store)
         for batch in batches:
             summary.files += 1
             if batch.kind == "export" and batch.export is not None:
@@ -127,7 +115,7 @@ def ingest_paths(
                 if store.has_source(batch.sha256):
                     summary.jobs_known += len(batch.jobs)
                     continue
-                new, known = _save_local(store, batch, repo=repo or LOCAL_REPO, workflow=workflow or LOCAL_WORKFLOW)
+                new, known = _save_local(store, batch, summary, repo=repo, workflow=workflow or LOCAL_WORKFLOW)
                 store.record_source(batch.sha256, str(batch.path), batch.kind, len(batch.jobs))
             summary.jobs_new += new
             summary.jobs_known += known
@@ -135,187 +123,115 @@ def ingest_paths(
     return summary
 
 
-# -- reading ---------------------------------------------------------------------------------
+def _merge_forms(batches: list[Batch]) -> None:
+    """Two forms of one job given in different inputs (a zip and its ``0_job.txt``): saved once, richer form kept."""
+    local = [b for b in batches if b.kind != "bootstrap"]
+    kept = {id(j) for j in merge_same_jobs([j for b in local for j in b.jobs])}
+    for batch in local:
+        batch.jobs = [j for j in batch.jobs if id(j) in kept]
 
 
-def read_file(path: Path) -> Batch:
-    """Read and check one file named by the user; raises InputError if it cannot be used."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", hint="check the path and its permissions") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if not data:
-        raise InputError(f"{path} is empty", hint="pass a GitHub Actions job log, a run-log .zip or a folder")
-    if path.suffix.lower() == ".jsonl":  # bootstrap runner events: one job per plan execution
-        executions = events.split_executions(data, source=str(path))
-        jobs = [LocalJob(e.plan, [(0, events.EVENTS_LOG_NAME, e.data)], e.key) for e in executions]
-        return Batch(path, digest, "bootstrap", jobs=jobs)
-    if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06" or path.suffix.lower() == ".zip":
-        if zipfile.is_zipfile(path):
-            return Batch(path, digest, "zip", jobs=_read_zip(path, digest))
-        if not _looks_like_log(data):
-            raise InputError(
-                f"{path} is not a zip archive",
-                hint="download run logs with `gh run download` or the API's /logs endpoint",
+def _richness(local: LocalJob) -> int:
+    return richness(-1, [part for part, _, _ in local.parts])
+
+
+def _repo_of(local: LocalJob, repo: str | None) -> str:
+    """The log's repository, else ``--repo``, else ``local/<folder>``."""
+    return local.stated_repo or repo or f"local/{local.folder}"
+
+
+def _warn_about_repositories(batches: list[Batch], repo: str | None, warn: Callable[[str], None]) -> None:
+    """Say where jobs whose logs name no repository were filed, and when one unit gets jobs whose logs
+    name a repository together with jobs filed there by ``--repo`` or their folder."""
+    units: dict[tuple[str, str], list[LocalJob]] = {}
+    for batch in batches:
+        if batch.kind in ("export", "bootstrap"):
+            continue
+        for local in batch.jobs:
+            units.setdefault((_repo_of(local, repo), local.name), []).append(local)
+    for (where, name), jobs in sorted(units.items()):
+        stated = [j for j in jobs if j.stated_repo]
+        unstated = [j for j in jobs if not j.stated_repo]
+        folders = sorted({j.folder for j in unstated})
+        if stated and unstated:
+            warn(
+                f"job {name!r} of {where}: {len(stated)} log(s) name that repository, {len(unstated)} name none and were "
+                f"filed there by {'--repo' if repo else 'their folder'} (e.g. {unstated[0].source}): check they belong together"
             )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(
-            f"{path} is not UTF-8 text", hint="pass a GitHub Actions job log as served by the API"
-        ) from None
-    if _GH_VIEW_LINE.match(text.lstrip("\ufeff")):
-        return Batch(path, digest, "gh-view", jobs=_split_gh_view(text, digest))
-    try:
-        name = logs.job_name_from_log(data) or _name_from_file(path.name)
-        logs.check_log(data)  # parsing proper happens once, on save
-    except LogParseError as exc:
-        raise InputError(f"{path}: {exc.message}", hint=exc.hint or "pass a GitHub Actions job log") from None
-    return Batch(path, digest, "log", jobs=[LocalJob(name, [(0, None, data)], digest)])
-
-
-def _read_folder(folder: Path, warn: Callable[[str], None]) -> Iterator[Batch]:
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.name == "system.txt":
-            continue
-        if path.suffix.lower() not in (*LOG_SUFFIXES, ".zip", ".jsonl"):
-            continue
-        try:
-            yield read_file(path)
-        except AdvisorError as exc:
-            warn(f"skipped {path}: {exc.message}")
-
-
-def _looks_like_log(data: bytes) -> bool:
-    head = data[:4096].lstrip(b"\xef\xbb\xbf")
-    return re.match(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", head) is not None
-
-
-def _name_from_file(name: str) -> str:
-    stem = name.rsplit(".", 1)[0]
-    match = re.match(r"^\d+_(.+)$", stem)
-    return match.group(1) if match else stem
-
-
-def _read_zip(path: Path, digest: str) -> list[LocalJob]:
-    """A run-log archive: top-level ``N_job.txt`` files and ``job/N_step.txt`` folders."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
-            declared = sum(i.file_size for i in infos)
-            if declared > MAX_ARCHIVE_BYTES or any(i.file_size > MAX_MEMBER_BYTES for i in infos):
-                raise InputError(
-                    f"{path} declares {declared / 2**30:.1f} GiB uncompressed, more than a run log can be",
-                    hint="this looks like a zip bomb or not a run-log archive",
-                )
-            if any(i.flag_bits & 0x1 for i in infos):
-                raise InputError(
-                    f"{path} is password-protected", hint="GitHub's run-log archives are not encrypted: download them again"
-                )
-            whole: dict[str, tuple[str, bytes]] = {}  # folder-ish key -> (job name, data)
-            steps: dict[str, list[tuple[int, str, bytes]]] = {}
-            for info in infos:
-                pure = PurePosixPath(info.filename)
-                data = archive.read(info)
-                if len(pure.parts) == 1:
-                    match = _STEP_FILE.match(pure.name)
-                    if match:
-                        whole[match.group(2).strip()] = (match.group(2).strip(), data)
-                elif len(pure.parts) == 2:
-                    match = _STEP_FILE.match(pure.name)
-                    if match:
-                        steps.setdefault(pure.parts[0].strip(), []).append((int(match.group(1)), match.group(2), data))
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"{path} is a damaged zip archive: {exc}", hint="download the run logs again") from None
-    except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
-        raise InputError(f"{path} cannot be read as a zip archive: {exc}", hint="download the run logs again") from None
-    jobs: list[LocalJob] = []
-    names = sorted(set(whole) | set(steps))
-    for key in names:
-        parts: list[tuple[int, str | None, bytes]] = []
-        if key in whole:
-            parts.append((0, None, whole[key][1]))
-        for number, step_name, data in sorted(steps.get(key, [])):
-            parts.append((number, step_name, data))
-        usable = [p for p in parts if _is_text_log(p[2])]
-        if not usable:
-            continue
-        data0 = next((p[2] for p in usable if p[0] == 0), usable[0][2])
-        name = _safe_job_name(data0) or key
-        jobs.append(LocalJob(name, usable, f"{digest}:{key}"))
-    if not jobs:
-        raise InputError(
-            f"{path} holds no job logs", hint="a run-log archive has N_job.txt files or job/N_step.txt folders"
-        )
-    return jobs
-
-
-def _is_text_log(data: bytes) -> bool:
-    try:
-        logs.check_log(data)
-    except LogParseError:
-        return False
-    return True
-
-
-def _safe_job_name(data: bytes) -> str | None:
-    try:
-        return logs.job_name_from_log(data)
-    except LogParseError:
-        return None
-
-
-def _split_gh_view(text: str, digest: str) -> list[LocalJob]:
-    """``gh run view --log`` output: ``JOB<TAB>STEP<TAB>timestamp text`` on every line."""
-    jobs: dict[str, dict[str, list[str]]] = {}
-    last: tuple[str, str] | None = None
-    for line in text.splitlines():
-        match = _GH_VIEW_LINE.match(line)
-        if match:
-            last = (match.group(1), match.group(2))
-            body = line[match.end(2) + 1 :]
-        elif last is not None:
-            body = line
-        else:
-            continue
-        jobs.setdefault(last[0], {}).setdefault(last[1], []).append(body)
-    out = []
-    for job_name, step_lines in jobs.items():
-        parts: list[tuple[int, str | None, bytes]] = [
-            (i, step, ("\n".join(lines) + "\n").encode()) for i, (step, lines) in enumerate(step_lines.items(), 1)
-        ]
-        out.append(LocalJob(job_name, parts, f"{digest}:{job_name}"))
-    return out
+        elif unstated and repo and len(folders) > 1:
+            warn(
+                f"job {name!r}: {len(unstated)} log(s) from {len(folders)} folders ({', '.join(folders[:3])}) name no "
+                f"repository and were all filed under --repo {repo}: check they belong together"
+            )
+    if repo:
+        others = sorted({j.stated_repo for js in units.values() for j in js if j.stated_repo and j.stated_repo != repo})
+        if others:
+            warn(f"--repo {repo} not used for jobs whose logs name their repository: {', '.join(others[:5])}")
 
 
 # -- saving ----------------------------------------------------------------------------------
 
 
-def _save_local(store: Store, batch: Batch, *, repo: str, workflow: str) -> tuple[int, int]:
-    run_id = synthetic_id("run", batch.sha256)
+def _save_local(store: Store, batch: Batch, summary: IngestSummary, *, repo: str | None, workflow: str) -> tuple[int, int]:
+    """Save a batch's jobs: one local run per repository and folder of the input, a job already stored
+    (in any form) counted as known and replaced when this copy is richer."""
     new = known = 0
     for local in batch.jobs:
-        job_id = synthetic_id("job", local.key)
-        if store.load_job(job_id) is not None:
-            known += 1
-            continue
-        with store.transaction():
-            if batch.kind == "bootstrap":  # its own run per plan execution; the plan is the workflow
+        if batch.kind == "bootstrap":  # its own run per plan execution; the plan is the workflow
+            job_id = synthetic_id("job", local.key)
+            if store.load_job(job_id) is not None:
+                known += 1
+                continue
+            with store.transaction():
                 run, job = events.execution_records(
-                    local.parts[0][2], repo=repo, run_id=synthetic_id("run", local.key), job_id=job_id
+                    local.parts[0][2], repo=repo or "local/bootstrap", run_id=synthetic_id("run", local.key), job_id=job_id
                 )
                 store.save_run(run)
                 store.save_job(job)
-            else:
-                store.save_run(Run(repo=repo, run_id=run_id, run_attempt=1, workflow_name=workflow))
-                store.save_job(
-                    Job(repo=repo, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name)
-                )
-            for part, name, data in local.parts:
-                store.save_log(job_id, data, part=part, name=name)
+                store.save_log(job_id, local.parts[0][2], part=0, name=local.parts[0][1])
+            new += 1
+            continue
+        run_id = synthetic_id("run", batch.sha256, _repo_of(local, repo), local.folder)
+        stored = _stored_copy(store, local)
+        if stored is not None:
+            known += 1
+            job_id, parts = stored
+            if _richness(local) > richness(job_id, parts):  # per-step files for a job stored as a bare log
+                _save_job(store, local, job_id, run_id, batch, repo=repo, workflow=workflow)
+                summary.jobs_richer += 1
+            continue
+        identity = local.identity
+        job_id = synthetic_id("job", identity.text_hash, iso(identity.first_at) or "") if identity else synthetic_id("job", local.source)
+        _save_job(store, local, job_id, run_id, batch, repo=repo, workflow=workflow)
         new += 1
     return new, known
+
+
+def _stored_copy(store: Store, local: LocalJob) -> tuple[int, list[int]] | None:
+    """The job already stored that ``local`` is a copy of (its id and stored log parts), if any."""
+    if local.identity is None:
+        return None
+    for job_id, first_at, parts in store.jobs_with_hash(local.identity.text_hash):
+        if local.identity.same_job(local.identity.text_hash, first_at):
+            return job_id, parts
+    return None
+
+
+def _save_job(
+    store: Store, local: LocalJob, job_id: int, run_id: int, batch: Batch, *, repo: str | None, workflow: str
+) -> None:
+    where = _repo_of(local, repo)
+    with store.transaction():
+        existing = store.load_job(job_id)
+        if existing is not None:
+            run_id = existing.run_id
+        store.save_run(Run(repo=where, run_id=run_id, run_attempt=1, workflow_name=workflow))
+        store.save_local_run(run_id, batch.path.name)
+        store.save_job(Job(repo=where, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name))
+        for part, name, data in local.parts:
+            store.save_log(job_id, data, part=part, name=name)
+        if local.identity is not None:
+            store.save_identity(job_id, local.identity.text_hash, local.identity.first_at)
 
 
 def _is_export(folder: Path) -> bool:

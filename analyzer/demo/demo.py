@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
 from analyzer.model import UnitStats
 from analyzer.present.files import WrittenReport
-from analyzer.present.tables import format_rate, share
+from analyzer.present.tables import format_rate, names, share
 from analyzer.records import Incident
 
 REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -60,10 +61,14 @@ def render_demo(
     recommended: RecommendResult,
     replay: BacktestResult | None,
     written: WrittenReport | None,
+    *,
+    next_step: str = "",
 ) -> str:
-    """The demo's text: what the store holds, the durations, the incidents, the limits to change, the
-    backtest, and where the reports are."""
+    """The demo's text: what the store holds, the durations, the incidents, the limits to change (and
+    ``next_step``, the command that shows them all), the backtest, and where the reports are."""
     text = _render(settings, summary, counts, rows, found) + _render_recommendations(recommended)
+    if next_step:
+        text += "\n" + next_step
     if replay is not None:
         text += _backtest_lines(replay)
     if written is not None:
@@ -77,11 +82,11 @@ def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
     changing.sort(key=lambda r: (r.verdict != "too_tight", -(r.false_timeout_rate_current or 0.0), r.job, r.name))
     rows = [
         [
-            r.verdict, shorten(r.job, 10), shorten(r.name, 30), f"{human_duration(r.current_timeout_s)} ({r.current_source})",
+            r.verdict, job, name, f"{human_duration(r.current_timeout_s)} ({r.current_source})",
             human_duration(r.recommended_timeout_s), format_rate(r.false_timeout_rate_current, r.rate_basis[0]),
             format_rate(r.false_timeout_rate_recommended, r.rate_basis[1]),
         ]
-        for r in changing[:top]
+        for r, (job, name) in zip(changing[:top], names(changing[:top], ("job", 10), ("name", 30)), strict=True)
     ]
     q = f"{result.quantile * 100:g}"
     out = [
@@ -96,8 +101,29 @@ def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
     out.append("Verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
     if result.layers:
         out.append(f"Timeout layers: {len(result.layers)} warning(s), e.g. {result.layers[0].message}")
-    out.append("All units, notes and tail estimates: we-advisor recommend --format markdown")
     return "\n".join(out)
+
+
+def next_command(store_path: Path | None, config: Path | None, window: str) -> str:
+    """The command that shows every unit of the demo's store, as it works when typed: the store and the
+    sample's settings named (a temporary store is gone once the demo ends: then keep one first)."""
+    if store_path is None or config is None:
+        keep = "we-advisor demo --store demo.db"
+        return f"All units, notes and tail estimates: keep the store ({keep}), then: {_recommend_line(Path('demo.db'), Path('demo.toml'), window)}"
+    return f"All units, notes and tail estimates: {_recommend_line(store_path, config, window)}"
+
+
+def _recommend_line(store: Path, config: Path, window: str) -> str:
+    return f"we-advisor recommend --store {shlex.quote(str(store))} --config {shlex.quote(str(config))} --since {window} --format markdown"
+
+
+def keep_settings(sample: Path, store_path: Path) -> Path:
+    """The sample's settings beside a kept demo store (``demo.db`` -> ``demo.toml``), for the commands after it."""
+    config = store_path.with_suffix(".toml")
+    if config == store_path:  # a store named *.toml: its settings beside it, not over it
+        config = store_path.with_name(store_path.name + ".settings.toml")
+    config.write_text((sample / "we-advisor.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    return config
 
 
 def _backtest_lines(result: BacktestResult) -> str:
@@ -140,10 +166,10 @@ def _render(
     shown = [r for r in rows if r.scope != "step" or not r.step or r.step.startswith("Run ")]
     table = [
         [
-            r.scope, shorten(r.job, 10), shorten(r.step or "", 26), shorten(r.phase or "", 28), r.samples, r.censored,
+            r.scope, job, step if r.step else "", phase if r.phase else "", r.samples, r.censored,
             human_duration(r.p50_s), human_duration(r.p95_s), human_duration(r.p99_s),
         ]
-        for r in shown
+        for r, (job, step, phase) in zip(shown, names(shown, ("job", 10), ("step", 26), ("phase", 28)), strict=True)
     ]
     out.append(render_table(["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99"], table, right=range(4, 9)))
     kinds = Counter(i.kind for i in found)

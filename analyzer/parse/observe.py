@@ -14,7 +14,9 @@ from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.parse import events, logs
 from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.logs.parser import COMPOSITE_NOTE
 from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
+from analyzer.parse.logs.steps import number_repeats
 from analyzer.records import (
     CENSORING_OUTCOMES,
     Annotation,
@@ -85,6 +87,9 @@ def analyze_job(
         parsed = parse_parts(parts, job, rules)
     except LogParseError as exc:
         parsed, warning = None, f"job {job.job_id} ({job.name}): log not parsed: {exc.message}"
+    notes = [w for w in (parsed.warnings if parsed else ()) if COMPOSITE_NOTE in w]
+    if notes and warning is None:  # what a bare log cannot tell, said once per job and step (reparse dedupes)
+        warning = f"job {job.name!r}: " + "; ".join(notes)
     incident = classify_incident(job, parsed, annotations)
     observations = _observations(job, parsed, incident)
     return Analysis(tuple(observations), incident, parsed, warning)
@@ -149,10 +154,17 @@ def _where(job: Job, parsed: ParsedLog | None, signal: Signal | None) -> tuple[i
         if span.conclusion not in (None, "success", "skipped"):
             cut = [p for p in (parsed.phases if parsed else ()) if p.step_number == span.number and p.censored]
             return span.number, span.name, (cut[-1].name if cut else None)
+    names = api_step_names(job)
     for info in job.steps:
         if info.conclusion not in (None, "success", "skipped"):
-            return info.number, info.name, None
+            return info.number, names[info.number], None
     return None, None, None
+
+
+def api_step_names(job: Job) -> dict[int, str]:
+    """The API's step names by number, repeated names told apart by position (``X #2``), as the parser does."""
+    ordered = sorted(job.steps, key=lambda s: s.number)
+    return dict(zip((s.number for s in ordered), number_repeats([s.name for s in ordered]), strict=True))
 
 
 def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None) -> list[Observation]:
@@ -189,6 +201,7 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
     spans = list(parsed.steps) if parsed and parsed.steps else []
     api_steps = {s.number: s for s in job.steps}
     if not spans:
+        names = api_step_names(job)
         for info in job.steps:
             if info.started_at is None or info.completed_at is None:
                 continue
@@ -197,7 +210,7 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
                 continue
             add(
                 "step",
-                info.name,
+                names[info.number],
                 info.number,
                 None,
                 started_at=info.started_at,
@@ -239,7 +252,20 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
             censored=phase.censored,
             limit_s=phase.limit_s,
         )
-    return out
+    return _one_sample_per_unit(out)
+
+
+def _one_sample_per_unit(observations: list[Observation]) -> list[Observation]:
+    """At most one observation per unit of the job run (the first): two samples of one run would count
+    one run twice. Names are already made distinct; this holds the rule for any source."""
+    seen: set[tuple[str, str | None, str | None]] = set()
+    kept = []
+    for o in observations:
+        key = (o.scope, o.step, o.phase)
+        if key not in seen:
+            seen.add(key)
+            kept.append(o)
+    return kept
 
 
 def _step_outcome(conclusion: str | None, number: int, incident: Incident | None) -> str:

@@ -2,7 +2,10 @@
 
 The one place where parsing meets the store: every job whose observations came from another
 parser version or another set of phase rules is read, analysed (``observe.analyze_job``) and
-saved again, each under its own write lock.
+saved again, each under its own write lock. Reparsing a job also records its log's identity
+(``parse.identity``): when the same job is in the store twice (a local copy ingested before it was
+fetched, or the zip and the bare log of one job in a store from before the identity rule), the
+richer record is kept and the other removed.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from analyzer.config import PhaseRule
+from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import analyze_job, rules_fingerprint
+from analyzer.records import LogPart
 from analyzer.store import Store
 
 
@@ -33,6 +38,7 @@ def reparse(
     if job_ids is None:
         job_ids = store.job_ids() if force else store.stale_jobs(PARSER_VERSION, fingerprint)
     total = len(job_ids)
+    said: set[str] = set()  # a warning about many jobs of one kind (a composite in every run) is said once
     for done, job_id in enumerate(job_ids, 1):
         # Read, parse and save under one write lock: a fetch storing this job's log in between
         # would otherwise have its new log's analysis marked current while the old one is saved.
@@ -40,12 +46,53 @@ def reparse(
             job = store.load_job(job_id)
             if job is None:
                 continue
-            result = analyze_job(job, store.load_log_parts(job_id), store.load_annotations(job_id), rules)
+            parts = store.load_log_parts(job_id)
+            if _poorer_copy(store, job_id, parts):
+                if on_progress:
+                    on_progress(done, total)
+                continue
+            result = analyze_job(job, parts, store.load_annotations(job_id), rules)
             store.save_analysis(
                 job_id, result.observations, result.incident, parser_version=PARSER_VERSION, rules_hash=fingerprint
             )
-        if result.warning and on_warning:
+        if result.warning and on_warning and result.warning not in said:
+            said.add(result.warning)
             on_warning(result.warning)
         if on_progress:
             on_progress(done, total)
     return total
+
+
+def fill_identities(store: Store) -> int:
+    """Record the log identity of every job that has none yet (a store from before the identity rule),
+    so that ingest recognizes their other forms before they are reparsed; returns how many."""
+    missing = store.jobs_without_identity()
+    for job_id in missing:
+        stored = [(p.part, p.data) for p in store.load_log_parts(job_id) if p.state == "ok" and p.data is not None]
+        identity = log_identity(stored)
+        if identity is not None:
+            store.save_identity(job_id, identity.text_hash, identity.first_at)
+    return len(missing)
+
+
+def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
+    """Record the job's log identity; of two records of one job keep the richer (``identity.richness``:
+    fetched, then per-step files, then a bare log; a tie keeps the id nearer zero). True if ``job_id`` itself
+    was the poorer copy and is gone. Two GitHub ids are never merged."""
+    stored = [(p.part, p.data) for p in parts if p.state == "ok" and p.data is not None]
+    known = store.identity_of(job_id)
+    identity = LogIdentity(*known) if known is not None else log_identity(stored)
+    if identity is None:
+        return False
+    if known is None:
+        store.save_identity(job_id, identity.text_hash, identity.first_at)
+    mine = richness(job_id, [part for part, _ in stored])
+    for other, first_at, other_parts in store.jobs_with_hash(identity.text_hash):
+        if other == job_id or (other > 0 and job_id > 0) or not identity.same_job(identity.text_hash, first_at):
+            continue
+        theirs = richness(other, other_parts)
+        if theirs > mine or (theirs == mine and abs(other) < abs(job_id)):
+            store.delete_job(job_id)
+            return True
+        store.delete_job(other)
+    return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ import pandas as pd
 from analyzer.model import km_quantiles, usable
 from analyzer.present.charts import gantts, histogram, km, trend_chart, week_starts
 from analyzer.present.index import UnitIndex, as_ns
-from analyzer.present.text import dur, known, pct, unit_label, unit_name
+from analyzer.present.text import dur, known, pct, run_label, unit_label, unit_name
 from analyzer.records import Incident, UnitKey
 
 GITHUB_DEFAULT_JOB_LIMIT_S = 21600.0
@@ -40,6 +40,7 @@ class ReportInputs:
     recommendations: Sequence[Mapping[str, Any]]  # DESIGN.md shape (``RecommendResult.to_dict``)
     quantile: float = 0.99
     version: str = "0.0.0"
+    local_runs: Mapping[int, str] = field(default_factory=dict)  # local run id -> the file it came from
 
 
 def package_version() -> str:
@@ -106,7 +107,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "changes": changes,
         "regressions": regressions,
         "layers": _layers(frame, recs, unit_rows),
-        "incidents": _incident_view(inputs.incidents),
+        "incidents": _incident_view(inputs.incidents, inputs.local_runs),
         "gantts": gantts(frame, unit_rows),
     }
 
@@ -348,7 +349,7 @@ def _log_pos(value: float, lo: float, hi: float) -> float:
 # -- incidents -----------------------------------------------------------------------------------
 
 
-def _incident_view(found: Sequence[Incident]) -> dict[str, Any]:
+def _incident_view(found: Sequence[Incident], local: Mapping[int, str] | None = None) -> dict[str, Any]:
     kinds: dict[str, int] = {}
     for i in found:
         kinds[i.kind] = kinds.get(i.kind, 0) + 1
@@ -356,7 +357,7 @@ def _incident_view(found: Sequence[Incident]) -> dict[str, Any]:
     rows = [
         {
             "when": i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "–",
-            "run": f"{i.run_id}#{i.run_attempt}",
+            "run": run_label(i.run_id, i.run_attempt, local),
             "job": i.job,
             "where": " › ".join(x for x in (i.step, i.phase) if x),
             "kind": i.kind,

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from analyzer.formatting import shorten_name
 from analyzer.present.text import dur, pct
 
 
@@ -25,6 +26,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["dur"] = dur
     env.filters["pct"] = pct
+    env.filters["middle"] = shorten_name  # labels cut in the middle: their distinguishing ends stay
     return env
 
 

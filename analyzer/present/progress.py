@@ -6,6 +6,7 @@ import sys
 import time
 
 from analyzer.collect.fetch import FetchProgress
+from analyzer.window import Window
 
 
 def stderr_line(message: str) -> None:
@@ -15,6 +16,15 @@ def stderr_line(message: str) -> None:
 
 def warn(message: str) -> None:
     stderr_line(f"warning: {message}")
+
+
+class Windows(list[Window]):
+    """The windows a history command used (its ``on_window``): said on stderr once the command has
+    succeeded (a failed command says only its error and hint)."""
+
+    def say(self) -> None:
+        for window in self:
+            stderr_line(window.line())
 
 
 class Progress:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC
 from enum import StrEnum
@@ -21,8 +21,9 @@ from analyzer.advise.policy import quantile_label
 from analyzer.advise.result import Recommendation, RecommendResult
 from analyzer.bootstrap.forecast import Forecast
 from analyzer.collect.summary import FetchSummary
-from analyzer.formatting import human_duration, render_csv, render_table, shorten
+from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
 from analyzer.model import UnitStats
+from analyzer.present.text import run_label
 from analyzer.records import Incident, iso
 
 
@@ -81,14 +82,20 @@ def stats_csv(rows: Sequence[UnitStats]) -> str:
     return render_csv(STATS_FIELDS, [[getattr(r, h) for h in STATS_FIELDS] for r in rows])
 
 
+def names(rows: Sequence[Any], *columns: tuple[str, int]) -> list[list[str]]:
+    """Name columns of a table, each shortened in the middle to its width, different names kept different."""
+    cut = [shorten_names([getattr(r, name) for r in rows], width) for name, width in columns]
+    return [list(row) for row in zip(*cut, strict=True)] if rows else []
+
+
 def stats_table(rows: Sequence[UnitStats]) -> str:
+    cut = names(rows, ("workflow", 24), ("job", 24), ("step", 28), ("phase", 28))
     table = [
         [
-            r.scope, shorten(r.workflow, 24), shorten(r.job, 24), shorten(r.step, 28), shorten(r.phase, 28),
-            r.samples, r.censored, human_duration(r.p50_s), human_duration(r.p90_s),
+            r.scope, *shown, r.samples, r.censored, human_duration(r.p50_s), human_duration(r.p90_s),
             human_duration(r.p95_s), human_duration(r.p99_s),
         ]
-        for r in rows
+        for r, shown in zip(rows, cut, strict=True)
     ]  # fmt: skip
     headers = ["scope", "workflow", "job", "step", "phase", "n", "cens", "p50", "p90", "p95", "p99"]
     return render_table(headers, table, right=range(5, 11))
@@ -110,14 +117,14 @@ def incidents_json(found: Sequence[Incident]) -> str:
     return json_text([incident_dict(i) for i in found])
 
 
-def incidents_table(found: Sequence[Incident]) -> str:
+def incidents_table(found: Sequence[Incident], local: Mapping[int, str] | None = None) -> str:
+    cut = names(found, ("job", 20), ("step", 22), ("phase", 22))
     table = [
         [
-            i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "-", f"{i.run_id}#{i.run_attempt}",
-            shorten(i.job, 20), shorten(i.step, 22), shorten(i.phase, 22), i.kind, human_duration(i.limit_s),
-            shorten(i.evidence, 70),
+            i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "-", run_label(i.run_id, i.run_attempt, local),
+            *shown, i.kind, human_duration(i.limit_s), shorten(i.evidence, 70),
         ]
-        for i in found
+        for i, shown in zip(found, cut, strict=True)
     ]  # fmt: skip
     return render_table(["when", "run", "job", "step", "phase", "kind", "limit", "evidence"], table)
 
@@ -165,10 +172,11 @@ def _percentile(r: Recommendation, value: float | None) -> str:
 def recommendations_table(result: RecommendResult) -> str:
     """A readable terminal table: one row per unit, then the layer warnings."""
     rows = []
-    for r in result.recommendations:
+    cut = names(result.recommendations, ("job", 20), ("step", 26), ("phase", 26))
+    for r, (job, step, phase) in zip(result.recommendations, cut, strict=True):
         rows.append(
             [
-                r.scope, shorten(r.job, 20), shorten(r.step or "", 26), shorten(r.phase or "", 26), r.samples, r.censored,
+                r.scope, job, "" if r.step is None else step, "" if r.phase is None else phase, r.samples, r.censored,
                 human_duration(r.p50_s), _percentile(r, r.p95_s), _percentile(r, r.p99_s),
                 human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else ""),
                 human_duration(r.recommended_timeout_s), r.verdict,
@@ -303,8 +311,8 @@ def stats_text(rows: Sequence[UnitStats], format: str) -> str:
     return stats_csv(rows) if format == "csv" else stats_table(rows) + "\n"
 
 
-def incidents_text(found: Sequence[Incident], format: str) -> str:
-    return (incidents_json(found) if format == "json" else incidents_table(found)) + "\n"
+def incidents_text(found: Sequence[Incident], format: str, *, local: Mapping[int, str] | None = None) -> str:
+    return (incidents_json(found) if format == "json" else incidents_table(found, local)) + "\n"
 
 
 def recommendations_text(result: RecommendResult, format: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -107,3 +108,10 @@ def known(value: Any) -> Any:
     if value is pd.NaT:
         return None
     return value
+
+
+def run_label(run_id: int, attempt: int, local: Mapping[int, str] | None = None) -> str:
+    """``123#2`` for a GitHub run; ``local:logs_123.zip`` for a locally ingested one (its id is synthetic)."""
+    if run_id < 0:
+        return f"local:{(local or {}).get(run_id, '?')}"
+    return f"{run_id}#{attempt}"

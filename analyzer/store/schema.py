@@ -17,9 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-MIGRATIONS: Mapping[int, Sequence[str]] = {}
+MIGRATIONS: Mapping[int, Sequence[str]] = {
+    # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
+    # new tables; reparse fills job_identity for every job (PARSER_VERSION changed with it).
+    2: (),
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,6 +78,12 @@ CREATE TABLE IF NOT EXISTS sources (
     sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT NOT NULL, jobs INTEGER NOT NULL,
     ingested_at TEXT NOT NULL
 );
+-- the identity of a job's log (parse.identity): the hash of its lines without timestamps and its
+-- first timestamp: the same job in another form (zip, folder, bare log, fetch) has the same identity
+CREATE TABLE IF NOT EXISTS job_identity (job_id INTEGER PRIMARY KEY, text_hash TEXT NOT NULL, first_at TEXT);
+CREATE INDEX IF NOT EXISTS job_identity_hash ON job_identity (text_hash);
+-- locally ingested runs (negative ids): the file or folder each was read from, to show instead of the id
+CREATE TABLE IF NOT EXISTS local_runs (run_id INTEGER PRIMARY KEY, source TEXT NOT NULL);
 -- workflow YAML text at a ref, for the current timeout-minutes values
 CREATE TABLE IF NOT EXISTS workflow_files (
     repo TEXT NOT NULL, path TEXT NOT NULL, ref TEXT NOT NULL, content TEXT NOT NULL,

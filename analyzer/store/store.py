@@ -79,6 +79,7 @@ class Store(FetchBookkeeping):
                 (job_id, part, name, state, blob, len(data or b""), digest, iso(datetime.now(UTC))),
             )
             self._unparse(job_id)
+            self.conn.execute("DELETE FROM job_identity WHERE job_id=?", (job_id,))  # made again from the new log
 
     def _unparse(self, job_id: int) -> None:
         """A job's raw inputs changed: its parsed data is stale until the next reparse (in the same
@@ -113,6 +114,58 @@ class Store(FetchBookkeeping):
             self.conn.execute(
                 "INSERT OR REPLACE INTO sources VALUES (?,?,?,?,?)", (sha256, path, kind, jobs, iso(datetime.now(UTC)))
             )
+
+    # -- identity of local jobs ------------------------------------------------------------------
+
+    def save_identity(self, job_id: int, text_hash: str, first_at: datetime | None) -> None:
+        """Remember a job's log identity (``parse.identity``)."""
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO job_identity VALUES (?,?,?)", (job_id, text_hash, iso(first_at)))
+
+    def identity_of(self, job_id: int) -> tuple[str, datetime | None] | None:
+        """A job's recorded log identity (hash, first timestamp), if any."""
+        row = self.conn.execute("SELECT text_hash, first_at FROM job_identity WHERE job_id=?", (job_id,)).fetchone()
+        return None if row is None else (str(row[0]), parse_iso(row[1]))
+
+    def jobs_with_hash(self, text_hash: str) -> list[tuple[int, datetime | None, list[int]]]:
+        """``(job_id, first_at, stored log parts)`` of every job whose log has this identity hash."""
+        rows = self.conn.execute(
+            "SELECT i.job_id, i.first_at, group_concat(l.part) FROM job_identity i JOIN jobs j ON j.job_id = i.job_id "
+            "LEFT JOIN logs l ON l.job_id = i.job_id AND l.state = 'ok' WHERE i.text_hash=? GROUP BY i.job_id "
+            "ORDER BY i.job_id",
+            (text_hash,),
+        ).fetchall()
+        return [(int(r[0]), parse_iso(r[1]), [int(x) for x in str(r[2]).split(",")] if r[2] else []) for r in rows]
+
+    def jobs_without_identity(self) -> list[int]:
+        """Jobs with a stored log whose identity was never recorded."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT l.job_id FROM logs l LEFT JOIN job_identity i ON i.job_id = l.job_id "
+            "WHERE i.job_id IS NULL AND l.state = 'ok' ORDER BY l.job_id"
+        )
+        return [int(r[0]) for r in rows]
+
+    def delete_job(self, job_id: int) -> None:
+        """Remove a job and everything derived from it (a local copy of a job kept in a richer form);
+        its run goes too when no job is left in it."""
+        with self.transaction():
+            row = self.conn.execute("SELECT run_id, run_attempt FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            for table in ("jobs", "steps", "annotations", "logs", "observations", "incidents", "parse_state", "job_identity"):
+                self.conn.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
+            if row is not None and self.conn.execute(
+                "SELECT 1 FROM jobs WHERE run_id=? AND run_attempt=?", (row[0], row[1])
+            ).fetchone() is None:
+                self.conn.execute("DELETE FROM runs WHERE run_id=? AND run_attempt=?", (row[0], row[1]))
+                self.conn.execute("DELETE FROM local_runs WHERE run_id=?", (row[0],))
+
+    def save_local_run(self, run_id: int, source: str) -> None:
+        """The file or folder a locally ingested run was read from (shown in place of its synthetic id)."""
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO local_runs VALUES (?,?)", (run_id, source))
+
+    def local_sources(self) -> dict[int, str]:
+        """run id -> the file a local run was read from."""
+        return {int(r[0]): str(r[1]) for r in self.conn.execute("SELECT run_id, source FROM local_runs")}
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -212,6 +265,32 @@ class Store(FetchBookkeeping):
         where, args = filters(repo=repo)
         row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
         return parse_iso(row[0]) if row else None
+
+    def job_span(
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[int, int, datetime | None, datetime | None]:  # fmt: skip
+        """Jobs measured (one job observation each) of ``repo``/``workflow``: how many in all, how many
+        started in ``[since, until)``, and the oldest and newest start (one scan)."""
+        where, args = filters(repo=repo, workflow=workflow)
+        where = (where + " AND" if where else " WHERE") + " scope = 'job'"
+        inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c) or "1"
+        window_args = tuple(iso(t) for t in (since, until) if t is not None)
+        row = self.conn.execute(
+            f"SELECT COUNT(*), COALESCE(SUM({inside}), 0), MIN(started_at), MAX(started_at) FROM observations{where}",
+            (*window_args, *args),
+        ).fetchone()
+        return int(row[0]), int(row[1]), parse_iso(row[2]), parse_iso(row[3])
+
+    def observed_repos(self, *, workflow: str | None = None) -> list[str]:
+        """The repositories that have observations (of ``workflow``)."""
+        where, args = filters(workflow=workflow)
+        return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT repo FROM observations{where} ORDER BY repo", args)]
+
+    def workflow_names(self, repo: str | None = None) -> list[str]:
+        """The workflows the store has jobs of (of ``repo``)."""
+        where, args = filters(repo=repo)
+        return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT workflow_name FROM jobs{where} ORDER BY 1", args)]
 
     def counts(self) -> dict[str, int]:
         names = ("runs", "jobs", "steps", "annotations", "logs", "observations", "incidents")

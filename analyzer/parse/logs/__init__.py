@@ -26,7 +26,9 @@ Steps
       when those lie within a second of the API's.
     * Per-step files of a run-log zip (:func:`parse_step_logs`): each file is one step.
     * A bare log (no API steps), split by markers alone -- the rule:
-        1. line 1 begins step "Set up job" (unless line 1 is itself a marker below);
+        1. line 1 begins step "Set up job" when the log begins with the set-up section
+           (``Current runner version``, ``Requested labels``, …); in an excerpt or a tail the lines
+           before the first marker are of no known step (their signals and phases have step None);
         2. ``Current runner version`` begins "Set up job" unless that step is the one running;
         3. every ``##[group]Run X`` begins step "Run X" (also the inner steps of composite
            actions: a bare log cannot tell them apart from top-level steps);
@@ -34,6 +36,9 @@ Steps
         5. ``Post job cleanup.`` begins a step "Post job cleanup";
         6. the last ``Cleaning up orphan processes`` begins "Complete job".
       Steps are numbered 1, 2, … in order.
+    * Steps of one job with the same name (three ``Run set -euo pipefail``) are told apart by
+      position: ``X``, ``X #2``, ``X #3``; so are repeated phase names within a step. A unit
+      never gets two samples from one job run.
     * Without API times, a step starts at its first line's time and ends when the next step starts
       (the last step: at its last line). A step that prints nothing while it works (``sleep 600``)
       would otherwise look instantaneous.
@@ -71,7 +76,7 @@ from analyzer.parse.logs.rules import rule_words
 from analyzer.parse.logs.text import check_log, job_name_from_log, parse_duration, strip_ansi
 
 # Bump whenever the output for the same input changes: the store re-parses stored logs then.
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 
 __all__ = [
     "PARSER_VERSION",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import pairwise
 
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.parse.logs.detectors import Detection, detect, detect_kubectl_wait, detector_phases
 from analyzer.parse.logs.index import Line, LogIndex
-from analyzer.parse.logs.phases import Phase, phase_of, rule_phases
+from analyzer.parse.logs.phases import Phase, composite_phases, phase_of, rule_phases
 from analyzer.parse.logs.signals import Sig, classify_signal, job_outcome
 from analyzer.parse.logs.steps import (
     Marker,
@@ -17,6 +19,7 @@ from analyzer.parse.logs.steps import (
     api_ranges,
     bare_ranges,
     marker_of,
+    number_repeats,
     part_ranges,
     step_conclusions,
     step_times,
@@ -131,6 +134,8 @@ def _parse(
         if api:
             log.warnings.append("the log has no timestamps: steps split by markers, API steps ignored")
         ranges = bare_ranges(log, markers)
+    for r, name in zip(ranges, number_repeats([r.name for r in ranges]), strict=True):
+        r.name = name
     with_lines = [r for r in ranges if r.first_line]
     firsts = [r.first_line for r in with_lines]
     index_of = {id(r): i for i, r in enumerate(ranges)}
@@ -147,7 +152,15 @@ def _parse(
     names = [x for x in (job_name, log_job_name) if x]
     phases = detector_phases(log, detections, raw_sigs, ranges)
     phases += rule_phases(log, rules, ranges, names, raw_sigs)
+    if parts is not None or (api and has_times):
+        phases += composite_phases(ranges, markers)
+    else:
+        _note_composites(log, ranges)
     phases.sort(key=lambda p: (p.end_line, p.name))
+    for step in {p.step for p in phases}:  # a phase name twice in one step: told apart by position
+        mine = [p for p in phases if p.step == step]
+        for p, name in zip(mine, number_repeats([p.name for p in mine]), strict=True):
+            p.name = name
 
     by_step: dict[int, list[Phase]] = {}
     for p in phases:
@@ -168,6 +181,27 @@ def _parse(
         conclusion=job_outcome(raw_sigs),
         warnings=tuple(log.warnings),
     )
+
+
+COMPOSITE_NOTE = "looks like a composite action"
+_ACTION_REF = re.compile(r"^Run (?:[\w.-]+/[\w./-]+@\S+|\./\S+)$")  # Run owner/repo@ref, Run ./local-action
+
+
+def _note_composites(log: LogIndex, ranges: list[Range]) -> None:
+    """A bare log cannot tell a composite action's sub-steps from steps (each ``##[group]Run`` is a
+    step): the best guess is that an action step printing nothing of its own before the next
+    ``Run`` is a composite one, said in a warning so its 0 s and the steps after it are read as such."""
+    for r, nxt in pairwise(ranges):
+        if not (r.first_line and nxt.first_line and _ACTION_REF.match(r.name) and nxt.name.startswith("Run ")):
+            continue
+        own = log.buf[log.offset_of_line(r.first_line) : log.offset_of_line(nxt.first_line)]
+        header_end = own.find(b"##[endgroup]")
+        after = own[own.find(b"\n", header_end) + 1 :] if header_end >= 0 else b"x"
+        if not after.strip():
+            log.warnings.append(
+                f"step {r.name!r} {COMPOSITE_NOTE}: in a bare log its sub-steps count as steps of their own and "
+                "it as 0 s (fetch or a run-log zip tells them apart)"
+            )
 
 
 def _signal(s: Sig, ranges: list[Range], phases: list[Phase]) -> Signal:

@@ -19,7 +19,7 @@ from analyzer.config import PhaseRule
 from analyzer.parse.logs.index import Line, LogIndex
 from analyzer.parse.logs.rules import CompiledRule, Prefilter, compile_rules
 from analyzer.parse.logs.signals import TIMEOUT_WORD_RE, Sig, stated_limit
-from analyzer.parse.logs.steps import ONE_S, Range
+from analyzer.parse.logs.steps import ONE_S, Marker, Range
 from analyzer.parse.logs.text import TS_STRIP_RE, clean, evidence
 
 
@@ -220,6 +220,34 @@ def _rule_lines_slow(log: LogIndex, rx: re.Pattern[str], rx_ml: re.Pattern[str] 
 
 def _searches(rx: re.Pattern[str] | None, text: str) -> bool:
     return rx is not None and rx.search(text) is not None
+
+
+COMPOSITE = "composite:"  # phase names of a composite action's sub-steps: ``composite:Run make test``
+
+
+def composite_phases(ranges: list[Range], markers: list[Marker]) -> list[Phase]:
+    """The sub-steps of composite actions as phases of their step. Where the steps are known (the
+    API's step list, or per-step files) a ``##[group]Run …`` inside a step's lines, after its own,
+    is a sub-step of a composite action: it lasts until the next one or the end of the step. These
+    phases are not settable with ``timeout-minutes`` (only their step is): the ``composite:``
+    prefix of their name says so. The last sub-step ends as its step did."""
+    out: list[Phase] = []
+    runs = [m for m in markers if m.kind == "run"]
+    for index, r in enumerate(ranges):
+        if not r.first_line:
+            continue
+        inner = [m for m in runs if r.first_line < m.line.no <= r.last_line]
+        for n, mk in enumerate(inner):
+            last = n + 1 == len(inner)
+            ended = r.completed_at if last else inner[n + 1].line.at
+            cut = last and r.conclusion == "cancelled"
+            outcome = ("cancelled" if cut else "failure" if r.conclusion == "failure" else "success") if last else "success"
+            out.append(Phase(
+                name=COMPOSITE + mk.name, step=index, started_at=mk.line.at, ended_at=ended,
+                duration_s=_secs(mk.line.at, ended), outcome=outcome, censored=cut, limit_s=None, evidence=None,
+                end_line=r.last_line if last else inner[n + 1].line.no - 1, start_line=mk.line.no,
+            ))  # fmt: skip
+    return out
 
 
 def _secs(a: datetime | None, b: datetime | None) -> float:

@@ -73,11 +73,29 @@ def _wanted_kind(name: str) -> str:
     return "run"
 
 
+# How the set-up section of a whole job log begins (runner versions 2019-2026). A log that begins
+# otherwise is an excerpt or a tail: its lines before the first step marker are of an unknown step.
+_SETUP_OPENERS = (
+    "Current runner version", "Requested labels", "Job is waiting", "Found online and idle", "Job defined at",
+    "Waiting for a runner", "Requested runner group", "Job is about to start running", "Runner name",
+    "##[section]Starting: Request a runner", "##[section]Starting: Prepare job", "##[debug]Starting:",
+)  # fmt: skip
+
+
+def starts_with_setup(log: LogIndex) -> bool:
+    """Whether the log's first line opens a job's set-up section (a whole log, not an excerpt)."""
+    _, text_start = log.own_time(log.start)
+    first = log.buf[text_start : log.line_end(log.start)].decode("utf-8", "ignore").lstrip("\ufeff").strip()
+    return first.startswith(_SETUP_OPENERS)
+
+
 def bare_ranges(log: LogIndex, markers: list[Marker]) -> list[Range]:
+    """Steps by markers alone (``analyzer.parse.logs``); the lines before the first marker are "Set up
+    job" only when the log begins with the set-up section, else of no known step."""
     openers: list[tuple[str, Line | None]] = []
     complete = [m for m in markers if m.kind == "complete"]
     others = [m for m in markers if m.kind != "complete"]
-    if not (markers and markers[0].line.no == 1):
+    if not (markers and markers[0].line.no == 1) and starts_with_setup(log):
         openers.append(("Set up job", None))
     for mk in others:
         if mk.kind == "setup":
@@ -239,6 +257,18 @@ def step_conclusions(ranges: list[Range], sigs: list[Sig], job_conclusion: str |
             and job_conclusion in ("cancelled", "timed_out")
         ):
             r.conclusion = "cancelled"
+
+
+def number_repeats(names: list[str]) -> list[str]:
+    """Steps (or phases) of one job with the same name told apart by position: the second
+    ``Run set -euo pipefail`` is ``Run set -euo pipefail #2``, the third ``#3`` (stable across runs
+    of the same workflow), so that a unit gets at most one sample per job run."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
 
 
 def with_next(ranges: list[Range]) -> list[tuple[Range, Range | None]]:

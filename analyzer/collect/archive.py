@@ -1,0 +1,373 @@
+"""Local inputs read into jobs: bare job logs, run-log zips, their unzipped folders, ``gh run view --log``.
+
+A run-log archive (``/actions/runs/{id}/logs``) holds a whole log per job (``N_job.txt``) and a
+folder per job with one file per step (``job/N_step.txt``); browsers unzip it, people flatten
+it, and folders end up mixing the files of several runs. ``assemble`` turns any such set of
+files into jobs by their **content**, so a zip and its unzipped folder give the same jobs:
+
+* a *step file* begins with a step's first line (``##[group]Run …``, ``Post job cleanup.``,
+  ``Cleaning up orphan processes``, or the set-up section with no step after it); anything else
+  is a *whole* job log;
+* the step files of one folder whose lines, in step order, are exactly a whole log's lines are
+  that job's per-step files (they give the workflow's step names);
+* step files whose lines are found inside a whole log beside them are parts of it (a flattened
+  archive) and add nothing;
+* the other step files of a folder form one job when their step numbers do not clash (an archive
+  without whole logs); files from several runs or jobs mixed together are skipped, with the reason.
+
+Files are classified by content, not by extension (a ``.md`` capture of a log is a log); files
+that are not job logs are skipped with the reason, once each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from analyzer.errors import AdvisorError, InputError, LogParseError
+from analyzer.parse import events, logs
+from analyzer.parse.identity import LogIdentity, lines_digest, log_identity, normalized_lines, repository_of, richness
+from analyzer.parse.logs.text import BOM
+
+MAX_MEMBER_BYTES = 512 * 1024 * 1024  # one log inside an archive or a folder
+MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024  # everything inside one archive
+
+_GH_VIEW_LINE = re.compile(r"^([^\t\n]+)\t([^\t\n]*)\t(\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+_STEP_FILE = re.compile(r"^(\d{1,6})_(.*)\.txt$")  # a step number, not any digits (SQLite integers are 64-bit)
+_FIRST_TEXT = re.compile(rb"^(?:\xef\xbb\xbf)?(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z ?)?([^\r\n]*)")
+_STEP_OPENERS = (
+    b"##[group]Run ", b"Post job cleanup.", b"Cleaning up orphan processes",
+    b"Prepare all required actions", b"Getting action download info", b"Download action repository",
+)  # a step's first line; an action fetched at run time (a composite in a local path) prepares first  # fmt: skip
+_LATER_STEP = re.compile(rb"\n(?:\xef\xbb\xbf)?[0-9T:.Z-]* ?(?:##\[group\]Run |##\[section\]Starting: |Cleaning up orphan processes)")
+_SILENT = ("system.txt",)  # the runner's assignment metadata in new archives: not a job log
+Warn = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class LocalJob:
+    """One job read from local files, ready to be saved."""
+
+    name: str
+    parts: list[tuple[int, str | None, bytes]]  # (part, name, data); part 0 is the whole log
+    source: str  # the file (an archive member: archive/member) it was read from
+    folder: str  # the name of the folder it was found in: the repository's fallback
+    key: str = ""  # bootstrap executions: their own identity
+    identity: LogIdentity | None = None
+    stated_repo: str | None = None  # the repository its log names
+
+    def __post_init__(self) -> None:
+        if self.identity is None and not self.key:
+            self.identity = log_identity([(part, data) for part, _, data in self.parts])
+        if self.stated_repo is None:
+            self.stated_repo = next((r for _, _, d in self.parts if (r := repository_of(d))), None)
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one input (file, archive or folder) holds."""
+
+    path: Path
+    sha256: str
+    kind: str  # log | zip | gh-view | folder | bootstrap | export
+    jobs: list[LocalJob] = field(default_factory=list)
+    export: Path | None = None
+
+
+# -- one file --------------------------------------------------------------------------------
+
+
+def read_file(path: Path, *, folder: str | None = None) -> Batch:
+    """Read and check one file; raises InputError (with the reason) if it cannot be used."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", hint="check the path and its permissions") from None
+    digest = hashlib.sha256(data).hexdigest()
+    where = folder or _folder_name(path)
+    if not data:
+        raise InputError(f"{path} is empty", hint="pass a GitHub Actions job log, a run-log .zip or a folder")
+    if path.suffix.lower() == ".jsonl":  # bootstrap runner events: one job per plan execution
+        executions = events.split_executions(data, source=str(path))
+        jobs = [LocalJob(e.plan, [(0, events.EVENTS_LOG_NAME, e.data)], str(path), where, key=e.key) for e in executions]
+        return Batch(path, digest, "bootstrap", jobs=jobs)
+    if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06" or path.suffix.lower() == ".zip":
+        if zipfile.is_zipfile(path):
+            return Batch(path, digest, "zip", jobs=_read_zip(path, where))
+        if not _looks_like_log(data):
+            raise InputError(
+                f"{path} is not a zip archive",
+                hint="download run logs with `gh run download` or the API's /logs endpoint",
+            )
+    text = _text(path, data)
+    if _GH_VIEW_LINE.match(text.lstrip("\ufeff")):
+        return Batch(path, digest, "gh-view", jobs=_split_gh_view(text, str(path), where))
+    try:
+        name = logs.job_name_from_log(data) or name_from_file(path.name)
+        logs.check_log(data)  # parsing proper happens once, on save
+    except LogParseError as exc:
+        raise InputError(f"{path}: {exc.message}", hint=exc.hint or "pass a GitHub Actions job log") from None
+    return Batch(path, digest, "log", jobs=[LocalJob(name, [(0, None, data)], str(path), where)])
+
+
+def _text(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text", hint="pass a GitHub Actions job log as served by the API") from None
+
+
+def _folder_name(path: Path) -> str:
+    return path.resolve().parent.name or "logs"
+
+
+def _looks_like_log(data: bytes) -> bool:
+    head = data[:4096].lstrip(BOM)
+    return re.match(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", head) is not None
+
+
+def name_from_file(name: str) -> str:
+    """``3_build (12.x).txt`` -> ``build (12.x)``; ``log.md`` -> ``log``."""
+    stem = name.rsplit(".", 1)[0]
+    match = re.match(r"^\d+_(.+)$", stem)
+    return match.group(1) if match else stem
+
+
+# -- folders ---------------------------------------------------------------------------------
+
+
+def read_folder(folder: Path, warn: Warn) -> list[Batch]:
+    """Every file under ``folder``, classified by content: archives, event files and ``gh run view``
+    captures are inputs of their own; job logs and step files are assembled into jobs together
+    (an unzipped run-log archive gives what its zip gives). Unusable files: one warning each, with why."""
+    batches: list[Batch] = []
+    entries: list[tuple[PurePosixPath, bytes]] = []
+    digest = hashlib.sha256()
+    for path in _walk(folder):
+        rel = PurePosixPath(path.relative_to(folder).as_posix())
+        try:
+            size = path.stat().st_size
+            if size > MAX_MEMBER_BYTES:
+                raise InputError(f"{path} is larger than a job log can be ({size / 2**20:.0f} MiB)", hint="")
+            with path.open("rb") as handle:
+                head = handle.read(8)
+            if path.suffix.lower() in (".zip", ".jsonl") or head[:2] == b"PK":
+                batches.append(read_file(path))
+                continue
+            data = path.read_bytes()
+            text = _text(path, data)
+            if _GH_VIEW_LINE.match(text.lstrip("\ufeff")):
+                batches.append(read_file(path))
+                continue
+            logs.check_log(data)
+        except LogParseError as exc:
+            warn(f"skipped {path}: not a job log ({exc.message})")
+            continue
+        except AdvisorError as exc:
+            warn(f"skipped {path}: {exc.message.removeprefix(f'{path} ').removeprefix(f'{path}: ')}")
+            continue
+        except OSError as exc:
+            warn(f"skipped {path}: cannot read it ({exc.strerror})")
+            continue
+        entries.append((rel, data))
+        digest.update(f"{rel}\x00{hashlib.sha256(data).hexdigest()}\x00".encode())
+    if entries:
+        jobs = assemble(entries, folder, warn)
+        if jobs:
+            batches.insert(0, Batch(folder, digest.hexdigest(), "folder", jobs=jobs))
+    return batches
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).parts
+        if any(part.startswith(".") or part == "__MACOSX" for part in rel) or path.name in _SILENT:
+            continue
+        if path.is_file():
+            yield path
+
+
+# -- zips ------------------------------------------------------------------------------------
+
+
+def _read_zip(path: Path, folder: str) -> list[LocalJob]:
+    """A run-log archive: top-level ``N_job.txt`` files and ``job/N_step.txt`` folders."""
+    entries: list[tuple[PurePosixPath, bytes]] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+            declared = sum(i.file_size for i in infos)
+            if declared > MAX_ARCHIVE_BYTES or any(i.file_size > MAX_MEMBER_BYTES for i in infos):
+                raise InputError(
+                    f"{path} declares {declared / 2**30:.1f} GiB uncompressed, more than a run log can be",
+                    hint="this looks like a zip bomb or not a run-log archive",
+                )
+            if any(i.flag_bits & 0x1 for i in infos):
+                raise InputError(
+                    f"{path} is password-protected", hint="GitHub's run-log archives are not encrypted: download them again"
+                )
+            members = {info.filename: info for info in infos}  # a name twice: the last one, as unzip does
+            for info in members.values():
+                pure = PurePosixPath(info.filename)
+                if len(pure.parts) <= 2 and _STEP_FILE.match(pure.name):
+                    entries.append((pure, archive.read(info)))
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path} is a damaged zip archive: {exc}", hint="download the run logs again") from None
+    except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
+        raise InputError(f"{path} cannot be read as a zip archive: {exc}", hint="download the run logs again") from None
+    usable = [(rel, data) for rel, data in entries if _is_text_log(data)]
+    jobs = assemble(usable, path, lambda _message: None, folder=folder, archive=True)
+    if not jobs:
+        raise InputError(
+            f"{path} holds no job logs", hint="a run-log archive has N_job.txt files or job/N_step.txt folders"
+        )
+    return jobs
+
+
+def _is_text_log(data: bytes) -> bool:
+    try:
+        logs.check_log(data)
+    except LogParseError:
+        return False
+    return True
+
+
+# -- whole logs and step files -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Whole:
+    rel: PurePosixPath
+    data: bytes
+    digest: str | None
+    steps: list[tuple[int, str, bytes]] = field(default_factory=list)
+    _lines: bytes | None = None
+
+    @property
+    def lines(self) -> bytes:
+        """All its lines without timestamps (made when a step file must be looked for inside it)."""
+        if self._lines is None:
+            self._lines = normalized_lines(self.data)
+        return self._lines
+
+
+def is_step_file(data: bytes) -> bool:
+    """A run-log archive's per-step file (not a whole job log), by its first line: a step's opener,
+    or the set-up section with no step after it (the "Set up job" file)."""
+    match = _FIRST_TEXT.match(data)
+    first = match.group(1) if match else b""
+    if first.startswith(_STEP_OPENERS):
+        return True
+    if first.startswith(b"##[section]Starting: "):
+        return not first.startswith((b"##[section]Starting: Request a runner", b"##[section]Starting: Prepare job"))
+    return first.startswith(b"Current runner version") and _LATER_STEP.search(data) is None
+
+
+def assemble(
+    entries: list[tuple[PurePosixPath, bytes]], root: Path, warn: Warn, *, folder: str | None = None, archive: bool = False
+) -> list[LocalJob]:
+    """Jobs from a set of files (relative paths and contents): see the module's docstring. In an
+    ``archive`` (a zip) the layout decides: ``job/N_step.txt`` are step files, ``N_job.txt`` whole logs."""
+    wholes: list[_Whole] = []
+    groups: dict[PurePosixPath, list[tuple[int, str, bytes, PurePosixPath]]] = {}
+    for rel, data in entries:
+        match = _STEP_FILE.match(rel.name)
+        step = len(rel.parts) == 2 if archive else (match is not None and is_step_file(data))
+        if step and match:
+            groups.setdefault(rel.parent, []).append((int(match.group(1)), match.group(2), data, rel))
+        else:
+            wholes.append(_Whole(rel, data, lines_digest([data])))
+    by_lines: dict[str | None, list[_Whole]] = {}
+    for whole in wholes:
+        by_lines.setdefault(whole.digest, []).append(whole)
+    jobs: list[LocalJob] = []
+    absorbed = 0
+    for parent, files in sorted(groups.items()):
+        files.sort(key=lambda f: (f[0], f[1]))
+        numbers = [f[0] for f in files]
+        unique = len(set(numbers)) == len(numbers)
+        joined = lines_digest([f[2] for f in files])
+        owner = next((w for w in by_lines.get(joined, []) if not w.steps), None) if unique and joined else None
+        if owner is not None:
+            owner.steps = [(n, name, data) for n, name, data, _ in files]
+            continue
+        inside = [f for f in files if any(normalized_lines(f[2]) in w.lines for w in wholes)]
+        rest = [f for f in files if f not in inside]
+        absorbed += len(inside)
+        label = root / parent if str(parent) != "." else root
+        if rest and not inside and unique:
+            jobs.append(_steps_job(files, label, folder or _dir_name(root, parent)))
+        elif rest:
+            why = "step numbers clash" if not unique else "some belong to job logs beside them, the rest to none"
+            warn(f"skipped {len(rest)} step file(s) in {label}: they mix runs or jobs ({why}), e.g. {rest[0][3].name!r}")
+    if absorbed:
+        warn(f"{absorbed} step file(s) under {root} are parts of job logs beside them (a flattened archive): counted once")
+    for whole in wholes:
+        parts: list[tuple[int, str | None, bytes]] = [(0, None, whole.data), *whole.steps]
+        name = logs.job_name_from_log(whole.data) or name_from_file(whole.rel.name)
+        source = f"{root}/{whole.rel}" if archive else str(root / whole.rel)
+        jobs.append(LocalJob(name, parts, source, folder or _dir_name(root, whole.rel.parent)))
+    return merge_same_jobs(jobs)
+
+
+def merge_same_jobs(jobs: list[LocalJob]) -> list[LocalJob]:
+    """One job per identity (``parse.identity``): of two forms of one job given together (a zip and its
+    own ``0_job.txt``), the richer is kept."""
+    kept: list[LocalJob] = []
+    for local in jobs:
+        ident = local.identity
+        twin = next((k for k in kept if ident and k.identity and k.identity.same_job(ident.text_hash, ident.first_at)), None)
+        if twin is None:
+            kept.append(local)
+        elif richness(-1, [p for p, _, _ in local.parts]) > richness(-1, [p for p, _, _ in twin.parts]):
+            kept[kept.index(twin)] = local
+    return kept
+
+
+def _steps_job(files: list[tuple[int, str, bytes, PurePosixPath]], label: Path, folder: str) -> LocalJob:
+    """One job from per-step files alone: named by its set-up section, else by its folder."""
+    name = next((n for _, _, data, _ in files if (n := logs.job_name_from_log(data))), None)
+    return LocalJob(name or label.name, [(n, step, data) for n, step, data, _ in files], str(label), folder)
+
+
+def _dir_name(root: Path, parent: PurePosixPath) -> str:
+    """The folder a file sits in: its own directory under ``root``, else ``root``'s name."""
+    if str(parent) not in ("", "."):
+        return parent.parts[0]
+    return root.name if root.is_dir() else _folder_name(root)
+
+
+# -- gh run view --log -------------------------------------------------------------------------
+
+
+def _split_gh_view(text: str, source: str, folder: str) -> list[LocalJob]:
+    """``gh run view --log`` output: ``JOB<TAB>STEP<TAB>timestamp text`` on every line. Each run of
+    lines with one step name is a step (two steps may share a name)."""
+    jobs: dict[str, list[tuple[str, list[str]]]] = {}
+    last: tuple[str, str] | None = None
+    for line in text.splitlines():
+        match = _GH_VIEW_LINE.match(line)
+        if match:
+            current = (match.group(1), match.group(2))
+            body = line[match.end(2) + 1 :]
+            steps = jobs.setdefault(current[0], [])
+            if current != last or not steps:
+                steps.append((current[1], []))
+            last = current
+        elif last is not None:
+            body = line
+        else:
+            continue
+        jobs[last[0]][-1][1].append(body)
+    out = []
+    for job_name, step_lines in jobs.items():
+        parts: list[tuple[int, str | None, bytes]] = [
+            (i, step, ("\n".join(lines) + "\n").encode()) for i, (step, lines) in enumerate(step_lines, 1)
+        ]
+        out.append(LocalJob(job_name, parts, f"{source} ({job_name})", folder))
+    return out
