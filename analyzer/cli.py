@@ -82,6 +82,9 @@ VERBOSE_HELP = (
     "Debug output on stderr (HTTP requests and retries, parsing) and the traceback of an unexpected error; tokens and "
     "Authorization headers are redacted. Before or after the command: we-advisor -v fetch ..., we-advisor stats -v"
 )
+PR_HELP = "Pull request number (default: [comment] pr in the config, else the newest open PR with the label)."
+LABEL_HELP = "Label of the pull request to comment on when there is no --pr (default: [comment] label, else we-advisor)."
+NO_PR_OK_HELP = "No pull request to comment on is not an error: print the report, say so on stderr, exit 0 (schedules)."
 VERSION_HELP = "Print the we-advisor version and the store schema version, then exit."
 _verbose = [False]  # what --verbose said for this invocation
 
@@ -208,9 +211,10 @@ def report(
 
 @app.command()
 def comment(
-    repo: Annotated[str, typer.Option(help="OWNER/NAME of the pull request.")],
-    pr: Annotated[int, typer.Option(help="Pull request number.")],
+    repo: RepoOpt = None, pr: Annotated[int | None, typer.Option(help=PR_HELP)] = None,
+    label: Annotated[str | None, typer.Option(help=LABEL_HELP)] = None,
     since: Annotated[str, typer.Option(help="The reporting period: Nd or YYYY-MM-DD.")] = DEFAULT_REPORT_PERIOD,
+    no_pr_ok: Annotated[bool, typer.Option("--no-pr-ok", help=NO_PR_OK_HELP)] = False,
     api_url: ApiUrlOpt = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the comment body; send nothing.")] = False,
     store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
@@ -220,12 +224,14 @@ def comment(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.comment(settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn, on_window=windows.append)
+        result = api.comment(
+            settings, db, repo=repo, pr=pr, label=label, since=since, api_url=api_url, dry_run=dry_run, no_pr_ok=no_pr_ok,
+            on_warning=warn, on_window=windows.append,
+        )  # fmt: skip
     windows.say()
-    if dry_run:
+    if result.action in ("dry-run", "skipped"):
         typer.echo(result.body)
-    else:
-        stderr_line(f"comment {result.action}: {result.url}" if result.url else f"comment {result.action}")
+    stderr_line(tables.comment_line(result))
 
 
 @app.command()

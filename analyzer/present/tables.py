@@ -23,6 +23,7 @@ from analyzer.bootstrap.forecast import Forecast
 from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
 from analyzer.model import UnitStats
+from analyzer.present.publish import CommentResult
 from analyzer.present.text import run_label
 from analyzer.records import Incident, iso
 
@@ -341,3 +342,17 @@ def fetch_lines(summary: FetchSummary) -> list[str]:
     if summary.stopped is not None:
         lines += [f"stopped: {summary.stopped.message}; everything fetched so far is saved", f"hint: {summary.stopped.hint}"]
     return lines
+
+
+def comment_line(result: CommentResult) -> str:
+    """What ``comment`` (or ``check``) did with its comment, for stderr."""
+    where = f"{result.repo}#{result.pr}" if result.pr is not None else ""
+    chosen = f" ({result.how})" if result.how and result.pr is not None else ""
+    if result.action == "dry-run":
+        target = f"pull request {where}{chosen}" if result.pr is not None else result.how
+        return f"dry run: nothing sent; the comment would go to {target}"
+    if result.action == "skipped":
+        return f"notice: no pull request to comment on ({result.how}); the report went to stdout, nothing was posted"
+    if result.action == "none":
+        return "no timeout changes in this pull request: nothing to comment"
+    return f"comment {result.action} on {where}{chosen}" + (f": {result.url}" if result.url else "")
