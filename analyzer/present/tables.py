@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.advise.backtest import BacktestResult
+from analyzer.advise.check import PullCheck
 from analyzer.advise.patch import PatchPlan
 from analyzer.advise.policy import quantile_label
 from analyzer.advise.result import Recommendation, RecommendResult
@@ -356,3 +357,13 @@ def comment_line(result: CommentResult) -> str:
     if result.action == "none":
         return "no timeout changes in this pull request: nothing to comment"
     return f"comment {result.action} on {where}{chosen}" + (f": {result.url}" if result.url else "")
+
+
+def check_lines(check: PullCheck, result: CommentResult) -> list[str]:
+    """What ``check`` found and did with its comment, for stderr."""
+    count = sum(len(c.units) or 1 for c in check.changes)
+    found = (
+        f"check: {len(check.changes)} timeout change(s) in {check.repo}#{check.pr} ({count} row(s) of evidence; "
+        f"{check.files_read} of its {check.files_changed} changed file(s) are workflows or [[timeouts]] files)"
+    )
+    return [found, comment_line(result)]
