@@ -601,8 +601,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     if found is None and number in fake.pulls and number not in pulls.items:
                         found = minimal_pull(number, repo, fake.url)
                     items = None
-                elif number is not None and parts[2:] == ["files"] and parts[0] == "pulls" and number in pulls.items:
-                    items = list(pulls.items[number].files)
+                elif number is not None and parts[2:] == ["files"] and parts[0] == "pulls" and number in fake.pulls:
+                    items = list(pulls.items[number].files) if number in pulls.items else []
                 else:
                     items, found = None, None
             if items is not None:
