@@ -397,7 +397,6 @@ def comment(
     default. With ``dry_run`` nothing is sent (not even a read). The token comes from
     ``GITHUB_TOKEN`` or ``GH_TOKEN`` unless given; it is never printed or stored.
     """
-    import os
 
     repo = _target_repo(settings, repo)
     if pr is not None and pr <= 0:
@@ -415,10 +414,7 @@ def comment(
             how = "--pr" if pr is not None else f"[comment] pr in {settings.source or 'we-advisor.toml'}"
             return CommentResult(body, "dry-run", pr=number, how=how, repo=repo)
         return CommentResult(body, "dry-run", how=f"the newest open pull request labelled {label!r} (not looked up)", repo=repo)
-    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-    if not token:
-        raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
-    with GitHubClient(token, api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL) as client:
+    with _github(token, api_url, "no GitHub token to comment with", "pull-requests: write", ", or use --dry-run") as client:
         target = comment_target(client, repo, pr=pr, configured=settings.comment.pr, source=settings.source, label=label)
         if target is None:
             if no_pr_ok:
@@ -455,19 +451,13 @@ def check(
     The pull request's files are read through the API (their text at its base and head commits),
     so a token is needed even with ``dry_run``, which writes nothing.
     """
-    import os
 
     repo = _target_repo(settings, repo)
     if pr <= 0:
         raise InputError(f"--pr {pr} is not a pull request number", hint="pass the number shown in the PR's URL")
-    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-    if not token:
-        raise AuthError(
-            "no GitHub token to read the pull request with",
-            hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: read, contents: read; pull-requests: write to comment)",
-        )
     rule_files = {rule.file for rule in settings.timeouts}
-    with GitHubClient(token, api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL) as client:
+    needs = "pull-requests: read, contents: read; pull-requests: write to comment"
+    with _github(token, api_url, "no GitHub token to read the pull request with", needs) as client:
         pull = read_changes(client, repo, pr, lambda path: is_workflow_path(path) or path in rule_files)
         source = repo if repo in store.repos() else None
         if source is None and on_warning is not None:
@@ -495,6 +485,17 @@ def check(
         if earlier is None:
             return result, CommentResult("", "none", pr=pr, repo=repo)
         return result, replace(edit_comment(client, repo, pr, earlier, render_no_changes(result)), how="no timeout changes any more")
+
+
+def _github(token: str | None, api_url: str | None, missing: str, needs: str, after: str = "") -> GitHubClient:
+    """A client with ``token``, else ``GITHUB_TOKEN``/``GH_TOKEN`` (an AuthError saying ``missing`` and
+    what the token ``needs`` when there is none), for ``api_url`` else ``GITHUB_API_URL``."""
+    import os
+
+    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    if not token:
+        raise AuthError(missing, hint=f"set GITHUB_TOKEN or GH_TOKEN ({needs}){after}")
+    return GitHubClient(token, api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL)
 
 
 def _target_repo(settings: Settings, repo: str | None) -> str:
