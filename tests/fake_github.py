@@ -61,7 +61,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 from tests.fake_export import REPO_NAME as REPO_NAME  # re-exported: the tests import both from here
 from tests.fake_export import build_export as build_export
@@ -574,9 +574,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             elif parts and parts[0] in ("pulls", "issues"):
                 self._pulls(parts, query, path)
             elif parts and parts[0] == "contents":
-                known, text = fake.pull_requests.text_at(query.get("ref"), "/".join(parts[1:]))
+                file = unquote("/".join(parts[1:]))
+                known, text = fake.pull_requests.text_at(query.get("ref"), file)
                 if not known:
-                    text = data.files.get("/".join(parts[1:]))
+                    text = data.files.get(file)
                 if text is None:
                     self._json(404, {"message": "Not Found"}, kind="missing")
                     return

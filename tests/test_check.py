@@ -8,6 +8,7 @@ about 5 % of the runs.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -278,3 +279,20 @@ def test_the_evidence_is_the_models(tmp_path: Path) -> None:
     events = int(model.units_.iloc[keys_of(model.units_).index(STEP)]["events"])
     assert s.stops_after.low == 0.0 and s.stops_after.high == pytest.approx(1 - 0.05 ** (1 / events))
     assert s.stops_after.rate < s.stops_after.high
+
+
+def test_text_from_the_pull_request_is_inert_in_the_comment(world: tuple[Path, str]) -> None:
+    """A step name and a workflow file name from the pull request carrying markup, a mention and a reference
+    arrive escaped: no tag, no live @mention or #reference, the table intact."""
+    evil = "<img src=x onerror=alert(1)> @octocat #12 | `x`"
+    path = ".github/workflows/e2e @octocat.yml"
+    before = workflow(30, step_minutes=10).replace("name: Run tests", f'name: "{evil}"')
+    with FakeGitHub() as fake:
+        fake.add_pull(9, base={path: before}, head={path: before.replace("timeout-minutes: 10", "timeout-minutes: 20")})
+        code, out, err = check(fake, 9, world, "--dry-run")
+        assert code == 0, err
+    assert "<img" not in out and "&lt;img" in out
+    assert "@octocat" not in out and "@\u200boctocat" in out
+    assert "#12" not in out
+    row = next(line for line in out.splitlines() if "jobs.e2e step" in line)
+    assert len(re.split(r"(?<!\\)\|", row.strip())) - 2 == 9  # nine cells: the step name's | is escaped
