@@ -442,6 +442,7 @@ def check(
     dry_run: bool = False,
     token: str | None = None,
     on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> tuple[PullCheck, CommentResult]:
     """``we-advisor check --pr N``: the limits pull request ``repo#N`` changes (workflow
     ``timeout-minutes``, ``[[timeouts]]`` source limits), weighed against the history in the store,
@@ -462,8 +463,8 @@ def check(
         source = repo if repo in store.repos() else None
         if source is None and on_warning is not None:
             on_warning(f"the store has no history for {repo}; weighing against {settings.repo or 'everything in the store'}")
-        ensure_parsed(store, settings, on_warning=on_warning)
-        start, end = _window(store, settings, since, source)
+        source = _parsed(settings, store, source, on_warning)
+        start, end = _window(store, settings, since, source, on_window=on_window, what="evidence")
         frame = store.observations_frame(repo=source, since=start, until=end)
         keys = keys_of(unit_codes(frame)[1])
         changes = find_changes(pull.files, settings.timeouts, keys, on_warning=on_warning)

@@ -212,9 +212,8 @@ def report(
 
 @app.command()
 def comment(
-    repo: RepoOpt = None, pr: PrOpt = None, label: LabelOpt = None, since: PeriodOpt = DEFAULT_REPORT_PERIOD,
-    no_pr_ok: NoPrOkOpt = False, api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE,
-    config: ConfigOpt = None,
+    repo: RepoOpt = None, pr: PrOpt = None, label: LabelOpt = None, since: PeriodOpt = DEFAULT_REPORT_PERIOD, no_pr_ok: NoPrOkOpt = False,
+    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Upsert the weekly Markdown report as one comment on a pull request (token: GITHUB_TOKEN or GH_TOKEN).
 
@@ -222,27 +221,27 @@ def comment(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.comment(
-            settings, db, repo=repo, pr=pr, label=label, since=since, api_url=api_url, dry_run=dry_run, no_pr_ok=no_pr_ok,
-            on_warning=warn, on_window=windows.append,
-        )  # fmt: skip
+        result = api.comment(settings, db, repo=repo, pr=pr, label=label, since=since, api_url=api_url, dry_run=dry_run,
+                             no_pr_ok=no_pr_ok, on_warning=warn, on_window=windows.append)  # fmt: skip
     windows.say()
-    if result.action in ("dry-run", "skipped"):
-        typer.echo(result.body)
+    typer.echo(result.body if result.action in ("dry-run", "skipped") else "", nl=result.action in ("dry-run", "skipped"))
     stderr_line(tables.comment_line(result))
 
 
 @app.command()
 def check(
-    pr: Annotated[int, typer.Option(help="The pull request whose timeout changes to weigh.")], repo: RepoOpt = None,
-    since: SinceOpt = None, api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    pr: Annotated[int, typer.Option(help="The pull request whose timeout changes to weigh.")], repo: RepoOpt = None, since: SinceOpt = None,
+    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Weigh the timeouts a pull request changes against measured durations, in one comment on it (token: GITHUB_TOKEN).
 
     Example: we-advisor check --repo jordigilh/kubernaut --pr 42 --dry-run
     """
+    settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        found, result = api.check(load_settings(config), db, pr=pr, repo=repo, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn)
+        found, result = api.check(settings, db, pr=pr, repo=repo, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn,
+                                  on_window=windows.append)  # fmt: skip
+    windows.say()
     typer.echo(result.body if dry_run and result.body else "", nl=bool(dry_run and result.body))
     stderr_line("\n".join(tables.check_lines(found, result)))
 

@@ -123,7 +123,8 @@ def test_a_raised_source_timeout_gets_one_evidence_comment(world: tuple[Path, st
         code, out, err = check(fake, 5, world)
         assert code == 0, err
         assert out == ""
-        assert err.splitlines()[0] == f"check: 1 timeout change(s) in {REPO}#5 (1 row(s) of evidence; 1 of its 2 changed file(s) are workflows or [[timeouts]] files)"
+        assert err.splitlines()[0] == "evidence: --since 3000d (3000 days ending 2026-11-19): 160 of 160 jobs"
+        assert err.splitlines()[1] == f"check: 1 timeout change(s) in {REPO}#5 (1 row(s) of evidence; 1 of its 2 changed file(s) are workflows or [[timeouts]] files)"
         assert f"comment created on {REPO}#5 (--pr)" in err
         [posted] = ours(fake, 5)
         body = str(posted["body"])
@@ -165,14 +166,14 @@ def test_when_the_change_is_gone_the_comment_says_so_and_no_change_means_no_comm
         fake.add_pull(6, base=BASE, head={"README.md": "only docs\n"})  # the author pushed a revert
         code, _, err = check(fake, 6, world)
         assert code == 0, err
-        assert err.splitlines()[0].startswith(f"check: 0 timeout change(s) in {REPO}#6")
+        assert err.splitlines()[1].startswith(f"check: 0 timeout change(s) in {REPO}#6")
         assert f"comment updated on {REPO}#6 (no timeout changes any more)" in err
         [edited] = ours(fake, 6)
         assert edited["id"] == first["id"] and "no longer changes a timeout" in str(edited["body"])
         fake.add_pull(7, base=BASE, head={"README.md": "docs\n", HELPER: helper(300, more="\t// a comment\n")})
         code, out, err = check(fake, 7, world)
         assert (code, out) == (0, "")
-        assert err.splitlines()[1] == "no timeout changes in this pull request: nothing to comment"
+        assert err.splitlines()[2] == "no timeout changes in this pull request: nothing to comment"
         assert fake.comments.get(7, []) == [] and [m for m, path, _ in fake.writes if "/7/" in path] == []
 
 
