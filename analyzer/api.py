@@ -35,22 +35,26 @@ from analyzer.advise import (
     recommendation_dict,
     run_backtest,
 )
+from analyzer.advise.check import PullCheck, find_changes, is_workflow_path, weigh_changes
 from analyzer.advise.patch import read_workflow_dir
 from analyzer.bootstrap.forecast import Forecast, forecast_plan
 from analyzer.bootstrap.plan import load_plan_and_limits
 from analyzer.bootstrap.runner import run_file as bootstrap_run
 from analyzer.collect.fetch import fetch
+from analyzer.collect.github import DEFAULT_API_URL, GitHubClient
 from analyzer.collect.ingest import IngestSummary, ingest_paths
-from analyzer.config import Settings, require_quantile, require_repo
+from analyzer.collect.pulls import comment_target, read_changes
+from analyzer.config import Settings, require_label, require_quantile, require_repo
 from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
-from analyzer.errors import AuthError, InputError
+from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.charts import TREND_WEEKS
 from analyzer.present.context import ReportInputs, build_context, package_version
+from analyzer.present.evidence import CHECK_MARKER, render_check, render_no_changes
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
 from analyzer.present.markdown import render_markdown
-from analyzer.present.publish import CommentResult, upsert_pr_comment
+from analyzer.present.publish import CommentResult, edit_comment, our_comment, upsert_comment
 from analyzer.records import Incident
 from analyzer.store import SCHEMA_VERSION, Store, open_store
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
@@ -59,6 +63,7 @@ __all__ = [
     "backtest",
     "bootstrap_plan",
     "bootstrap_run",
+    "check",
     "comment",
     "demo",
     "ensure_parsed",
@@ -204,11 +209,12 @@ def local_runs(store: Store) -> dict[int, str]:
 
 
 def _workflow_specs(
-    store: Store, repo: str | None, *, directory: Path | None = None, on_warning: Warn | None = None
-) -> list[WorkflowSpec]:
-    """Workflow files for current ``timeout-minutes``: those under ``directory`` (a checkout) first,
-    then the store's (for each path, the version at the newest run's commit)."""
-    local = read_workflow_dir(directory) if directory is not None else []
+    store: Store, repo: str | None, *, directory: Path | None = None, local: Sequence[tuple[str, str]] = (),
+    on_warning: Warn | None = None,
+) -> list[WorkflowSpec]:  # fmt: skip
+    """Workflow files for current ``timeout-minutes``: ``local`` ones (path, text) and those under
+    ``directory`` (a checkout) first, then the store's (for each path, the version at the newest run's commit)."""
+    local = [*local, *(read_workflow_dir(directory) if directory is not None else [])]
     return choose_specs(local, store.load_workflow_files(repo), store.newest_heads(repo), on_warning=on_warning)
 
 
@@ -370,26 +376,32 @@ def comment(
     settings: Settings,
     store: Store,
     *,
-    repo: str,
-    pr: int,
+    repo: str | None = None,
+    pr: int | None = None,
+    label: str | None = None,
     since: str | None = DEFAULT_REPORT_PERIOD,
     api_url: str | None = None,
     dry_run: bool = False,
+    no_pr_ok: bool = False,
     token: str | None = None,
     on_warning: Warn | None = None,
     on_window: Announce | None = None,
 ) -> CommentResult:
-    """``we-advisor comment``: upsert the weekly Markdown as one comment on ``repo#pr``.
+    """``we-advisor comment``: upsert the weekly Markdown as one comment on a pull request of ``repo``
+    (default: the config's ``repo``).
 
-    The history reported is ``repo``'s when the store has it, else the store's default. With
-    ``dry_run`` nothing is sent (not even a read). The token comes from ``GITHUB_TOKEN`` or
-    ``GH_TOKEN`` unless given; it is never printed or stored.
+    The pull request is ``pr``, else ``[comment] pr`` of the settings, else the newest open pull
+    request labelled ``label`` (default ``[comment] label``, ``we-advisor``). When there is none,
+    the result is ``skipped`` with ``no_pr_ok`` (a scheduled run: the report is still made), else a
+    NotFoundError. The history reported is ``repo``'s when the store has it, else the store's
+    default. With ``dry_run`` nothing is sent (not even a read). The token comes from
+    ``GITHUB_TOKEN`` or ``GH_TOKEN`` unless given; it is never printed or stored.
     """
-    import os
 
-    repo = require_repo(repo)
-    if pr <= 0:
+    repo = _target_repo(settings, repo)
+    if pr is not None and pr <= 0:
         raise InputError(f"--pr {pr} is not a pull request number", hint="pass the number shown in the PR's URL")
+    label = settings.comment.label if label is None else require_label(label)
     source = repo if repo in store.repos() else None
     if source is None and on_warning is not None:
         on_warning(f"the store has no history for {repo}; reporting on {settings.repo or 'everything in the store'}")
@@ -397,11 +409,101 @@ def comment(
         build_context(report_inputs(settings, store, repo=source, since=since, on_warning=on_warning, on_window=on_window))
     )
     if dry_run:
-        return CommentResult(body, "dry-run")
+        if pr is not None or settings.comment.pr is not None:
+            number = pr if pr is not None else settings.comment.pr
+            how = "--pr" if pr is not None else f"[comment] pr in {settings.source or 'we-advisor.toml'}"
+            return CommentResult(body, "dry-run", pr=number, how=how, repo=repo)
+        return CommentResult(body, "dry-run", how=f"the newest open pull request labelled {label!r} (not looked up)", repo=repo)
+    with _github(token, api_url, "no GitHub token to comment with", "pull-requests: write", ", or use --dry-run") as client:
+        target = comment_target(client, repo, pr=pr, configured=settings.comment.pr, source=settings.source, label=label)
+        if target is None:
+            if no_pr_ok:
+                how = f"no --pr, no [comment] pr and no open pull request labelled {label!r}"
+                return CommentResult(body, "skipped", how=how, repo=repo)
+            raise NotFoundError(
+                f"no open pull request of {repo} is labelled {label!r}",
+                hint=f"label the pull request to comment on {label!r}, set [comment] pr in we-advisor.toml or pass --pr "
+                "(--no-pr-ok: report without commenting, for scheduled runs)",
+            )
+        if target.state != "open" and on_warning is not None:
+            on_warning(f"pull request {repo}#{target.number} is {target.state}; commenting on it all the same")
+        result = upsert_comment(client, repo, target.number, body)
+    return replace(result, how=target.how)
+
+
+def check(
+    settings: Settings,
+    store: Store,
+    *,
+    pr: int,
+    repo: str | None = None,
+    since: str | None = None,
+    api_url: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+    on_warning: Warn | None = None,
+    on_window: Announce | None = None,
+) -> tuple[PullCheck, CommentResult]:
+    """``we-advisor check --pr N``: the limits pull request ``repo#N`` changes (workflow
+    ``timeout-minutes``, ``[[timeouts]]`` source limits), weighed against the history in the store,
+    as ONE comment on it (its own marker), created or edited. No change: no comment, and an
+    earlier evidence comment is edited to say the pull request no longer changes a limit.
+
+    The pull request's files are read through the API (their text at its base and head commits),
+    so a token is needed even with ``dry_run``, which writes nothing.
+    """
+
+    repo = _target_repo(settings, repo)
+    if pr <= 0:
+        raise InputError(f"--pr {pr} is not a pull request number", hint="pass the number shown in the PR's URL")
+    rule_files = {rule.file for rule in settings.timeouts}
+    needs = "pull-requests: read, contents: read; pull-requests: write to comment"
+    with _github(token, api_url, "no GitHub token to read the pull request with", needs) as client:
+        pull = read_changes(client, repo, pr, lambda path: is_workflow_path(path) or path in rule_files)
+        source = repo if repo in store.repos() else None
+        if source is None and on_warning is not None:
+            on_warning(f"the store has no history for {repo}; weighing against {settings.repo or 'everything in the store'}")
+        source = _parsed(settings, store, source, on_warning)
+        start, end = _window(store, settings, since, source, on_window=on_window, what="evidence")
+        frame = store.observations_frame(repo=source, since=start, until=end)
+        keys = keys_of(unit_codes(frame)[1])
+        changes = find_changes(pull.files, settings.timeouts, keys, on_warning=on_warning)
+        policy = Policy(quantile=settings.quantile, min_samples=settings.min_samples)
+        heads = [(f.path, f.after) for f in pull.files if is_workflow_path(f.path) and f.after is not None]
+        found = store.load_incidents(repo=source, since=start)
+        specs = _workflow_specs(store, source, local=heads)  # the pull request's workflows in force
+        current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
+        weighed, runs = weigh_changes(changes, frame, current, policy)
+        span = (frame["started_at"].min().to_pydatetime(), frame["started_at"].max().to_pydatetime()) if len(frame) else (start, end)
+        result = PullCheck(repo, pr, pull.head_sha, weighed, len(pull.files), pull.changed_files, span, runs,
+                           policy.quantile, policy.confidence)  # fmt: skip
+        body = render_check(result, version=package_version()) if weighed else ""
+        if dry_run:
+            return result, CommentResult(body, "dry-run" if weighed else "none", pr=pr, how="--pr", repo=repo)
+        if weighed:
+            return result, replace(upsert_comment(client, repo, pr, body, CHECK_MARKER), how="--pr")
+        earlier = our_comment(client, repo, pr, CHECK_MARKER)
+        if earlier is None:
+            return result, CommentResult("", "none", pr=pr, repo=repo)
+        return result, replace(edit_comment(client, repo, pr, earlier, render_no_changes(result)), how="no timeout changes any more")
+
+
+def _github(token: str | None, api_url: str | None, missing: str, needs: str, after: str = "") -> GitHubClient:
+    """A client with ``token``, else ``GITHUB_TOKEN``/``GH_TOKEN`` (an AuthError saying ``missing`` and
+    what the token ``needs`` when there is none), for ``api_url`` else ``GITHUB_API_URL``."""
+    import os
+
     token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
     if not token:
-        raise AuthError("no GitHub token to comment with", hint="set GITHUB_TOKEN or GH_TOKEN (pull-requests: write), or use --dry-run")
-    return upsert_pr_comment(repo, pr, body, token=token, api_url=api_url or os.environ.get("GITHUB_API_URL"))
+        raise AuthError(missing, hint=f"set GITHUB_TOKEN or GH_TOKEN ({needs}){after}")
+    return GitHubClient(token, api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL)
+
+
+def _target_repo(settings: Settings, repo: str | None) -> str:
+    """``--repo``, else the config's ``repo``: the repository whose pull request a command writes to."""
+    if repo is None and settings.repo is None:
+        raise ConfigError("no repository given", hint="pass --repo OWNER/NAME or set repo in we-advisor.toml")
+    return require_repo(repo if repo is not None else settings.repo)
 
 
 # -- bootstrap ----------------------------------------------------------------------------------

@@ -63,6 +63,10 @@ RepoOpt = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow (name).")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Nd or YYYY-MM-DD (default: the last window_days of data in the store).")]
 PeriodOpt = Annotated[str, typer.Option("--since", help="The reporting period: Nd or YYYY-MM-DD (trends cover 8 weeks).")]
+PrOpt = Annotated[int | None, typer.Option("--pr", help="Pull request number (default: [comment] pr in the config, else the newest open PR with the label).")]
+LabelOpt = Annotated[str | None, typer.Option("--label", help="Label of the pull request to comment on when there is no --pr (default: [comment] label, else we-advisor).")]
+NoPrOkOpt = Annotated[bool, typer.Option("--no-pr-ok", help="No pull request to comment on is not an error: print the report, say so on stderr, exit 0 (schedules).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the comment body; write nothing.")]
 ApiUrlOpt = Annotated[str | None, typer.Option("--api-url", envvar="GITHUB_API_URL", help="GitHub API URL (Enterprise, tests).")]
 PlanArg = Annotated[Path, typer.Argument(help="Plan TOML of task tables: name, run, needs, timeout_s, diagnose, ...")]
 TimeoutsOpt = Annotated[
@@ -208,11 +212,8 @@ def report(
 
 @app.command()
 def comment(
-    repo: Annotated[str, typer.Option(help="OWNER/NAME of the pull request.")],
-    pr: Annotated[int, typer.Option(help="Pull request number.")],
-    since: Annotated[str, typer.Option(help="The reporting period: Nd or YYYY-MM-DD.")] = DEFAULT_REPORT_PERIOD,
-    api_url: ApiUrlOpt = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the comment body; send nothing.")] = False,
-    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    repo: RepoOpt = None, pr: PrOpt = None, label: LabelOpt = None, since: PeriodOpt = DEFAULT_REPORT_PERIOD, no_pr_ok: NoPrOkOpt = False,
+    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Upsert the weekly Markdown report as one comment on a pull request (token: GITHUB_TOKEN or GH_TOKEN).
 
@@ -220,12 +221,29 @@ def comment(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.comment(settings, db, repo=repo, pr=pr, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn, on_window=windows.append)
+        result = api.comment(settings, db, repo=repo, pr=pr, label=label, since=since, api_url=api_url, dry_run=dry_run,
+                             no_pr_ok=no_pr_ok, on_warning=warn, on_window=windows.append)  # fmt: skip
     windows.say()
-    if dry_run:
-        typer.echo(result.body)
-    else:
-        stderr_line(f"comment {result.action}: {result.url}" if result.url else f"comment {result.action}")
+    typer.echo(result.body if result.action in ("dry-run", "skipped") else "", nl=result.action in ("dry-run", "skipped"))
+    stderr_line(tables.comment_line(result))
+
+
+@app.command()
+def check(
+    pr: Annotated[int, typer.Option(help="The pull request whose timeout changes to weigh.")], repo: RepoOpt = None, since: SinceOpt = None,
+    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+) -> None:  # fmt: skip
+    """Weigh the timeouts a pull request changes against measured durations, in one comment on it (token: GITHUB_TOKEN).
+
+    Example: we-advisor check --repo jordigilh/kubernaut --pr 42 --dry-run
+    """
+    settings, windows = load_settings(config), Windows()
+    with api.open_store(store) as db:
+        found, result = api.check(settings, db, pr=pr, repo=repo, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn,
+                                  on_window=windows.append)  # fmt: skip
+    windows.say()
+    typer.echo(result.body if dry_run and result.body else "", nl=bool(dry_run and result.body))
+    stderr_line("\n".join(tables.check_lines(found, result)))
 
 
 @app.command()

@@ -18,6 +18,7 @@ from analyzer.errors import ConfigError
 DEFAULT_CONFIG_NAME = "we-advisor.toml"
 DEFAULT_STORE = Path("data") / "we-advisor.db"
 QUANTILE_RANGE = "0.5 <= quantile < 1"
+DEFAULT_COMMENT_LABEL = "we-advisor"  # the label of the pull request the weekly comment goes to
 
 _REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")  # GitHub's OWNER/NAME
 
@@ -83,6 +84,15 @@ class TimeoutRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CommentTarget:
+    """``[comment]``: the pull request the weekly report comment goes to when ``--pr`` is not given:
+    ``pr``, else the newest open pull request labelled ``label``."""
+
+    pr: int | None = None
+    label: str = DEFAULT_COMMENT_LABEL
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Effective settings: defaults, then we-advisor.toml, then command-line options."""
 
@@ -94,14 +104,16 @@ class Settings:
     timeouts: tuple[TimeoutRule, ...] = ()
     source: str | None = None  # the file these came from, for messages
     extra: dict[str, Any] = field(default_factory=dict)
+    comment: CommentTarget = field(default_factory=CommentTarget)
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_TOP_KEYS = {"repo", "quantile", "min_samples", "window_days", "phases", "timeouts", "preset"}
+_TOP_KEYS = {"repo", "quantile", "min_samples", "window_days", "phases", "timeouts", "preset", "comment"}
 _PHASE_KEYS = {"name", "start", "end", "step", "timeout_s"}
 _TIMEOUT_KEYS = {"file", "pattern", "phase", "job", "step", "unit"}
+_COMMENT_KEYS = {"pr", "label"}
 
 
 def load_settings(path: Path | None = None, *, required: bool = False) -> Settings:
@@ -164,7 +176,8 @@ def settings_from_mapping(data: dict[str, Any], *, source: str = "<config>") -> 
             f"{source}: phase {sorted(dup)[0]!r} defined twice", hint="give each [[phases]] a unique name"
         )
     timeouts = base.timeouts + tuple(_timeout_rule(t, source) for t in _tables(data, "timeouts", source))
-    return Settings(repo, quantile, min_samples, window_days, phases, timeouts, source=source)
+    comment = _comment_target(data.get("comment"), base.comment, source)
+    return Settings(repo, quantile, min_samples, window_days, phases, timeouts, source=source, comment=comment)
 
 
 def _known_keys(table: dict[str, Any], known: set[str], where: str) -> None:
@@ -243,3 +256,28 @@ def _timeout_rule(table: dict[str, Any], source: str) -> TimeoutRule:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{source}: timeouts {key} must be a string", hint="name the unit it limits")
     return TimeoutRule(file=file, pattern=pattern, unit=unit, **targets)
+
+
+def require_label(label: str, *, where: str = "--label") -> str:
+    """``label`` if GitHub can filter by it (non-empty, at most 50 characters, no comma), else a ConfigError."""
+    text = label.strip()
+    if not text or len(text) > 50 or "," in text:
+        raise ConfigError(
+            f"{where} {label!r} is not a label to look for", hint='a label of 1 to 50 characters without a comma, e.g. "we-advisor"'
+        )
+    return text
+
+
+def _comment_target(table: Any, base: CommentTarget, source: str) -> CommentTarget:
+    if table is None:
+        return base
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: comment must be a table", hint="write a [comment] section with pr = N or label = \"...\"")
+    _known_keys(table, _COMMENT_KEYS, f"{source}: [comment] has")
+    pr = table.get("pr", base.pr)
+    if "pr" in table and (isinstance(pr, bool) or not isinstance(pr, int) or pr <= 0):
+        raise ConfigError(f"{source}: [comment] pr must be a pull request number", hint="e.g. pr = 42 (the number in its URL)")
+    label = table.get("label", base.label)
+    if not isinstance(label, str):
+        raise ConfigError(f"{source}: [comment] label must be a string", hint='e.g. label = "we-advisor"')
+    return CommentTarget(pr=pr, label=require_label(label, where=f"{source}: [comment] label"))

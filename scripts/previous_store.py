@@ -8,9 +8,12 @@ later step of that run (the comment) failed. Writes ``run-id=ID`` (empty: none) 
 ``$GITHUB_OUTPUT``; on no store, or when the API cannot be asked, a notice or warning says that this
 run fetches the whole ``since`` window, and it exits 0 all the same.
 
+``WORKFLOW`` (a workflow file name, e.g. ``we-advisor-weekly.yml``) looks at that workflow's runs
+instead: a pull request's timeout check starts from the store the weekly workflow keeps.
+
 Standard library only. Reads ``GITHUB_API_URL``, ``GITHUB_REPOSITORY``, ``GITHUB_RUN_ID``,
-``GITHUB_WORKFLOW_REF``, ``GH_TOKEN`` (needs ``actions: read``) and ``ARTIFACT``; the token is
-sent in a header and never printed.
+``GITHUB_WORKFLOW_REF``, ``WORKFLOW``, ``GH_TOKEN`` (needs ``actions: read``) and ``ARTIFACT``; the
+token is sent in a header and never printed.
 """
 
 from __future__ import annotations
@@ -58,7 +61,11 @@ def get(api: str, path: str, token: str, query: dict[str, str]) -> Any:
 
 
 def workflow_of_this_run(api: str, repo: str, token: str) -> str:
-    """The workflow file name (the API accepts it as the workflow id), else the id of this run's workflow."""
+    """``WORKFLOW`` if set, else the workflow file name of this run (the API accepts it as the workflow id),
+    else the id of this run's workflow."""
+    named = os.environ.get("WORKFLOW", "").strip()
+    if named:
+        return quote(named.rsplit("/", 1)[-1], safe="")
     ref = os.environ.get("GITHUB_WORKFLOW_REF", "")  # OWNER/REPO/.github/workflows/FILE.yml@refs/heads/main
     path = ref.split("@", 1)[0]
     if path.startswith(f"{repo}/") and "/" in path:
@@ -90,6 +97,8 @@ def main() -> int:
     token = os.environ.get("GH_TOKEN", "")
     artifact = os.environ.get("ARTIFACT") or "we-advisor-store"
     full = "this run fetches the whole `since` window (a full fetch), and keeps its store for the next run"
+    if os.environ.get("WORKFLOW", "").strip():  # another workflow's store, read only (a pull request's check)
+        full = "there is no history to start from yet"
     try:
         found = find_store(api, repo, token, artifact)
     except (ApiError, KeyError, TypeError, ValueError) as exc:
@@ -98,8 +107,9 @@ def main() -> int:
         found = None
     else:
         if found is None:
+            which = f"workflow {os.environ['WORKFLOW']}" if os.environ.get("WORKFLOW", "").strip() else "this workflow"
             print(f"::notice title=we-advisor::no `{artifact}` artifact in the last {RUNS_LOOKED_AT} completed runs of "
-                  f"this workflow (the first run, or the store expired): {full}.")  # fmt: skip
+                  f"{which} (the first run, or the store expired): {full}.")  # fmt: skip
         else:
             run_id, item = found
             print(f"we-advisor: starting from the store of run {run_id} ({artifact}, {item.get('size_in_bytes', '?')} "

@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 
 from tests.fake_github import TOKEN, FakeGitHub
 
+STATUS = "__status__"  # in an expression's context: what the steps or needed jobs so far ended with
 SHA_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
@@ -51,6 +52,7 @@ class Services:
     fake: FakeGitHub
     caches: dict[str, Path] = field(default_factory=dict)  # key -> saved copy, oldest first
     artifacts: dict[tuple[int, str], Path] = field(default_factory=dict)  # (run id, name) -> files
+    branches: dict[str, int] = field(default_factory=dict)  # pull-request branch -> its pull request number
 
     def evict_caches(self) -> None:
         """GitHub evicts a cache entry not used for 7 days: a weekly job finds none."""
@@ -88,7 +90,8 @@ _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||[!(),])
 
 def evaluate(expression: str, context: dict[str, Any]) -> Any:
     """A GitHub Actions expression: contexts, string literals, ==, !=, !, &&, ||, ( ), true/false/null and
-    the functions success(), always(), failure(), contains(), startsWith(). Comparison of strings ignores case."""
+    the functions success(), always(), failure(), cancelled(), contains(), startsWith(). Comparison of
+    strings ignores case."""
     tokens: list[tuple[str, str]] = []
     rest = expression.strip()
     while rest:
@@ -163,10 +166,11 @@ def evaluate(expression: str, context: dict[str, Any]) -> Any:
         return value
 
     def call(name: str, args: list[Any]) -> Any:
-        if name in ("success", "always"):
-            return True  # a failed step stops run_action, so every step that is reached follows successes
-        if name == "failure":
-            return False
+        # a failed step stops run_action, so every step reached follows successes; a workflow job's
+        # condition sees what its needs ended with (``STATUS`` in the context, tests/workflow.py)
+        status = context.get(STATUS, "success")
+        if name in ("success", "always", "failure", "cancelled"):
+            return {"success": status == "success", "always": True, "failure": status == "failure", "cancelled": False}[name]
         if name == "contains":
             return str(loose(args[1])) in str(loose(args[0]))
         if name == "startsWith":
@@ -222,14 +226,29 @@ def render(template: Any, context: dict[str, Any]) -> str:
 # -- the runner ---------------------------------------------------------------------------------
 
 
-def run_action(
-    action_dir: Path, services: Services, *, run_id: int, inputs: dict[str, str], workflow_ref: str,
-    env: dict[str, str] | None = None, timeout_s: float = 180.0,
-) -> ActionResult:  # fmt: skip
-    """One job that runs the action at ``action_dir`` with ``inputs``, as run ``run_id`` of the workflow."""
-    action = YAML(typ="safe", pure=True).load((action_dir / "action.yml").read_text(encoding="utf-8"))
-    job = services.root / f"runner-{run_id}"
-    workspace, temp, tools = job / "work", job / "temp", job / "tools"
+@dataclass
+class Job:
+    """One job on a fresh runner: its folders, the environment every step gets (``PATH`` grows as
+    setup-python and ``GITHUB_PATH`` add to it), the ``github`` context and the job summary."""
+
+    root: Path
+    workspace: Path
+    temp: Path
+    tools: Path
+    run_id: int
+    env: dict[str, str]
+    github: dict[str, str]
+    summary: list[str] = field(default_factory=list)
+    steps_run: int = 0  # numbers the files of every step of the job, actions' steps included
+
+
+def start_job(
+    services: Services, *, run_id: int, workflow_ref: str, env: dict[str, str] | None = None, event: str = "schedule",
+    name: str = "",
+) -> Job:  # fmt: skip
+    """A fresh runner for one job of run ``run_id``: new workspace, temp folder and tool cache."""
+    root = services.root / f"runner-{run_id}{'-' + name if name else ''}"
+    workspace, temp, tools = root / "work", root / "temp", root / "tools"
     home = services.root / "home"  # the same path on every runner, empty at the start of each job
     shutil.rmtree(home, ignore_errors=True)
     for folder in (workspace, temp, tools, home):
@@ -237,22 +256,37 @@ def run_action(
     fake = services.fake
     github = {
         "repository": fake.data.full_name, "run_id": str(run_id), "run_attempt": "1", "token": TOKEN,
-        "action_path": str(action_dir), "workspace": str(workspace), "api_url": fake.url,
-        "server_url": "https://github.test", "workflow_ref": workflow_ref, "event_name": "schedule",
+        "workspace": str(workspace), "api_url": fake.url, "server_url": "https://github.test",
+        "workflow_ref": workflow_ref, "event_name": event,
     }  # fmt: skip
-    context: dict[str, Any] = {"github": github, "runner": {"temp": str(temp), "os": "Linux"}, "steps": {}}
-    declared = action.get("inputs") or {}
-    unknown = set(inputs) - set(declared)
-    assert not unknown, f"inputs the action does not declare: {unknown}"
-    context["inputs"] = {name: inputs.get(name, render(spec.get("default", ""), context)) for name, spec in declared.items()}
     base_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8", "CI": "true",
         "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": github["repository"], "GITHUB_RUN_ID": str(run_id),
         "GITHUB_RUN_ATTEMPT": "1", "GITHUB_WORKSPACE": str(workspace), "GITHUB_API_URL": fake.url,
         "GITHUB_SERVER_URL": github["server_url"], "GITHUB_WORKFLOW_REF": workflow_ref,
-        "GITHUB_EVENT_NAME": "schedule", "GITHUB_ACTION_PATH": str(action_dir), "RUNNER_TEMP": str(temp),
-        "RUNNER_OS": "Linux", "RUNNER_TOOL_CACHE": str(tools), **(env or {}),
+        "GITHUB_EVENT_NAME": event, "RUNNER_TEMP": str(temp), "RUNNER_OS": "Linux", "RUNNER_TOOL_CACHE": str(tools),
+        **(env or {}),
     }  # fmt: skip
+    return Job(root, workspace, temp, tools, run_id, base_env, github)
+
+
+def run_action(
+    action_dir: Path, services: Services, *, run_id: int, inputs: dict[str, str], workflow_ref: str = "",
+    env: dict[str, str] | None = None, timeout_s: float = 180.0, job: Job | None = None,
+) -> ActionResult:  # fmt: skip
+    """The action at ``action_dir`` with ``inputs``: in ``job`` (a step of a workflow job), else as the
+    only step of a new job of run ``run_id`` of the workflow ``workflow_ref``."""
+    action = YAML(typ="safe", pure=True).load((action_dir / "action.yml").read_text(encoding="utf-8"))
+    if job is None:
+        job = start_job(services, run_id=run_id, workflow_ref=workflow_ref, env=env)
+    base_env = job.env
+    base_env["GITHUB_ACTION_PATH"] = str(action_dir)
+    github = {**job.github, "action_path": str(action_dir)}
+    context: dict[str, Any] = {"github": github, "runner": {"temp": str(job.temp), "os": "Linux"}, "steps": {}}
+    declared = action.get("inputs") or {}
+    unknown = set(inputs) - set(declared)
+    assert not unknown, f"inputs the action does not declare: {unknown}"
+    context["inputs"] = {name: inputs.get(name, render(spec.get("default", ""), context)) for name, spec in declared.items()}
     records: list[StepRecord] = []
     summary: list[str] = []
     for number, step in enumerate(action["runs"]["steps"], 1):
@@ -263,14 +297,16 @@ def run_action(
             records.append(StepRecord(name, ran=False))
             context["steps"][step.get("id", f"_{number}")] = {"outputs": {}, "outcome": "skipped"}
             continue
+        job.steps_run += 1
         if "run" in step:
-            record = _run_script(step, name, number, context, base_env, job, workspace, timeout_s, summary)
+            record = _run_script(step, name, job.steps_run, context, base_env, job.root, job.workspace, timeout_s, summary)
         else:
-            record = _uses(step, name, context, services, run_id, base_env, workspace, tools)
+            record = _uses(step, name, context, services, job.run_id, base_env, job.workspace, job.tools)
         records.append(record)
         context["steps"][step.get("id", f"_{number}")] = {"outputs": record.outputs, "outcome": "success"}
     outputs = {k: render(v.get("value", ""), context) for k, v in (action.get("outputs") or {}).items()}
-    return ActionResult(records, outputs, "".join(summary), workspace)
+    job.summary += summary
+    return ActionResult(records, outputs, "".join(summary), job.workspace)
 
 
 def _run_script(

@@ -22,7 +22,10 @@ real. What it serves:
   and ``add_run`` add workflows and runs while the server runs (the action's own runs);
   ``add_comment`` puts another author's comment there, ``comment_page_size`` makes the comment
   listing page in small steps (an upsert must follow ``Link``), ``fail_next_post_after_write``
-  drops the answer to a POST that did happen.
+  drops the answer to a POST that did happen, ``read_only`` refuses every write with 403 (a token
+  without ``pull-requests: write``);
+- pull requests (``tests/fake_pulls.py``, added with ``add_pull``): ``/pulls/{n}``, ``/pulls/{n}/files``,
+  ``/issues?state=&labels=`` and ``/contents/{path}?ref=`` at their base and head commits.
 
 Without a folder it serves an empty repository (``EMPTY_REPO``, for the comment tests); ``token``
 is the only token it accepts. This is the one stand-in for GitHub in the tests; the shared fixtures
@@ -58,11 +61,12 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 from tests.fake_export import REPO_NAME as REPO_NAME  # re-exported: the tests import both from here
 from tests.fake_export import build_export as build_export
 from tests.fake_export import iso_time, parse_time
+from tests.fake_pulls import Pull, Pulls, minimal_pull
 
 if TYPE_CHECKING:
     from analyzer.collect.github import ClientPolicy
@@ -186,6 +190,8 @@ class FakeGitHub:
         self.pulls: set[int] = set()  # pull-request numbers that take comments
         self.comments: dict[int, list[dict[str, Any]]] = {}  # pull-request number -> its comments
         self.writes: list[tuple[str, str, int]] = []  # (method, path, status) of every POST/PATCH
+        self.read_only = False  # every write answers 403, as for a token without pull-requests: write
+        self.pull_requests = Pulls()  # full pull requests and issues (add_pull)
         self.next_id = 700_000_000
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -270,6 +276,12 @@ class FakeGitHub:
             self.pulls.add(pr)
             self.comments.setdefault(pr, []).append(comment)
             return comment
+
+    def add_pull(self, number: int, **options: Any) -> Pull:
+        """A pull request (``tests.fake_pulls.Pulls.add``: labels, state, base and head files) that takes comments."""
+        with self.lock:
+            self.pulls.add(number)
+            return self.pull_requests.add(number, repo=self.data.full_name, **options)
 
     def _comment_json(self, comment: dict[str, Any], pr: int) -> dict[str, Any]:
         repo = self.data.full_name
@@ -491,6 +503,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 fake.stats.api += 1
                 if fake.faults.unauthorized or auth not in (f"token {fake.token}", f"Bearer {fake.token}"):
                     status, answer = 401, {"message": "Bad credentials"}
+                elif fake.read_only:
+                    status, answer = 403, {"message": "Resource not accessible by integration",
+                                           "documentation_url": "https://docs.github.com/rest/issues/comments"}  # fmt: skip
                 elif body is None:
                     status, answer = 422, {"message": "Invalid request: body is missing"}
                 elif method == "POST" and len(parts) == 2 and parts[1] == "comments" and parts[0].isdigit():
@@ -556,8 +571,13 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     items = [fake._comment_json(c, pr) for c in fake.comments.get(pr, [])]
                     size = fake.comment_page_size
                 self._page(None, items, {**query, "per_page": str(size)} if size else query, path)
+            elif parts and parts[0] in ("pulls", "issues"):
+                self._pulls(parts, query, path)
             elif parts and parts[0] == "contents":
-                text = data.files.get("/".join(parts[1:]))
+                file = unquote("/".join(parts[1:]))
+                known, text = fake.pull_requests.text_at(query.get("ref"), file)
+                if not known:
+                    text = data.files.get(file)
                 if text is None:
                     self._json(404, {"message": "Not Found"}, kind="missing")
                     return
@@ -567,6 +587,29 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     "path": "/".join(parts[1:]), "sha": hashlib.sha1(raw).hexdigest(),
                     "content": base64.encodebytes(raw).decode(),
                 }, kind="contents")  # fmt: skip
+            else:
+                self._json(404, {"message": "Not Found"}, kind="missing")
+
+        def _pulls(self, parts: list[str], query: dict[str, str], path: str) -> None:
+            """``/pulls/{n}``, ``/pulls/{n}/files`` and the ``/issues`` listing (``tests/fake_pulls.py``)."""
+            repo, pulls = data.full_name, fake.pull_requests
+            number = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+            with fake.lock:
+                if parts == ["issues"]:
+                    items: list[Any] | None = pulls.issues(repo, query)
+                elif number is not None and len(parts) == 2 and parts[0] == "pulls":
+                    found = pulls.pull_json(number, repo, fake.url)
+                    if found is None and number in fake.pulls and number not in pulls.items:
+                        found = minimal_pull(number, repo, fake.url)
+                    items = None
+                elif number is not None and parts[2:] == ["files"] and parts[0] == "pulls" and number in fake.pulls:
+                    items = list(pulls.items[number].files) if number in pulls.items else []
+                else:
+                    items, found = None, None
+            if items is not None:
+                self._page(None, items, query, path)
+            elif found is not None:
+                self._json(200, found, kind="pull")
             else:
                 self._json(404, {"message": "Not Found"}, kind="missing")
 

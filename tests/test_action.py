@@ -1,5 +1,6 @@
-"""The composite action (action.yml) for real: its steps in order, as three consecutive weekly runs of
-examples/we-advisor-weekly.yml against the fake GitHub, the store handed from run to run.
+"""The composite action (action.yml) and the example workflows for real: examples/we-advisor-weekly.yml
+job by job (``tests/workflow.py``) as three consecutive scheduled runs against the fake GitHub, the
+store handed from run to run, then examples/we-advisor-check.yml on a pull request.
 
 The install step runs as written: ``pip install "$GITHUB_ACTION_PATH"`` builds this checkout with
 hatchling and installs it into the job's fresh Python. pip's own environment settings keep that
@@ -19,10 +20,12 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from analyzer.present.evidence import CHECK_MARKER
 from analyzer.present.markdown import MARKER
-from tests.composite import SHA_PINNED, ActionResult, Services, evaluate, run_action
+from tests.composite import SHA_PINNED, STATUS, Services, evaluate, run_action
 from tests.fake_export import iso_time
 from tests.fake_github import TOKEN, FakeGitHub, assert_store_matches, build_export
+from tests.workflow import JobRun, run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "we-advisor-weekly.yml"
@@ -83,83 +86,165 @@ def jobs_of(fake: FakeGitHub, runs: set[int]) -> set[int]:
     return {job["id"] for run in runs for job in fake.data.jobs.get(run, [])}
 
 
-def weekly(fake: FakeGitHub, services: Services, run_id: int) -> ActionResult:
+CHECK_EXAMPLE = ROOT / "examples" / "we-advisor-check.yml"
+TIMEOUTS_PR_LABEL = "we-advisor"
+CONFIG = (
+    'repo = "acme/widgets"\nmin_samples = 5\n'
+    "[[timeouts]]\nstep = \"Run make test\"\njob = \"test\"\nfile = \"test/helper.go\"\npattern = '--timeout=(\\d+)s'\n"
+)
+
+
+def ci_workflow(name: str, minutes: int) -> str:
+    """A workflow whose matrix job makes the export's jobs ``test (0)`` and ``test (1)``."""
+    return (f"name: {name}\non: [push]\njobs:\n  test:\n    runs-on: ubuntu-latest\n    timeout-minutes: {minutes}\n"
+            "    strategy:\n      matrix:\n        k: [0, 1]\n    steps:\n      - uses: actions/checkout@v4\n"
+            "      - run: make test-${{ matrix.k }}\n")  # fmt: skip
+
+
+def helper_go(seconds: int) -> str:
+    return f'package e2e\n\nfunc waitReady() {{\n\tkubectl("wait", "--timeout={seconds}s")\n}}\n'
+
+
+def repository() -> dict[str, str]:
+    """The analysed repository at its default branch: what actions/checkout puts in the workspace."""
+    return {
+        ".github/workflows/ci.yml": ci_workflow("CI", 3),  # far below the jobs' durations: too tight
+        ".github/workflows/e2e.yml": ci_workflow("E2E", 30),
+        WORKFLOW_PATH: EXAMPLE.read_text(encoding="utf-8"),
+        ".github/workflows/we-advisor-check.yml": CHECK_EXAMPLE.read_text(encoding="utf-8"),
+        "we-advisor.toml": CONFIG,
+        "test/helper.go": helper_go(300),
+    }
+
+
+def monday(fake: FakeGitHub, services: Services, run_id: int, workflow: str | None = None) -> dict[str, JobRun]:
+    """One scheduled run of the example workflow, copied as is (or as ``workflow`` says), with no input."""
     fake.reset_stats()
     fake.writes.clear()
-    return run_action(
-        ROOT, services, run_id=run_id, workflow_ref=f"acme/widgets/{WORKFLOW_PATH}@refs/heads/main", env=PIP_OFFLINE,
-        inputs={"repo": "acme/widgets", "pr": str(PR), "since": "30d", "report-since": "7d", "config": "we-advisor.toml"},
-    )
+    return run_workflow(
+        workflow or EXAMPLE.read_text(encoding="utf-8"), services, run_id=run_id, checkout=repository(), env=PIP_OFFLINE,
+        workflow_ref=f"acme/widgets/{WORKFLOW_PATH}@refs/heads/main",
+    )  # fmt: skip
 
 
-@pytest.mark.timeout(600)
-def test_three_weekly_runs_hand_the_store_over_and_edit_one_comment(tmp_path: Path) -> None:
-    """Week 1 finds no store and fetches everything; the cache is evicted, and week 2 takes week 1's store
-    from its artifact (found through the API) and fetches only the runs since; week 3 finds week 2's
-    store in the cache and downloads nothing. One comment on the PR: created, then edited twice."""
+def bot_comments(fake: FakeGitHub, pr: int, marker: str = MARKER) -> list[dict[str, Any]]:
+    return [c for c in fake.comments.get(pr, []) if c["user"]["login"] == "github-actions[bot]" and marker in c["body"]]
+
+
+@pytest.mark.timeout(900)
+def test_mondays_with_nobody_pressing_a_button(tmp_path: Path) -> None:
+    """examples/we-advisor-weekly.yml as it is, on the schedule, no PR number anywhere:
+
+    week 1: no store; `apply` opens the timeouts pull request (labelled we-advisor) and `comment` puts
+    the weekly report on it; week 2: the cache was evicted, the store comes from week 1's artifact and
+    only the new runs are fetched; the same pull request is updated and the same comment edited;
+    week 3 (a repository that turned `apply` off): the store from the cache, the comment found by its
+    label and edited again. Then a pull request raising a `--timeout=` gets one evidence comment from
+    examples/we-advisor-check.yml, which starts from the weekly workflow's store; one from a fork is
+    skipped. The report job never holds a token that can write to a pull request."""
     now = datetime.now(UTC).replace(microsecond=0)
     folder = build_export(tmp_path / "export", runs=24, jobs_per_run=2, end=now - timedelta(hours=1))
     with FakeGitHub(folder) as fake:
         fake.add_workflow(WORKFLOW_ID, "we-advisor weekly", WORKFLOW_PATH)
-        fake.data.files[WORKFLOW_PATH] = EXAMPLE.read_text(encoding="utf-8")
-        fake.pulls.add(PR)
-        fake.comments[PR] = [{"id": 5, "body": "LGTM, but CI is slow", "user": {"login": "reviewer", "id": 2}}]
+        fake.data.files.update({k: v for k, v in repository().items() if k.startswith(".github/") and "check" not in k})
         recent = {r["id"] for r in fake.visible_runs() if r["created_at"] > iso_time(now - timedelta(days=2))}
         assert 4 <= len(recent) < 24
         services = Services(tmp_path / "github", fake)
+        logs: list[str] = []
 
         # week 1: nothing to start from; the newest runs do not exist yet
         fake.hidden = set(recent)
-        w1, w2, w3 = 8_000_101, 8_000_202, 8_000_303
+        w1, w2, w3, w4 = 8_000_101, 8_000_202, 8_000_303, 8_000_404
         fake.add_run(weekly_run(w1, 1, now - timedelta(days=14), done=False))
-        first = weekly(fake, services, w1)
-        first_requests, first_writes = len(fake.requests), list(fake.writes)
+        first = monday(fake, services, w1)
+        requests = [len(fake.requests)]
+        logs += [job.log + job.summary for job in first.values()]
+        assert {k: j.result for k, j in first.items()} == {"report": "success", "apply": "success", "comment": "success"}, first
+        report = first["report"]
         older = {r["id"] for r in fake.visible_runs() if r["status"] == "completed"}
         assert jobs_listed(fake) == older
-        assert first.outputs["store-run-id"] == ""
-        assert "no `we-advisor-store` artifact" in first.step("Find the store of the previous run").stdout
-        assert not first.step("Download the store of the previous run").ran
-        assert "we-advisor 0.1.0 (store schema" in first.step("Install we-advisor").stdout
-        assert [m for m, _, status in first_writes if status < 300] == ["POST"]
-        ours = [c for c in fake.comments[PR] if c["user"]["login"] == "github-actions[bot]"]
-        assert len(ours) == 1 and MARKER in ours[0]["body"]
-        comment_id, first_body = ours[0]["id"], ours[0]["body"]
-        assert "weekly" in first.summary.lower() and Path(first.outputs["html"]).is_file()
+        assert report.step("we-advisor").outputs["store-run-id"] == ""
+        assert "no `we-advisor-store` artifact" in report.step("Find the store of the previous run").stdout
+        assert not report.step("Upsert the pull-request comment").ran  # the comment job posts it
+        assert first["apply"].step("Open or update the pull request").outputs["pull-request-operation"] == "created"
+        pr = int(first["apply"].outputs["pr"])
+        timeouts_pr = fake.pull_requests.items[pr]
+        assert (timeouts_pr.labels, timeouts_pr.state) == ([TIMEOUTS_PR_LABEL], "open")
+        # CI's 3 minutes were too tight, E2E's 30 too loose: both workflow files change, nothing else
+        assert [f["filename"] for f in timeouts_pr.files] == [".github/workflows/ci.yml", ".github/workflows/e2e.yml"]
+        assert [(m, path) for m, path, status in fake.writes if status < 300] == [("POST", f"/repos/acme/widgets/issues/{pr}/comments")]
+        [ours] = bot_comments(fake, pr)
+        comment_id, first_body = ours["id"], ours["body"]
+        assert f"comment created on acme/widgets#{pr} (--pr)" in first["comment"].step("Upsert the weekly report comment").stderr
         assert {a["name"] for a in fake.artifacts[w1]} == {"we-advisor-store", "we-advisor-report"}
+        fake.add_comment(pr, "reviewer", "LGTM, but CI is slow")
 
         # a week later: GitHub evicted the unused cache; new runs happened, and week 1's run is over
         services.evict_caches()
         fake.hidden = set()
         finish(fake, w1, 1, now - timedelta(days=14))
         fake.add_run(weekly_run(w2, 2, now - timedelta(days=7), done=False))
-        second = weekly(fake, services, w2)
-        second_requests, second_writes = len(fake.requests), list(fake.writes)
-        assert second.outputs["store-run-id"] == str(w1)
-        assert second.step("Restore the store from the cache").outputs["cache-matched-key"] == ""
-        assert second.step("Download the store of the previous run").ran
+        second = monday(fake, services, w2)
+        requests.append(len(fake.requests))
+        logs += [job.log + job.summary for job in second.values()]
+        report = second["report"]
+        assert report.step("we-advisor").outputs["store-run-id"] == str(w1)
+        assert report.step("Restore the store from the cache").outputs["cache-matched-key"] == ""
+        assert report.step("Download the store of the previous run").ran
         assert jobs_listed(fake) == recent | {w1}  # only what is new since week 1
         assert fetched_about(fake) <= recent | {w1} | jobs_of(fake, recent | {w1})  # not a request about older runs
-        assert second_writes == [("PATCH", f"/repos/acme/widgets/issues/comments/{comment_id}", 200)]
-        ours = [c for c in fake.comments[PR] if c["user"]["login"] == "github-actions[bot]"]
-        assert [c["id"] for c in ours] == [comment_id] and ours[0]["body"] != first_body
-        assert fake.comments[PR][0]["body"] == "LGTM, but CI is slow"
-        assert_store_matches(fake, second.workspace / STORE)
+        assert report.workspace is not None
+        assert_store_matches(fake, report.workspace / STORE)
+        assert second["apply"].outputs["pr"] == str(pr)  # the same pull request, updated
+        assert second["apply"].step("Open or update the pull request").outputs["pull-request-operation"] == "updated"
+        assert [w for w in fake.writes if w[0] in ("POST", "PATCH")] == [("PATCH", f"/repos/acme/widgets/issues/comments/{comment_id}", 200)]
+        [ours] = bot_comments(fake, pr)
+        assert ours["id"] == comment_id and ours["body"] != first_body
+        assert [c["body"] for c in fake.comments[pr] if c["user"]["login"] == "reviewer"] == ["LGTM, but CI is slow"]
 
-        # week 3: the cache entry week 2 saved is still there, so the artifact is not downloaded
+        # week 3, `apply` turned off: the cache entry week 2 saved is there; the label finds the pull request
         finish(fake, w2, 2, now - timedelta(days=7))
         fake.add_run(weekly_run(w3, 3, now, done=False))
-        third = weekly(fake, services, w3)
-        assert third.outputs["store-run-id"] == str(w2)
-        assert third.step("Restore the store from the cache").outputs["cache-hit"] == "true"
-        assert not third.step("Download the store of the previous run").ran
+        without_apply = EXAMPLE.read_text(encoding="utf-8").replace("    needs: report\n", "    needs: report\n    if: false\n", 1)
+        third = monday(fake, services, w3, without_apply)
+        requests.append(len(fake.requests))
+        logs += [job.log + job.summary for job in third.values()]
+        assert {k: j.result for k, j in third.items()} == {"report": "success", "apply": "skipped", "comment": "success"}
+        report = third["report"]
+        assert report.step("we-advisor").outputs["store-run-id"] == str(w2)
+        assert report.step("Restore the store from the cache").outputs["cache-hit"] == "true"
+        assert not report.step("Download the store of the previous run").ran
         assert jobs_listed(fake) == {w2}
-        assert fetched_about(fake) <= {w2} | jobs_of(fake, {w2})
-        assert [m for m, _, _ in fake.writes] == ["PATCH"]
-        assert len([c for c in fake.comments[PR] if c["user"]["login"] == "github-actions[bot]"]) == 1
+        label_line = f"comment updated on acme/widgets#{pr} (the newest open pull request labelled 'we-advisor')"
+        assert label_line in third["comment"].step("Upsert the weekly report comment").stderr
+        assert [w[0] for w in fake.writes] == ["PATCH"] and len(bot_comments(fake, pr)) == 1
 
-    assert second_requests < first_requests
-    for result in (first, second, third):
-        assert TOKEN not in result.log + result.summary
+        # a pull request raises the Go helper's --timeout: the check workflow weighs it against week 3's store
+        finish(fake, w3, 3, now)
+        fake.add_pull(200, base=repository(), head={"test/helper.go": helper_go(900)})
+        fake.reset_stats()
+        event = {"pull_request": {"number": 200, "head": {"repo": {"full_name": "acme/widgets"}}}}
+        checked = run_workflow(CHECK_EXAMPLE, services, run_id=w4, checkout=repository(), env=PIP_OFFLINE, event="pull_request",
+                               event_payload=event, workflow_ref="acme/widgets/.github/workflows/we-advisor-check.yml@refs/pull/200/merge")  # fmt: skip
+        requests.append(len(fake.requests))
+        logs += [job.log + job.summary for job in checked.values()]
+        job = checked["check"]
+        assert job.result == "success", job.error
+        assert job.step("we-advisor check").outputs["store-run-id"] == str(w3)
+        assert job.step("Restore the store from the cache").outputs["cache-hit"] == "true"
+        assert not job.step("Fetch CI history").ran and not job.step("Keep the store for the next run").ran
+        assert w4 not in fake.artifacts
+        [evidence] = bot_comments(fake, 200, CHECK_MARKER)
+        assert "--timeout=300s → --timeout=900s" in evidence["body"] and "Run make test-0" in evidence["body"]
+        assert "check: 1 timeout change(s) in acme/widgets#200" in job.step("Check the pull request's timeout changes").stderr
+        fork = {"pull_request": {"number": 200, "head": {"repo": {"full_name": "someone/widgets"}}}}
+        assert run_workflow(CHECK_EXAMPLE, services, run_id=w4 + 1, checkout=repository(), event="pull_request",
+                            event_payload=fork)["check"].result == "skipped"  # fmt: skip
+
+    assert requests[1] < requests[0]
+    print(f"requests per run: weeks 1-3 {requests[:3]}, the check {requests[3]}")
+    for text in logs:
+        assert TOKEN not in text
 
 
 def test_install_only_sets_up_we_advisor_and_nothing_else(tmp_path: Path) -> None:
@@ -175,19 +260,20 @@ def test_install_only_sets_up_we_advisor_and_nothing_else(tmp_path: Path) -> Non
         assert fake.stats.total == 0 and not fake.artifacts
 
 
-def test_the_actions_the_action_and_the_example_use_are_pinned_and_emulated() -> None:
+def test_the_actions_the_action_and_the_examples_use_are_pinned_and_emulated() -> None:
     """Every third-party action is pinned by a full commit SHA with its version in a comment; the
-    example refers to this action by the documented placeholder (or ./ inside this repository)."""
+    examples refer to this action by the documented placeholder (or ./ inside this repository)."""
     yaml = YAML(typ="safe", pure=True)
     action = yaml.load((ROOT / "action.yml").read_text())
-    flow = yaml.load(EXAMPLE.read_text())
     uses = [s["uses"] for s in action["runs"]["steps"] if "uses" in s]
-    uses += [s["uses"] for job in flow["jobs"].values() for s in job["steps"] if "uses" in s]
+    for example in (EXAMPLE, CHECK_EXAMPLE):
+        flow = yaml.load(example.read_text())
+        uses += [s["uses"] for job in flow["jobs"].values() for s in job["steps"] if "uses" in s]
     ours = [u for u in uses if u.split("@")[0] in ("OWNER/we-advisor", ".")]
-    assert ours and all(u == "OWNER/we-advisor@vX" for u in ours)
+    assert len(ours) == 4 and all(u == "OWNER/we-advisor@vX" for u in ours)
     for use in set(uses) - set(ours):
         assert SHA_PINNED.match(use), use
-    text = (ROOT / "action.yml").read_text() + EXAMPLE.read_text()
+    text = (ROOT / "action.yml").read_text() + EXAMPLE.read_text() + CHECK_EXAMPLE.read_text()
     for line in text.splitlines():
         if re.search(r"uses: \S+@[0-9a-f]{40}", line):
             assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), line
@@ -201,9 +287,14 @@ def test_the_actions_the_action_and_the_example_use_are_pinned_and_emulated() ->
         ("steps.plan.outputs.weekly == 'true' && inputs.pr != ''", False),
         ("!(inputs.pr == '') || steps.plan.outputs.weekly == 'true'", True),
         ("contains(inputs.store, '://')", False),
+        ("!cancelled() && needs.report.result == 'success'", True),  # the comment job after a skipped apply
+        ("success() && needs.report.result == 'success'", False),  # success() sees the skipped need
+        ("inputs.pr || needs.apply.outputs.pr", "12"),
     ],
 )
-def test_expressions_are_read_as_github_reads_them(expression: str, expected: bool) -> None:
+def test_expressions_are_read_as_github_reads_them(expression: str, expected: object) -> None:
     context = {"steps": {"skipped": {"outputs": {}}, "plan": {"outputs": {"weekly": "true"}}},
-               "inputs": {"pr": "", "store": ".we-advisor/we-advisor.db"}}  # fmt: skip
-    assert evaluate(expression, context) is expected
+               "inputs": {"pr": "", "store": ".we-advisor/we-advisor.db"},
+               "needs": {"report": {"result": "success"}, "apply": {"result": "skipped", "outputs": {"pr": "12"}}},
+               STATUS: "skipped"}  # fmt: skip
+    assert evaluate(expression, context) == expected

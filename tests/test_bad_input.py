@@ -47,6 +47,9 @@ LOG = (
 )
 PLAN = b'name = "setup"\n[[task]]\nname = "one"\nrun = ["true"]\ntimeout_s = 5\n'
 TEN_MB = 10 * 1024 * 1024
+BROKEN_PR, CHANGING_PR = 9, 9  # on `comment`: its head breaks a workflow; on `readonly`: it raises a timeout
+WORKFLOW_FILE = ".github/workflows/e2e.yml"
+WORKFLOW_TEXT = "name: E2E\non: [push]\njobs:\n  e2e:\n    runs-on: ubuntu-latest\n    timeout-minutes: 30\n    steps:\n      - run: make\n"
 
 
 def run_log_zip(members: dict[str, str | bytes] | None = None) -> bytes:
@@ -122,6 +125,7 @@ BASE: dict[str, tuple[str, ...]] = {
         "{since}",
     ),
     "comment": ("comment", "--repo", "{repo}", "--pr", "{pr}", "--api-url", "{comment}", "--store", "{store}"),
+    "check": ("check", "--repo", "{repo}", "--pr", "{pr}", "--api-url", "{comment}", "--store", "{store}"),
     "fetch": ("fetch", "--repo", "{repo}", "--since", "{since}", "--api-url", "{github}", "--store", "{store}"),
     "bootstrap run": ("bootstrap", "run", "{plan}", "--timeouts", "{timeouts}", "--events", "{tmp}/events.jsonl"),
     "bootstrap plan": ("bootstrap", "plan", "{plan}", "--timeouts", "{timeouts}", "--store", "{store}", "--runs", "20"),
@@ -322,6 +326,27 @@ def _rows() -> Iterator[tuple[str, Case]]:
     yield "comment", Case("pr-zero", "is not a pull request number", context={"pr": "0"})
     yield "comment", Case("repo-not-owner-name", "is not OWNER/NAME", context={"repo": "nope"})
     yield "comment", Case("server-5xx", "GitHub answered 502", context={"comment": "{github_failing}"})
+    # finding the pull request: a label no open pull request carries (not on a schedule), a bad label,
+    # a [comment] pr that does not exist; a token without pull-requests: write
+    yield "comment", Case("label-without-open-pr", "no open pull request of acme/operator is labelled 'nobody-uses-this'",
+                          context={"pr": ""}, extra=("--label", "nobody-uses-this"))  # fmt: skip
+    yield "comment", Case("label-with-a-comma", "--label 'a,b' is not a label to look for", context={"pr": ""},
+                          extra=("--label", "a,b"))  # fmt: skip
+    yield "comment", Case("config-pr-unknown", "pull request acme/operator#8 not found", {"c.toml": b"[comment]\npr = 8\n"},
+                          {"pr": ""}, ("--config", "{tmp}/c.toml"))  # fmt: skip
+    yield "comment", Case("no-repo-anywhere", "no repository given", context={"repo": ""})
+    yield "comment", Case("token-cannot-write", "GitHub refused access to comments of acme/operator#7: Resource not "
+                          "accessible by integration", context={"comment": "{readonly}"})  # fmt: skip
+    yield "check", Case("unknown-pr", "pull request acme/operator#8 not found", context={"pr": "8"})
+    yield "check", Case("pr-zero", "--pr 0 is not a pull request number", context={"pr": "0"})
+    yield "check", Case("repo-not-owner-name", "is not OWNER/NAME", context={"repo": "nope"})
+    yield "check", Case("no-token", "no GitHub token to read the pull request with", env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})
+    yield "check", Case("bad-token", "GitHub rejected the token", env={"GITHUB_TOKEN": "wrong-token-123456"})
+    yield "check", Case("server-5xx", "GitHub answered 502", context={"comment": "{github_failing}"})
+    yield "check", Case("head-workflow-does-not-parse", "the pull request's head: .github/workflows/e2e.yml is not valid YAML",
+                        context={"pr": str(BROKEN_PR)})  # fmt: skip
+    yield "check", Case("token-cannot-write", "GitHub refused access to comments of acme/operator#9: Resource not "
+                        "accessible by integration", context={"comment": "{readonly}", "pr": str(CHANGING_PR)})  # fmt: skip
 
 
 ROWS = list(_rows())
@@ -336,6 +361,9 @@ class World:
     github: str
     github_failing: str
     comment: str
+    readonly: str  # a GitHub whose token may read but not write (no pull-requests: write)
+
+
 
 
 @pytest.fixture(scope="module")
@@ -347,9 +375,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     assert result.exit_code == 0, result.stderr
     export = build_export(base / "export", runs=3)
-    with FakeGitHub(export) as github, FakeGitHub(export, faults=Faults(always_fail=(".*",))) as failing, FakeGitHub() as comments:
+    with (
+        FakeGitHub(export) as github, FakeGitHub(export, faults=Faults(always_fail=(".*",))) as failing,
+        FakeGitHub() as comments, FakeGitHub() as readonly,
+    ):  # fmt: skip
         comments.pulls.add(COMMENT_PR)
-        yield World(base / "t.db", github.url, failing.url, comments.url)
+        comments.add_pull(BROKEN_PR, base={WORKFLOW_FILE: WORKFLOW_TEXT}, head={WORKFLOW_FILE: "jobs: [unclosed\n"})
+        readonly.pulls.add(COMMENT_PR)
+        readonly.add_pull(CHANGING_PR, base={WORKFLOW_FILE: WORKFLOW_TEXT}, head={WORKFLOW_FILE: WORKFLOW_TEXT.replace("30", "60")})
+        readonly.read_only = True
+        yield World(base / "t.db", github.url, failing.url, comments.url, readonly.url)
 
 
 def lay_down(tmp: Path, files: dict[str, bytes], template: Path) -> None:
@@ -394,6 +429,7 @@ def invoke(command: str, case: Case, tmp: Path, world: World) -> tuple[int, str,
         "timeouts": "{tmp}/t.json", "since": "3000d", "split": "2026-03-01", "output": "{tmp}/recs.json",
         "quantile": "0.99", "html": "{tmp}/reports/index.html", "repo": "acme/operator", "pr": "7",
         "comment": world.comment, "github": world.github, "github_failing": world.github_failing,
+        "readonly": world.readonly,
     }  # fmt: skip
     if command == "fetch":
         context["repo"] = REPO_NAME
@@ -401,8 +437,8 @@ def invoke(command: str, case: Case, tmp: Path, world: World) -> tuple[int, str,
     context.update(case.context)
     for _ in range(3):  # values name other values
         context = {k: v.format(**context) for k, v in context.items()}
-    args = [a.format(**context) for a in (*BASE[command], *case.extra)]
-    args = [a for a in args if a]
+    formatted = [a.format(**context) for a in (*BASE[command], *case.extra)]
+    args = [a for i, a in enumerate(formatted) if a and not (a.startswith("--") and formatted[i + 1 : i + 2] == [""])]
     token = TOKEN
     env = {"GITHUB_TOKEN": token, "GH_TOKEN": "", "GITHUB_API_URL": "", "WE_ADVISOR_STORE": "", **case.env}
     before = snapshot(tmp)

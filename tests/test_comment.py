@@ -121,6 +121,125 @@ def test_comment_without_token_explains_what_to_set(tmp_path: Path) -> None:
     assert "hint: set GITHUB_TOKEN or GH_TOKEN" in err
 
 
+# -- finding the pull request: --pr, [comment] pr, the label ------------------------------------
+
+
+def _config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "we-advisor.toml"
+    path.write_text(f'repo = "{REPO}"\n{text}', encoding="utf-8")
+    return str(path)
+
+
+def _ours(fake: FakeGitHub, pr: int) -> list[dict[str, object]]:
+    return [c for c in fake.comments.get(pr, []) if c["user"]["login"] == ACTIONS_BOT and MARKER in c["body"]]
+
+
+def test_the_configured_pull_request_needs_neither_repo_nor_pr(comment_github: FakeGitHub, tmp_path: Path) -> None:
+    """repo and [comment] pr in we-advisor.toml: `we-advisor comment` with no options comments there."""
+    db, config = str(_store(tmp_path / "s.db")), _config(tmp_path, "[comment]\npr = 7\n")
+    env = {"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""}
+    code, out, err = run_cli("comment", "--api-url", comment_github.url, "--store", db, "--config", config, env=env)
+    assert code == 0, err
+    assert f"comment created on {REPO}#7 ([comment] pr in {config})" in err
+    assert len(_ours(comment_github, 7)) == 1 and out == ""
+
+
+def test_the_newest_open_labelled_pull_request_gets_the_comment(comment_github: FakeGitHub, tmp_path: Path) -> None:
+    """No --pr, no [comment] pr: the newest open pull request labelled we-advisor, found past a page of
+    labelled issues, closed pull requests and pull requests with other labels; the next run edits it."""
+    fake = comment_github
+    fake.add_pull(11, labels=("we-advisor",))
+    fake.add_pull(12, labels=("bug", "We-Advisor"))  # GitHub matches labels ignoring case
+    fake.add_pull(13, labels=("we-advisor",), state="closed")
+    fake.add_pull(14, labels=("other",))
+    for n in range(100, 230):  # newer issues (not pull requests) carrying the label: two pages of them
+        fake.add_pull(n, labels=("we-advisor",), is_pull=False)
+    db, env = str(_store(tmp_path / "s.db")), {"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""}
+    args = ("comment", "--repo", REPO, "--api-url", fake.url, "--store", db)
+    code, _, err = run_cli(*args, env=env)
+    assert code == 0, err
+    assert f"comment created on {REPO}#12 (the newest open pull request labelled 'we-advisor')" in err
+    listed = [path for path, _ in fake.requests if "/issues?" in path]
+    assert len(listed) == 2 and "labels=we-advisor" in listed[0] and "state=open" in listed[0]
+    code, _, err = run_cli(*args, env=env)
+    assert code == 0 and "comment unchanged on" in err, err  # the same report again: no write
+    _ours(fake, 12)[0]["body"] = f"{MARKER}\nlast week's report"
+    code, _, err = run_cli(*args, env=env)
+    assert code == 0 and "comment updated on" in err, err
+    assert [len(_ours(fake, n)) for n in (11, 12, 13, 14)] == [0, 1, 0, 0]
+    assert [m for m, _, _ in fake.writes] == ["POST", "PATCH"]
+
+
+@pytest.mark.parametrize("how", ["config", "option"])
+def test_another_label(comment_github: FakeGitHub, tmp_path: Path, how: str) -> None:
+    """[comment] label (or --label) names the label to look for."""
+    comment_github.add_pull(21, labels=("ci-report",))
+    comment_github.add_pull(22, labels=("we-advisor",))
+    db = str(_store(tmp_path / "s.db"))
+    extra = ("--label", "ci-report") if how == "option" else ("--config", _config(tmp_path, '[comment]\nlabel = "ci-report"\n'))
+    code, _, err = run_cli("comment", "--repo", REPO, "--api-url", comment_github.url, "--store", db, *extra,
+                           env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""})  # fmt: skip
+    assert code == 0, err
+    assert [len(_ours(comment_github, n)) for n in (21, 22)] == [1, 0]
+
+
+def test_no_pull_request_to_comment_on(comment_github: FakeGitHub, tmp_path: Path) -> None:
+    """No labelled pull request: an error and a hint; with --no-pr-ok (schedules) the report on stdout, a
+    notice and exit 0. Nothing is written either way."""
+    comment_github.add_pull(31, labels=("we-advisor",), state="closed")
+    db, env = str(_store(tmp_path / "s.db")), {"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""}
+    args = ("comment", "--repo", REPO, "--api-url", comment_github.url, "--store", db)
+    code, out, err = run_cli(*args, env=env)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"error: no open pull request of {REPO} is labelled 'we-advisor'",
+        "hint: label the pull request to comment on 'we-advisor', set [comment] pr in we-advisor.toml or pass --pr "
+        "(--no-pr-ok: report without commenting, for scheduled runs)",
+    ]
+    code, out, err = run_cli(*args, "--no-pr-ok", env=env)
+    assert code == 0, err
+    assert out.startswith(MARKER)
+    assert err.splitlines()[-1] == ("notice: no pull request to comment on (no --pr, no [comment] pr and no open pull "
+                                    "request labelled 'we-advisor'); the report went to stdout, nothing was posted")
+    assert err.splitlines()[0].startswith("report period: ")  # the windows the report rests on, as every history command
+    assert comment_github.writes == []
+
+
+def test_dry_run_without_a_pull_request_asks_github_nothing(comment_github: FakeGitHub, tmp_path: Path) -> None:
+    db = str(_store(tmp_path / "s.db"))
+    code, out, err = run_cli("comment", "--repo", REPO, "--api-url", comment_github.url, "--store", db, "--dry-run",
+                             env={"GITHUB_TOKEN": "", "GH_TOKEN": ""})  # fmt: skip
+    assert code == 0, err
+    assert out.startswith(MARKER)
+    assert "the comment would go to the newest open pull request labelled 'we-advisor' (not looked up)" in err
+    assert comment_github.stats.total == 0
+
+
+def test_a_token_that_cannot_write_is_one_error_with_the_permission_to_add(comment_github: FakeGitHub, tmp_path: Path) -> None:
+    """403 on the write (a job without pull-requests: write): the error names the refusal, the hint the
+    permission; nothing is created, and the token is in neither line."""
+    comment_github.read_only = True
+    db = str(_store(tmp_path / "s.db"))
+    code, out, err = run_cli("comment", "--repo", REPO, "--pr", PR, "--api-url", comment_github.url, "--store", db,
+                             env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""})  # fmt: skip
+    assert (code, out) == (1, "")
+    error, hint = err.splitlines()
+    assert error == f"error: GitHub refused access to comments of {REPO}#7: Resource not accessible by integration"
+    assert hint.startswith("hint: the token needs `pull-requests: write` to comment")
+    assert comment_github.comments.get(COMMENT_PR, []) == [] and [s for _, _, s in comment_github.writes] == [403]
+    assert TOKEN not in err
+
+
+def test_a_closed_configured_pull_request_is_commented_with_a_warning(comment_github: FakeGitHub, tmp_path: Path) -> None:
+    comment_github.add_pull(41, state="closed")
+    db, config = str(_store(tmp_path / "s.db")), _config(tmp_path, "[comment]\npr = 41\n")
+    code, _, err = run_cli("comment", "--api-url", comment_github.url, "--store", db, "--config", config,
+                           env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""})  # fmt: skip
+    assert code == 0, err
+    assert f"warning: pull request {REPO}#41 is closed; commenting on it all the same" in err
+    assert len(_ours(comment_github, 41)) == 1
+
+
 def test_find_marked_picks_our_oldest_marked_comment() -> None:
     comments = [PostedComment(1, "bot", "plain"), PostedComment(2, "other", MARKER), PostedComment(3, "Bot", MARKER + "x"),
                 PostedComment(4, "bot", MARKER)]

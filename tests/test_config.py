@@ -45,6 +45,14 @@ def test_rules_and_values_are_read(tmp_path: Path) -> None:
         ("[[phases]]\nname='a'\nstart='x'\n[[phases]]\nname='a'\nstart='y'", "phase 'a' defined twice"),
         ("[[timeouts]]\nfile='a.go'\npattern='--timeout=\\d+'", "has no group"),
         ("preset = 'nope'", "unknown preset 'nope'"),
+        ("comment = 7", "comment must be a table"),
+        ("[comment]\nprr = 7", "[comment] has unknown key 'prr'"),
+        ("[comment]\npr = 0", "[comment] pr must be a pull request number"),
+        ("[comment]\npr = '7'", "[comment] pr must be a pull request number"),
+        ("[comment]\npr = true", "[comment] pr must be a pull request number"),
+        ("[comment]\nlabel = ''", "[comment] label '' is not a label to look for"),
+        ("[comment]\nlabel = 'a,b'", "[comment] label 'a,b' is not a label to look for"),
+        ("[comment]\nlabel = 3", "[comment] label must be a string"),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -77,3 +85,14 @@ def test_kubernaut_preset_ships() -> None:
     assert "kubernaut-e2e" in list_presets()
     settings = settings_from_mapping({"preset": "kubernaut-e2e"})
     assert any(rule.timeout_s == 300 for rule in settings.phases)
+
+
+def test_the_comment_section(tmp_path: Path) -> None:
+    """[comment]: the pull request of the weekly comment, or the label to find it by (default we-advisor)."""
+    assert (Settings().comment.pr, Settings().comment.label) == (None, "we-advisor")
+    path = tmp_path / "we-advisor.toml"
+    path.write_text('[comment]\npr = 42\nlabel = " ci report "\n')
+    settings = load_settings(path)
+    assert (settings.comment.pr, settings.comment.label) == (42, "ci report")
+    path.write_text("[comment]\n")
+    assert load_settings(path).comment == Settings().comment

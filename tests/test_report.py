@@ -304,7 +304,7 @@ def test_undefined_template_variable_fails_loudly() -> None:
 
 
 def test_weekly_workflow_and_action_follow_the_contract() -> None:
-    """Weekly schedule off minute 0, a PR-number dispatch input, least privilege, one concurrency group."""
+    """Weekly schedule off minute 0, a PR-number dispatch input, least privilege per job, one concurrency group."""
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe", pure=True)  # YAML 1.2, as GitHub reads workflows: the key `on` stays a string
@@ -315,8 +315,11 @@ def test_weekly_workflow_and_action_follow_the_contract() -> None:
     assert minute != "0" and not minute.startswith("*")
     assert "pr" in on["workflow_dispatch"]["inputs"]
     assert flow["permissions"] == {}  # nothing by default: each job asks for what it needs
-    assert flow["jobs"]["report"]["permissions"] == {
-        "actions": "read", "checks": "read", "contents": "read", "pull-requests": "write"
+    jobs = {name: job["permissions"] for name, job in flow["jobs"].items()}
+    assert jobs == {
+        "report": {"actions": "read", "checks": "read", "contents": "read"},  # reads history; writes nowhere
+        "apply": {"contents": "write", "pull-requests": "write"},  # the timeouts pull request
+        "comment": {"contents": "read", "pull-requests": "write"},  # the weekly comment
     }
     assert flow["concurrency"]["group"]
     action = yaml.load((root / "action.yml").read_text())

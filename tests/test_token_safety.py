@@ -226,6 +226,45 @@ def test_comment_dry_run_success_and_failures(servers: Servers, work: Path, verb
     assert leaks(TOKEN, work, *outputs) == []
 
 
+@VERBOSE
+def test_comment_by_label_and_check_success_and_failures(export: Path, work: Path, verbose: bool) -> None:
+    """comment without --pr (found by its label; none found with --no-pr-ok), a token that cannot write (403);
+    check --pr: a pull request that changes a timeout (created, --dry-run), one that does not exist (404),
+    one whose head breaks a workflow, a revoked token (401)."""
+    db = _comment_store(work)
+    workflow = "name: E2E\non: [push]\njobs:\n  e2e:\n    runs-on: ubuntu-latest\n    timeout-minutes: 30\n    steps:\n      - run: x\n"
+    path = ".github/workflows/e2e.yml"
+    with FakeGitHub(token=COMMENT_TOKEN) as fake:
+        seen = Recorder(fake.server)
+        fake.add_pull(11, labels=("we-advisor",), base={path: workflow}, head={path: workflow.replace("30", "45")})
+        fake.add_pull(12, base={path: workflow}, head={path: "jobs: [\n"})
+        base = ("--repo", "acme/operator", "--api-url", fake.url, "--store", str(db))
+        runs: list[tuple[tuple[str, ...], int]] = [
+            (("comment", *base), 0), (("comment", *base, "--label", "nobody", "--no-pr-ok"), 0),
+            (("check", *base, "--pr", "11"), 0), (("check", *base, "--pr", "11", "--dry-run"), 0),
+            (("check", *base, "--pr", "13"), 1), (("check", *base, "--pr", "12"), 1),
+        ]
+        outputs = []
+        for args, expected in runs:
+            code, out, err = cli(COMMENT_TOKEN, *args, verbose=verbose)
+            assert code == expected, (args, err)
+            assert_debug_output(err, verbose)
+            outputs += [out, err]
+        assert len(fake.comments[11]) == 2  # the weekly report and the evidence
+        fake.read_only = True
+        fake.comments[11].clear()
+        for command in ("comment", "check"):
+            code, out, err = cli(COMMENT_TOKEN, command, *base, "--pr", "11", verbose=verbose)
+            assert code == 1 and "Resource not accessible by integration" in err, err
+            outputs += [out, err]
+        fake.faults = Faults(unauthorized=True)
+        code, out, err = cli(COMMENT_TOKEN, "check", *base, "--pr", "11", verbose=verbose)
+        assert code == 1 and "rejected the token" in err.splitlines()[-2], err
+        outputs += [out, err]
+    assert seen.received(COMMENT_TOKEN)
+    assert leaks(COMMENT_TOKEN, work, *outputs) == []
+
+
 # -- the offline commands --------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from analyzer.advise.workflows import JobSpec, TimeoutValue, WorkflowSpec, find_
 from analyzer.config import TimeoutRule
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration
+from analyzer.records import UnitKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def plan_source_patches(
     for rule in rules:
         targets = [
             r for r in result.recommendations
-            if r.verdict in CHANGE and r.recommended_timeout_s is not None and _rule_matches(rule, r)
+            if r.verdict in CHANGE and r.recommended_timeout_s is not None and rule_matches(rule, r.key)
         ]
         if not targets:
             continue
@@ -179,7 +180,9 @@ def _rewrite(
     return pattern.sub(swap, text), changed, skipped
 
 
-def _rule_matches(rule: TimeoutRule, r: Recommendation) -> bool:
+def rule_matches(rule: TimeoutRule, r: UnitKey) -> bool:
+    """Whether the ``[[timeouts]]`` rule names unit ``r``: its phase (and, when given, job and step
+    regexes), else a step (step regex, optional job regex), else a job (job regex)."""
     if rule.phase is not None:
         if r.phase != rule.phase:
             return False

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
@@ -41,6 +41,7 @@ from analyzer.collect.transport import (
     Cut,
     Pacer,
     Stale,
+    decode_content,
     describe,
     int_header,
     loads,
@@ -77,6 +78,13 @@ PERMISSION_HINT = (
     "on this repository"
 )
 RETRY_HINT = "GitHub or the network had trouble; run the same command again: everything fetched so far is kept"
+WRITE_HINT = (
+    "the token needs `pull-requests: write` to comment: in a workflow, `permissions: pull-requests: write` on the job "
+    "(a pull_request run from a fork only ever gets a read-only token); a fine-grained token: Pull requests read and write"
+)
+PULL_HINT = (
+    "the token needs `pull-requests: read` and `contents: read` (fine-grained) or `repo` scope (classic) on this repository"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +322,9 @@ class GitHubClient:
     # -- requests ------------------------------------------------------------------------------
 
     def _get(
-        self, url: str, *, what: str, etag: str | None = None, accept: frozenset[int] = frozenset()
-    ) -> tuple[int, dict[str, Any], Any]:
+        self, url: str, *, what: str, etag: str | None = None, accept: frozenset[int] = frozenset(),
+        refused_hint: str = PERMISSION_HINT,
+    ) -> tuple[int, dict[str, Any], Any]:  # fmt: skip
         """GET through PyGithub: (status, headers, JSON) for 2xx/3xx and statuses in ``accept``.
 
         urllib3 retries connection errors, 429, 5xx and rate limits inside PyGithub; this loop also
@@ -332,13 +341,13 @@ class GitHubClient:
                 status, answer_headers, body = self._requester().requestJson("GET", url, headers=dict(headers))
             except GithubException as exc:  # raised from inside GithubRetry (rate limits, 403s)
                 self._note(exc.status, exc.headers or {})
-                raise self._error(exc.status, exc.headers or {}, exc.data, what) from exc
+                raise self._error(exc.status, exc.headers or {}, exc.data, what, refused_hint) from exc
             except (requests.exceptions.RequestException, OSError) as exc:
                 problem = describe(exc)
                 continue
             self._note(status, answer_headers)
             if status >= 400 and status not in accept:
-                raise self._error(status, answer_headers, loads(body), what)
+                raise self._error(status, answer_headers, loads(body), what, refused_hint)
             if status in (204, 302, 304) or status >= 400 or not body:
                 return status, answer_headers, loads(body) if status >= 400 else None
             try:
@@ -348,7 +357,9 @@ class GitHubClient:
                 continue
         raise GitHubError(f"cannot get {what} from {self.host}: {self._scrub(problem)}", hint=RETRY_HINT)
 
-    def _error(self, status: int, headers: Mapping[str, Any], data: Any, what: str) -> GitHubError:
+    def _error(
+        self, status: int, headers: Mapping[str, Any], data: Any, what: str, refused_hint: str = PERMISSION_HINT
+    ) -> GitHubError:
         message = data.get("message") if isinstance(data, dict) else None
         detail = self._scrub(str(message))[:200] if message else ""
         remaining = int_header(headers, "x-ratelimit-remaining")
@@ -361,27 +372,28 @@ class GitHubClient:
                 reset = int(time.time()) + (retry_after if retry_after is not None else 60)
             return rate_error(float(reset))
         if status == 403:
-            return AuthError(f"GitHub refused access to {what}" + (f": {detail}" if detail else ""), hint=PERMISSION_HINT)
+            return AuthError(f"GitHub refused access to {what}" + (f": {detail}" if detail else ""), hint=refused_hint)
         if status == 404:
             return NotFoundError(f"{what} not found on {self.host}", hint="check the name; GitHub also answers 404 "
-                                 "for a private repository the token cannot read (" + PERMISSION_HINT + ")")
+                                 "for a private repository the token cannot read (" + refused_hint + ")")
         if status >= 500:
             return GitHubError(
                 f"GitHub answered {status} for {what} after {self.policy.tries} tries", hint=RETRY_HINT
             )
         return GitHubError(f"GitHub answered {status} for {what}" + (f": {detail}" if detail else ""), hint=RETRY_HINT)
 
-    def get(self, url: str, *, what: str, etag: str | None = None) -> Answer:
-        """One page of JSON; ``etag`` makes it conditional (a 304 costs no rate limit)."""
-        status, headers, data = self._get(url, what=what, etag=etag)
+    def get(self, url: str, *, what: str, etag: str | None = None, refused_hint: str = PERMISSION_HINT) -> Answer:
+        """One page of JSON; ``etag`` makes it conditional (a 304 costs no rate limit). ``refused_hint``:
+        what a 403 answer's hint says the token needs."""
+        status, headers, data = self._get(url, what=what, etag=etag, refused_hint=refused_hint)
         return Answer(data, headers.get("etag"), next_link(headers.get("link")), not_modified=status == 304)
 
-    def get_all(self, url: str, key: str, *, what: str) -> list[Any]:
+    def get_all(self, url: str, key: str, *, what: str, refused_hint: str = PERMISSION_HINT) -> list[Any]:
         """Every item of a paginated listing (``key`` names the list in a page object)."""
         items: list[Any] = []
         next_url: str | None = url
         while next_url:
-            answer = self.get(next_url, what=what)
+            answer = self.get(next_url, what=what, refused_hint=refused_hint)
             page = answer.data
             chunk = page if isinstance(page, list) else (page or {}).get(key)
             if not isinstance(chunk, list):
@@ -440,6 +452,47 @@ class GitHubClient:
         login = data.get("login") if isinstance(data, dict) else None
         return str(login) if login else "github-actions[bot]"
 
+    # -- pull requests -------------------------------------------------------------------------
+
+    def fetch_pull(self, repo: str, number: int) -> dict[str, Any]:
+        """A pull request (``head``/``base`` SHAs, ``state``, ``labels``); NotFoundError for an unknown number."""
+        data = self.get(f"/repos/{repo}/pulls/{number}", what=f"pull request {repo}#{number}", refused_hint=PULL_HINT).data
+        if not isinstance(data, dict) or not isinstance(data.get("head"), dict) or not isinstance(data.get("base"), dict):
+            raise GitHubError(f"GitHub's answer for pull request {repo}#{number} is not a pull request", hint=RETRY_HINT)
+        return data
+
+    def fetch_pull_files(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The files a pull request changes (``filename``, ``status``, ``previous_filename``), every page."""
+        url = f"/repos/{repo}/pulls/{number}/files?per_page={PER_PAGE}"
+        items = self.get_all(url, "files", what=f"files of pull request {repo}#{number}", refused_hint=PULL_HINT)
+        return [f for f in items if isinstance(f, dict) and isinstance(f.get("filename"), str)]
+
+    def newest_labelled_pull(self, repo: str, label: str) -> dict[str, Any] | None:
+        """The newest open pull request carrying ``label`` (its issue JSON), or None: the issues listing
+        filtered by the label, newest first, read page by page until a pull request turns up."""
+        query = urlencode({"state": "open", "labels": label, "sort": "created", "direction": "desc", "per_page": PER_PAGE})
+        next_url: str | None = f"/repos/{repo}/issues?{query}"
+        while next_url:
+            answer = self.get(next_url, what=f"open pull requests of {repo} labelled {label!r}", refused_hint=PULL_HINT)
+            page = answer.data if isinstance(answer.data, list) else []
+            for item in page:
+                if isinstance(item, dict) and isinstance(item.get("pull_request"), dict) and isinstance(item.get("number"), int):
+                    return item
+            next_url = answer.next_url
+        return None
+
+    def fetch_text(self, repo: str, path: str, ref: str) -> str | None:
+        """A text file's contents at ``ref`` (a commit SHA), or None where the commit has no such file (404)
+        or it is not readable as UTF-8 text through the contents API (a folder, binary, larger than 1 MB)."""
+        try:
+            answer = self.get(
+                f"/repos/{repo}/contents/{quote(path)}?{urlencode({'ref': ref})}", what=f"{path} at {ref[:12]}",
+                refused_hint=PULL_HINT,
+            )  # fmt: skip
+        except NotFoundError:
+            return None
+        return decode_content(answer.data)
+
     def list_comments(self, url: str, *, what: str) -> list[PostedComment]:
         """The comments of an issue or pull request (``url``: its comments listing), every page."""
         return [
@@ -460,13 +513,13 @@ class GitHubClient:
             status, headers, body = self._requester().requestJson(verb, url, input=payload)
         except GithubException as exc:
             self._note(exc.status, exc.headers or {})
-            raise self._error(exc.status, exc.headers or {}, exc.data, what) from exc
+            raise self._error(exc.status, exc.headers or {}, exc.data, what, WRITE_HINT) from exc
         except (requests.exceptions.RequestException, OSError) as exc:
             raise GitHubError(f"cannot write {what} on {self.host}: {describe(exc)}", hint=RETRY_HINT) from exc
         self._note(status, headers)
         data = loads(body)
         if status >= 400:
-            raise self._error(status, headers, data, what)
+            raise self._error(status, headers, data, what, WRITE_HINT)
         return data if isinstance(data, dict) else {}
 
     def download_job_log(self, repo: str, job_id: int) -> LogDownload:

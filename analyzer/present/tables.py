@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.advise.backtest import BacktestResult
+from analyzer.advise.check import PullCheck
 from analyzer.advise.patch import PatchPlan
 from analyzer.advise.policy import quantile_label
 from analyzer.advise.result import Recommendation, RecommendResult
@@ -23,6 +24,7 @@ from analyzer.bootstrap.forecast import Forecast
 from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
 from analyzer.model import UnitStats
+from analyzer.present.publish import CommentResult
 from analyzer.present.text import run_label
 from analyzer.records import Incident, iso
 
@@ -341,3 +343,27 @@ def fetch_lines(summary: FetchSummary) -> list[str]:
     if summary.stopped is not None:
         lines += [f"stopped: {summary.stopped.message}; everything fetched so far is saved", f"hint: {summary.stopped.hint}"]
     return lines
+
+
+def comment_line(result: CommentResult) -> str:
+    """What ``comment`` (or ``check``) did with its comment, for stderr."""
+    where = f"{result.repo}#{result.pr}" if result.pr is not None else ""
+    chosen = f" ({result.how})" if result.how and result.pr is not None else ""
+    if result.action == "dry-run":
+        target = f"pull request {where}{chosen}" if result.pr is not None else result.how
+        return f"dry run: nothing sent; the comment would go to {target}"
+    if result.action == "skipped":
+        return f"notice: no pull request to comment on ({result.how}); the report went to stdout, nothing was posted"
+    if result.action == "none":
+        return "no timeout changes in this pull request: nothing to comment"
+    return f"comment {result.action} on {where}{chosen}" + (f": {result.url}" if result.url else "")
+
+
+def check_lines(check: PullCheck, result: CommentResult) -> list[str]:
+    """What ``check`` found and did with its comment, for stderr."""
+    count = sum(len(c.units) or 1 for c in check.changes)
+    found = (
+        f"check: {len(check.changes)} timeout change(s) in {check.repo}#{check.pr} ({count} row(s) of evidence; "
+        f"{check.files_read} of its {check.files_changed} changed file(s) are workflows or [[timeouts]] files)"
+    )
+    return [found, comment_line(result)]
