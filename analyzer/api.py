@@ -36,6 +36,7 @@ from analyzer.advise import (
     run_backtest,
 )
 from analyzer.advise.patch import read_workflow_dir
+from analyzer.advise.reruns import with_rerun_notes
 from analyzer.bootstrap.forecast import Forecast, forecast_plan
 from analyzer.bootstrap.plan import load_plan_and_limits
 from analyzer.bootstrap.runner import run_file as bootstrap_run
@@ -45,6 +46,8 @@ from analyzer.config import Settings, require_quantile, require_repo
 from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
 from analyzer.errors import AuthError, InputError
 from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
+from analyzer.model.failures import HISTORY, FailureReport, failure_report
+from analyzer.model.reruns import limit_reruns, stopped_by_limit
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.charts import TREND_WEEKS
 from analyzer.present.context import ReportInputs, build_context, package_version
@@ -62,6 +65,7 @@ __all__ = [
     "comment",
     "demo",
     "ensure_parsed",
+    "failures",
     "fetch",
     "incidents",
     "ingest",
@@ -200,6 +204,26 @@ def local_runs(store: Store) -> dict[int, str]:
     return store.local_sources()
 
 
+def failures(
+    settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
+    on_warning: Warn | None = None, on_window: Announce | None = None,
+) -> FailureReport:  # fmt: skip
+    """``we-advisor failures``: the window's failed job attempts as signatures, and the jobs' rerun rates."""
+    repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
+    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
+    return _failure_report(store, repo, workflow, start)
+
+
+def _failure_report(store: Store, repo: str | None, workflow: str | None, start: datetime | None) -> FailureReport:
+    """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends)."""
+    newest = store.newest_time(repo=repo)
+    history = None if start is None or newest is None else min(start, newest - HISTORY)
+    found = store.load_incidents(repo=repo, workflow=workflow, since=history)
+    excerpts = store.load_excerpts(repo=repo, workflow=workflow, since=history)
+    attempts = store.load_attempts(repo=repo, workflow=workflow, since=start)
+    return failure_report(found, excerpts, attempts, since=start, now=newest)
+
+
 # -- advice -------------------------------------------------------------------------------------
 
 
@@ -247,7 +271,10 @@ def recommend(
     keys = keys_of(model.fit(frame).units_)
     specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
     current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
-    return recommend_limits(frame, current, policy, model=model)
+    result = recommend_limits(frame, current, policy, model=model)
+    stopped = stopped_by_limit(frame)  # the attempts of runs a limit stopped are read only when there are some
+    attempts = store.load_attempts(repo=repo, workflow=workflow, since=start) if not stopped.empty else []
+    return with_rerun_notes(result, limit_reruns(stopped, attempts))
 
 
 def patch(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
@@ -336,6 +363,7 @@ def report_inputs(
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything, on_window=(
         None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
     )
+    failed = _failure_report(store, repo, None, start)
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),
@@ -347,6 +375,7 @@ def report_inputs(
         quantile=settings.quantile,
         version=package_version(),
         local_runs=store.local_sources(),
+        failures=failed,
     )
 
 
