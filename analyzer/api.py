@@ -475,6 +475,7 @@ def demo(
             summary = ingest(settings, store, [sample], on_progress=on_progress, on_warning=on_warning)
             rows = stats(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
             found = incidents(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            failed = failures(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
             counts = store.counts()
             recommended = recommend(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
             try:
@@ -487,5 +488,5 @@ def demo(
                 written = report(settings, store, html=html, markdown=markdown, on_warning=on_warning)
         config = keep_settings(sample, store_path) if store_path is not None else None
         step = next_command(store_path, config, DEMO_WINDOW)
-        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written, next_step=step)
+        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written, next_step=step, failed=failed)
         return DemoResult(text, summary, rows, found, path, recommended)

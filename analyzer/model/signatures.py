@@ -544,10 +544,10 @@ class _TestSets:
         return _TestSets((), index=self.index[members], table=self.table)
 
     def conflicts(self) -> np.ndarray:
-        return self.table[np.ix_(self.index, self.index)]
+        return np.asarray(self.table[np.ix_(self.index, self.index)], dtype=bool)
 
     def conflicts_with(self, row: int, others: Sequence[int]) -> np.ndarray:
-        return self.table[self.index[row], self.index[list(others)]]
+        return np.asarray(self.table[self.index[row], self.index[list(others)]], dtype=bool)
 
     def conflicts_between(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
-        return self.table[np.ix_(self.index[rows], self.index[others])]
+        return np.asarray(self.table[np.ix_(self.index[rows], self.index[others])], dtype=bool)
