@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyzer.model.failures import FailureReport, failure_report
 from analyzer.present.charts import mark_critical
 from analyzer.present.context import ReportInputs, build_context
 from analyzer.present.html import render_html
 from analyzer.present.markdown import MARKER, render_markdown
-from analyzer.records import Incident
+from analyzer.records import Excerpt, ExcerptLine, Incident, JobAttempt
 
 GOLD = Path(__file__).parent / "gold"
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -146,6 +147,28 @@ RECOMMENDATIONS = [
 ]
 
 
+def failures_of(found: list[Incident], start: datetime, planted: bool) -> FailureReport:
+    """Signatures and reruns over the history: its Tekton timeouts, a unit test failing this week
+    (new), and reruns that passed for every second timeout."""
+    unit = [
+        Incident(repo="acme/operator", workflow=WORKFLOW, run_id=9000 + k, run_attempt=1, job_id=90_000 + k, job="unit",
+                 step_number=3, step="Run go test ./...", phase=None, kind="failure", limit_s=None,
+                 evidence="##[error]Process completed with exit code 1.", occurred_at=END - timedelta(days=k + 1))
+        for k in range(3)
+    ]  # fmt: skip
+    message = f"assert {PLANTED} @octocat #12" if planted else "expected phase Completed, got Running"
+    excerpts = {
+        i.job_id: Excerpt((ExcerptLine(40, f"--- FAIL: TestReconcile_Conflict (0.{i.job_id % 90:02d}s)", "error"),
+                           ExcerptLine(41, f"    controller_test.go:{100 + k}: {message}", "error"),
+                           ExcerptLine(44, i.evidence, "evidence")), 44)  # fmt: skip
+        for k, i in enumerate(unit)
+    }
+    recent = [i for i in [*found, *unit] if i.occurred_at and i.occurred_at >= start]  # the runs of the period
+    attempts = [JobAttempt(i.workflow, i.job, i.run_id, 1, "failure", i.kind, i.repo) for i in recent]
+    attempts += [JobAttempt(i.workflow, i.job, i.run_id, 2, "success", None, i.repo) for i in recent[::2]]
+    return failure_report([*found, *unit], excerpts, attempts, since=start, now=END)
+
+
 def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
     frame, found = synthetic_observations(runs, planted=planted)
     start = END - timedelta(days=7)
@@ -158,6 +181,7 @@ def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
         incidents=[i for i in found if i.occurred_at and i.occurred_at >= start],
         recommendations=RECOMMENDATIONS,
         version="9.9.9",
+        failures=failures_of(found, start, planted),
     )
 
 
