@@ -159,3 +159,121 @@ def test_a_store_from_before_excerpts_is_migrated_and_filled(tmp_path: Path) -> 
     assert sorted(s["count"] for s in data["signatures"]) == [1, 1]
     with Store(db) as store:
         assert len(store.load_excerpts()) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# the bundled sample (the demo) and real logs
+
+
+SAMPLE = ROOT / "data" / "sample"
+
+
+def sample_truth() -> tuple[dict[int, str], dict[tuple[str, str], list[int]]]:
+    """From the sample's raw files alone (not through we-advisor): each failed job attempt's cause, read
+    from its log and annotations by what the generator writes, and per job the failed attempts,
+    those rerun, and those that passed on the rerun."""
+    import gzip
+
+    jobs = [j for path in sorted((SAMPLE / "jobs").glob("*.json")) for j in json.loads(path.read_text())["jobs"]]
+    notes = {int(p.stem): " ".join(n["message"] for n in json.loads(p.read_text())) for p in (SAMPLE / "annotations").glob("*.json")}
+    causes: dict[int, str] = {}
+    for job in jobs:
+        note = notes.get(job["id"], "")
+        if job["conclusion"] == "success" or "Canceling since" in note:
+            continue
+        log = gzip.decompress((SAMPLE / "logs" / f"{job['id']}.txt.gz").read_bytes()).decode()
+        spec = re.search(r"\n\S+ +\[FAIL\] (.+)\n", log)
+        unit = re.search(r"--- FAIL: (\w+).*\n.*\n.*\n\S+ FAIL\t(\S+)\t", log)
+        rules = [
+            ("job timeout", "maximum execution time" in note), ("step timeout", "has timed out after" in log),
+            ("runner lost", "shutdown signal" in log), ("go test hang", "panic: test timed out" in log),
+            ("tekton wait", "condition on deployments/tekton-pipelines-controller" in log),
+            ("data storage wait", "condition on deployments/datastorage" in log),
+            ("controller wait", "controller pod should become ready" in log),
+            (f"spec {spec and spec[1]}", spec is not None), (f"unit {unit and unit[2]} {unit and unit[1]}", unit is not None),
+        ]  # fmt: skip
+        causes[job["id"]] = next(name for name, hit in rules if hit)
+    runs: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = {}
+    for job in jobs:
+        runs.setdefault((job["workflow_name"], job["name"], job["run_id"]), {})[job["run_attempt"]] = job
+    reruns: dict[tuple[str, str], list[int]] = {}
+    for (workflow, name, _), attempts in runs.items():
+        tally = reruns.setdefault((workflow, name), [0, 0, 0])
+        order = sorted(attempts)
+        for k, number in enumerate(order):
+            if attempts[number]["id"] in causes:
+                tally[0] += 1
+                if k + 1 < len(order):
+                    tally[1] += 1
+                    tally[2] += attempts[order[k + 1]]["conclusion"] == "success"
+    return causes, reruns
+
+
+@pytest.mark.skipif(not (SAMPLE / "runs.json").is_file(), reason="data/sample is absent")
+def test_the_demo_answers_both_questions(tmp_path: Path) -> None:
+    """On the bundled sample: every failure cause the generator wrote is one signature and no
+    signature mixes two (the Tekton wait, the hanging go test, specs, unit tests, job and step
+    timeouts, ...), the most frequent first; rerun rates equal those counted from the raw files."""
+    from analyzer import api
+
+    db = tmp_path / "demo.db"
+    api.demo(db, reports_dir=None)
+    config = str(SAMPLE / "we-advisor.toml")
+    code, out, err = cli("failures", "--store", str(db), "--config", config, "--since", "60d", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    causes, reruns = sample_truth()
+    signature_of = {job: s["id"] for s in data["signatures"] for job in s["member_ids"]}
+    assert set(signature_of) == set(causes)
+    by_cause: dict[str, set[str]] = {}
+    for job, cause in causes.items():
+        by_cause.setdefault(cause, set()).add(signature_of[job])
+    assert {cause: len(ids) for cause, ids in by_cause.items()} == dict.fromkeys(by_cause, 1)
+    assert len(data["signatures"]) == len(by_cause)  # and no signature holds two causes
+    top = data["signatures"][0]
+    assert top["title"] == "error: timed out waiting for the condition on deployments/tekton-pipelines-controller"
+    assert top["count"] == sum(c == "tekton wait" for c in causes.values()) >= 10
+    assert [s["count"] for s in data["signatures"]] == sorted((s["count"] for s in data["signatures"]), reverse=True)
+    got = {(r["workflow"], r["job"]): [r["failed_attempts"], r["reruns"], r["passed_on_rerun"]] for r in data["reruns"]}
+    assert got == reruns
+    assert all(passed for _, _, passed in got.values())  # both jobs passed on rerun at least once
+
+
+@pytest.mark.realdata
+def test_real_failed_logs_through_ingest_and_the_failures_command(realdata: Path, tmp_path: Path) -> None:
+    """The hand-labelled real logs of tests/failure_labels.tsv that are job logs, ingested one by one:
+    the signatures the command finds (from the excerpts the store keeps, at the parser's evidence
+    line) agree with the labels better than the exact first error line, and at least 0.9 ARI."""
+    import csv
+
+    from sklearn.metrics import adjusted_rand_score
+
+    from analyzer import api
+    from analyzer.config import Settings
+    from analyzer.errors import LogParseError
+    from analyzer.model.signatures import baseline_labels
+    from analyzer.parse.logs import check_log
+
+    labels: dict[int, str] = {}
+    db = tmp_path / "real.db"
+    rows = csv.DictReader((line for line in (ROOT / "tests" / "failure_labels.tsv").open() if not line.startswith("#")), delimiter="\t")
+    with api.open_store(db, create=True) as store:
+        for row in rows:
+            path = realdata / row["path"]
+            try:
+                check_log(path.read_bytes())
+            except LogParseError:
+                continue  # a console excerpt pasted into a document, not a job log
+            before = set(store.job_ids())
+            api.ingest(Settings(), store, [path], repo="real/logs")
+            labels.update(dict.fromkeys(set(store.job_ids()) - before, row["label"]))
+        excerpts = store.load_excerpts()
+    code, out, err = cli("failures", "--store", str(db), "--since", "2000-01-01", "--format", "json")
+    assert code == 0, err
+    signature_of = {job: s["id"] for s in json.loads(out)["signatures"] for job in s["member_ids"]}
+    jobs = sorted(signature_of)
+    assert len(jobs) >= 40 and set(jobs) <= set(labels)
+    truth = [labels[j] for j in jobs]
+    method = adjusted_rand_score(truth, [signature_of[j] for j in jobs])
+    assert method >= 0.9
+    assert method > adjusted_rand_score(truth, baseline_labels([excerpts[j] for j in jobs]))
