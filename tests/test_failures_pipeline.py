@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from analyzer.cli import app
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.store import Store
+from tests.failure_histories import sample_failures
 from tests.fake_export import build_export, build_rerun_export
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,47 +169,6 @@ def test_a_store_from_before_excerpts_is_migrated_and_filled(tmp_path: Path) -> 
 SAMPLE = ROOT / "data" / "sample"
 
 
-def sample_truth() -> tuple[dict[int, str], dict[tuple[str, str], list[int]]]:
-    """From the sample's raw files alone (not through we-advisor): each failed job attempt's cause, read
-    from its log and annotations by what the generator writes, and per job the failed attempts,
-    those rerun, and those that passed on the rerun."""
-    import gzip
-
-    jobs = [j for path in sorted((SAMPLE / "jobs").glob("*.json")) for j in json.loads(path.read_text())["jobs"]]
-    notes = {int(p.stem): " ".join(n["message"] for n in json.loads(p.read_text())) for p in (SAMPLE / "annotations").glob("*.json")}
-    causes: dict[int, str] = {}
-    for job in jobs:
-        note = notes.get(job["id"], "")
-        if job["conclusion"] == "success" or "Canceling since" in note:
-            continue
-        log = gzip.decompress((SAMPLE / "logs" / f"{job['id']}.txt.gz").read_bytes()).decode()
-        spec = re.search(r"\n\S+ +\[FAIL\] (.+)\n", log)
-        unit = re.search(r"--- FAIL: (\w+).*\n.*\n.*\n\S+ FAIL\t(\S+)\t", log)
-        rules = [
-            ("job timeout", "maximum execution time" in note), ("step timeout", "has timed out after" in log),
-            ("runner lost", "shutdown signal" in log), ("go test hang", "panic: test timed out" in log),
-            ("tekton wait", "condition on deployments/tekton-pipelines-controller" in log),
-            ("data storage wait", "condition on deployments/datastorage" in log),
-            ("controller wait", "controller pod should become ready" in log),
-            (f"spec {spec and spec[1]}", spec is not None), (f"unit {unit and unit[2]} {unit and unit[1]}", unit is not None),
-        ]  # fmt: skip
-        causes[job["id"]] = next(name for name, hit in rules if hit)
-    runs: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = {}
-    for job in jobs:
-        runs.setdefault((job["workflow_name"], job["name"], job["run_id"]), {})[job["run_attempt"]] = job
-    reruns: dict[tuple[str, str], list[int]] = {}
-    for (workflow, name, _), attempts in runs.items():
-        tally = reruns.setdefault((workflow, name), [0, 0, 0])
-        order = sorted(attempts)
-        for k, number in enumerate(order):
-            if attempts[number]["id"] in causes:
-                tally[0] += 1
-                if k + 1 < len(order):
-                    tally[1] += 1
-                    tally[2] += attempts[order[k + 1]]["conclusion"] == "success"
-    return causes, reruns
-
-
 @pytest.mark.skipif(not (SAMPLE / "runs.json").is_file(), reason="data/sample is absent")
 def test_the_demo_answers_both_questions(tmp_path: Path) -> None:
     """On the bundled sample: every failure cause the generator wrote is one signature and no
@@ -222,7 +182,7 @@ def test_the_demo_answers_both_questions(tmp_path: Path) -> None:
     code, out, err = cli("failures", "--store", str(db), "--config", config, "--since", "60d", "--format", "json")
     assert code == 0, err
     data = json.loads(out)
-    causes, reruns = sample_truth()
+    causes, reruns = sample_failures(SAMPLE)
     signature_of = {job: s["id"] for s in data["signatures"] for job in s["member_ids"]}
     assert set(signature_of) == set(causes)
     by_cause: dict[str, set[str]] = {}

@@ -157,11 +157,12 @@ def failures_of(found: list[Incident], start: datetime, planted: bool) -> Failur
         for k in range(3)
     ]  # fmt: skip
     message = f"assert {PLANTED} @octocat #12" if planted else "expected phase Completed, got Running"
+    lines = [(f"--- FAIL: TestReconcile_Conflict (0.{i.job_id % 90:02d}s)", f"    controller_test.go:{100 + k}: {message}", i.evidence)
+             for k, i in enumerate(unit)]  # fmt: skip
+    roles = ("error", "error", "evidence")
     excerpts = {
-        i.job_id: Excerpt((ExcerptLine(40, f"--- FAIL: TestReconcile_Conflict (0.{i.job_id % 90:02d}s)", "error"),
-                           ExcerptLine(41, f"    controller_test.go:{100 + k}: {message}", "error"),
-                           ExcerptLine(44, i.evidence, "evidence")), 44)  # fmt: skip
-        for k, i in enumerate(unit)
+        i.job_id: Excerpt(tuple(ExcerptLine(40 + n, text, role) for n, (text, role) in enumerate(zip(texts, roles, strict=True))), 42)
+        for i, texts in zip(unit, lines, strict=True)
     }
     recent = [i for i in [*found, *unit] if i.occurred_at and i.occurred_at >= start]  # the runs of the period
     attempts = [JobAttempt(i.workflow, i.job, i.run_id, 1, "failure", i.kind, i.repo) for i in recent]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.parse import events, logs
-from analyzer.parse.failures import MAX_BYTES, MAX_LINES, clean_line, extract_excerpt, log_lines
+from analyzer.parse.failures import MAX_BYTES, MAX_LINES, LogLines, clean_line, extract_excerpt
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.logs.parser import COMPOSITE_NOTE
 from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
@@ -132,7 +132,7 @@ def failure_excerpt(data: bytes | None, cause: Cause) -> Excerpt:
     the signal's line, else at the annotation's text), and the annotation itself when the log does
     not hold it (a job timeout, a cancel): number 0, role ``evidence``. Without any line, the
     incident's evidence alone (number 0)."""
-    lines = log_lines(data) if data else []
+    lines = LogLines(data) if data else LogLines(b"")
     signal = cause.signal
     evidence = None if signal is not None else cause.note
     excerpt = extract_excerpt(lines, signal.line if signal is not None else None, evidence=evidence)
