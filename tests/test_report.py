@@ -359,3 +359,29 @@ def test_critical_path_terminates_on_zero_length_and_touching_spans() -> None:
              {"start": 10.5, "duration": 5.0}]
     mark_critical(items)
     assert [i["critical"] for i in items] == [False, False, True, True]
+
+
+def test_weekly_comment_lists_at_most_five_new_or_growing_failures_within_its_budget() -> None:
+    """Twelve new signatures: the comment's table has five and says how many more; the section shrinks
+    (or gives way to a note) under a tight limit; fading ones are not listed."""
+    inputs = make_inputs()
+    assert inputs.failures is not None
+    first = inputs.failures.signatures[0]
+    many = tuple(replace(first, id=f"sig-{k:010d}", title=f"error: cause number {k}", trend="new" if k % 4 else "fading")
+                 for k in range(16))  # fmt: skip
+    context = build_context(replace(inputs, failures=replace(inputs.failures, signatures=many)))
+    md = render_markdown(context)
+    section = md[md.index("### New and growing failures") :].split("\n\n<details>")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| error: cause number")]
+    assert len(rows) == 5 and "cause number 0 " not in section  # 0, 4, 8, 12 are fading
+    assert "_… 7 more in the HTML report_" in section
+    assert md.index("### New and growing failures") < md.index("Incidents this week")
+    assert len(md) < 6000
+    tight = render_markdown(context, limit=2_500)
+    assert len(tight) <= 2_500
+
+
+def test_no_failure_sections_without_failure_data() -> None:
+    """A report built without failure data (ReportInputs.failures None) has neither section."""
+    context = build_context(replace(make_inputs(), failures=None))
+    assert 'id="signatures"' not in render_html(context) and "New and growing failures" not in render_markdown(context)

@@ -70,7 +70,7 @@ def failures_view(report: FailureReport | None) -> dict[str, Any]:
         "total": len(rows),
         "signatures": rows[:MAX_SIGNATURES],
         "hidden": max(0, len(rows) - MAX_SIGNATURES),
-        "rising": [r for r in rows if r["trend"] in ("new", "growing")][:MAX_RISING],
+        "rising": [r for r in rows if r["trend"] in ("new", "growing")],  # the comment shows MAX_RISING
         "flaky": flaky[:MAX_FLAKY],
         "flaky_total": len(flaky),
         "window": window_text(report),
