@@ -191,7 +191,8 @@ def failures(
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
         report = api.failures(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
-    typer.echo(tables.failures_text(report, format), nl=False)
+        local = api.local_runs(db)  # local runs are shown by their file, not their synthetic id
+    typer.echo(tables.failures_text(report, format, local=local), nl=False)
     windows.say()
     stderr_line(tables.failures_summary(report))
 

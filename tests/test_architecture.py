@@ -46,7 +46,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "sre_parse": (),
 }
 MAX_LINES = 800  # the hard limit of the project's standards
-MAX_CLI_LINES = 350  # options, one library call, printing
+MAX_CLI_LINES = 380  # options, one library call, printing: about 15 lines per command
 
 
 def module_name(path: Path) -> str:

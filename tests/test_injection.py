@@ -338,4 +338,4 @@ def test_failures_markdown_is_inert_and_the_table_cannot_drive_a_terminal(hostil
     assert re.findall(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", body) == []
     code, table, _ = run_cli("failures", "--store", db, "--since", "60d")
     assert code == 0 and "\x1b" not in table and "\r" not in table
-    assert "e2e </details> ```x``` `y` ␛]0;pwned␇" in table or "unit <img src=x" in table
+    assert "unit <im" in table and "lint <!--" in table and "local:hung.log" in table  # names, cut in the middle

@@ -112,7 +112,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "layers": _layers(frame, recs, unit_rows),
         "incidents": _incident_view(inputs.incidents, inputs.local_runs),
         "gantts": gantts(frame, unit_rows),
-        "failures": failures_view(inputs.failures),
+        "failures": failures_view(inputs.failures, inputs.local_runs),
     }
 
 

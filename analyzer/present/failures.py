@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from analyzer.formatting import render_table, shorten
+from analyzer.formatting import render_table, shorten, shorten_names
 from analyzer.model.failures import FailureReport
 from analyzer.model.reruns import RerunCount, RerunRate
-from analyzer.present.text import md_code, md_text, pct
+from analyzer.present.text import md_code, md_text, pct, run_label
 
 MAX_SIGNATURES = 10  # signature rows in the HTML report
 MAX_FLAKY = 10  # flaky-job rows in the HTML report
@@ -42,11 +42,11 @@ def window_text(report: FailureReport) -> str:
 
 
 def summary_line(report: FailureReport) -> str:
-    """What ``failures`` found, for stderr: the window, the counts, what was left out."""
+    """What ``failures`` found, for stderr (after the window line): the counts, what was left out."""
     flaky = len(report.flaky)
     line = (
-        f"failures {window_text(report)}: {report.failed} failed job attempt(s) in {len(report.signatures)} "
-        f"signature(s); {flaky} job(s) passed on rerun"
+        f"{report.failed} failed job attempt(s) in {len(report.signatures)} signature(s); "
+        f"{flaky} job(s) passed on rerun"
     )
     if report.cancelled:
         line += f"; {report.cancelled} cancelled attempt(s) not counted as failures"
@@ -56,12 +56,13 @@ def summary_line(report: FailureReport) -> str:
 # -- the report's view ----------------------------------------------------------------------------
 
 
-def failures_view(report: FailureReport | None) -> dict[str, Any]:
-    """The report's "Top failure signatures" and "Flaky jobs" as plain data (None: not computed)."""
+def failures_view(report: FailureReport | None, local: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """The report's "Top failure signatures" and "Flaky jobs" as plain data (None: not computed);
+    ``local`` names locally ingested runs by their file."""
     if report is None:
         return {"available": False, "failed": 0, "cancelled": 0, "total": 0, "signatures": [], "hidden": 0,
                 "rising": [], "flaky": [], "flaky_total": 0, "window": ""}  # fmt: skip
-    rows = [_signature_row(s.to_dict(), s.first_seen, s.last_seen) for s in report.signatures]
+    rows = [_signature_row(s.to_dict(), s.first_seen, s.last_seen, local) for s in report.signatures]
     flaky = [_rerun_row(r) for r in report.flaky]
     return {
         "available": True,
@@ -77,7 +78,9 @@ def failures_view(report: FailureReport | None) -> dict[str, Any]:
     }
 
 
-def _signature_row(data: Mapping[str, Any], first: datetime | None, last: datetime | None) -> dict[str, Any]:
+def _signature_row(
+    data: Mapping[str, Any], first: datetime | None, last: datetime | None, local: Mapping[int, str] | None
+) -> dict[str, Any]:
     return {
         "id": data["id"],
         "title": data["title"],
@@ -94,7 +97,8 @@ def _signature_row(data: Mapping[str, Any], first: datetime | None, last: dateti
         "first_seen": _day(first),
         "last_seen": _day(last),
         "examples": [
-            {"run": f"{e['run_id']}#{e['run_attempt']}", "url": e["url"], "line": e["line"]} for e in data["examples"]
+            {"run": run_label(e["run_id"], e["run_attempt"], local), "url": e["url"], "line": e["line"]}
+            for e in data["examples"]
         ],
     }
 
@@ -146,19 +150,24 @@ def md_failures_section(view: Mapping[str, Any], n: int) -> list[str]:
 # -- the failures command --------------------------------------------------------------------------
 
 
-def failures_table(report: FailureReport) -> str:
-    """Signatures, then the jobs' rerun rates, as terminal tables."""
+def failures_table(report: FailureReport, local: Mapping[int, str] | None = None) -> str:
+    """Signatures (with their newest example run), then the jobs' rerun rates, as terminal tables."""
+    where = shorten_names([_where(s.jobs, s.steps) for s in report.signatures], 30)
+    latest = [shorten(run_label(s.examples[0].run_id, s.examples[0].run_attempt, local), 24) if s.examples else "-"
+              for s in report.signatures]  # fmt: skip
     rows = [
-        [s.id, s.count, TREND_TEXT.get(s.trend, s.trend), _pairs(s.kinds, 24), shorten(_where(s.jobs, s.steps), 30),
-         _day(s.first_seen), _day(s.last_seen), shorten(s.title, 80)]
-        for s in report.signatures
+        [s.id, s.count, TREND_TEXT.get(s.trend, s.trend), _pairs(s.kinds, 24), place, _day(s.first_seen),
+         _day(s.last_seen), run, shorten(s.title, 80)]
+        for s, place, run in zip(report.signatures, where, latest, strict=True)
     ]  # fmt: skip
     out = [f"Failure signatures, {window_text(report)} (most frequent first)"]
-    out.append(render_table(["id", "n", "trend", "kinds", "where", "first seen", "last seen", "title"], rows, right=[1]))
+    headers = ["id", "n", "trend", "kinds", "where", "first seen", "last seen", "latest run", "title"]
+    out.append(render_table(headers, rows, right=[1]))
     out += ["", "Reruns: failed (or timed-out) attempts whose next attempt of the same job passed"]
+    flows, jobs = shorten_names([r.workflow for r in report.reruns], 24), shorten_names([r.job for r in report.reruns], 24)
     reruns = [
-        [shorten(r.workflow, 24), shorten(r.job, 24), *_rerun_cells(r.failures), _timeout_cell(r.timeouts)]
-        for r in report.reruns
+        [flow, job, *_rerun_cells(r.failures), _timeout_cell(r.timeouts)]
+        for r, flow, job in zip(report.reruns, flows, jobs, strict=True)
     ]
     out.append(render_table(["workflow", "job", "failed", "rerun", "passed", "rate (95% CI)", "timeouts passed"], reruns, right=[2, 3, 4]))
     return "\n".join(out) + "\n"
@@ -182,7 +191,7 @@ def _timeout_cell(count: RerunCount) -> str:
     return f"{count.passed_on_rerun} of {count.reruns}" if count.failed_attempts else "-"
 
 
-def failures_markdown(report: FailureReport) -> str:
+def failures_markdown(report: FailureReport, local: Mapping[int, str] | None = None) -> str:
     """Every signature (its template in a code block, examples linked) and every job's rerun rate."""
     lines = [f"## Failure signatures ({window_text(report)})", ""]
     if not report.signatures:
@@ -197,7 +206,10 @@ def failures_markdown(report: FailureReport) -> str:
                 f"{md_text(_where(s.jobs, s.steps), 60)} | {_day(s.first_seen)} | {_day(s.last_seen)} |"
             )
         for s in report.signatures:
-            examples = ", ".join(f"[{e.run_id}#{e.run_attempt}]({e.url})" if e.url else f"{e.run_id}#{e.run_attempt}" for e in s.examples)
+            examples = ", ".join(
+                f"[{e.run_id}#{e.run_attempt}]({e.url})" if e.url else md_text(run_label(e.run_id, e.run_attempt, local))
+                for e in s.examples
+            )
             lines += ["", f"<details><summary><code>{s.id}</code>: {s.count} × {md_text(s.title, 120)}</summary>", ""]
             lines += [md_code(s.template), "", f"Examples: {examples}", "", "</details>"]
     lines += ["", "## Reruns", ""]

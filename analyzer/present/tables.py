@@ -323,10 +323,10 @@ def recommendations_text(result: RecommendResult, format: str) -> str:
     return recommendations_markdown(result) if format == "markdown" else recommendations_table(result) + "\n"
 
 
-def failures_text(report: FailureReport, format: str) -> str:
+def failures_text(report: FailureReport, format: str, *, local: Mapping[int, str] | None = None) -> str:
     if format == "json":
         return json_text(report.to_dict()) + "\n"
-    return failures_markdown(report) if format == "markdown" else failures_table(report)
+    return failures_markdown(report, local) if format == "markdown" else failures_table(report, local)
 
 
 def failures_summary(report: FailureReport) -> str:
