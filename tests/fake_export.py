@@ -119,11 +119,20 @@ def build_export(
             concl = "failure" if any(c in ("failure", "cancelled") for c in conclusions) else "success"
             record = {**base, "run_attempt": attempt, "conclusion": concl, "created_at": iso_time(created),
                       "run_started_at": iso_time(start), "updated_at": iso_time(start + timedelta(minutes=20))}  # fmt: skip
-            if attempt < attempts:
-                (folder / "attempts" / f"{run_id}-{attempt}.json").write_text(json.dumps(record))
-            else:
-                latest.append(record)
+            _keep_attempt(folder, record, attempt == attempts, latest)
         (folder / "jobs" / f"{run_id}.json").write_text(json.dumps({"total_count": len(jobs), "jobs": jobs}))
+    return _write_runs(folder, latest)
+
+
+def _keep_attempt(folder: Path, record: dict[str, Any], last: bool, latest: list[dict[str, Any]]) -> None:
+    """A run attempt as the export keeps it: the latest in runs.json, earlier ones under attempts/."""
+    if last:
+        latest.append(record)
+    else:
+        (folder / "attempts" / f"{record['id']}-{record['run_attempt']}.json").write_text(json.dumps(record))
+
+
+def _write_runs(folder: Path, latest: list[dict[str, Any]]) -> Path:
     latest.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
     (folder / "runs.json").write_text(json.dumps({"total_count": len(latest), "workflow_runs": latest}))
     return folder
@@ -221,14 +230,9 @@ def build_rerun_export(
                 ))  # fmt: skip
             record = {**base, "run_attempt": attempt, "conclusion": "success" if conclusion == "success" else "failure",
                       "created_at": iso_time(created), "run_started_at": iso_time(start), "updated_at": iso_time(t)}  # fmt: skip
-            if attempt < len(outcomes):
-                (folder / "attempts" / f"{run_id}-{attempt}.json").write_text(json.dumps(record))
-            else:
-                latest.append(record)
+            _keep_attempt(folder, record, attempt == len(outcomes), latest)
         (folder / "jobs" / f"{run_id}.json").write_text(json.dumps({"total_count": len(jobs), "jobs": jobs}))
-    latest.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
-    (folder / "runs.json").write_text(json.dumps({"total_count": len(latest), "workflow_runs": latest}))
-    return folder
+    return _write_runs(folder, latest)
 
 
 def _rerun_log(job: dict[str, Any], outcome: str, rng: random.Random) -> bytes:
