@@ -37,6 +37,7 @@ from analyzer.advise import (
 )
 from analyzer.advise.check import PullCheck, find_changes, is_workflow_path, weigh_changes
 from analyzer.advise.patch import read_workflow_dir
+from analyzer.advise.reruns import with_rerun_notes
 from analyzer.bootstrap.forecast import Forecast, forecast_plan
 from analyzer.bootstrap.plan import load_plan_and_limits
 from analyzer.bootstrap.runner import run_file as bootstrap_run
@@ -48,6 +49,8 @@ from analyzer.config import Settings, require_label, require_quantile, require_r
 from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
+from analyzer.model.failures import HISTORY, FailureReport, failure_report
+from analyzer.model.reruns import limit_reruns, stopped_by_limit
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.charts import TREND_WEEKS
 from analyzer.present.context import ReportInputs, build_context, package_version
@@ -67,6 +70,7 @@ __all__ = [
     "comment",
     "demo",
     "ensure_parsed",
+    "failures",
     "fetch",
     "incidents",
     "ingest",
@@ -205,6 +209,26 @@ def local_runs(store: Store) -> dict[int, str]:
     return store.local_sources()
 
 
+def failures(
+    settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
+    on_warning: Warn | None = None, on_window: Announce | None = None,
+) -> FailureReport:  # fmt: skip
+    """``we-advisor failures``: the window's failed job attempts as signatures, and the jobs' rerun rates."""
+    repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
+    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
+    return _failure_report(store, repo, workflow, start)
+
+
+def _failure_report(store: Store, repo: str | None, workflow: str | None, start: datetime | None) -> FailureReport:
+    """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends)."""
+    newest = store.newest_time(repo=repo)
+    history = None if start is None or newest is None else min(start, newest - HISTORY)
+    found = store.load_incidents(repo=repo, workflow=workflow, since=history)
+    excerpts = store.load_excerpts(repo=repo, workflow=workflow, since=history)
+    attempts = store.load_attempts(repo=repo, workflow=workflow, since=start)
+    return failure_report(found, excerpts, attempts, since=start, now=newest)
+
+
 # -- advice -------------------------------------------------------------------------------------
 
 
@@ -253,7 +277,10 @@ def recommend(
     keys = keys_of(model.fit(frame).units_)
     specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
     current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
-    return recommend_limits(frame, current, policy, model=model)
+    result = recommend_limits(frame, current, policy, model=model)
+    stopped = stopped_by_limit(frame)  # the attempts of runs a limit stopped are read only when there are some
+    attempts = store.load_attempts(repo=repo, workflow=workflow, since=start) if not stopped.empty else []
+    return with_rerun_notes(result, limit_reruns(stopped, attempts))
 
 
 def patch(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
@@ -342,6 +369,7 @@ def report_inputs(
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything, on_window=(
         None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
     )
+    failed = _failure_report(store, repo, None, start)
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),
@@ -353,6 +381,7 @@ def report_inputs(
         quantile=settings.quantile,
         version=package_version(),
         local_runs=store.local_sources(),
+        failures=failed,
     )
 
 
@@ -548,6 +577,7 @@ def demo(
             summary = ingest(settings, store, [sample], on_progress=on_progress, on_warning=on_warning)
             rows = stats(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
             found = incidents(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
+            failed = failures(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
             counts = store.counts()
             recommended = recommend(settings, store, since=DEMO_WINDOW, on_warning=on_warning)
             try:
@@ -560,5 +590,5 @@ def demo(
                 written = report(settings, store, html=html, markdown=markdown, on_warning=on_warning)
         config = keep_settings(sample, store_path) if store_path is not None else None
         step = next_command(store_path, config, DEMO_WINDOW)
-        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written, next_step=step)
+        text = render_demo(settings, summary, counts, rows, found, recommended, replay, written, next_step=step, failed=failed)
         return DemoResult(text, summary, rows, found, path, recommended)

@@ -183,6 +183,25 @@ def incidents(
 
 
 @app.command()
+def failures(
+    repo: RepoOpt = None, workflow: WorkflowOpt = None, since: SinceOpt = None,
+    format: Annotated[RecommendFormat, typer.Option(help="Output format.")] = RecommendFormat.table,
+    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+) -> None:  # fmt: skip
+    """What keeps failing (failure signatures clustered from the logs) and which jobs pass when rerun.
+
+    Example: we-advisor failures --since 14d --format json
+    """
+    settings, windows = load_settings(config), Windows()
+    with api.open_store(store) as db:
+        report = api.failures(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
+        local = api.local_runs(db)  # local runs are shown by their file, not their synthetic id
+    typer.echo(tables.failures_text(report, format, local=local), nl=False)
+    windows.say()
+    stderr_line(tables.failures_summary(report))
+
+
+@app.command()
 def demo(store: Annotated[Path | None, typer.Option(help="Keep the demo store here (default: a temporary file).")] = None) -> None:
     """Run the bundled sample history through the whole pipeline, offline, and show what it found.
 

@@ -28,6 +28,13 @@ def is_repo_name(name: str) -> bool:
     return _REPO_NAME.fullmatch(name) is not None
 
 
+def job_url(repo: str, run_id: int, job_id: int) -> str | None:
+    """A job attempt's page on github.com, for ids GitHub gave (a local ingest's are negative)."""
+    if run_id > 0 and job_id > 0 and is_repo_name(repo):
+        return f"https://github.com/{repo}/actions/runs/{run_id}/job/{job_id}"
+    return None
+
+
 def require_repo(name: str | None, *, option: str = "--repo") -> str:
     """``name`` (spaces and slashes around it dropped) if it is ``OWNER/NAME``, else a ConfigError."""
     text = (name or "").strip().strip("/")

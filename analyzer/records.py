@@ -287,3 +287,65 @@ class Incident:
         where = {"step_number": None, "step": None, "phase": None, "limit_s": None, **where}
         return cls(job.repo, job.workflow_name, job.run_id, job.run_attempt, job.job_id, job.name, kind=kind,
                    evidence=evidence[:500], **where)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class JobAttempt:
+    """One attempt of one job, as the store knows it (its jobs row and its incident's kind): what
+    rerun rates are counted from (``analyzer.model.reruns``)."""
+
+    workflow: str
+    job: str
+    run_id: int
+    run_attempt: int
+    conclusion: str | None  # the jobs API's: success, failure, timed_out, cancelled, skipped, ...
+    kind: str | None = None  # the incident's kind (INCIDENT_KINDS), if any
+    repo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExcerptLine:
+    """One line of a failure excerpt: its 1-based number in the log, its cleaned text and its role.
+
+    ``role`` is ``evidence`` (the incident's line), ``error`` (an error-looking line before it;
+    the line after a test framework's evidence line, which describes it; or, when the evidence
+    is the runner's bare ``Process completed with exit code N.`` and nothing before it looks
+    like an error, the last lines before it) or ``context`` (a line right after an error line,
+    one of the last two lines before the evidence, or the step's ``##[group]Run`` line).
+    ``number`` is 0 for a line that is not in the log: the check-run annotation that proved the
+    cause (a job timeout, a cancel) or, without a log, the incident's evidence.
+    """
+
+    number: int
+    text: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    """The lines that explain why a job attempt failed (``analyzer.parse.failures``), in log order."""
+
+    lines: tuple[ExcerptLine, ...]
+    evidence_line: int | None  # 1-based; None when the log had no usable line
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    def first_error(self) -> str:
+        """The first error-looking line (or the evidence line when there is none); '' when empty."""
+        for line in self.lines:
+            if line.role == "error":
+                return line.text
+        return next((line.text for line in self.lines if line.role == "evidence"), "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for storing: ``{"evidence_line": n, "lines": [[number, role, text], ...]}``."""
+        return {"evidence_line": self.evidence_line, "lines": [[ln.number, ln.role, ln.text] for ln in self.lines]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Excerpt:
+        """Inverse of :meth:`to_dict`."""
+        lines = tuple(ExcerptLine(int(n), str(text), str(role)) for n, role, text in data.get("lines", ()))
+        evidence = data.get("evidence_line")
+        return cls(lines, None if evidence is None else int(evidence))

@@ -6,6 +6,8 @@
   durations, hex ids, UUIDs, pod names, IPs, ports, temp paths, PR numbers, timestamps, the
   amount and content of the output before the failure, and transient error-looking noise
   (klog ``E…`` lines, retries). The cause is known by construction.
+* :func:`sample_failures` — the causes of the bundled sample's failed jobs and its rerun counts,
+  read from data/sample's raw files by what the sample generator writes.
 * :func:`realdata_failures` — failing job logs in ``../shared/realdata`` labelled by hand in
   ``tests/failure_labels.tsv`` (path, evidence line, label, why), read by path.
 
@@ -16,12 +18,16 @@ kind/job/step/time facts a store would hold.
 from __future__ import annotations
 
 import csv
+import gzip
+import json
 import random
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from analyzer.model.signatures import Failure
 from analyzer.parse.failures import Excerpt, extract_excerpt, log_lines
@@ -353,3 +359,47 @@ def realdata_failures(root: Path = REALDATA) -> list[Case]:
             excerpt = extract_excerpt(lines, int(row["evidence_line"]))
             cases.append(Case(row["path"], row["label"], excerpt))
     return cases
+
+
+# --------------------------------------------------------------------------------------------
+# the bundled sample
+
+
+def sample_failures(sample: Path) -> tuple[dict[int, str], dict[tuple[str, str], list[int]]]:
+    """The bundled sample's failures, from its raw files alone (not through we-advisor): each failed
+    job attempt's cause (job id -> label), read from its log and annotations by what the generator
+    (analyzer/demo/sample) writes, and per (workflow, job) the failed attempts, those rerun, and
+    those that passed on the rerun. Cancelled attempts are not failures."""
+    jobs = [j for path in sorted((sample / "jobs").glob("*.json")) for j in json.loads(path.read_text())["jobs"]]
+    notes = {int(p.stem): " ".join(n["message"] for n in json.loads(p.read_text())) for p in (sample / "annotations").glob("*.json")}
+    causes: dict[int, str] = {}
+    for job in jobs:
+        note = notes.get(job["id"], "")
+        if job["conclusion"] == "success" or "Canceling since" in note:
+            continue
+        log = gzip.decompress((sample / "logs" / f"{job['id']}.txt.gz").read_bytes()).decode()
+        spec = re.search(r"\n\S+ +\[FAIL\] (.+)\n", log)
+        unit = re.search(r"--- FAIL: (\w+).*\n.*\n.*\n\S+ FAIL\t(\S+)\t", log)
+        rules = [
+            ("job timeout", "maximum execution time" in note), ("step timeout", "has timed out after" in log),
+            ("runner lost", "shutdown signal" in log), ("go test hang", "panic: test timed out" in log),
+            ("tekton wait", "condition on deployments/tekton-pipelines-controller" in log),
+            ("data storage wait", "condition on deployments/datastorage" in log),
+            ("controller wait", "controller pod should become ready" in log),
+            (f"spec {spec and spec[1]}", spec is not None), (f"unit {unit and unit[2]} {unit and unit[1]}", unit is not None),
+        ]  # fmt: skip
+        causes[job["id"]] = next(name for name, hit in rules if hit)
+    runs: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = {}
+    for job in jobs:
+        runs.setdefault((job["workflow_name"], job["name"], job["run_id"]), {})[job["run_attempt"]] = job
+    reruns: dict[tuple[str, str], list[int]] = {}
+    for (workflow, name, _), attempts in runs.items():
+        tally = reruns.setdefault((workflow, name), [0, 0, 0])
+        order = sorted(attempts)
+        for k, number in enumerate(order):
+            if attempts[number]["id"] in causes:
+                tally[0] += 1
+                if k + 1 < len(order):
+                    tally[1] += 1
+                    tally[2] += attempts[order[k + 1]]["conclusion"] == "success"
+    return causes, reruns

@@ -119,11 +119,20 @@ def build_export(
             concl = "failure" if any(c in ("failure", "cancelled") for c in conclusions) else "success"
             record = {**base, "run_attempt": attempt, "conclusion": concl, "created_at": iso_time(created),
                       "run_started_at": iso_time(start), "updated_at": iso_time(start + timedelta(minutes=20))}  # fmt: skip
-            if attempt < attempts:
-                (folder / "attempts" / f"{run_id}-{attempt}.json").write_text(json.dumps(record))
-            else:
-                latest.append(record)
+            _keep_attempt(folder, record, attempt == attempts, latest)
         (folder / "jobs" / f"{run_id}.json").write_text(json.dumps({"total_count": len(jobs), "jobs": jobs}))
+    return _write_runs(folder, latest)
+
+
+def _keep_attempt(folder: Path, record: dict[str, Any], last: bool, latest: list[dict[str, Any]]) -> None:
+    """A run attempt as the export keeps it: the latest in runs.json, earlier ones under attempts/."""
+    if last:
+        latest.append(record)
+    else:
+        (folder / "attempts" / f"{record['id']}-{record['run_attempt']}.json").write_text(json.dumps(record))
+
+
+def _write_runs(folder: Path, latest: list[dict[str, Any]]) -> Path:
     latest.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
     (folder / "runs.json").write_text(json.dumps({"total_count": len(latest), "workflow_runs": latest}))
     return folder
@@ -148,4 +157,102 @@ def _log(job: dict[str, Any], conclusion: str, rng: random.Random) -> bytes:
             out.append(f"{stamp} ##[error]The operation was canceled.")
     end = parse_time(job["completed_at"]).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
     out.append(f"{end} Cleaning up orphan processes")
+    return ("\ufeff" + "\n".join(out) + "\n").encode()
+
+
+# -- a history whose reruns are known exactly -----------------------------------------------------
+
+OUTCOMES = {  # plan outcome -> the job's conclusion as the jobs API reports it
+    "success": "success",
+    "failure": "failure",
+    "timeout": "cancelled",  # a job stopped by its timeout-minutes: cancelled, and an annotation says why
+    "cancelled": "cancelled",
+}
+
+
+def build_rerun_export(
+    folder: Path, plan: dict[str, list[list[str]]], *, end: datetime | None = None, workflow: str = "CI"
+) -> Path:
+    """An export folder of one workflow where each run runs one job and its attempts end as ``plan``
+    says: ``{job name: [[outcome of attempt 1, attempt 2, ...] for each run]}``, outcomes
+    ``success``, ``failure`` (an assertion message, then exit code 2), ``timeout`` (the job's
+    30-minute limit: concluded ``cancelled`` with the execution-time annotation) or ``cancelled``
+    (a newer push). Runs are two hours apart, attempts 40 minutes apart, ending at ``end``."""
+    end = end or datetime(2026, 11, 20, tzinfo=UTC)
+    for sub in ("attempts", "jobs", "logs", "annotations", "workflow-files/.github/workflows"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    owner, name = REPO_NAME.split("/")
+    (folder / "repo.json").write_text(json.dumps({"id": 4242, "name": name, "full_name": REPO_NAME, "default_branch": "main",
+                                                  "created_at": "2024-01-01T00:00:00Z", "owner": {"login": owner}}))  # fmt: skip
+    flow = {"id": 11, "name": workflow, "path": ".github/workflows/ci.yml", "state": "active"}
+    (folder / "workflows.json").write_text(json.dumps({"total_count": 1, "workflows": [flow]}))
+    (folder / "workflow-files" / flow["path"]).write_text(
+        f"name: {workflow}\non: [push]\njobs:\n" + "".join(f"  {job}:\n    runs-on: ubuntu-latest\n    timeout-minutes: 30\n"
+                                                           f"    steps:\n      - run: make test\n" for job in plan)
+    )  # fmt: skip
+    runs = [(job, outcomes) for job, rows in plan.items() for outcomes in rows]
+    latest: list[dict[str, Any]] = []
+    rng = random.Random(len(runs))
+    for n, (job_name, outcomes) in enumerate(runs):
+        run_id, created = 6_000_000 + n, end - timedelta(hours=2 * (len(runs) - n) + 2)
+        base = {"id": run_id, "name": workflow, "display_title": f"change {n}", "path": flow["path"], "event": "push",
+                "head_branch": "main", "head_sha": hashlib.sha1(str(n).encode()).hexdigest(), "workflow_id": flow["id"],
+                "run_number": n + 1, "status": "completed", "repository": {"full_name": REPO_NAME}}  # fmt: skip
+        jobs = []
+        for attempt, outcome in enumerate(outcomes, 1):
+            job_id = 8_000_000 + 10 * n + attempt
+            start = created + timedelta(minutes=40 * (attempt - 1), seconds=20)
+            length = 1800 if outcome == "timeout" else rng.randint(300, 600)
+            conclusion = OUTCOMES[outcome]
+            names = ("Set up job", "Run actions/checkout@v4", "Run make test", "Complete job")
+            lengths = (2, 3, length - 7, 2)
+            steps, t = [], start
+            for s, (step, seconds) in enumerate(zip(names, lengths, strict=True), 1):
+                steps.append({"number": s, "name": step, "status": "completed",
+                              "conclusion": conclusion if s == 3 else "success",
+                              "started_at": iso_time(t), "completed_at": iso_time(t + timedelta(seconds=seconds))})  # fmt: skip
+                t += timedelta(seconds=seconds)
+            job = {"id": job_id, "run_id": run_id, "run_attempt": attempt, "workflow_name": workflow, "name": job_name,
+                   "status": "completed", "conclusion": conclusion, "created_at": iso_time(start - timedelta(seconds=15)),
+                   "started_at": iso_time(start), "completed_at": iso_time(t), "labels": ["ubuntu-latest"],
+                   "runner_name": "GitHub Actions 1", "head_branch": "main", "head_sha": base["head_sha"], "steps": steps,
+                   "check_run_url": f"https://api.github.com/repos/{REPO_NAME}/check-runs/{job_id}"}  # fmt: skip
+            jobs.append(job)
+            (folder / "logs" / f"{job_id}.txt.gz").write_bytes(gzip.compress(_rerun_log(job, outcome, rng), mtime=0))
+            notes = {
+                "failure": "Process completed with exit code 2.",
+                "timeout": "The job has exceeded the maximum execution time of 30m0s",
+                "cancelled": "Canceling since a higher priority waiting request for 'CI-refs/heads/main' exists",
+            }.get(outcome)
+            if notes:
+                (folder / "annotations" / f"{job_id}.json").write_text(json.dumps(
+                    [{"annotation_level": "failure", "path": ".github", "start_line": 1, "title": "", "message": notes}]
+                ))  # fmt: skip
+            record = {**base, "run_attempt": attempt, "conclusion": "success" if conclusion == "success" else "failure",
+                      "created_at": iso_time(created), "run_started_at": iso_time(start), "updated_at": iso_time(t)}  # fmt: skip
+            _keep_attempt(folder, record, attempt == len(outcomes), latest)
+        (folder / "jobs" / f"{run_id}.json").write_text(json.dumps({"total_count": len(jobs), "jobs": jobs}))
+    return _write_runs(folder, latest)
+
+
+def _rerun_log(job: dict[str, Any], outcome: str, rng: random.Random) -> bytes:
+    """A job log in GitHub's format: a failure's assertion (numbers vary), a timeout's or cancel's end."""
+    out = []
+    for step in job["steps"]:
+        stamp = parse_time(step["started_at"]).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+        if step["number"] == 1:
+            out += [f"{stamp} Current runner version: '2.329.0'", f"{stamp} Complete job name: {job['name']}"]
+            continue
+        if step["name"] == "Complete job":
+            out.append(f"{stamp} Cleaning up orphan processes")
+            continue
+        out += [f"{stamp} ##[group]{step['name']}", f"{stamp} ##[endgroup]"]
+        out += [f"{stamp} ok  \tpkg/part{i}\t{rng.uniform(1, 9):.3f}s" for i in range(rng.randint(2, 6))]
+        if step["number"] == 3 and outcome == "failure":
+            out += [f"{stamp} --- FAIL: Test{job['name'].title()}Suite ({rng.uniform(1, 9):.2f}s)",
+                    f"{stamp}     {job['name']}_test.go:{rng.randint(10, 99)}: expected {rng.randint(1, 9)} items, got 0",
+                    f"{stamp} FAIL", f"{stamp} ##[error]Process completed with exit code 2."]  # fmt: skip
+        elif step["number"] == 3 and outcome in ("timeout", "cancelled"):
+            end = parse_time(step["completed_at"]).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+            out.append(f"{end} ##[error]The operation was canceled.")
     return ("\ufeff" + "\n".join(out) + "\n").encode()

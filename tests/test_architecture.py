@@ -46,7 +46,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "sre_parse": (),
 }
 MAX_LINES = 800  # the hard limit of the project's standards
-MAX_CLI_LINES = 375  # options, one library call, printing (13 commands: ~28 lines each with help and aliases)
+MAX_CLI_LINES = 400  # options, one library call, printing: about 15-28 lines per command
 
 
 def module_name(path: Path) -> str:

@@ -111,6 +111,7 @@ BASE: dict[str, tuple[str, ...]] = {
     "reparse": ("reparse", "--store", "{store}"),
     "stats": ("stats", "--store", "{store}", "--since", "{since}"),
     "incidents": ("incidents", "--store", "{store}", "--since", "{since}"),
+    "failures": ("failures", "--store", "{store}", "--since", "{since}", "--format", "json"),
     "recommend": ("recommend", "--store", "{store}", "--output", "{output}", "--quantile", "{quantile}"),
     "backtest": ("backtest", "--store", "{store}", "--split", "{split}"),
     "report": (
@@ -297,7 +298,7 @@ def _rows() -> Iterator[tuple[str, Case]]:
                 command,
                 Case(f"timeouts-{case.name}", case.message, case.files, {"timeouts": "{tmp}/t.json", **case.context}),
             )
-    for command in ("stats", "incidents", "report", "fetch"):
+    for command in ("stats", "incidents", "failures", "report", "fetch"):
         yield command, Case("since-not-a-date", "is neither Nd nor a date", context={"since": "yesterday"})
     yield "backtest", Case("split-not-a-date", "--split 'soon' is neither Nd nor a date", context={"split": "soon"})
     yield "recommend", Case("quantile-out-of-range", "quantile", context={"quantile": "1.5"})

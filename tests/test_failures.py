@@ -302,3 +302,29 @@ def test_wilson_interval_values() -> None:
 def test_rerun_order_of_records_never_matters() -> None:
     history = [a("e2e", r, k, "failure" if k < 3 else "success") for r in range(5) for k in (1, 2, 3)]
     assert rerun_rates(history) == rerun_rates(list(reversed(history)))
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_lazy_log_lines_read_as_log_lines(data: bytes) -> None:
+    """``LogLines`` (decoded on access, what the store's excerpts are cut from) numbers and reads
+    lines as ``log_lines`` and the parser do: only LF ends a line."""
+    from analyzer.parse.failures import LogLines
+
+    lazy = LogLines(data)
+    assert list(lazy) == log_lines(data)
+    assert len(lazy) == data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["FAIL", "fail", "Error", "error:", "ERROR", "panic:", "TIMEDOUT", "[INTERRUPTED]", "assert",
+                                 "Expected", "got", "timed out", "Killed", "exit code 2", "not found", "✕", "rspec ./a_spec.rb:3",
+                                 "E1234 ", "npm ERR!", "a.go:12: ", "  ", "x", "[", "]", "Exception", "::", "Traceback (most recent call last)"]),
+                max_size=6).map("".join) | st.text(max_size=60))
+def test_the_error_line_prefilter_never_changes_the_answer(text: str) -> None:
+    """``is_error_line`` skips the full pattern for lines without any of its words; the answer is the
+    full pattern's."""
+    from analyzer.parse import failures
+
+    full = failures._ERROR_RE.search(text) is not None and failures._BOILERPLATE_RE.match(text) is None
+    assert failures.is_error_line(text) == full

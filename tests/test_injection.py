@@ -23,6 +23,7 @@ import pytest
 from markdown_it import MarkdownIt
 from test_comment import run_cli
 
+from analyzer.parse.failures import normalize_line
 from analyzer.present.markdown import MARKER
 from tests.browser import needs_chromium, open_page
 from tests.fake_github import COMMENT_PR, EMPTY_REPO, TOKEN, FakeGitHub, build_export
@@ -170,6 +171,10 @@ SHOWN = {
     "layers": [*WORKFLOWS.values(), *JOBS.values(), BARE_WORKFLOW],
     "incidents": [ERROR, ANNOTATION, f"##[error]{STEP_TIMEOUT}", *JOBS.values(), BARE_JOB],
     "gantt": [*JOBS.values(), *map(text, STEPS.values()), GO_TEST, BARE_JOB, BARE_STEP],
+    # titles are normalized lines (numbers as <N>); where: the job and step most of a signature's failures were in
+    "signatures": [normalize_line(f"##[error]{ERROR}"), normalize_line(ANNOTATION), normalize_line(f"##[error]{STEP_TIMEOUT}"),
+                   JOBS["test (0)"], JOBS["test (1)"], BARE_JOB, text(STEPS["Run make test-0"]), BARE_STEP],
+    "flaky": [JOBS["test (0)"], *WORKFLOWS.values()],
 }
 
 # Every attribute that could run code or fetch something, on any element: a list of offenders.
@@ -185,6 +190,9 @@ for (const el of document.querySelectorAll('*')) {
 }
 return out;
 """
+# The only links out a report has: the failure signatures' example jobs on GitHub, built from a
+# validated OWNER/NAME and two integers (never from log text).
+_OWN_LINK = re.compile(r"A href=https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/actions/runs/\d+/job/\d+")
 _ACTIVE_TAGS = "script, img, image, iframe, frame, object, embed, form, input, button, link, base, audio, video, use, foreignObject, svg:not(.chart)"
 
 
@@ -211,7 +219,9 @@ def test_html_report_shows_the_payloads_as_text_and_runs_none(browser: Any, host
     assert requests == [page.as_uri()]
     assert [e for e in console if e["level"] == "SEVERE"] == []
     assert browser.execute_script(f"return [...document.querySelectorAll({_ACTIVE_TAGS!r})].map(e => e.outerHTML)") == []
-    assert browser.execute_script(_OFFENDERS) == []
+    offenders = browser.execute_script(_OFFENDERS)
+    assert [o for o in offenders if not _OWN_LINK.fullmatch(o)] == []
+    assert any(_OWN_LINK.fullmatch(o) for o in offenders)  # the example links are there
     sections = browser.execute_script("return [...document.querySelectorAll('main > section[id]')].map(s => s.id)")
     assert sorted(sections) == sorted(SHOWN)
     for section, payloads in SHOWN.items():
@@ -296,3 +306,36 @@ def test_markdown_is_inert_and_well_formed(hostile: dict[str, Any], source: str)
     assert [shown[max(0, m.start() - 30) : m.end() + 30] for m in _AUTOLINK.finditer(shown)] == []
     readable = shown.replace("\u200b", "").replace("\u241b", "\x1b").replace("\u2407", "\x07")  # ␛ and ␇ stand for ESC, BEL
     assert [p for p in SHOWN_IN_MARKDOWN if text(p) not in readable] == []
+
+
+# --------------------------------------------------------------------------------------------
+# the failures command: its Markdown and its terminal table
+
+_OWN_MD_LINK = re.compile(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/actions/runs/\d+/job/\d+")
+
+
+def test_failures_markdown_is_inert_and_the_table_cannot_drive_a_terminal(hostile: dict[str, Any]) -> None:
+    """``failures --format markdown``: log text only as escaped text or inside code blocks that no line
+    can close; no HTML but our own tags; the only links are the examples' GitHub jobs. The table
+    shows control characters as symbols. Both still show the hostile text."""
+    db = str(hostile["root"] / "store.db")
+    code, body, err = run_cli("failures", "--store", db, "--since", "60d", "--format", "markdown")
+    assert code == 0, err
+    tokens = _walk(MarkdownIt("commonmark").enable("table").parse(body))
+    fences = [t for t in tokens if t.type == "fence"]
+    assert fences and all(f.info == "text" for f in fences)
+    assert any(normalize_line(f"##[error]{ERROR}") in f.content for f in fences)  # shown verbatim, inside the block
+    outside = [t for t in tokens if t.type != "fence"]
+    pieces = [p for t in outside if t.type in ("html_block", "html_inline") for p in _HTML_PIECE.findall(t.content)]
+    assert set(pieces) <= {"<details>", "</details>", "<summary>", "</summary>", "<code>", "</code>"}, set(pieces)
+    links = [t.attrGet("href") for t in outside if t.type == "link_open"]
+    assert links and all(_OWN_MD_LINK.fullmatch(str(href)) for href in links)
+    assert not any(t.type == "image" for t in outside)
+    shown = text(" ".join(t.content for t in outside if t.type == "text"))
+    assert _PING.findall(shown) == [] and _REFERENCE.findall(shown) == []
+    assert [m.group(0) for m in _AUTOLINK.finditer(shown.replace("\u200b", ""))] != []  # hostile text is there ...
+    assert [shown[max(0, m.start() - 20) : m.end() + 20] for m in _AUTOLINK.finditer(shown)] == []  # ... but inert
+    assert re.findall(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", body) == []
+    code, table, _ = run_cli("failures", "--store", db, "--since", "60d")
+    assert code == 0 and "\x1b" not in table and "\r" not in table
+    assert "unit <im" in table and "lint <!--" in table and "local:hung.log" in table  # names, cut in the middle

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analyzer.model.failures import FailureReport, failure_report
 from analyzer.present.charts import mark_critical
 from analyzer.present.context import ReportInputs, build_context
 from analyzer.present.html import render_html
 from analyzer.present.markdown import MARKER, render_markdown
-from analyzer.records import Incident
+from analyzer.records import Excerpt, ExcerptLine, Incident, JobAttempt
 
 GOLD = Path(__file__).parent / "gold"
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -146,6 +147,29 @@ RECOMMENDATIONS = [
 ]
 
 
+def failures_of(found: list[Incident], start: datetime, planted: bool) -> FailureReport:
+    """Signatures and reruns over the history: its Tekton timeouts, a unit test failing this week
+    (new), and reruns that passed for every second timeout."""
+    unit = [
+        Incident(repo="acme/operator", workflow=WORKFLOW, run_id=9000 + k, run_attempt=1, job_id=90_000 + k, job="unit",
+                 step_number=3, step="Run go test ./...", phase=None, kind="failure", limit_s=None,
+                 evidence="##[error]Process completed with exit code 1.", occurred_at=END - timedelta(days=k + 1))
+        for k in range(3)
+    ]  # fmt: skip
+    message = f"assert {PLANTED} @octocat #12" if planted else "expected phase Completed, got Running"
+    lines = [(f"--- FAIL: TestReconcile_Conflict (0.{i.job_id % 90:02d}s)", f"    controller_test.go:{100 + k}: {message}", i.evidence)
+             for k, i in enumerate(unit)]  # fmt: skip
+    roles = ("error", "error", "evidence")
+    excerpts = {
+        i.job_id: Excerpt(tuple(ExcerptLine(40 + n, text, role) for n, (text, role) in enumerate(zip(texts, roles, strict=True))), 42)
+        for i, texts in zip(unit, lines, strict=True)
+    }
+    recent = [i for i in [*found, *unit] if i.occurred_at and i.occurred_at >= start]  # the runs of the period
+    attempts = [JobAttempt(i.workflow, i.job, i.run_id, 1, "failure", i.kind, i.repo) for i in recent]
+    attempts += [JobAttempt(i.workflow, i.job, i.run_id, 2, "success", None, i.repo) for i in recent[::2]]
+    return failure_report([*found, *unit], excerpts, attempts, since=start, now=END)
+
+
 def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
     frame, found = synthetic_observations(runs, planted=planted)
     start = END - timedelta(days=7)
@@ -158,6 +182,7 @@ def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
         incidents=[i for i in found if i.occurred_at and i.occurred_at >= start],
         recommendations=RECOMMENDATIONS,
         version="9.9.9",
+        failures=failures_of(found, start, planted),
     )
 
 
@@ -337,3 +362,29 @@ def test_critical_path_terminates_on_zero_length_and_touching_spans() -> None:
              {"start": 10.5, "duration": 5.0}]
     mark_critical(items)
     assert [i["critical"] for i in items] == [False, False, True, True]
+
+
+def test_weekly_comment_lists_at_most_five_new_or_growing_failures_within_its_budget() -> None:
+    """Twelve new signatures: the comment's table has five and says how many more; the section shrinks
+    (or gives way to a note) under a tight limit; fading ones are not listed."""
+    inputs = make_inputs()
+    assert inputs.failures is not None
+    first = inputs.failures.signatures[0]
+    many = tuple(replace(first, id=f"sig-{k:010d}", title=f"error: cause number {k}", trend="new" if k % 4 else "fading")
+                 for k in range(16))  # fmt: skip
+    context = build_context(replace(inputs, failures=replace(inputs.failures, signatures=many)))
+    md = render_markdown(context)
+    section = md[md.index("### New and growing failures") :].split("\n\n<details>")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| error: cause number")]
+    assert len(rows) == 5 and "cause number 0 " not in section  # 0, 4, 8, 12 are fading
+    assert "_… 7 more in the HTML report_" in section
+    assert md.index("### New and growing failures") < md.index("Incidents this week")
+    assert len(md) < 6000
+    tight = render_markdown(context, limit=2_500)
+    assert len(tight) <= 2_500
+
+
+def test_no_failure_sections_without_failure_data() -> None:
+    """A report built without failure data (ReportInputs.failures None) has neither section."""
+    context = build_context(replace(make_inputs(), failures=None))
+    assert 'id="signatures"' not in render_html(context) and "New and growing failures" not in render_markdown(context)

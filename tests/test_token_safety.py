@@ -270,7 +270,7 @@ def test_comment_by_label_and_check_success_and_failures(export: Path, work: Pat
 
 @VERBOSE
 def test_every_offline_command(work: Path, verbose: bool) -> None:
-    """ingest, reparse, stats, incidents, recommend (output and patch), backtest, report, bootstrap run
+    """ingest, reparse, stats, incidents, failures, recommend (output and patch), backtest, report, bootstrap run
     (events) and plan, demo, and failing ones: no token anywhere, though it is in the environment."""
     db = str(work / "s.db")
     runs: list[tuple[tuple[str, ...], int]] = [
@@ -278,6 +278,7 @@ def test_every_offline_command(work: Path, verbose: bool) -> None:
         (("reparse", "--store", db), 0),
         (("stats", "--store", db, "--since", "3000d", "--format", "json"), 0),
         (("incidents", "--store", db, "--since", "3000d"), 0),
+        (("failures", "--store", db, "--since", "3000d", "--format", "markdown"), 0),
         (("recommend", "--store", db, "--since", "3000d", "--output", "recs.json", "--format", "json"), 0),
         (("recommend", "--store", db, "--since", "3000d", "--patch", "checkout"), 0),
         (("backtest", "--store", db), 1),  # one job: nothing to replay

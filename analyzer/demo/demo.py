@@ -16,6 +16,7 @@ from analyzer.config import Settings, load_settings
 from analyzer.errors import InputError
 from analyzer.formatting import human_duration, render_table, shorten
 from analyzer.model import UnitStats
+from analyzer.model.failures import FailureReport
 from analyzer.present.files import WrittenReport
 from analyzer.present.tables import format_rate, names, share
 from analyzer.records import Incident
@@ -63,10 +64,15 @@ def render_demo(
     written: WrittenReport | None,
     *,
     next_step: str = "",
+    failed: FailureReport | None = None,
 ) -> str:
-    """The demo's text: what the store holds, the durations, the incidents, the limits to change (and
-    ``next_step``, the command that shows them all), the backtest, and where the reports are."""
-    text = _render(settings, summary, counts, rows, found) + _render_recommendations(recommended)
+    """The demo's text: what the store holds, the durations, the incidents, what keeps failing and what
+    a rerun fixed, the limits to change (and ``next_step``, the command that shows them all), the
+    backtest, and where the reports are."""
+    text = _render(settings, summary, counts, rows, found)
+    if failed is not None:
+        text += _failure_lines(failed)
+    text += _render_recommendations(recommended)
     if next_step:
         text += "\n" + next_step
     if replay is not None:
@@ -74,6 +80,26 @@ def render_demo(
     if written is not None:
         text += f"\n\nHTML report: {written.html}\nMarkdown report: {written.markdown}"
     return text
+
+
+def _failure_lines(report: FailureReport, *, top: int = 5) -> str:
+    """The most frequent failure signatures, and the jobs whose failed attempts passed when rerun."""
+    rows = [[s.count, s.trend, shorten(s.title, 96)] for s in report.signatures[:top]]
+    flaky = [
+        f"{r.job} {r.failures.passed_on_rerun} of {r.failures.reruns} ({share(r.failures.rate)})"
+        + (f", timeouts {r.timeouts.passed_on_rerun} of {r.timeouts.reruns}" if r.timeouts.reruns else "")
+        for r in report.flaky
+    ]
+    out = [
+        "",
+        "",
+        f"What keeps failing: {report.failed} failed job attempts in {len(report.signatures)} signatures (log excerpts",
+        "clustered; numbers, ids and durations as placeholders), most frequent first",
+        render_table(["n", "trend", "signature"], rows, right=(0,)) if rows else "  no failed job attempts",
+        "Passed when rerun: " + ("; ".join(flaky) if flaky else "no failed attempt passed on a rerun"),
+        "All signatures, their excerpts and rerun rates: we-advisor failures",
+    ]
+    return "\n".join(out)
 
 
 def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:

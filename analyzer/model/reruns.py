@@ -1,7 +1,8 @@
 """Whether rerunning a failed job attempt helped: per job, failed (or timed-out) attempts whose next
-attempt of the same job succeeded, with a Wilson score interval (:func:`rerun_rates`).
+attempt of the same job succeeded, with a Wilson score interval (:func:`rerun_rates`); per unit,
+how often a run stopped by the unit's own limit passed when rerun (:func:`limit_reruns`).
 
-Pure functions over records; nothing here reads the store or the network.
+Pure functions over records and frames; nothing here reads the store or the network.
 """
 
 from __future__ import annotations
@@ -11,20 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.records import TIMEOUT_KINDS
+import pandas as pd
 
+from analyzer.records import TIMEOUT_KINDS, JobAttempt, UnitKey
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One attempt of one job, as the store knows it (jobs table + incident kind)."""
-
-    workflow: str
-    job: str
-    run_id: int
-    run_attempt: int
-    conclusion: str | None  # the jobs API's: success, failure, timed_out, cancelled, skipped, ...
-    kind: str | None = None  # the incident's kind (analyzer.records.INCIDENT_KINDS), if any
-    repo: str = ""
+Attempt = JobAttempt  # one attempt of one job: the jobs row and its incident's kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +76,62 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _next_attempts(attempts: Iterable[Attempt]) -> dict[tuple[str, str, str, int], dict[Attempt, Attempt | None]]:
+    """(repo, workflow, job, run id) -> each attempt of that job in that run -> the next one (the
+    smallest higher attempt number in which the job appears), None for the last one. An attempt
+    listed twice counts once."""
+    runs: dict[tuple[str, str, str, int], dict[int, Attempt]] = {}
+    for a in attempts:
+        runs.setdefault((a.repo, a.workflow, a.job, a.run_id), {})[a.run_attempt] = a
+    out: dict[tuple[str, str, str, int], dict[Attempt, Attempt | None]] = {}
+    for key, by_number in runs.items():
+        order = [by_number[n] for n in sorted(by_number)]
+        out[key] = {a: order[k + 1] if k + 1 < len(order) else None for k, a in enumerate(order)}
+    return out
+
+
+def stopped_by_limit(frame: pd.DataFrame) -> pd.DataFrame:
+    """The observations a unit's own limit stopped: outcome ``timeout`` with a known ``limit_s`` (a
+    job cut by its job limit, not the steps inside it, whose own limits did not fire)."""
+    if frame.empty:
+        return frame
+    return frame[(frame["outcome"] == "timeout").to_numpy() & frame["limit_s"].notna().to_numpy()]
+
+
+def limit_reruns(frame: pd.DataFrame, attempts: Iterable[Attempt]) -> dict[UnitKey, RerunCount]:
+    """Per unit: the attempts its own limit stopped (:func:`stopped_by_limit`), how many were rerun
+    and how many of those passed (the next attempt of the job concluded ``success``)."""
+    stopped = stopped_by_limit(frame)
+    if stopped.empty:
+        return {}
+    following = {
+        (key, a.run_attempt): nxt for key, pairs in _next_attempts(attempts).items() for a, nxt in pairs.items()
+    }
+    tallies: dict[UnitKey, list[int]] = {}
+    columns = ["scope", "workflow", "job", "step", "phase", "repo", "run_id", "run_attempt"]
+    for scope, workflow, job, step, phase, repo, run_id, attempt in stopped[columns].itertuples(index=False):
+        key = UnitKey.of(scope, workflow, job, step, phase)
+        counts = tallies.setdefault(key, [0, 0, 0])
+        nxt = following.get(((str(repo), key.workflow, key.job, int(run_id)), int(attempt)))
+        counts[0] += 1
+        if nxt is not None:
+            counts[1] += 1
+            counts[2] += nxt.conclusion == "success"
+    return {key: _count(*counts) for key, counts in tallies.items()}
+
+
+def rerun_note(count: RerunCount) -> str | None:
+    """``4 of 6 timeouts passed on rerun: ...`` for a unit whose limit fired and then passed on rerun."""
+    if not count.passed_on_rerun:
+        return None
+    skipped = count.failed_attempts - count.reruns
+    more = f" ({skipped} more not rerun)" if skipped else ""
+    return (
+        f"{count.passed_on_rerun} of {count.reruns} timeouts passed on rerun{more}: "
+        "the limit is probably too tight, or runs hang"
+    )
+
+
 def rerun_rates(attempts: Iterable[Attempt]) -> list[RerunRate]:
     """Per job (repo, workflow, job name): failed attempts and how often the next attempt passed.
 
@@ -93,20 +141,14 @@ def rerun_rates(attempts: Iterable[Attempt]) -> list[RerunRate]:
     ``failed_attempts`` but not in ``reruns``. Jobs without a failed attempt are left out.
     Sorted by failed attempts, most first, then by name.
     """
-    by_job: dict[tuple[str, str, str], dict[int, dict[int, Attempt]]] = {}
-    for a in attempts:
-        runs = by_job.setdefault((a.repo, a.workflow, a.job), {})
-        runs.setdefault(a.run_id, {})[a.run_attempt] = a
+    by_job: dict[tuple[str, str, str], list[tuple[Attempt, Attempt | None]]] = {}
+    for (repo, workflow, job, _run), following in _next_attempts(attempts).items():
+        by_job.setdefault((repo, workflow, job), []).extend(following.items())
     out = []
-    for (repo, workflow, job), runs in by_job.items():
+    for (repo, workflow, job), mine in by_job.items():
         tallies = {"failures": [0, 0, 0], "timeouts": [0, 0, 0]}
-        for by_attempt in runs.values():
-            order = sorted(by_attempt)
-            for k, number in enumerate(order):
-                a = by_attempt[number]
-                if not is_failed(a):
-                    continue
-                nxt = by_attempt[order[k + 1]] if k + 1 < len(order) else None
+        for a, nxt in mine:
+            if is_failed(a):
                 for name, counts in tallies.items():
                     if name == "timeouts" and not is_timeout(a):
                         continue

@@ -18,6 +18,7 @@ member.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -35,9 +36,11 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize as normalize_rows
 
+from analyzer.config import job_url
+from analyzer.model.generic import GENERIC_LINES
 from analyzer.parse.failures import Excerpt, is_generic, normalize_line
 
-THRESHOLD = 0.45  # cosine distance at which average-linkage merging stops
+THRESHOLD = 0.55  # cosine distance at which average-linkage merging stops
 EXACT_MAX = 3000  # texts per connected component clustered exactly
 BLOCK = 1024  # rows per block when building the neighbour graph
 _ROLE_CODES = {"error": "e", "context": "c", "evidence": "v"}
@@ -46,6 +49,8 @@ DECAY = 1.0  # an error line's weight relative to the next one nearer the eviden
 IDF_POWER = 3.0  # idf cubed: words that set failures apart outweigh the shared ones
 _TOKEN_RE = re.compile(r"<[A-Z]+>|[A-Za-z_][A-Za-z0-9_]*|[^\sA-Za-z0-9_<>]")
 TEMPLATE_LINES = 8
+BACKGROUND = 2.0  # each of model.generic's lines counts as this many documents in the idf
+_WORD_RE = re.compile(r"(?<![<\w])[A-Za-z]{2,}")  # words of a title, placeholders (<DUR>) not counted
 
 
 def cluster_excerpts(excerpts: Sequence[Excerpt], *, threshold: float = THRESHOLD) -> list[int]:
@@ -89,13 +94,15 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """A failure that shows a signature: where it happened and its most telling line (raw, cleaned)."""
+    """A failure that shows a signature: where it happened, its most telling line (cleaned) and its
+    page on GitHub (None for local logs)."""
 
     run_id: int
     run_attempt: int
     job_id: int
     line: str
     occurred_at: datetime | None
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +141,7 @@ class Signature:
             "trend": self.trend, "recent": self.recent, "previous": self.previous,
             "member_ids": list(self.member_ids),
             "examples": [{"run_id": e.run_id, "run_attempt": e.run_attempt, "job_id": e.job_id, "line": e.line,
-                          "occurred_at": _iso(e.occurred_at)} for e in self.examples],
+                          "occurred_at": _iso(e.occurred_at), "url": e.url} for e in self.examples],
         }  # fmt: skip
 
 
@@ -145,11 +152,15 @@ def find_signatures(
     window: timedelta = timedelta(days=7),
     threshold: float = THRESHOLD,
     max_examples: int = 3,
+    since: datetime | None = None,
 ) -> list[Signature]:
     """Cluster failures into signatures, most frequent first (ties: most recent first).
 
     ``now`` defaults to the latest ``occurred_at`` among the failures; ``window`` is the trend
-    window (a week by default, so ``new`` reads "new this week").
+    window (a week by default, so ``new`` reads "new this week"). With ``since``, failures
+    before it are history: they are clustered with the others and count for ``first_seen`` and
+    the trend, but not for ``count``, kinds, jobs, steps, members or examples, and a signature
+    seen only before ``since`` is left out (a failure without a time counts as recent).
     """
     if not failures:
         return []
@@ -164,7 +175,11 @@ def find_signatures(
     if now is None and times:
         now = max(times)
     line_df = Counter(line for key in keys for line in set(_cause_lines(key)))
-    out = [_signature(failures, texts, idx, now, window, max_examples, line_df, len(keys)) for idx in members.values()]
+    out = []
+    for idx in members.values():
+        recent = [i for i in idx if _counts(failures[i].occurred_at, since)]
+        if recent:
+            out.append(_signature(failures, texts, idx, recent, now, window, max_examples, line_df, len(keys)))
     out.sort(key=lambda s: (-s.count, -(s.last_seen.timestamp() if s.last_seen else 0.0), s.title))
     seen: Counter[str] = Counter()
     for k, sig in enumerate(out):  # ids stay unique when two titles hash alike
@@ -190,11 +205,13 @@ def trend(times: Sequence[datetime], now: datetime | None, window: timedelta) ->
 
 
 def _signature(
-    failures: Sequence[Failure], texts: Sequence[str], idx: list[int], now: datetime | None, window: timedelta,
-    max_examples: int, line_df: Counter[str], n_keys: int,
+    failures: Sequence[Failure], texts: Sequence[str], idx: list[int], counted: list[int], now: datetime | None,
+    window: timedelta, max_examples: int, line_df: Counter[str], n_keys: int,
 ) -> Signature:  # fmt: skip
-    group = [failures[i] for i in idx]
-    times = [f.occurred_at for f in group if f.occurred_at is not None]
+    """One cluster (``idx``, history included) as a signature of its ``counted`` members."""
+    times = [t for t in (failures[i].occurred_at for i in idx) if t is not None]
+    group = [failures[i] for i in counted]
+    seen = [f.occurred_at for f in group if f.occurred_at is not None]
     central = Counter(texts[i] for i in idx).most_common(1)[0][0]
     template_lines = [ln[2:] for ln in central.split("\n") if ln[2:].strip()]
     title = _title(central, [texts[i] for i in idx], line_df, n_keys)
@@ -202,17 +219,17 @@ def _signature(
     by_time = sorted(group, key=lambda f: (f.occurred_at is None, f.occurred_at or datetime.min, f.job_id))
     newest = sorted(group, key=lambda f: (f.occurred_at is not None, f.occurred_at or datetime.min, f.job_id))[::-1]
     examples = tuple(
-        Example(f.run_id, f.run_attempt, f.job_id, _telling_line(f.excerpt), f.occurred_at)
+        Example(f.run_id, f.run_attempt, f.job_id, _telling_line(f.excerpt, title), f.occurred_at, job_url(f.repo, f.run_id, f.job_id))
         for f in newest[:max_examples]
     )
     return Signature(
-        id="sig-" + hashlib.sha1(title.encode("utf-8")).hexdigest()[:10],  # noqa: S324 (a name, not security)
+        id=signature_id(title, failed_tests(central)),
         title=title,
         template="\n".join(template_lines[-TEMPLATE_LINES:]),
         count=len(group),
         member_ids=tuple(f.job_id for f in by_time),
         first_seen=min(times) if times else None,
-        last_seen=max(times) if times else None,
+        last_seen=max(seen) if seen else None,
         trend=label,
         recent=recent,
         previous=previous,
@@ -223,26 +240,45 @@ def _signature(
     )
 
 
+def signature_id(title: str, tests: frozenset[str]) -> str:
+    """``sig-`` and 10 hex digits of a hash of the title and the failed tests: the same failure keeps
+    its id from run to run and week to week (as long as its title reads the same)."""
+    text = "\n".join([title, *sorted(tests)])
+    return "sig-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]  # noqa: S324 (a name, not security)
+
+
+def _counts(when: datetime | None, since: datetime | None) -> bool:
+    return since is None or when is None or when >= since
+
+
 def _cause_lines(key: str) -> list[str]:
     return [entry[2:] for entry in key.split("\n") if entry[:1] in ("e", "v") and entry[2:].strip()]
 
 
 def _title(central: str, keys: Sequence[str], line_df: Counter[str], n_keys: int) -> str:
     """The central member's most telling cause line: one most of the group shares and few other
-    failures have (ties go to the line nearest the evidence); the runner's generic ending last."""
+    failures have (ties go to a line naming the failed test, then to the line with more words, so
+    ``panic: test timed out after <DUR>`` beats the ``running tests:`` after it, then to the line
+    nearest the evidence); the runner's generic ending last."""
     lines = _cause_lines(central) or [entry[2:] for entry in central.split("\n")] or [""]
     distinct = set(keys)
     share = Counter(line for key in distinct for line in set(_cause_lines(key)))
 
-    def score(k: int) -> tuple[bool, float, int]:
+    def score(k: int) -> tuple[bool, float, bool, int, int]:
         line = lines[k]
         rarity = math.log((1.0 + n_keys) / (1.0 + line_df.get(line, 0)))
-        return not is_generic(line), share[line] / len(distinct) * rarity, k
+        words = len(_WORD_RE.findall(line))
+        names_test = bool(failed_tests(f"e|{line}"))
+        return not is_generic(line), round(share[line] / len(distinct) * rarity, 9), names_test, words, k
 
     return lines[max(range(len(lines)), key=score)]
 
 
-def _telling_line(excerpt: Excerpt) -> str:
+def _telling_line(excerpt: Excerpt, title: str) -> str:
+    """The excerpt's line that reads as the signature's title, else its last specific error line."""
+    same = [ln.text for ln in excerpt.lines if ln.role != "context" and normalize_line(ln.text) == title]
+    if same:
+        return same[-1]
     lines = [ln.text for ln in excerpt.lines if ln.role == "error" and not is_generic(ln.text)]
     if lines:
         return lines[-1]
@@ -300,7 +336,9 @@ def _vectorize(keys: Sequence[str]) -> csr_matrix:
     n = len(keys)
     if not line_ids:
         return csr_matrix((n, 1), dtype=np.float32)
-    lines = csr_matrix(CountVectorizer(analyzer=_analyze, binary=True, dtype=np.float32).fit_transform(list(line_ids)))
+    vectorizer = CountVectorizer(analyzer=_analyze, binary=True, dtype=np.float32)
+    lines = csr_matrix(vectorizer.fit_transform(list(line_ids)))
+    generic = csr_matrix(vectorizer.transform(_generic_lines()))
     scale = (1.0 / np.sqrt(np.maximum(np.diff(lines.indptr), 1))).astype(np.float32)
     lines = csr_matrix(lines.multiply(scale[:, np.newaxis]))
     cause, context = (
@@ -311,9 +349,15 @@ def _vectorize(keys: Sequence[str]) -> csr_matrix:
     context.sum_duplicates()
     present = csr_matrix((cause + context) @ lines)
     df = np.bincount(present.indices, minlength=present.shape[1])  # keys holding each feature
-    idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+    df = df + BACKGROUND * np.bincount(generic.indices, minlength=present.shape[1])
+    idf = (np.log((1.0 + n + BACKGROUND * generic.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
     total = csr_matrix(cause @ lines).multiply(idf**IDF_POWER) + CONTEXT * csr_matrix(context @ lines).multiply(idf)
     return csr_matrix(normalize_rows(csr_matrix(total), norm="l2", copy=False), dtype=np.float32)
+
+
+@functools.cache
+def _generic_lines() -> list[str]:
+    return [normalize_line(line) for line in GENERIC_LINES]
 
 
 def _cluster_distinct(keys: Sequence[str], weights: Sequence[int], threshold: float) -> list[int]:
@@ -322,6 +366,7 @@ def _cluster_distinct(keys: Sequence[str], weights: Sequence[int], threshold: fl
     if n == 1:
         return [0]
     x = _vectorize(keys)
+    tests = _TestSets([failed_tests(key) for key in keys])
     graph = _neighbour_graph(x, 1.0 - threshold)
     _, component = connected_components(graph, directed=False)
     labels = np.empty(n, dtype=np.int64)
@@ -331,7 +376,7 @@ def _cluster_distinct(keys: Sequence[str], weights: Sequence[int], threshold: fl
             labels[members[0]] = next_label
             next_label += 1
             continue
-        sub = _cluster_component(x[members], [weights[i] for i in members], threshold)
+        sub = _cluster_component(x[members], [weights[i] for i in members], threshold, tests.of(members))
         labels[members] = sub + next_label
         next_label += int(sub.max()) + 1
     return [int(v) for v in labels]
@@ -372,42 +417,44 @@ def _neighbour_graph(x: csr_matrix, min_similarity: float) -> spmatrix:
     return csr_matrix((np.ones(len(row), dtype=np.int8), (row, col)), shape=(n, n))
 
 
-def _cluster_component(x: csr_matrix, weights: Sequence[int], threshold: float) -> np.ndarray:
+def _cluster_component(x: csr_matrix, weights: Sequence[int], threshold: float, tests: _TestSets) -> np.ndarray:
     """Average-linkage labels (0-based) inside one connected component."""
     n = x.shape[0]
     if n <= EXACT_MAX:
-        return _average_linkage(x, threshold)
+        return _average_linkage(x, threshold, tests)
     # Too many for an exact n² distance matrix: fold near-duplicates into their most frequent
     # member, cluster those leaders exactly, and give every member its leader's label.
-    leader = _leaders(x, weights, threshold / 3.0)
+    leader = _leaders(x, weights, threshold / 3.0, tests)
     heads = np.unique(leader)
     if len(heads) > EXACT_MAX:  # still too many: keep the finest exact clustering we can afford
         heads = heads[np.argsort([-weights[h] for h in heads], kind="stable")][:EXACT_MAX]
-        leader = _nearest(x, heads)
-    head_labels = _average_linkage(x[heads], threshold)
+        leader = _nearest(x, heads, tests)
+    head_labels = _average_linkage(x[heads], threshold, tests.of(heads))
     position = {int(h): k for k, h in enumerate(heads)}
     return np.array([head_labels[position[int(leader[i])]] for i in range(n)], dtype=np.int64)
 
 
-def _average_linkage(x: csr_matrix, threshold: float) -> np.ndarray:
+def _average_linkage(x: csr_matrix, threshold: float, tests: _TestSets) -> np.ndarray:
     if x.shape[0] == 1:
         return np.zeros(1, dtype=np.int64)
     dense = x @ x.T
     sim = np.asarray(dense.todense(), dtype=np.float64)
     dist = np.clip(1.0 - sim, 0.0, 2.0)
+    dist[tests.conflicts()] = 1.0  # different failed tests: never the same cause
     condensed = dist[np.triu_indices(x.shape[0], k=1)]
     tree = linkage(condensed, method="average")
     return np.asarray(fcluster(tree, t=threshold, criterion="distance"), dtype=np.int64) - 1
 
 
-def _leaders(x: csr_matrix, weights: Sequence[int], radius: float) -> np.ndarray:
+def _leaders(x: csr_matrix, weights: Sequence[int], radius: float, tests: _TestSets) -> np.ndarray:
     """Greedy leader pass: in order of weight, a row joins the nearest leader within ``radius``
-    or becomes a leader itself."""
+    (that did not fail other tests) or becomes a leader itself."""
     leader = np.empty(x.shape[0], dtype=np.int64)
     heads: list[int] = []
     for i in np.argsort([-w for w in weights], kind="stable"):
         if heads:
             sim = np.asarray((x[heads] @ x[int(i)].T).todense()).ravel()
+            sim[tests.conflicts_with(int(i), heads)] = -1.0
             best = int(np.argmax(sim))
             if sim[best] >= 1.0 - radius:
                 leader[i] = heads[best]
@@ -417,10 +464,90 @@ def _leaders(x: csr_matrix, weights: Sequence[int], radius: float) -> np.ndarray
     return leader
 
 
-def _nearest(x: csr_matrix, heads: np.ndarray) -> np.ndarray:
+def _nearest(x: csr_matrix, heads: np.ndarray, tests: _TestSets) -> np.ndarray:
     out = np.empty(x.shape[0], dtype=np.int64)
     xh_t = csr_matrix(x[heads].T)
     for start in range(0, x.shape[0], BLOCK):
         sim = np.asarray((x[start : start + BLOCK] @ xh_t).todense())
+        sim[tests.conflicts_between(np.arange(start, min(start + BLOCK, x.shape[0])), heads)] = -1.0
         out[start : start + BLOCK] = heads[np.argmax(sim, axis=1)]
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# failed tests: two failures that failed different tests are never one signature
+
+_GO_TEST_RE = re.compile(r"^\s*--- FAIL: (\S+)")
+_GO_PACKAGE_RE = re.compile(r"^FAIL\s+(\S+)\s+(?:<DUR>|\(cached\)|\[)")  # FAIL <package> 0.12s: the tests above it
+_GINKGO_SPEC_RE = re.compile(r"^\s*\[FAIL\] (.+)$")  # Ginkgo's summary: the specs of one go test
+_FAILED_TEST_RES = tuple(
+    re.compile(p)
+    for p in (
+        r"^FAILED (\S+)",  # pytest
+        r"^_{3,} (\S+) _{3,}$",  # pytest's section header
+        r"^\s*● (.+ › .+)$",  # jest
+        r"^\s*[✕✗×] (.+?)(?: \(<(?:N|DUR)>(?: ?ms)?\))?$",  # jest, vitest, mocha
+        r"^test (\S+) \.\.\. FAILED$",  # cargo test
+        r"^rspec (\./\S+)",  # rspec
+        r"<<< FAILURE!.* in (\S+)$",  # surefire
+    )
+)
+
+
+def failed_tests(key: str) -> frozenset[str]:
+    """The tests a signature key's cause lines say failed: Ginkgo specs (rather than the go test that
+    runs them), go tests (the innermost subtests, as ``package.Test`` when the package's ``FAIL``
+    line is there), pytest, jest, cargo, rspec and JUnit tests."""
+    go: set[str] = set()
+    pending: set[str] = set()
+    specs: set[str] = set()
+    other: set[str] = set()
+    for line in _cause_lines(key):
+        if match := _GO_TEST_RE.search(line):
+            pending.add(match.group(1))
+        elif match := _GO_PACKAGE_RE.search(line):
+            go.update(f"{match.group(1)}.{name}" for name in pending)
+            pending.clear()
+        elif match := _GINKGO_SPEC_RE.search(line):
+            specs.add(match.group(1))
+        else:
+            other.update(m.group(1) for m in (p.search(line) for p in _FAILED_TEST_RES) if m)
+    go |= pending
+    if specs:
+        go.clear()
+    go = {name for name in go if not any(o.startswith(name + "/") for o in go)}
+    return frozenset(go | specs | other)
+
+
+def _same_test(a: str, b: str) -> bool:
+    """The same test, one of them perhaps without its go package."""
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def _disjoint(a: frozenset[str], b: frozenset[str]) -> bool:
+    return bool(a) and bool(b) and not any(_same_test(x, y) for x in a for y in b)
+
+
+class _TestSets:
+    """The failed-test sets of some keys, and which pairs conflict: both name failed tests and no
+    test is in both (a failure that names none conflicts with nothing)."""
+
+    def __init__(self, sets: Sequence[frozenset[str]], *, index: np.ndarray | None = None, table: np.ndarray | None = None):
+        if index is None or table is None:
+            distinct = list(dict.fromkeys(sets))
+            where = {s: k for k, s in enumerate(distinct)}
+            index = np.array([where[s] for s in sets], dtype=np.int64)
+            table = np.array([[_disjoint(a, b) for b in distinct] for a in distinct], dtype=bool)
+        self.index, self.table = index, table
+
+    def of(self, members: np.ndarray) -> _TestSets:
+        return _TestSets((), index=self.index[members], table=self.table)
+
+    def conflicts(self) -> np.ndarray:
+        return np.asarray(self.table[np.ix_(self.index, self.index)], dtype=bool)
+
+    def conflicts_with(self, row: int, others: Sequence[int]) -> np.ndarray:
+        return np.asarray(self.table[self.index[row], self.index[list(others)]], dtype=bool)
+
+    def conflicts_between(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return np.asarray(self.table[np.ix_(self.index[rows], self.index[others])], dtype=bool)

@@ -19,9 +19,24 @@ HTML or Markdown like any other log text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
+
+from analyzer.parse.logs.text import TS_STRIP_RE, strip_ansi
+from analyzer.records import Excerpt, ExcerptLine
+
+__all__ = [
+    "Excerpt",
+    "ExcerptLine",
+    "LogLines",
+    "clean_line",
+    "extract_excerpt",
+    "is_error_line",
+    "is_generic",
+    "log_lines",
+    "normalize",
+    "normalize_line",
+]
 
 MAX_LINE_CHARS = 300  # per excerpt line, after cleaning
 MAX_LINES = 20  # per excerpt
@@ -35,28 +50,53 @@ ROLES = ("error", "context", "evidence")
 # --------------------------------------------------------------------------------------------
 # cleaning
 
-_PREFIX_RE = re.compile(r"^\ufeff?(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z(?: |$))?")
-_ESCAPE_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
 # C0 and C1 controls (tab and newline are handled before), zero-width and bidi controls, BOM.
 _UNSAFE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _PYTORCH_MARK_RE = re.compile(r"^#=(?:SOURCE|MATCH)=# ")
 
 
 def log_lines(data: bytes | str) -> list[str]:
-    """A stored job log as text lines (invalid UTF-8 replaced, CRLF and LF both ending a line)."""
+    """A stored job log as text lines, numbered as the parser numbers them (``Signal.line``): only
+    ``\n`` ends a line (a CR before it is dropped; a lone CR, form feed or U+2028 does not end one);
+    invalid UTF-8 is replaced."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
-    return text.splitlines()
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines] if "\r" in text else lines
+
+
+class LogLines(Sequence[str]):
+    """A stored job log's lines as :func:`log_lines` gives them, decoded only when read: an excerpt
+    looks at a few hundred lines of logs that can have hundreds of thousands."""
+
+    def __init__(self, data: bytes) -> None:
+        self._raw = data.split(b"\n")
+        if self._raw[-1] == b"":
+            self._raw.pop()
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._raw[index].decode("utf-8", errors="replace").removesuffix("\r")
 
 
 def clean_line(raw: str) -> str:
     """One raw log line as plain text: no BOM, runner timestamp, ANSI codes or control characters.
 
-    Leading indentation is kept (it tells a stack frame from a message); tabs become spaces;
-    the result is cut to :data:`MAX_LINE_CHARS` characters.
+    Timestamps and ANSI codes go as the parser removes them (``parse.logs.text``); then every
+    control, zero-width and bidirectional-override character. Leading indentation is kept (it
+    tells a stack frame from a message); tabs become spaces; the result is cut to
+    :data:`MAX_LINE_CHARS` characters.
     """
-    text = _PREFIX_RE.sub("", _PYTORCH_MARK_RE.sub("", raw.rstrip("\r\n")), count=1)
-    if "\x1b" in text:
-        text = _ESCAPE_RE.sub("", text)
+    text = strip_ansi(TS_STRIP_RE.sub("", _PYTORCH_MARK_RE.sub("", raw.rstrip("\r\n")), count=1))
     text = _UNSAFE_RE.sub("", text.replace("\t", "    ")).rstrip()
     if len(text) > MAX_LINE_CHARS:
         text = text[: MAX_LINE_CHARS - 1] + "…"
@@ -100,8 +140,21 @@ _EXIT_CODE_RE = re.compile(r"^##\[error\]Process completed with exit code \d+\.$
 _GENERIC_EVIDENCE_RE = re.compile(r"^##\[error\](?:Process completed with exit code \d+\.|The operation was canceled\.)$")
 
 
+# Every _ERROR_PATTERNS match holds one of these (lower-cased) or matches _ANCHORED_ERROR_RE: most log
+# lines have none, and a few substring tests are faster than the full pattern by three times.
+_ERROR_WORDS = (
+    "fail", "err", "exception", "panic", "traceback", "fatal", "assert", "expect", "timed", "timeout", "deadline",
+    "killed", "segmentation", "abort", "interrupted", "exit code", "exit status", "not found", "no such file",
+    "permission denied", "cannot find", "unable to", "✕", "✗", "✖", "×", "●", "❌",
+)  # fmt: skip
+_ANCHORED_ERROR_RE = re.compile(r"^\s*(?:rspec \./|E\d{4} )|^\S+\.\w{1,5}:\d+(?::\d+)?:? ")
+
+
 def is_error_line(text: str) -> bool:
     """Whether a cleaned line looks like it reports an error (and is not known boilerplate)."""
+    lower = text.lower()
+    if not any(word in lower for word in _ERROR_WORDS) and _ANCHORED_ERROR_RE.match(text) is None:
+        return False
     return _ERROR_RE.search(text) is not None and _BOILERPLATE_RE.match(text) is None
 
 
@@ -112,52 +165,6 @@ def is_generic(text: str) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # excerpts
-
-
-@dataclass(frozen=True, slots=True)
-class ExcerptLine:
-    """One line of an excerpt: its 1-based number in the log, its cleaned text and its role.
-
-    ``role`` is ``evidence`` (the incident's line), ``error`` (an error-looking line before it;
-    the line after a test framework's evidence line, which describes it; or, when the evidence
-    is the runner's bare ``Process completed with exit code N.`` and nothing before it looks
-    like an error, the last lines before it) or ``context`` (a line right after an error line,
-    one of the last two lines before the evidence, or the step's ``##[group]Run`` line).
-    """
-
-    number: int
-    text: str
-    role: str
-
-
-@dataclass(frozen=True, slots=True)
-class Excerpt:
-    """The lines of one job log that explain its failure, in log order."""
-
-    lines: tuple[ExcerptLine, ...]
-    evidence_line: int | None  # 1-based; None when the log had no usable line
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line.text for line in self.lines)
-
-    def first_error(self) -> str:
-        """The first error-looking line (or the evidence line when there is none); '' when empty."""
-        for line in self.lines:
-            if line.role == "error":
-                return line.text
-        return next((line.text for line in self.lines if line.role == "evidence"), "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for storing: ``{"evidence_line": n, "lines": [[number, role, text], ...]}``."""
-        return {"evidence_line": self.evidence_line, "lines": [[ln.number, ln.role, ln.text] for ln in self.lines]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Excerpt:
-        """Inverse of :meth:`to_dict`."""
-        lines = tuple(ExcerptLine(int(n), str(text), str(role)) for n, role, text in data.get("lines", ()))
-        evidence = data.get("evidence_line")
-        return cls(lines, None if evidence is None else int(evidence))
 
 
 def extract_excerpt(

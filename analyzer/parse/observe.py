@@ -1,4 +1,5 @@
-"""A job, its log and its annotations → the observations it measured and the incident that ended it.
+"""A job, its log and its annotations → the observations it measured, the incident that ended it
+and the excerpt of its log that explains the failure.
 
 ``analyze_job`` is pure; ``analyzer.parse.reparse`` applies it to the jobs in the store.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.parse import events, logs
+from analyzer.parse.failures import MAX_BYTES, MAX_LINES, LogLines, clean_line, extract_excerpt
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.logs.parser import COMPOSITE_NOTE
 from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
@@ -20,6 +22,8 @@ from analyzer.parse.logs.steps import number_repeats
 from analyzer.records import (
     CENSORING_OUTCOMES,
     Annotation,
+    Excerpt,
+    ExcerptLine,
     Incident,
     Job,
     LogPart,
@@ -55,12 +59,37 @@ class Analysis:
     incident: Incident | None
     parsed: ParsedLog | None
     warning: str | None = None
+    excerpt: Excerpt | None = None  # for every attempt with an incident: the lines that explain it
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The incident that ended a job attempt and what proves it: a log line (``signal``), else a
+    check-run annotation (``note``), else only the job's conclusion (neither)."""
+
+    incident: Incident
+    signal: Signal | None = None
+    note: str | None = None
+
+
+def _step_parts(parts: Sequence[LogPart]) -> list[tuple[int, str, bytes]]:
+    return [(p.part, p.name or f"step {p.part}", p.data) for p in parts if p.part > 0 and p.data is not None]
+
+
+def _whole_log(parts: Sequence[LogPart]) -> bytes | None:
+    return next((p.data for p in parts if p.part == 0 and p.state == "ok" and p.data is not None), None)
+
+
+def log_data(parts: Sequence[LogPart]) -> bytes | None:
+    """The text ``parse_parts`` parses, as one buffer whose line numbers are the signals' lines."""
+    step_parts = _step_parts(parts)
+    return logs.join_step_logs(step_parts, check=False)[0] if step_parts else _whole_log(parts)
 
 
 def parse_parts(parts: Sequence[LogPart], job: Job, rules: Sequence[PhaseRule]) -> ParsedLog | None:
     """Parse a job's stored log: per-step files when there are any, else the whole log."""
-    step_parts = [(p.part, p.name or f"step {p.part}", p.data) for p in parts if p.part > 0 and p.data is not None]
-    whole = next((p.data for p in parts if p.part == 0 and p.state == "ok" and p.data is not None), None)
+    step_parts = _step_parts(parts)
+    whole = _whole_log(parts)
     if step_parts:
         return logs.parse_step_logs(
             step_parts, steps=job.steps, rules=rules, job_name=job.name, job_conclusion=job.conclusion
@@ -81,7 +110,8 @@ def analyze_job(
     # Actions log: their own reader turns them into phase observations, so reparse keeps them.
     if events.is_events_log(parts):
         observations, incident = events.events_analysis(job, parts)
-        return Analysis(tuple(observations), incident, None)
+        excerpt = None if incident is None else failure_excerpt(None, Cause(incident))
+        return Analysis(tuple(observations), incident, None, excerpt=excerpt)
     warning = None
     try:
         parsed = parse_parts(parts, job, rules)
@@ -90,29 +120,60 @@ def analyze_job(
     notes = [w for w in (parsed.warnings if parsed else ()) if COMPOSITE_NOTE in w]
     if notes and warning is None:  # what a bare log cannot tell, said once per job and step (reparse dedupes)
         warning = f"job {job.name!r}: " + "; ".join(notes)
-    incident = classify_incident(job, parsed, annotations)
+    cause = find_cause(job, parsed, annotations)
+    incident = cause.incident if cause else None
     observations = _observations(job, parsed, incident)
-    return Analysis(tuple(observations), incident, parsed, warning)
+    excerpt = None if cause is None else failure_excerpt(log_data(parts), cause)
+    return Analysis(tuple(observations), incident, parsed, warning, excerpt)
+
+
+def failure_excerpt(data: bytes | None, cause: Cause) -> Excerpt:
+    """The lines of a failed attempt's log that explain it (``parse.failures.extract_excerpt`` at
+    the signal's line, else at the annotation's text), and the annotation itself when the log does
+    not hold it (a job timeout, a cancel): number 0, role ``evidence``. Without any line, the
+    incident's evidence alone (number 0)."""
+    lines = LogLines(data) if data else LogLines(b"")
+    signal = cause.signal
+    evidence = None if signal is not None else cause.note
+    excerpt = extract_excerpt(lines, signal.line if signal is not None else None, evidence=evidence)
+    extra = clean_line(cause.note or "") if cause.note else ""
+    if extra and any(extra.removeprefix("##[error]") in line.text for line in excerpt.lines):
+        extra = ""
+    if not extra and not excerpt.lines:
+        extra = clean_line(cause.incident.evidence)
+    if not extra:
+        return excerpt
+    if len(excerpt.lines) >= MAX_LINES or len(excerpt.text.encode()) + len(extra.encode()) + 1 > MAX_BYTES:
+        line = signal.line if signal is not None else excerpt.evidence_line
+        excerpt = extract_excerpt(lines, line, evidence=evidence, max_lines=MAX_LINES - 1, max_bytes=MAX_BYTES - len(extra.encode()) - 1)
+    return Excerpt((*excerpt.lines, ExcerptLine(0, extra, "evidence")), excerpt.evidence_line)
 
 
 def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[Annotation]) -> Incident | None:
     """The one cause that ended a job attempt (a job timeout outranks the tool timeout it cut off)."""
+    cause = find_cause(job, parsed, annotations)
+    return None if cause is None else cause.incident
+
+
+def find_cause(job: Job, parsed: ParsedLog | None, annotations: Sequence[Annotation]) -> Cause | None:
+    """``classify_incident``'s incident with the log line or annotation that proves it."""
     conclusion = job.conclusion or (parsed.conclusion if parsed else None)
     if conclusion in (None, "success", "skipped", "neutral"):
         return None
     signals = parsed.signals if parsed else ()
 
-    def make(kind: str, evidence: str, limit: float | None, signal: Signal | None) -> Incident:
+    def make(kind: str, evidence: str, limit: float | None, signal: Signal | None, note: str | None = None) -> Cause:
         step_number, step_name, phase = _where(job, parsed, signal)
         when = signal.at if signal and signal.at else (job.completed_at or (parsed.completed_at if parsed else None))
-        return Incident.of_job(
+        incident = Incident.of_job(
             job, kind, evidence, step_number=step_number, step=step_name, phase=phase, limit_s=limit, occurred_at=when
         )
+        return Cause(incident, signal, note)
 
     for note in annotations:
         match = JOB_TIMEOUT_RE.search(note.message)
         if match:
-            return make("job_timeout", note.message, logs.parse_duration(match["limit"]), None)
+            return make("job_timeout", note.message, logs.parse_duration(match["limit"]), None, note.message)
     by_kind: dict[str, list[Signal]] = {}
     for sig in signals:
         by_kind.setdefault(sig.kind, []).append(sig)
@@ -129,12 +190,12 @@ def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[
         sig = by_kind["runner_lost"][0]
         return make("runner_lost", sig.evidence, None, sig)
     if lost_note is not None:
-        return make("runner_lost", lost_note.message, None, None)
+        return make("runner_lost", lost_note.message, None, None, lost_note.message)
     if conclusion == "cancelled":
         cancel_note = next((a for a in annotations if a.message), None)
         cancel_sig = next(iter(by_kind.get("cancelled", [])), None)
         evidence = cancel_note.message if cancel_note else (cancel_sig.evidence if cancel_sig else "job concluded cancelled")
-        return make("cancelled", evidence, None, cancel_sig)
+        return make("cancelled", evidence, None, cancel_sig, cancel_note.message if cancel_note else None)
     timeouts = sorted(by_kind.get("tool_timeout", []) + by_kind.get("test_timeout", []), key=lambda s: s.line)
     if timeouts:
         sig = timeouts[0]
@@ -142,7 +203,7 @@ def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[
     fail_sig = next(iter(by_kind.get("failure", [])), None)
     fail_note = next((a for a in annotations if a.level == "failure" and a.message), None)
     evidence = fail_sig.evidence if fail_sig else (fail_note.message if fail_note else f"job concluded {conclusion}")
-    return make("failure", evidence, None, fail_sig)
+    return make("failure", evidence, None, fail_sig, fail_note.message if fail_note and not fail_sig else None)
 
 
 def _where(job: Job, parsed: ParsedLog | None, signal: Signal | None) -> tuple[int | None, str | None, str | None]:

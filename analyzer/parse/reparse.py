@@ -29,7 +29,8 @@ def reparse(
     on_progress: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> int:
-    """Re-derive observations and incidents from stored raw logs; returns the number of jobs parsed.
+    """Re-derive observations, incidents and failure excerpts from stored raw logs; returns the number
+    of jobs parsed.
 
     Only jobs parsed by another parser version or rule set are redone, unless ``force``.
     Each job is saved in its own transaction, so an interrupted reparse resumes where it stopped.
@@ -53,7 +54,8 @@ def reparse(
                 continue
             result = analyze_job(job, parts, store.load_annotations(job_id), rules)
             store.save_analysis(
-                job_id, result.observations, result.incident, parser_version=PARSER_VERSION, rules_hash=fingerprint
+                job_id, result.observations, result.incident, excerpt=result.excerpt, parser_version=PARSER_VERSION,
+                rules_hash=fingerprint,
             )
         if result.warning and on_warning and result.warning not in said:
             said.add(result.warning)

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from analyzer.model import km_quantiles, usable
+from analyzer.model.failures import FailureReport
 from analyzer.present.charts import gantts, histogram, km, trend_chart, week_starts
+from analyzer.present.failures import failures_view
 from analyzer.present.index import UnitIndex, as_ns
 from analyzer.present.text import dur, known, pct, run_label, unit_label, unit_name
 from analyzer.records import Incident, UnitKey
@@ -41,6 +43,7 @@ class ReportInputs:
     quantile: float = 0.99
     version: str = "0.0.0"
     local_runs: Mapping[int, str] = field(default_factory=dict)  # local run id -> the file it came from
+    failures: FailureReport | None = None  # signatures and rerun rates of the period (None: not shown)
 
 
 def package_version() -> str:
@@ -109,6 +112,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "layers": _layers(frame, recs, unit_rows),
         "incidents": _incident_view(inputs.incidents, inputs.local_runs),
         "gantts": gantts(frame, unit_rows),
+        "failures": failures_view(inputs.failures, inputs.local_runs),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from analyzer.present.failures import md_failures_section
 from analyzer.present.text import dur, md_text, mermaid_text, pct
 
 MARKER = "<!-- we-advisor:weekly-report -->"  # a hidden HTML comment that finds the report comment again
@@ -36,6 +37,7 @@ def render_markdown(context: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_L
         lambda n: _md_changes(context, n),
         lambda n: _md_actions(context, n),
         lambda n: _md_recommendations(context, n),
+        lambda n: md_failures_section(context["failures"], n),
         lambda n: _md_incidents(context, n),
         lambda n: _md_gantt(context, n),
     ]

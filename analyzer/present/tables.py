@@ -24,6 +24,8 @@ from analyzer.bootstrap.forecast import Forecast
 from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
 from analyzer.model import UnitStats
+from analyzer.model.failures import FailureReport
+from analyzer.present.failures import failures_markdown, failures_table, summary_line
 from analyzer.present.publish import CommentResult
 from analyzer.present.text import run_label
 from analyzer.records import Incident, iso
@@ -45,7 +47,7 @@ class ListFormat(StrEnum):
 
 
 class RecommendFormat(StrEnum):
-    """The formats of ``recommend``."""
+    """The formats of ``recommend`` and ``failures``."""
 
     table = "table"
     json = "json"
@@ -321,6 +323,16 @@ def recommendations_text(result: RecommendResult, format: str) -> str:
     if format == "json":
         return recommendations_json(result)
     return recommendations_markdown(result) if format == "markdown" else recommendations_table(result) + "\n"
+
+
+def failures_text(report: FailureReport, format: str, *, local: Mapping[int, str] | None = None) -> str:
+    if format == "json":
+        return json_text(report.to_dict()) + "\n"
+    return failures_markdown(report, local) if format == "markdown" else failures_table(report, local)
+
+
+def failures_summary(report: FailureReport) -> str:
+    return summary_line(report)
 
 
 def backtest_text(result: BacktestResult, format: str) -> str:

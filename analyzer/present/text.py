@@ -4,7 +4,8 @@ Text that came from logs (job and step names, evidence lines) is untrusted: it c
 people (``@user``), cross-reference issues (``#123``, ``GH-123``), inject markup
 (``<img onerror=…>``, ``[x](javascript:…)``), or become a link by itself (GitHub links bare
 ``https://…`` and ``www.…``). ``md_text`` turns any such string into inert Markdown that renders
-as the literal text; ``mermaid_text`` does the same for a mermaid Gantt task name.
+as the literal text, ``md_code`` puts lines of it in a code block that nothing can close early;
+``mermaid_text`` does the same for a mermaid Gantt task name.
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ def md_text(text: str | None, width: int | None = None) -> str:
     text = _REF.sub(_ZWSP, text)
     text = _AUTOLINK.sub(_ZWSP, text)
     return _MENTION.sub("@" + _ZWSP, text)
+
+
+_BACKTICKS = re.compile(r"`+")
+
+
+def md_code(text: str) -> str:
+    """Untrusted lines as a fenced Markdown code block: nothing inside renders, pings or links. The
+    fence is longer than any run of backticks in the text (so no line can close it); control
+    characters are shown as their symbols."""
+    body = "\n".join(visible(line) for line in text.split("\n"))
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{body}\n{fence}"
 
 
 _MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()+=-]")

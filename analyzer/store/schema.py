@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
     # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
     # new tables; reparse fills job_identity for every job (PARSER_VERSION changed with it).
     2: (),
+    # 3: failure excerpts (a new table); the failed jobs are parsed again to fill it
+    3: ("DELETE FROM parse_state WHERE job_id IN (SELECT job_id FROM incidents)",),
 }
 
 SCHEMA = """
@@ -68,7 +70,10 @@ CREATE TABLE IF NOT EXISTS incidents (
     run_attempt INTEGER NOT NULL, job TEXT NOT NULL, step_number INTEGER, step TEXT, phase TEXT,
     kind TEXT NOT NULL, limit_s REAL, evidence TEXT NOT NULL, occurred_at TEXT
 );
--- which parser version and phase rules produced a job's observations and incident
+-- the lines of a failed job attempt's log that explain its incident (parse.failures), rebuilt with it:
+-- lines is JSON [[line number (0: not in the log), role, cleaned text], ...]
+CREATE TABLE IF NOT EXISTS excerpts (job_id INTEGER PRIMARY KEY, evidence_line INTEGER, lines TEXT NOT NULL);
+-- which parser version and phase rules produced a job's observations, incident and excerpt
 CREATE TABLE IF NOT EXISTS parse_state (
     job_id INTEGER PRIMARY KEY, parser_version INTEGER NOT NULL, rules_hash TEXT NOT NULL,
     parsed_at TEXT NOT NULL

@@ -18,7 +18,19 @@ from typing import Any, TypeVar, cast
 
 import pandas as pd
 
-from analyzer.records import Annotation, Incident, Job, LogPart, Observation, Run, StepInfo, iso, parse_iso
+from analyzer.records import (
+    Annotation,
+    Excerpt,
+    Incident,
+    Job,
+    JobAttempt,
+    LogPart,
+    Observation,
+    Run,
+    StepInfo,
+    iso,
+    parse_iso,
+)
 from analyzer.store.bookkeeping import FetchBookkeeping
 from analyzer.store.frame import filters, observations_frame
 
@@ -88,12 +100,16 @@ class Store(FetchBookkeeping):
 
     def save_analysis(
         self, job_id: int, observations: Sequence[Observation], incident: Incident | None, *, parser_version: int,
-        rules_hash: str,
+        rules_hash: str, excerpt: Excerpt | None = None,
     ) -> None:  # fmt: skip
-        """Replace the parsed observations and the incident of one job."""
+        """Replace the parsed observations, the incident and the failure excerpt of one job."""
         with self.transaction():
             self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
+            self.conn.execute("DELETE FROM excerpts WHERE job_id=?", (job_id,))
+            if excerpt is not None:
+                lines = json.dumps(excerpt.to_dict()["lines"], ensure_ascii=False)
+                self.conn.execute("INSERT INTO excerpts VALUES (?,?,?)", (job_id, excerpt.evidence_line, lines))
             self.conn.executemany(
                 "INSERT INTO observations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(job_id, seq, *_values(o, _COLUMNS["observations"])) for seq, o in enumerate(observations)],
@@ -259,6 +275,30 @@ class Store(FetchBookkeeping):
         order = " ORDER BY occurred_at, run_id, run_attempt, job_id"
         rows = self.conn.execute(f"{_select('incidents')}{where}{order}", args)
         return [_record(Incident, _COLUMNS["incidents"], r) for r in rows]
+
+    def load_excerpts(
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
+    ) -> dict[int, Excerpt]:
+        """job id -> failure excerpt, for the incidents ``load_incidents`` returns with these filters."""
+        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at")
+        rows = self.conn.execute(f"SELECT e.job_id, e.evidence_line, e.lines FROM excerpts e JOIN incidents USING (job_id){where}", args)
+        return {int(r[0]): Excerpt.from_dict({"evidence_line": r[1], "lines": json.loads(r[2])}) for r in rows}
+
+    def load_attempts(
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
+    ) -> list[JobAttempt]:
+        """Every job attempt of the runs with a job that started (else was created) at ``since`` or later,
+        with its incident's kind: what rerun rates are counted from."""
+        where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)")
+        if workflow:
+            where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
+        rows = self.conn.execute(
+            "SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
+            f"LEFT JOIN incidents i ON i.job_id = j.job_id WHERE j.run_id IN (SELECT run_id FROM jobs{where}) "
+            "ORDER BY j.run_id, j.run_attempt, j.job_id",
+            args,
+        )
+        return [JobAttempt(r[0], r[1], int(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def newest_time(self, *, repo: str | None = None) -> datetime | None:
         """The latest observation start in the store (the end of the default analysis window)."""

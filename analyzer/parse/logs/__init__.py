@@ -71,17 +71,18 @@ Modules, in the order they build on each other: ``text`` (line text, input check
 ``steps``, ``phases``, ``detectors``, ``parser`` (the whole parse).
 """
 
-from analyzer.parse.logs.parser import parse_job_log, parse_step_logs
+from analyzer.parse.logs.parser import join_step_logs, parse_job_log, parse_step_logs
 from analyzer.parse.logs.rules import rule_words
 from analyzer.parse.logs.text import check_log, job_name_from_log, parse_duration, strip_ansi
 
 # Bump whenever the output for the same input changes: the store re-parses stored logs then.
-PARSER_VERSION = 3
+PARSER_VERSION = 4  # 4: failure excerpts stored with each incident
 
 __all__ = [
     "PARSER_VERSION",
     "check_log",
     "job_name_from_log",
+    "join_step_logs",
     "parse_duration",
     "parse_job_log",
     "parse_step_logs",

@@ -73,11 +73,27 @@ def parse_step_logs(
     files may be missing. With ``steps`` (API), names and times come from the API and API steps
     without a file get no lines; without, each file is a step named after its file.
     """
+    buf, bounds = join_step_logs(parts)
+    if not buf.strip():
+        raise LogParseError("the per-step logs are empty", hint="pass the step files of a run-log zip")
+    check_looks_like_log(buf)
+    return _parse(LogIndex(buf), list(steps), list(rules), job_name, job_conclusion, parts=bounds)
+
+
+def join_step_logs(
+    parts: Sequence[tuple[int, str, bytes | str]], *, check: bool = True
+) -> tuple[bytes, list[tuple[int, str, int, int]]]:
+    """The per-step files of one job as the one buffer :func:`parse_step_logs` numbers lines in (in
+    step order, each without its BOM and ending in a newline), and each file's ``(number, name,
+    start offset, end offset)``. ``check``: raise LogParseError for a file that is not UTF-8 text."""
     chunks: list[bytes] = []
-    bounds: list[tuple[int, str, int, int]] = []  # number, name, start offset, end offset
+    bounds: list[tuple[int, str, int, int]] = []
     offset = 0
     for number, name, content in sorted(parts, key=lambda p: p[0]):
-        raw = prepare(content, what=f"step {number} ({name})", allow_empty=True)
+        if check:
+            raw = prepare(content, what=f"step {number} ({name})", allow_empty=True)
+        else:
+            raw = content.encode("utf-8", "replace") if isinstance(content, str) else bytes(content)
         if raw.startswith(BOM):
             raw = raw[len(BOM) :]
         if raw and not raw.endswith(b"\n"):
@@ -85,11 +101,7 @@ def parse_step_logs(
         chunks.append(raw)
         bounds.append((number, name, offset, offset + len(raw)))
         offset += len(raw)
-    buf = b"".join(chunks)
-    if not buf.strip():
-        raise LogParseError("the per-step logs are empty", hint="pass the step files of a run-log zip")
-    check_looks_like_log(buf)
-    return _parse(LogIndex(buf), list(steps), list(rules), job_name, job_conclusion, parts=bounds)
+    return b"".join(chunks), bounds
 
 
 def _classify(lines: list[Line]) -> tuple[list[Marker], list[Sig], list[Detection]]:
