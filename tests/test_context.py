@@ -29,8 +29,8 @@ from analyzer.model import queue_stats
 from analyzer.parse.context import log_context
 from analyzer.records import JobContext, parse_iso
 from analyzer.store import JOB_COLUMNS, SCHEMA_VERSION, Store
-from analyzer.store.schema import MIGRATIONS
 from tests.fake_github import FakeGitHub, assert_store_matches, build_export, parse_time, run_fetch
+from tests.old_stores import RUN_CONTEXT_VERSION, drop_run_context
 
 runner = CliRunner()
 
@@ -220,21 +220,19 @@ def test_report_has_the_queue_panel_and_the_incidents_context(fetched: tuple[Fak
 
 # -- a store written at the previous schema version ----------------------------------------------------
 
-# The schema version that added the run context, and the runs and jobs tables before it (the rest is unchanged).
-CONTEXT_VERSION = next(v for v, steps in MIGRATIONS.items() if any("head_commit_message" in s for s in steps))
+# The runs and jobs tables before the run context (the rest is unchanged).
 RUNS_BEFORE = ("run_id", "run_attempt", "repo", "workflow_name", "workflow_path", "event", "head_branch", "head_sha",
-           "status", "conclusion", "created_at", "run_started_at", "updated_at")  # fmt: skip
+               "status", "conclusion", "created_at", "run_started_at", "updated_at")  # fmt: skip
 JOBS_BEFORE = ("job_id", "run_id", "run_attempt", "repo", "workflow_name", "name", "status", "conclusion", "created_at",
-           "started_at", "completed_at", "labels", "runner_name")  # fmt: skip
+               "started_at", "completed_at", "labels", "runner_name")  # fmt: skip
 
 
 def as_written_before_the_context(path: Path) -> None:
-    """Turn a store into what the schema version before ``CONTEXT_VERSION`` wrote: no context columns,
+    """Turn a store into what the schema version before ``RUN_CONTEXT_VERSION`` wrote: no context columns,
     listing pages cached as it slimmed them (without actors and head commits), its version in meta."""
     with sqlite3.connect(path) as conn:
+        drop_run_context(conn)
         for table, kept in (("runs", RUNS_BEFORE), ("jobs", JOBS_BEFORE)):
-            for column in [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] not in kept]:
-                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
             assert tuple(r[1] for r in conn.execute(f"PRAGMA table_info({table})")) == kept
         for key, blob in conn.execute("SELECT key, payload FROM http_cache").fetchall():
             payload = json.loads(zlib.decompress(blob))
@@ -243,7 +241,7 @@ def as_written_before_the_context(path: Path) -> None:
                     for name in ("actor", "triggering_actor", "head_commit"):
                         item.pop(name, None)
                 conn.execute("UPDATE http_cache SET payload=? WHERE key=?", (zlib.compress(json.dumps(payload).encode()), key))
-        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(CONTEXT_VERSION - 1),))
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(RUN_CONTEXT_VERSION - 1),))
 
 
 def test_a_store_of_the_previous_version_migrates_and_the_next_fetch_fills_the_rest(export: Path, tmp_path: Path) -> None:
