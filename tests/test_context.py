@@ -160,6 +160,7 @@ def test_branch_and_event_keep_exactly_those_runs(fetched: tuple[FakeGitHub, Pat
         assert code == 0, err
         rows = [r for r in json.loads(out) if r["scope"] == "job"]
         assert sum(r["samples"] for r in rows) == sum(r["queued_samples"] for r in rows) == len(mine) > 0
+        assert f": {len(mine)} of {len(mine)} jobs" in err  # the stated window counts those runs' jobs only
         code, out, err = cli("incidents", "--store", str(db), option, value, "--format", "json")
         assert code == 0, err
         found = json.loads(out)
@@ -191,7 +192,7 @@ def test_runs_still_waiting_for_a_runner_are_noted_not_counted(export: Path, tmp
 def test_an_unknown_branch_or_event_is_one_error_naming_the_known_ones(fetched: tuple[FakeGitHub, Path]) -> None:
     """A typo is not an empty answer: one error line, one hint listing what the runs have, most runs first."""
     _, db = fetched
-    for command in ("stats", "incidents", "recommend", "backtest", "report"):
+    for command in ("stats", "incidents", "failures", "recommend", "backtest", "report"):
         code, out, err = cli(command, "--store", str(db), "--branch", "mian")
         assert (code, out) == (1, "")
         assert err.splitlines() == [
