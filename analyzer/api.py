@@ -48,7 +48,7 @@ from analyzer.collect.pulls import comment_target, read_changes
 from analyzer.config import Settings, require_label, require_quantile, require_repo
 from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
-from analyzer.model import DurationModel, UnitStats, keys_of, unit_codes, unit_stats
+from analyzer.model import DurationModel, UnitStats, keys_of, queue_stats, unit_codes, unit_stats, with_queue
 from analyzer.model.failures import HISTORY, FailureReport, failure_report
 from analyzer.model.reruns import limit_reruns, stopped_by_limit
 from analyzer.parse.reparse import reparse as reparse_store
@@ -136,24 +136,47 @@ def _parsed(
     return repo
 
 
+def _context_filters(store: Store, repo: str | None, branch: str | None, event: str | None) -> None:
+    """``--branch`` and ``--event`` name values some run in the store has: a typo is an error, not an
+    empty answer."""
+    for option, column, value in (("--branch", "head_branch", branch), ("--event", "event", event)):
+        if value is None:
+            continue
+        known = store.run_values(column, repo=repo)
+        if value in known:
+            continue
+        where = f" of {repo}" if repo else ""
+        if known:
+            shown = ", ".join(list(known)[:10]) + (", …" if len(known) > 10 else "")
+            hint = f"{option} takes a value the runs{where} have (most runs first): {shown}"
+        else:
+            hint = ("no run in the store says it: fetch from GitHub or ingest an export folder (local logs rarely show "
+                    "their run's branch or event)")  # fmt: skip
+        raise InputError(f"{option} {value!r}: no run{where} in the store has it", hint=hint)
+
+
 def _window(
     store: Store, settings: Settings, since: str | None, repo: str | None, *, workflow: str | None = None,
-    on_window: Announce | None = None, what: str = "window",
+    on_window: Announce | None = None, what: str = "window", branch: str | None = None, event: str | None = None,
 ) -> tuple[datetime | None, datetime | None]:  # fmt: skip
     """``--since``, else the last ``window_days`` of ``repo``'s data; told to ``on_window`` with how many
     of the jobs in scope it holds."""
     start, end = analysis_window(store.newest_time(repo=repo), settings.window_days, since)
     if on_window is not None:
-        on_window(window_stated(store, start, end, since=since, days=settings.window_days, repo=repo, workflow=workflow, what=what))
+        on_window(window_stated(store, start, end, since=since, days=settings.window_days, repo=repo, workflow=workflow,
+                                what=what, branch=branch, event=event))  # fmt: skip
     return start, end
 
 
 def window_stated(
     store: Store, start: datetime | None, end: datetime | None, *, since: str | None, days: int | None,
-    repo: str | None = None, workflow: str | None = None, what: str = "window",
+    repo: str | None = None, workflow: str | None = None, what: str = "window", branch: str | None = None,
+    event: str | None = None,
 ) -> Window:  # fmt: skip
     """The ``Window`` a history command used, with its counts: every history command states it."""
-    total, inside, oldest, newest = store.job_span(repo=repo, workflow=workflow, since=start, until=end)
+    total, inside, oldest, newest = store.job_span(
+        repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event
+    )
     return Window(start, end, since, days, inside, total, oldest, newest, what=what)
 
 
@@ -186,22 +209,35 @@ def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = 
 
 def stats(
     settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
-    on_warning: Warn | None = None, on_window: Announce | None = None,
+    branch: str | None = None, event: str | None = None, on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> list[UnitStats]:  # fmt: skip
-    """``we-advisor stats``: duration percentiles per unit in the window."""
+    """``we-advisor stats``: duration percentiles per unit in the window, queue times per job; ``branch``
+    and ``event`` keep the runs with that head branch and event."""
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
-    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
-    return unit_stats(store.observations_frame(repo=repo, workflow=workflow, since=start, until=end))
+    _context_filters(store, repo, branch, event)
+    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    rows = unit_stats(
+        store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
+    )
+    waiting = store.waiting_runs(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    if waiting and on_warning is not None:
+        on_warning(f"{waiting} run(s) were still waiting for a runner when last fetched: not in the queue times yet")
+    jobs = store.jobs_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
+    return with_queue(rows, queue_stats(jobs))
 
 
 def incidents(
     settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
-    on_warning: Warn | None = None, on_window: Announce | None = None,
+    branch: str | None = None, event: str | None = None, on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> list[Incident]:  # fmt: skip
-    """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause."""
+    """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause and
+    its run context (``Incident.context``)."""
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
-    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
-    return store.load_incidents(repo=repo, workflow=workflow, since=start)
+    _context_filters(store, repo, branch, event)
+    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    return store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
 
 
 def local_runs(store: Store) -> dict[int, str]:
@@ -211,21 +247,26 @@ def local_runs(store: Store) -> dict[int, str]:
 
 def failures(
     settings: Settings, store: Store, *, repo: str | None = None, workflow: str | None = None, since: str | None = None,
-    on_warning: Warn | None = None, on_window: Announce | None = None,
+    branch: str | None = None, event: str | None = None, on_warning: Warn | None = None, on_window: Announce | None = None,
 ) -> FailureReport:  # fmt: skip
     """``we-advisor failures``: the window's failed job attempts as signatures, and the jobs' rerun rates."""
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
-    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
-    return _failure_report(store, repo, workflow, start)
+    _context_filters(store, repo, branch, event)
+    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    return _failure_report(store, repo, workflow, start, branch=branch, event=event)
 
 
-def _failure_report(store: Store, repo: str | None, workflow: str | None, start: datetime | None) -> FailureReport:
+def _failure_report(
+    store: Store, repo: str | None, workflow: str | None, start: datetime | None, *, branch: str | None = None,
+    event: str | None = None,
+) -> FailureReport:  # fmt: skip
     """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends)."""
     newest = store.newest_time(repo=repo)
     history = None if start is None or newest is None else min(start, newest - HISTORY)
-    found = store.load_incidents(repo=repo, workflow=workflow, since=history)
-    excerpts = store.load_excerpts(repo=repo, workflow=workflow, since=history)
-    attempts = store.load_attempts(repo=repo, workflow=workflow, since=start)
+    scope = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
+    found = store.load_incidents(since=history, **scope)
+    excerpts = store.load_excerpts(since=history, **scope)
+    attempts = store.load_attempts(since=start, **scope)
     return failure_report(found, excerpts, attempts, since=start, now=newest)
 
 
@@ -251,6 +292,8 @@ def recommend(
     since: str | None = None,
     quantile: float | None = None,
     workflows_dir: Path | None = None,
+    branch: str | None = None,
+    event: str | None = None,
     on_warning: Warn | None = None,
     observations: pd.DataFrame | None = None,
     on_window: Announce | None = None,
@@ -261,16 +304,17 @@ def recommend(
     ``[[phases]]`` ``timeout_s`` of the settings, and the limits the logs revealed.
     ``observations``: the store's observations of ``repo`` already read (``observations_frame``)
     from the start of the window or earlier, so that a caller that needs them too (``report``)
-    reads 10⁶ rows once; the window is then taken from them.
+    reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
     """
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
+    _context_filters(store, repo, branch, event)
     target = require_quantile(settings.quantile if quantile is None else quantile)
-    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window)
+    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
     if observations is None:
-        frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end)
+        frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
-    found = store.load_incidents(repo=repo, workflow=workflow, since=start)
+    found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
     policy = Policy(quantile=target, min_samples=settings.min_samples)
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
@@ -297,6 +341,8 @@ def backtest(
     workflow: str | None = None,
     split: str | None = None,
     quantile: float | None = None,
+    branch: str | None = None,
+    event: str | None = None,
     on_warning: Warn | None = None,
     on_window: Announce | None = None,
 ) -> BacktestResult:
@@ -304,7 +350,8 @@ def backtest(
     after it replayed. Without ``split``: two weeks before the newest observation (the middle of a
     shorter history)."""
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
-    everything = store.observations_frame(repo=repo, workflow=workflow)
+    _context_filters(store, repo, branch, event)
+    everything = store.observations_frame(repo=repo, workflow=workflow, branch=branch, event=event)
     if everything.empty:
         raise InputError(
             "the store has no observations to backtest" + (f" for {repo}" if repo else ""),
@@ -322,14 +369,15 @@ def backtest(
     train = everything[(started < stamp) & (started >= pd_timestamp(train_start))]
     test = everything[started >= stamp]
     if on_window is not None:
-        on_window(window_stated(store, train_start, point, since=None, days=settings.window_days, repo=repo, workflow=workflow, what="backtest: limits chosen on"))
-        on_window(window_stated(store, point, None, since=f"{point:%Y-%m-%d}", days=None, repo=repo, workflow=workflow, what="backtest: replayed on"))
+        scope = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
+        on_window(window_stated(store, train_start, point, since=None, days=settings.window_days, what="backtest: limits chosen on", **scope))
+        on_window(window_stated(store, point, None, since=f"{point:%Y-%m-%d}", days=None, what="backtest: replayed on", **scope))
     if train.empty or test.empty:
         raise InputError(
             f"--split {point:%Y-%m-%d} leaves no observations on one side",
             hint=f"the history runs from {started.min():%Y-%m-%d} to {started.max():%Y-%m-%d}",
         )
-    found = store.load_incidents(repo=repo, workflow=workflow)
+    found = store.load_incidents(repo=repo, workflow=workflow, branch=branch, event=event)
     specs = _workflow_specs(store, repo, on_warning=on_warning)
     before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
     current = current_limits(
@@ -344,10 +392,13 @@ def backtest(
 
 def report_inputs(
     settings: Settings, store: Store, *, repo: str | None = None, since: str | None = DEFAULT_REPORT_PERIOD,
-    on_warning: Warn | None = None, on_window: Announce | None = None,
+    branch: str | None = None, event: str | None = None, on_warning: Warn | None = None,
+    on_window: Announce | None = None,
 ) -> ReportInputs:  # fmt: skip
-    """What a report is made of: the period, eight weeks of history, the recommendations."""
+    """What a report is made of: the period, eight weeks of history (durations and queue times), the
+    recommendations; ``branch`` and ``event`` keep the runs with that head branch and event."""
     repo = _parsed(settings, store, repo, on_warning)
+    _context_filters(store, repo, branch, event)
     end = store.newest_time(repo=repo)
     if end is None:
         raise InputError(
@@ -357,19 +408,21 @@ def report_inputs(
     start = parse_since(since or DEFAULT_REPORT_PERIOD, end=end)
     assert start is not None
     if on_window is not None:
-        on_window(window_stated(store, start, None, since=since or DEFAULT_REPORT_PERIOD, days=None, repo=repo, what="report period"))
+        on_window(window_stated(store, start, None, since=since or DEFAULT_REPORT_PERIOD, days=None, repo=repo,
+                                what="report period", branch=branch, event=event))  # fmt: skip
     history_start = min(start, end - timedelta(weeks=TREND_WEEKS))
     # One read for the history and for recommend's window (10⁶ rows take seconds to read).
     window_start, _ = analysis_window(end, settings.window_days, None)
     assert window_start is not None
     read_from = min(history_start, window_start)
-    everything = store.observations_frame(repo=repo, since=read_from)
+    everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
-    found = store.load_incidents(repo=repo, since=start)
-    result = recommend(settings, store, repo=repo, quantile=settings.quantile, observations=everything, on_window=(
+    found = store.load_incidents(repo=repo, since=start, branch=branch, event=event)
+    result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,
+                       observations=everything, on_window=(
         None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
-    )
-    failed = _failure_report(store, repo, None, start)
+    )  # fmt: skip
+    failed = _failure_report(store, repo, None, start, branch=branch, event=event)
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),
@@ -382,6 +435,8 @@ def report_inputs(
         version=package_version(),
         local_runs=store.local_sources(),
         failures=failed,
+        jobs=store.jobs_frame(repo=repo, since=history_start, branch=branch, event=event),
+        filters=tuple((name, value) for name, value in (("branch", branch), ("event", event)) if value is not None),
     )
 
 
@@ -393,11 +448,16 @@ def report(
     since: str | None = DEFAULT_REPORT_PERIOD,
     html: Path | None = DEFAULT_HTML,
     markdown: Path | None = None,
+    branch: str | None = None,
+    event: str | None = None,
     on_warning: Warn | None = None,
     on_window: Announce | None = None,
 ) -> WrittenReport:
     """``we-advisor report``: the HTML report and/or the weekly Markdown, written all or none."""
-    context = build_context(report_inputs(settings, store, repo=repo, since=since, on_warning=on_warning, on_window=on_window))
+    inputs = report_inputs(
+        settings, store, repo=repo, since=since, branch=branch, event=event, on_warning=on_warning, on_window=on_window
+    )
+    context = build_context(inputs)
     return write_reports(context, html=html, markdown=markdown)
 
 
@@ -413,6 +473,8 @@ def comment(
     dry_run: bool = False,
     no_pr_ok: bool = False,
     token: str | None = None,
+    branch: str | None = None,
+    event: str | None = None,
     on_warning: Warn | None = None,
     on_window: Announce | None = None,
 ) -> CommentResult:
@@ -434,9 +496,10 @@ def comment(
     source = repo if repo in store.repos() else None
     if source is None and on_warning is not None:
         on_warning(f"the store has no history for {repo}; reporting on {settings.repo or 'everything in the store'}")
-    body = render_markdown(
-        build_context(report_inputs(settings, store, repo=source, since=since, on_warning=on_warning, on_window=on_window))
+    inputs = report_inputs(
+        settings, store, repo=source, since=since, branch=branch, event=event, on_warning=on_warning, on_window=on_window
     )
+    body = render_markdown(build_context(inputs))
     if dry_run:
         if pr is not None or settings.comment.pr is not None:
             number = pr if pr is not None else settings.comment.pr
@@ -470,6 +533,8 @@ def check(
     api_url: str | None = None,
     dry_run: bool = False,
     token: str | None = None,
+    branch: str | None = None,
+    event: str | None = None,
     on_warning: Warn | None = None,
     on_window: Announce | None = None,
 ) -> tuple[PullCheck, CommentResult]:
@@ -493,13 +558,14 @@ def check(
         if source is None and on_warning is not None:
             on_warning(f"the store has no history for {repo}; weighing against {settings.repo or 'everything in the store'}")
         source = _parsed(settings, store, source, on_warning)
-        start, end = _window(store, settings, since, source, on_window=on_window, what="evidence")
-        frame = store.observations_frame(repo=source, since=start, until=end)
+        _context_filters(store, source, branch, event)
+        start, end = _window(store, settings, since, source, on_window=on_window, what="evidence", branch=branch, event=event)
+        frame = store.observations_frame(repo=source, since=start, until=end, branch=branch, event=event)
         keys = keys_of(unit_codes(frame)[1])
         changes = find_changes(pull.files, settings.timeouts, keys, on_warning=on_warning)
         policy = Policy(quantile=settings.quantile, min_samples=settings.min_samples)
         heads = [(f.path, f.after) for f in pull.files if is_workflow_path(f.path) and f.after is not None]
-        found = store.load_incidents(repo=source, since=start)
+        found = store.load_incidents(repo=source, since=start, branch=branch, event=event)
         specs = _workflow_specs(store, source, local=heads)  # the pull request's workflows in force
         current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
         weighed, runs = weigh_changes(changes, frame, current, policy)

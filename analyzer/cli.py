@@ -67,6 +67,8 @@ PrOpt = Annotated[int | None, typer.Option("--pr", help="Pull request number (de
 LabelOpt = Annotated[str | None, typer.Option("--label", help="Label of the pull request to comment on when there is no --pr (default: [comment] label, else we-advisor).")]
 NoPrOkOpt = Annotated[bool, typer.Option("--no-pr-ok", help="No pull request to comment on is not an error: print the report, say so on stderr, exit 0 (schedules).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the comment body; write nothing.")]
+BranchOpt = Annotated[str | None, typer.Option("--branch", help="Only runs whose head branch is this.")]
+EventOpt = Annotated[str | None, typer.Option("--event", help="Only runs triggered by this event (push, pull_request, schedule, ...).")]
 ApiUrlOpt = Annotated[str | None, typer.Option("--api-url", envvar="GITHUB_API_URL", help="GitHub API URL (Enterprise, tests).")]
 PlanArg = Annotated[Path, typer.Argument(help="Plan TOML of task tables: name, run, needs, timeout_s, diagnose, ...")]
 TimeoutsOpt = Annotated[
@@ -150,15 +152,15 @@ def reparse(store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None) -> None:
 @app.command()
 def stats(
     repo: RepoOpt = None, workflow: WorkflowOpt = None, since: SinceOpt = None, format: TableFormatOpt = TableFormat.table,
-    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
-    """Duration percentiles per job, step and phase (timed-out runs counted as censored).
+    """Duration percentiles per job, step and phase (timed-out runs counted as censored), and how long jobs waited for a runner.
 
     Example: we-advisor stats --workflow "E2E WorkflowExecution" --since 30d --format json
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
+        rows = api.stats(settings, db, repo=repo, workflow=workflow, since=since, branch=branch, event=event, on_warning=warn, on_window=windows.append)
     typer.echo(tables.stats_text(rows, format), nl=False)
     windows.say()  # "window: …: 0 of 251 jobs; --since … for all" says what an empty table means
 
@@ -166,15 +168,15 @@ def stats(
 @app.command()
 def incidents(
     repo: RepoOpt = None, workflow: WorkflowOpt = None, since: SinceOpt = None, format: ListFormatOpt = ListFormat.table,
-    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
-    """Every job attempt that did not succeed, with its classified cause and the line that proves it.
+    """Every job attempt that did not succeed, with its classified cause, the line that proves it and its run context.
 
     Example: we-advisor incidents --since 14d --format json
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
+        found = api.incidents(settings, db, repo=repo, workflow=workflow, since=since, branch=branch, event=event, on_warning=warn, on_window=windows.append)
         local = api.local_runs(db)  # local runs are shown by their file, not their synthetic id
     typer.echo(tables.incidents_text(found, format, local=local), nl=False)
     windows.say()
@@ -186,7 +188,7 @@ def incidents(
 def failures(
     repo: RepoOpt = None, workflow: WorkflowOpt = None, since: SinceOpt = None,
     format: Annotated[RecommendFormat, typer.Option(help="Output format.")] = RecommendFormat.table,
-    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """What keeps failing (failure signatures clustered from the logs) and which jobs pass when rerun.
 
@@ -194,7 +196,7 @@ def failures(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        report = api.failures(settings, db, repo=repo, workflow=workflow, since=since, on_warning=warn, on_window=windows.append)
+        report = api.failures(settings, db, repo=repo, workflow=workflow, since=since, branch=branch, event=event, on_warning=warn, on_window=windows.append)
         local = api.local_runs(db)  # local runs are shown by their file, not their synthetic id
     typer.echo(tables.failures_text(report, format, local=local), nl=False)
     windows.say()
@@ -215,7 +217,7 @@ def report(
     repo: RepoOpt = None, since: PeriodOpt = DEFAULT_REPORT_PERIOD,
     html: Annotated[Path | None, typer.Option(help="Self-contained HTML report to write.")] = Path("reports/index.html"),
     markdown: Annotated[Path | None, typer.Option(help="Also write the weekly Markdown report here.")] = None,
-    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Write the HTML report (offline, no scripts) and optionally the weekly Markdown report.
 
@@ -223,7 +225,7 @@ def report(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        written = api.report(settings, db, repo=repo, since=since, html=html, markdown=markdown, on_warning=warn, on_window=windows.append)
+        written = api.report(settings, db, repo=repo, since=since, branch=branch, event=event, html=html, markdown=markdown, on_warning=warn, on_window=windows.append)
     windows.say()
     typer.echo("".join(f"{path}\n" for path in (written.html, written.markdown) if path is not None), nl=False)
     stderr_line(f"report: {written.html_bytes:,} bytes of HTML, {written.markdown_chars:,} characters of Markdown")
@@ -232,7 +234,7 @@ def report(
 @app.command()
 def comment(
     repo: RepoOpt = None, pr: PrOpt = None, label: LabelOpt = None, since: PeriodOpt = DEFAULT_REPORT_PERIOD, no_pr_ok: NoPrOkOpt = False,
-    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Upsert the weekly Markdown report as one comment on a pull request (token: GITHUB_TOKEN or GH_TOKEN).
 
@@ -240,7 +242,7 @@ def comment(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.comment(settings, db, repo=repo, pr=pr, label=label, since=since, api_url=api_url, dry_run=dry_run,
+        result = api.comment(settings, db, repo=repo, pr=pr, label=label, since=since, branch=branch, event=event, api_url=api_url, dry_run=dry_run,
                              no_pr_ok=no_pr_ok, on_warning=warn, on_window=windows.append)  # fmt: skip
     windows.say()
     typer.echo(result.body if result.action in ("dry-run", "skipped") else "", nl=result.action in ("dry-run", "skipped"))
@@ -250,7 +252,7 @@ def comment(
 @app.command()
 def check(
     pr: Annotated[int, typer.Option(help="The pull request whose timeout changes to weigh.")], repo: RepoOpt = None, since: SinceOpt = None,
-    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    api_url: ApiUrlOpt = None, dry_run: DryRunOpt = False, branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Weigh the timeouts a pull request changes against measured durations, in one comment on it (token: GITHUB_TOKEN).
 
@@ -258,7 +260,7 @@ def check(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        found, result = api.check(settings, db, pr=pr, repo=repo, since=since, api_url=api_url, dry_run=dry_run, on_warning=warn,
+        found, result = api.check(settings, db, pr=pr, repo=repo, since=since, branch=branch, event=event, api_url=api_url, dry_run=dry_run, on_warning=warn,
                                   on_window=windows.append)  # fmt: skip
     windows.say()
     typer.echo(result.body if dry_run and result.body else "", nl=bool(dry_run and result.body))
@@ -307,7 +309,7 @@ def recommend(
     format: Annotated[RecommendFormat, typer.Option(help="Output format.")] = RecommendFormat.table,
     output: Annotated[Path | None, typer.Option(help="Write the recommendations to FILE instead of stdout.")] = None,
     patch: Annotated[Path | None, typer.Option(help=PATCH_HELP)] = None,
-    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Recommended timeouts per job, step and phase, with a verdict on the current limits and their kill rates.
 
@@ -315,7 +317,7 @@ def recommend(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.recommend(settings, db, repo=repo, workflow=workflow, since=since, quantile=quantile, workflows_dir=patch, on_warning=warn, on_window=windows.append)
+        result = api.recommend(settings, db, repo=repo, workflow=workflow, since=since, branch=branch, event=event, quantile=quantile, workflows_dir=patch, on_warning=warn, on_window=windows.append)
     plan = api.patch(settings, result, patch) if patch is not None else None
     text = tables.recommendations_text(result, format)
     if output is not None:
@@ -333,7 +335,7 @@ def recommend(
 @app.command()
 def backtest(
     repo: RepoOpt = None, workflow: WorkflowOpt = None, split: Annotated[str | None, typer.Option(help=SPLIT_HELP)] = None,
-    format: ListFormatOpt = ListFormat.table, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+    format: ListFormatOpt = ListFormat.table, branch: BranchOpt = None, event: EventOpt = None, store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Replay history: would we-advisor's limits (and common heuristics) have killed healthy runs or saved minutes?
 
@@ -341,7 +343,7 @@ def backtest(
     """
     settings, windows = load_settings(config), Windows()
     with api.open_store(store) as db:
-        result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, on_warning=warn, on_window=windows.append)
+        result = api.backtest(settings, db, repo=repo, workflow=workflow, split=split, branch=branch, event=event, on_warning=warn, on_window=windows.append)
     typer.echo(tables.backtest_text(result, format), nl=False)
     windows.say()
     for note in result.notes:

@@ -32,6 +32,9 @@ TIMEOUT_KINDS = frozenset({"job_timeout", "step_timeout", "tool_timeout", "test_
 
 SCOPES = ("job", "step", "phase")
 
+# The status of a run or job before a runner took it (GitHub's vocabulary).
+WAITING_STATUSES = ("queued", "waiting", "pending", "requested")
+
 
 class UnitKey(NamedTuple):
     """A unit: ``(scope, workflow, job, step, phase)``; ``step`` is None for a job unit, ``phase`` for
@@ -117,6 +120,9 @@ class Run:
     created_at: datetime | None = None
     run_started_at: datetime | None = None
     updated_at: datetime | None = None
+    actor: str | None = None  # login of the run's actor (who triggered its first attempt)
+    triggering_actor: str | None = None  # login of whoever triggered this attempt (a rerun's is the re-runner)
+    head_commit_message: str | None = None  # the first line of the head commit's message
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,40 @@ class Job:
     labels: tuple[str, ...] = ()
     runner_name: str | None = None
     steps: tuple[StepInfo, ...] = ()
+
+    @property
+    def queued_s(self) -> float | None:
+        """How long this attempt waited for a runner: ``created_at`` → ``started_at`` (a rerun's job has
+        its own ``created_at``), to the millisecond; None when either time is unknown."""
+        return queue_seconds(self.created_at, self.started_at)
+
+
+def queue_seconds(created_at: datetime | None, started_at: datetime | None) -> float | None:
+    """``started_at - created_at`` in seconds, to the millisecond, never negative; None if either is unknown."""
+    if created_at is None or started_at is None:
+        return None
+    return max(0.0, round((started_at - created_at).total_seconds(), 3))
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """Who and what a job attempt ran for, where, and how long it waited for a runner (None where
+    the input did not say): the run attempt's actor, commit, event and branch, the job's runner."""
+
+    queued_s: float | None = None
+    actor: str | None = None  # the triggering actor of the attempt, else the run's actor
+    head_sha: str | None = None
+    head_commit_message: str | None = None  # first line
+    event: str | None = None
+    branch: str | None = None
+    runner_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields every per-job JSON object carries (``incidents``)."""
+        return {name: getattr(self, name) for name in CONTEXT_FIELDS}
+
+
+CONTEXT_FIELDS = ("queued_s", "actor", "head_sha", "head_commit_message", "event", "branch", "runner_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +319,8 @@ class Incident:
     limit_s: float | None
     evidence: str
     occurred_at: datetime | None = None
+    # the job attempt's run context, as the store knows it (not part of what the log proved)
+    context: JobContext | None = field(default=None, compare=False)
 
     @classmethod
     def of_job(cls, job: Job, kind: str, evidence: str, **where: Any) -> Incident:

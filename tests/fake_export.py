@@ -33,7 +33,13 @@ def build_export(
     big_run_jobs: int = 0,
 ) -> Path:  # fmt: skip
     """A small, varied history: two workflows, two branches, reruns, failures with annotations,
-    a timed-out job, a skipped job, a job without a log; one run with ``big_run_jobs`` jobs (pages)."""
+    a timed-out job, a skipped job, a job without a log; one run with ``big_run_jobs`` jobs (pages).
+
+    Run context as GitHub gives it: actors (a rerun's attempt triggered by someone else), head
+    commits with multi-line messages, push / pull_request / schedule events; E2E jobs run on a
+    self-hosted pool that falls short in the newest quarter of the history (queue times of minutes),
+    CI jobs on hosted runners (seconds). None of it draws from ``rng``: the durations and outcomes
+    are those of the history without it."""
     rng = random.Random(seed)
     end = end or datetime(2026, 11, 20, tzinfo=UTC)
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,12 +67,22 @@ def build_export(
         flow = flows[n % 2]
         attempts = 2 if n % 9 == 4 else 1
         count = big_run_jobs if (big_run_jobs and n == runs // 2) else jobs_per_run
+        branch = "main" if n % 3 else "feature/x"
+        event = "pull_request" if branch != "main" else ("schedule" if n % 10 == 7 else "push")
+        sha = hashlib.sha1(str(n).encode()).hexdigest()
+        author = ACTORS[n % len(ACTORS)]
         base = {
             "id": run_id, "name": flow["name"], "display_title": f"change {n}", "path": flow["path"],
-            "event": "push", "head_branch": "main" if n % 3 else "feature/x",
-            "head_sha": hashlib.sha1(str(n).encode()).hexdigest(), "workflow_id": flow["id"],
+            "event": event, "head_branch": branch, "head_sha": sha, "workflow_id": flow["id"],
             "run_number": n + 1, "status": "completed", "repository": {"full_name": REPO_NAME},
+            "actor": _user(author), "triggering_actor": _user(author),
+            "head_commit": {"id": sha, "tree_id": sha[::-1], "message": f"change {n}: tune the suite\n\nDetails of change {n}.",
+                            "timestamp": iso_time(created - timedelta(minutes=3)),
+                            "author": {"name": author, "email": f"{author}@example.com"},
+                            "committer": {"name": "GitHub", "email": "noreply@github.com"}},
         }  # fmt: skip
+        self_hosted = flow["name"] == "E2E"
+        short = n >= runs * 3 // 4  # the self-hosted pool falls short
         jobs: list[dict[str, Any]] = []
         for attempt in range(1, attempts + 1):
             start = created + timedelta(hours=attempt - 1)
@@ -93,11 +109,14 @@ def build_export(
                     t += length
                 if conclusion in ("failure", "cancelled"):
                     steps[2]["conclusion"] = conclusion
+                waited = (600 + 60 * (n % 4) + 7 * k if short else 20 + 5 * (n % 3)) if self_hosted else 15
                 job = {
                     "id": job_id, "run_id": run_id, "run_attempt": attempt, "workflow_name": flow["name"],
                     "name": f"test ({k})" if count > 1 else "test", "status": "completed", "conclusion": conclusion,
-                    "created_at": iso_time(jstart - timedelta(seconds=15)), "started_at": iso_time(jstart),
-                    "completed_at": iso_time(t), "labels": ["ubuntu-latest"], "runner_name": f"GitHub Actions {k}",
+                    "created_at": iso_time(jstart - timedelta(seconds=waited)), "started_at": iso_time(jstart),
+                    "completed_at": iso_time(t), "labels": SELF_HOSTED if self_hosted else ["ubuntu-latest"],
+                    "runner_name": f"e2e-runner-{k % 3}" if self_hosted else f"GitHub Actions {k}",
+                    "runner_group_name": "e2e" if self_hosted else "GitHub Actions",
                     "head_branch": base["head_branch"], "head_sha": base["head_sha"], "steps": steps,
                     "check_run_url": f"https://api.github.com/repos/{REPO_NAME}/check-runs/{job_id}",
                 }  # fmt: skip
@@ -119,6 +138,8 @@ def build_export(
             concl = "failure" if any(c in ("failure", "cancelled") for c in conclusions) else "success"
             record = {**base, "run_attempt": attempt, "conclusion": concl, "created_at": iso_time(created),
                       "run_started_at": iso_time(start), "updated_at": iso_time(start + timedelta(minutes=20))}  # fmt: skip
+            if attempt > 1:  # a rerun: triggered by whoever re-ran it
+                record["triggering_actor"] = _user(RERUNNER)
             _keep_attempt(folder, record, attempt == attempts, latest)
         (folder / "jobs" / f"{run_id}.json").write_text(json.dumps({"total_count": len(jobs), "jobs": jobs}))
     return _write_runs(folder, latest)
@@ -136,6 +157,18 @@ def _write_runs(folder: Path, latest: list[dict[str, Any]]) -> Path:
     latest.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
     (folder / "runs.json").write_text(json.dumps({"total_count": len(latest), "workflow_runs": latest}))
     return folder
+
+
+ACTORS = ("alice", "bob", "dependabot[bot]")
+RERUNNER = "carol"
+SELF_HOSTED = ["self-hosted", "linux", "e2e"]
+
+
+def _user(login: str) -> dict[str, Any]:
+    """A user object as GitHub nests it in a run (the fields fetch does not read left out)."""
+    uid = int(hashlib.sha1(login.encode()).hexdigest()[:6], 16)
+    return {"login": login, "id": uid, "type": "Bot" if login.endswith("[bot]") else "User",
+            "url": f"https://api.github.com/users/{login}"}  # fmt: skip
 
 
 def _log(job: dict[str, Any], conclusion: str, rng: random.Random) -> bytes:

@@ -281,7 +281,7 @@ def generate(runs: int, *, days: float = 28.0, seed: int = 0) -> Generated:
     last_end = when.copy()
 
     jobs = _Columns.empty("job_id", "run_id", "run_attempt", "repo", "workflow_name", "name", "status", "conclusion",
-                          "created_at", "started_at", "completed_at", "labels", "runner_name")
+                          "created_at", "started_at", "completed_at", "labels", "runner_name", "queued_s")
     steps = _Columns.empty("job_id", "number", "name", "status", "conclusion", "started_at", "completed_at")
     obs = _Columns.empty("job_id", "seq", "scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id",
                          "run_attempt", "started_at", "duration_s", "outcome", "censored", "limit_s", "runner")
@@ -295,14 +295,16 @@ def generate(runs: int, *, days: float = 28.0, seed: int = 0) -> Generated:
             _generate_jobs(rng, wf, job, j, members, when, run_id, attempt, jobs, steps, obs, incidents, severity, last_end)
     conclusion = np.array(["success", "failure", "cancelled"])[severity]
     run_cols = _Columns.empty("run_id", "run_attempt", "repo", "workflow_name", "workflow_path", "event", "head_branch",
-                              "head_sha", "status", "conclusion", "created_at", "run_started_at", "updated_at")
+                              "head_sha", "status", "conclusion", "created_at", "run_started_at", "updated_at", "actor",
+                              "triggering_actor", "head_commit_message")
     names = np.array([w.name for w in WORKFLOWS])[wf_of]
     paths = np.array([w.path for w in WORKFLOWS])[wf_of]
     created = iso_array(when)
     run_cols.extend(
         run_id=run_id, run_attempt=attempt, repo=[REPO] * runs, workflow_name=names, workflow_path=paths, event=event,
         head_branch=branch, head_sha=sha, status=["completed"] * runs, conclusion=conclusion, created_at=created,
-        run_started_at=created, updated_at=iso_array(last_end),
+        run_started_at=created, updated_at=iso_array(last_end), actor=np.char.add("dev-", (run_id % 40).astype(str)),
+        triggering_actor=np.char.add("dev-", (run_id % 40).astype(str)), head_commit_message=np.char.add("change ", run_id.astype(str)),
     )
     newest_sha = {int(w): sha[int(np.flatnonzero(wf_of == w)[-1])] for w in np.unique(wf_of)}
     files = [(REPO, wf.path, newest_sha[w], workflow_yaml(wf)) for w, wf in enumerate(WORKFLOWS) if w in newest_sha]
@@ -476,6 +478,7 @@ def _generate_jobs(
         name=[job.name] * n, status=["completed"] * n, conclusion=conclusion, created_at=iso_array(when[members]),
         started_at=iso_array(job_start), completed_at=iso_array(job_end),
         labels=[json.dumps([label]) for label in runner.tolist()], runner_name=np.char.add("runner-", (job_ids % 500).astype(str)),
+        queued_s=np.round(job_start - when[members], 3),
     )
     sj, ss = np.nonzero(step_ran)
     step_conclusion = np.array(["success", "failure", "failure", "cancelled", "failure", "cancelled"])[step_cause[sj, ss]]

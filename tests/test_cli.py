@@ -67,7 +67,12 @@ def test_ingest_then_stats_json(tmp_path: Path, logfile: Path, config: Path) -> 
     job = next(r for r in rows if r["scope"] == "job")
     assert job["job"] == "e2e"
     assert job["p50_s"] == pytest.approx(304.0)
-    assert set(job) == {"scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s"}
+    assert set(job) == {"scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s",
+                        "queued_samples", "queued_p50_s", "queued_p90_s", "queued_p95_s", "queued_p99_s", "queued_max_s",
+                        "not_started"}  # fmt: skip
+    # a bare log without the runner's pre-job lines: its queue time is unknown, none is made up
+    assert (job["queued_samples"], job["queued_p50_s"], job["not_started"]) == (0, None, 0)
+    assert phase["queued_samples"] is None  # steps and phases have no queue time
 
 
 def test_ingest_twice_adds_nothing(tmp_path: Path, logfile: Path) -> None:
@@ -99,7 +104,10 @@ def test_stats_csv_and_table(tmp_path: Path, logfile: Path) -> None:
     run("ingest", str(logfile), "--store", db)
     code, out, _ = run("stats", "--store", db, "--format", "csv")
     assert code == 0
-    assert out.splitlines()[0] == "scope,workflow,job,step,phase,samples,censored,p50_s,p90_s,p95_s,p99_s"
+    assert out.splitlines()[0] == (
+        "scope,workflow,job,step,phase,samples,censored,p50_s,p90_s,p95_s,p99_s,"
+        "queued_samples,queued_p50_s,queued_p90_s,queued_p95_s,queued_p99_s,queued_max_s,not_started"
+    )
     code, out, _ = run("stats", "--store", db)
     assert code == 0
     assert "e2e" in out

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 
 from analyzer.cli import app
 from analyzer.parse.logs import PARSER_VERSION
-from analyzer.store import SCHEMA_VERSION, Store
+from analyzer.store import Store
 from tests.failure_histories import sample_failures
 from tests.fake_export import build_export, build_rerun_export
+from tests.old_stores import drop_run_context, migration_with
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,6 +138,9 @@ def test_excerpts_are_stored_with_the_incident_and_rebuilt_on_reparse(tmp_path: 
         assert store.load_excerpts() == excerpts
 
 
+EXCERPTS_VERSION = migration_with("FROM incidents")  # the version that added failure excerpts
+
+
 def test_a_store_from_before_excerpts_is_migrated_and_filled(tmp_path: Path) -> None:
     """A store of the schema before excerpts (no excerpts table) gains the table on
     open; its failed jobs are parsed again by the next history command, which then has excerpts."""
@@ -146,7 +150,8 @@ def test_a_store_from_before_excerpts_is_migrated_and_filled(tmp_path: Path) -> 
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("DROP TABLE excerpts")
-        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION - 1),))
+        drop_run_context(conn)  # a later version's columns: the store before excerpts has none of them
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(EXCERPTS_VERSION - 1),))
         conn.execute("UPDATE parse_state SET parser_version=?", (PARSER_VERSION,))  # as if no parser change came with it
     conn.close()
     with Store(db) as store:

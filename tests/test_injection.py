@@ -1,7 +1,8 @@
 """Hostile names and log lines through the real pipeline stay inert in every report.
 
 Workflow, job and step names, ``##[group]Run`` markers, go test phase names, ``##[error]`` and
-timeout lines and check-run annotations carry script tags, event handlers, ``javascript:`` and
+timeout lines, check-run annotations and the run context (commit message, branch, actor, runner
+name and labels) carry script tags, event handlers, ``javascript:`` and
 external links, Markdown images, @mentions, issue references, an HTML comment that could close
 the hidden marker, ``</details>``, backticks, ``|``, ``$…$``, a terminal escape sequence, CRLFs
 and a step named like a mermaid statement. They go in through ``we-advisor ingest`` (an export
@@ -55,6 +56,12 @@ BARE_WORKFLOW = f"local {SCRIPT}"
 BARE_JOB = f"bare {IMG} @octocat"
 BARE_STEP = f"Run {SCRIPT} ./hack/{EVIL_LINK}"  # a step named by its ##[group]Run marker only
 STEP_TIMEOUT = f"The action 'Run {ANCHOR}' has timed out after 5 minutes."
+# The run context is user text too: a commit message, a branch name, a login, a runner's name and labels.
+COMMIT = f"{SCRIPT} {MENTIONS}"  # the first line of every head commit's message
+BRANCH = f"fix/{IMG}"  # the feature branch
+ACTOR = f"octo {ANCHOR}"
+RUNNER = f"runner {SVG}"
+LABEL = f"gpu {EVIL_LINK}"
 
 
 def text(value: str) -> str:
@@ -73,12 +80,17 @@ def _make_hostile(folder: Path) -> Path:
         data = json.loads(path.read_text())
         for run in data.get("workflow_runs", [data]):
             run["name"] = WORKFLOWS[run["name"]]
+            run["head_commit"]["message"] = f"{COMMIT}\n\n{ERROR}"
+            run["head_branch"] = BRANCH if run["head_branch"] != "main" else "main"
+            run["triggering_actor"] = {**run["triggering_actor"], "login": ACTOR}
         path.write_text(json.dumps(data))
     for path in sorted((folder / "jobs").glob("*.json")):
         data = json.loads(path.read_text())
         for job in data["jobs"]:
             job["workflow_name"] = WORKFLOWS[job["workflow_name"]]
             job["name"] = JOBS[job["name"]]
+            job["runner_name"] = RUNNER
+            job["labels"] = [*job["labels"], LABEL]
             for step in job["steps"]:
                 step["name"] = STEPS.get(step["name"], step["name"])
             log = folder / "logs" / f"{job['id']}.txt.gz"
@@ -169,7 +181,8 @@ SHOWN = {
     "changes": [*JOBS.values(), BARE_JOB],
     "units": [*JOBS.values(), *map(text, STEPS.values()), GO_PKG],  # at most 36 charts: not every unit
     "layers": [*WORKFLOWS.values(), *JOBS.values(), BARE_WORKFLOW],
-    "incidents": [ERROR, ANNOTATION, f"##[error]{STEP_TIMEOUT}", *JOBS.values(), BARE_JOB],
+    "queue": [*JOBS.values(), LABEL],
+    "incidents": [ERROR, ANNOTATION, f"##[error]{STEP_TIMEOUT}", *JOBS.values(), BARE_JOB, COMMIT, BRANCH, ACTOR, RUNNER],
     "gantt": [*JOBS.values(), *map(text, STEPS.values()), GO_TEST, BARE_JOB, BARE_STEP],
     # titles are normalized lines (numbers as <N>); where: the job and step most of a signature's failures were in
     "signatures": [normalize_line(f"##[error]{ERROR}"), normalize_line(ANNOTATION), normalize_line(f"##[error]{STEP_TIMEOUT}"),
@@ -244,7 +257,7 @@ _AUTOLINK = re.compile(r"(?i)(?:https?|ftp)://|\bwww\.|[\w.+-]+@[\w-]+\.\w")
 _PING = re.compile(r"@[\w-]")
 _REFERENCE = re.compile(r"(?i)(?<![\w/])#\d|\bgh-\d")  # an issue link and cross-reference
 # What the Markdown must still show (as rendered text), one per hostile source.
-SHOWN_IN_MARKDOWN = [*JOBS.values(), ERROR, STEP_TIMEOUT, BARE_JOB]
+SHOWN_IN_MARKDOWN = [*JOBS.values(), ERROR, STEP_TIMEOUT, BARE_JOB, BRANCH, ACTOR, RUNNER, LABEL]
 
 
 def _walk(tokens: list[Any]) -> list[Any]:

@@ -32,6 +32,7 @@ from analyzer.records import Job, LogPart, Run, StepInfo
 from analyzer.store import Store
 from tests.fake_export import build_export
 from tests.fake_github import FakeGitHub, run_fetch
+from tests.old_stores import drop_run_context
 
 runner = CliRunner()
 BOM = "\ufeff"
@@ -436,6 +437,7 @@ def test_a_store_from_before_the_identity_rule_is_migrated_and_deduplicated(tmp_
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE job_identity")
         conn.execute("DROP TABLE local_runs")
+        drop_run_context(conn)  # a later version's columns: a version-1 store has none of them
         conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     with Store(path, create=False) as store:
         reparse(store, ())

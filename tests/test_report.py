@@ -7,6 +7,7 @@ written beside the gold file (``*.actual``) for review; to accept it, move it ov
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import replace
@@ -23,7 +24,7 @@ from analyzer.present.charts import mark_critical
 from analyzer.present.context import ReportInputs, build_context
 from analyzer.present.html import render_html
 from analyzer.present.markdown import MARKER, render_markdown
-from analyzer.records import Excerpt, ExcerptLine, Incident, JobAttempt
+from analyzer.records import Excerpt, ExcerptLine, Incident, JobAttempt, JobContext
 
 GOLD = Path(__file__).parent / "gold"
 END = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -114,12 +115,52 @@ def synthetic_observations(runs: int = 160, *, seed: int = 7, planted: bool = Fa
             rows.append(r)
         if incident:
             incidents.append(incident)
+    incidents = [
+        replace(i, context=JobContext(queued_s=12.0, actor="alice", head_sha=_sha(i.run_id), event="push",
+                                      head_commit_message=f"change {i.run_id}", branch="main", runner_name="kind-runner-2"))
+        for i in incidents
+    ]  # fmt: skip
     if planted and incidents:
         evidence = f"{PLANTED} @octocat see #12 [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
-        incidents[-1] = replace(incidents[-1], evidence=evidence, job=f"e2e @octocat {PLANTED}")
+        context = JobContext(actor="@octocat", branch=f"fix/{PLANTED}", head_commit_message=f"{PLANTED} closes #12",
+                             head_sha="0" * 40, runner_name=f"runner {PLANTED}", event="pull_request")  # fmt: skip
+        incidents[-1] = replace(incidents[-1], evidence=evidence, job=f"e2e @octocat {PLANTED}", context=context)
     frame = pd.DataFrame(rows)
     frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
     return frame, incidents
+
+
+def _sha(run_id: int) -> str:
+    return hashlib.sha1(str(run_id).encode()).hexdigest()
+
+
+def synthetic_jobs(frame: pd.DataFrame, *, seed: int = 11) -> pd.DataFrame:
+    """The job attempts of ``synthetic_observations`` (``Store.jobs_frame`` shape): e2e on a self-hosted
+    pool that falls short in the last week, unit on hosted runners; two e2e attempts never started."""
+    rng = np.random.default_rng(seed)
+    jobs = frame[frame["scope"] == "job"].sort_values("job_id").reset_index(drop=True)
+    rows: list[dict[str, Any]] = []
+    for n, job in enumerate(jobs.itertuples()):
+        e2e = job.job == "e2e"
+        late = job.started_at > END - timedelta(weeks=1)
+        wait = float(rng.lognormal(np.log(420 if late else 25), 0.4)) if e2e else float(rng.lognormal(np.log(6), 0.3))
+        wait = round(wait, 1)
+        rows.append({
+            "job_id": job.job_id, "run_id": job.run_id, "run_attempt": 1, "repo": job.repo, "workflow": job.workflow,
+            "job": job.job, "status": "completed", "conclusion": "success",
+            "created_at": job.started_at - timedelta(seconds=wait), "started_at": job.started_at, "queued_s": wait,
+            "runner_name": f"kind-runner-{n % 3}" if e2e else f"GitHub Actions {n % 7}",
+            "labels": "self-hosted, linux, kind" if e2e else "ubuntu-latest",
+        })  # fmt: skip
+    for k in range(2):  # cancelled while waiting for a self-hosted runner
+        created = END - timedelta(days=2, hours=k)
+        rows.append({**rows[-2], "job_id": 90_000 + k, "run_id": 9_000 + k, "conclusion": "cancelled",
+                     "created_at": created, "started_at": created + timedelta(hours=1), "queued_s": 3600.0,
+                     "runner_name": None, "job": "e2e", "labels": "self-hosted, linux, kind"})  # fmt: skip
+    out = pd.DataFrame(rows)
+    for name in ("created_at", "started_at"):
+        out[name] = pd.to_datetime(out[name], utc=True)
+    return out
 
 
 def rec(scope: str, job: str, step: str | None, phase: str | None, **kw: Any) -> dict[str, Any]:
@@ -183,6 +224,7 @@ def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
         recommendations=RECOMMENDATIONS,
         version="9.9.9",
         failures=failures_of(found, start, planted),
+        jobs=synthetic_jobs(frame),
     )
 
 

@@ -45,3 +45,21 @@ def test_planted_script_does_not_run(browser: Any, tmp_path: Path) -> None:
     assert "window.__pwned = 1" in browser.find_element("css selector", "#incidents").text
     assert [e for e in console if e["level"] == "SEVERE"] == []
     assert requests == [path.as_uri()]
+
+
+def test_queue_panel_shows_the_pool_that_fell_short(browser: Any, tmp_path: Path) -> None:
+    """The queue-time panel renders in Chromium: the self-hosted pool whose wait grew this week is the
+    first row, highlighted; each pool has its weekly chart, the short week marked as a regression."""
+    path = tmp_path / "queue.html"
+    path.write_text(render_html(build_context(make_inputs())), encoding="utf-8")
+    console, _ = open_page(browser, path)
+    assert [e for e in console if e["level"] == "SEVERE"] == []
+    panel = browser.find_element("css selector", "#queue")
+    assert panel.is_displayed()
+    first = panel.find_element("css selector", "table.queue tbody tr")
+    assert first.get_attribute("class") == "worse"
+    assert first.find_element("css selector", "td.name").text == "self-hosted, linux, kind"
+    charts = panel.find_elements("css selector", "article.queue-pool svg.chart")
+    assert len(charts) == 2 and all(c.size["width"] > 100 for c in charts)
+    assert len(charts[0].find_elements("css selector", "circle.reg")) == 1
+    assert "p95 wait for a runner" in browser.find_element("css selector", ".kpis").text

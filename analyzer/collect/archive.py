@@ -25,7 +25,7 @@ import hashlib
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -45,7 +45,9 @@ _STEP_OPENERS = (
     b"Prepare all required actions", b"Getting action download info", b"Download action repository",
 )  # a step's first line; an action fetched at run time (a composite in a local path) prepares first  # fmt: skip
 _LATER_STEP = re.compile(rb"\n(?:\xef\xbb\xbf)?[0-9T:.Z-]* ?(?:##\[group\]Run |##\[section\]Starting: |Cleaning up orphan processes)")
-_SILENT = ("system.txt",)  # the runner's assignment metadata in new archives: not a job log
+SYSTEM_FILE = "system.txt"  # a job folder's runner assignment (labels asked for, the wait, the runner): not a job log
+SYSTEM_PART = -1  # kept as this part beside the job's log, for the run context it shows (``parse.context``)
+_SILENT = (SYSTEM_FILE,)
 Warn = Callable[[str], None]
 
 
@@ -177,10 +179,26 @@ def read_folder(folder: Path, warn: Warn) -> list[Batch]:
         entries.append((rel, data))
         digest.update(f"{rel}\x00{hashlib.sha256(data).hexdigest()}\x00".encode())
     if entries:
-        jobs = assemble(entries, folder, warn)
+        jobs = assemble(entries, folder, warn, systems=_system_files(folder))
         if jobs:
             batches.insert(0, Batch(folder, digest.hexdigest(), "folder", jobs=jobs))
     return batches
+
+
+def _system_files(folder: Path) -> dict[PurePosixPath, bytes]:
+    """The ``system.txt`` of each job folder under ``folder`` (by the folder's relative path)."""
+    found: dict[PurePosixPath, bytes] = {}
+    for path in sorted(folder.rglob(SYSTEM_FILE)):
+        rel = PurePosixPath(path.relative_to(folder).as_posix())
+        if any(part.startswith(".") or part == "__MACOSX" for part in rel.parts) or not path.is_file():
+            continue
+        try:
+            data = path.read_bytes() if path.stat().st_size <= MAX_MEMBER_BYTES else b""
+        except OSError:
+            continue
+        if _is_text_log(data):
+            found[rel.parent] = data
+    return found
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -198,6 +216,7 @@ def _walk(folder: Path) -> Iterator[Path]:
 def _read_zip(path: Path, folder: str) -> list[LocalJob]:
     """A run-log archive: top-level ``N_job.txt`` files and ``job/N_step.txt`` folders."""
     entries: list[tuple[PurePosixPath, bytes]] = []
+    systems: dict[PurePosixPath, bytes] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
@@ -216,12 +235,15 @@ def _read_zip(path: Path, folder: str) -> list[LocalJob]:
                 pure = PurePosixPath(info.filename)
                 if len(pure.parts) <= 2 and _STEP_FILE.match(pure.name):
                     entries.append((pure, archive.read(info)))
+                elif len(pure.parts) == 2 and pure.name == SYSTEM_FILE:
+                    systems[pure.parent] = archive.read(info)
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path} is a damaged zip archive: {exc}", hint="download the run logs again") from None
     except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
         raise InputError(f"{path} cannot be read as a zip archive: {exc}", hint="download the run logs again") from None
     usable = [(rel, data) for rel, data in entries if _is_text_log(data)]
-    jobs = assemble(usable, path, lambda _message: None, folder=folder, archive=True)
+    systems = {parent: data for parent, data in systems.items() if _is_text_log(data)}
+    jobs = assemble(usable, path, lambda _message: None, folder=folder, archive=True, systems=systems)
     if not jobs:
         raise InputError(
             f"{path} holds no job logs", hint="a run-log archive has N_job.txt files or job/N_step.txt folders"
@@ -246,6 +268,7 @@ class _Whole:
     data: bytes
     digest: str | None
     steps: list[tuple[int, str, bytes]] = field(default_factory=list)
+    system: bytes | None = None  # its job folder's system.txt
     _lines: bytes | None = None
 
     @property
@@ -269,10 +292,13 @@ def is_step_file(data: bytes) -> bool:
 
 
 def assemble(
-    entries: list[tuple[PurePosixPath, bytes]], root: Path, warn: Warn, *, folder: str | None = None, archive: bool = False
-) -> list[LocalJob]:
+    entries: list[tuple[PurePosixPath, bytes]], root: Path, warn: Warn, *, folder: str | None = None, archive: bool = False,
+    systems: Mapping[PurePosixPath, bytes] | None = None,
+) -> list[LocalJob]:  # fmt: skip
     """Jobs from a set of files (relative paths and contents): see the module's docstring. In an
-    ``archive`` (a zip) the layout decides: ``job/N_step.txt`` are step files, ``N_job.txt`` whole logs."""
+    ``archive`` (a zip) the layout decides: ``job/N_step.txt`` are step files, ``N_job.txt`` whole logs.
+    ``systems``: the ``system.txt`` of job folders, kept with the job their step files make (``SYSTEM_PART``)."""
+    systems = systems or {}
     wholes: list[_Whole] = []
     groups: dict[PurePosixPath, list[tuple[int, str, bytes, PurePosixPath]]] = {}
     for rel, data in entries:
@@ -295,20 +321,21 @@ def assemble(
         owner = next((w for w in by_lines.get(joined, []) if not w.steps), None) if unique and joined else None
         if owner is not None:
             owner.steps = [(n, name, data) for n, name, data, _ in files]
+            owner.system = systems.get(parent)
             continue
         inside = [f for f in files if any(normalized_lines(f[2]) in w.lines for w in wholes)]
         rest = [f for f in files if f not in inside]
         absorbed += len(inside)
         label = root / parent if str(parent) != "." else root
         if rest and not inside and unique:
-            jobs.append(_steps_job(files, label, folder or _dir_name(root, parent)))
+            jobs.append(_steps_job(files, label, folder or _dir_name(root, parent), systems.get(parent)))
         elif rest:
             why = "step numbers clash" if not unique else "some belong to job logs beside them, the rest to none"
             warn(f"skipped {len(rest)} step file(s) in {label}: they mix runs or jobs ({why}), e.g. {rest[0][3].name!r}")
     if absorbed:
         warn(f"{absorbed} step file(s) under {root} are parts of job logs beside them (a flattened archive): counted once")
     for whole in wholes:
-        parts: list[tuple[int, str | None, bytes]] = [(0, None, whole.data), *whole.steps]
+        parts: list[tuple[int, str | None, bytes]] = [(0, None, whole.data), *whole.steps, *_system_part(whole.system)]
         name = logs.job_name_from_log(whole.data) or name_from_file(whole.rel.name)
         source = f"{root}/{whole.rel}" if archive else str(root / whole.rel)
         jobs.append(LocalJob(name, parts, source, folder or _dir_name(root, whole.rel.parent)))
@@ -329,10 +356,17 @@ def merge_same_jobs(jobs: list[LocalJob]) -> list[LocalJob]:
     return kept
 
 
-def _steps_job(files: list[tuple[int, str, bytes, PurePosixPath]], label: Path, folder: str) -> LocalJob:
+def _steps_job(
+    files: list[tuple[int, str, bytes, PurePosixPath]], label: Path, folder: str, system: bytes | None
+) -> LocalJob:
     """One job from per-step files alone: named by its set-up section, else by its folder."""
     name = next((n for _, _, data, _ in files if (n := logs.job_name_from_log(data))), None)
-    return LocalJob(name or label.name, [(n, step, data) for n, step, data, _ in files], str(label), folder)
+    parts: list[tuple[int, str | None, bytes]] = [(n, step, data) for n, step, data, _ in files]
+    return LocalJob(name or label.name, [*parts, *_system_part(system)], str(label), folder)
+
+
+def _system_part(system: bytes | None) -> list[tuple[int, str | None, bytes]]:
+    return [(SYSTEM_PART, SYSTEM_FILE, system)] if system is not None else []
 
 
 def _dir_name(root: Path, parent: PurePosixPath) -> str:

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 
 from analyzer.collect import github
 from analyzer.collect.github import PER_PAGE, GitHubClient
-from analyzer.collect.rest import annotation_from_json, job_from_json, run_from_json
+from analyzer.collect.rest import annotation_from_json, first_line, job_from_json, run_from_json
 from analyzer.collect.summary import FetchProgress, FetchSummary, Unfetched
 from analyzer.collect.transport import decode_content
-from analyzer.collect.writer import CachedAnswer, PageDone, Pool, RunWork, WorkflowFile, Writer
+from analyzer.collect.writer import CachedAnswer, ContextFill, PageDone, Pool, RunWork, WorkflowFile, Writer
 from analyzer.errors import AdvisorError, AuthError, ConfigError, GitHubError, NotFoundError, RateLimitError, StoreError
 from analyzer.store import Store
 
@@ -82,6 +82,7 @@ class Crawl:
         self.annotated: set[int] = set()
         self.log_states: dict[int, str] = {}
         self.statuses: dict[tuple[int, int], str | None] = {}
+        self.bare: set[int] = set()  # runs stored without their actor (before the store kept it)
 
     # -- the whole fetch -------------------------------------------------------------------------
 
@@ -93,6 +94,7 @@ class Crawl:
         self.annotated = self.store.annotated_jobs(self.repo)
         self.log_states = self.store.log_states(self.repo)
         self.statuses = self.store.run_statuses(self.repo)
+        self.bare = self.store.runs_without_actor(self.repo)
         self.writer = Writer(self.store, self.repo, self.logs, self.inflight.release)
         self.writer.start()
         self.pool = Pool(self.concurrency)
@@ -238,7 +240,7 @@ class Crawl:
             return data, etag, False
         if not isinstance(data, dict) or not isinstance(data.get("workflow_runs"), list):
             raise GitHubError(f"GitHub's run listing for {self.repo} has no workflow_runs", hint=github.RETRY_HINT)
-        runs = [{k: r.get(k) for k in _RUN_FIELDS} for r in data["workflow_runs"] if isinstance(r, dict)]
+        runs = [_slim(r) for r in data["workflow_runs"] if isinstance(r, dict)]
         total = data.get("total_count")
         payload = {"total": total if isinstance(total, int) else len(runs), "next": next_url, "runs": runs}
         return payload, etag, True
@@ -275,6 +277,10 @@ class Crawl:
         known = self.fetched.get(run.run_id)
         if known and known[0] == run.run_attempt and known[1] == item.get("updated_at") and (known[2] or not self.logs):
             self.summary.runs_known += 1
+            if run.run_id in self.bare and run.actor is not None:  # stored before the store kept the run context
+                self.bare.discard(run.run_id)
+                self.summary.runs_filled += 1
+                self._put(ContextFill(run))
             return False
         while not self.inflight.acquire(timeout=0.2):
             self._report("fetching")
@@ -306,7 +312,7 @@ class Crawl:
                 return
             if not modified or not isinstance(data, dict):
                 continue
-            item = {k: data.get(k) for k in _RUN_FIELDS}
+            item = _slim(data)
             self.seen.add(run_id)
             self._consider(item)
             if item.get("status") != "completed" and etag:
@@ -451,7 +457,7 @@ class Crawl:
             with self.report_lock:
                 self.on_warning(message)
 
-    def _put(self, item: RunWork | PageDone | CachedAnswer | WorkflowFile) -> None:
+    def _put(self, item: RunWork | PageDone | CachedAnswer | WorkflowFile | ContextFill) -> None:
         assert self.writer is not None
         self.writer.queue.put(item)
 
@@ -495,6 +501,18 @@ class Crawl:
                 rate.requests + rate.downloads, rate.remaining, rate.limit, parsed=done, parse_total=total,
             )
         )  # fmt: skip
+
+
+def _slim(item: dict[str, Any]) -> dict[str, Any]:
+    """A listed run as fetch reads it and the cache keeps it: its users as logins, its head commit as
+    the first line of the message."""
+    slim = {k: item.get(k) for k in _RUN_FIELDS}
+    for key in ("actor", "triggering_actor"):
+        user = item.get(key)
+        slim[key] = {"login": user.get("login")} if isinstance(user, dict) else None
+    head = item.get("head_commit")
+    slim["head_commit"] = {"message": first_line(head.get("message"))} if isinstance(head, dict) else None
+    return slim
 
 
 def _item_order(item: Unfetched) -> tuple[int, int, str, str]:

@@ -43,7 +43,27 @@ def run_from_json(data: Mapping[str, Any], repo: str) -> Run:
         created_at=parse_iso(_str(data, "created_at")),
         run_started_at=parse_iso(_str(data, "run_started_at")),
         updated_at=parse_iso(_str(data, "updated_at")),
+        actor=_login(data, "actor"),
+        triggering_actor=_login(data, "triggering_actor"),
+        head_commit_message=first_line(_field(data, "head_commit", "message")),
     )
+
+
+def _login(data: Mapping[str, Any], key: str) -> str | None:
+    """The login of a user object (``actor``, ``triggering_actor``)."""
+    return _field(data, key, "login")
+
+
+def _field(data: Mapping[str, Any], key: str, inner: str) -> str | None:
+    """``data[key][inner]`` when both are there and it is text."""
+    value = data.get(key)
+    return _str(value, inner) if isinstance(value, Mapping) else None
+
+
+def first_line(text: object, width: int = 200) -> str | None:
+    """The first non-empty line of a commit message, cut to ``width`` characters."""
+    line = next((x.strip() for x in text.splitlines() if x.strip()), None) if isinstance(text, str) else None
+    return line if line is None or len(line) <= width else line[: width - 1] + "…"
 
 
 def job_from_json(data: Mapping[str, Any], repo: str, workflow_name: str | None = None) -> Job:

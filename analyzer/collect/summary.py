@@ -56,6 +56,7 @@ class FetchSummary:
     runs_fetched: int = 0
     runs_known: int = 0
     runs_in_progress: int = 0
+    runs_filled: int = 0  # stored runs given the context they were stored without (actor, head commit)
     jobs: int = 0
     logs: int = 0
     logs_expired: int = 0
@@ -84,6 +85,8 @@ class FetchSummary:
         text += f"; {self.requests} request(s), {self.counted_requests} counted"
         if self.rate_remaining is not None:
             text += f", {self.rate_remaining}" + (f"/{self.rate_limit}" if self.rate_limit else "") + " left"
+        if self.runs_filled:
+            text += f"; actor and commit added to {self.runs_filled} stored run(s)"
         if self.failures:
             text += f"; {len(self.failures)} failed (the next fetch retries them)"
         if self.parsed is not None:

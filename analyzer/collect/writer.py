@@ -54,6 +54,13 @@ class CachedAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextFill:
+    """A stored run listed again with the context its stored attempts lack (actor, head commit)."""
+
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowFile:
     repo: str
     path: str
@@ -112,7 +119,7 @@ class Writer(threading.Thread):
         self.repo = repo
         self.logs = logs
         self.release = release
-        self.queue: queue.Queue[RunWork | PageDone | CachedAnswer | WorkflowFile | None] = queue.Queue()
+        self.queue: queue.Queue[RunWork | PageDone | CachedAnswer | WorkflowFile | ContextFill | None] = queue.Queue()
         self.error: BaseException | None = None
         self.done: set[int] = set()
         self.failed: set[int] = set()
@@ -133,10 +140,12 @@ class Writer(threading.Thread):
             if isinstance(item, RunWork) and item.track:
                 self.release()
 
-    def _save(self, item: RunWork | PageDone | CachedAnswer | WorkflowFile) -> None:
+    def _save(self, item: RunWork | PageDone | CachedAnswer | WorkflowFile | ContextFill) -> None:
         store = self.store
         if isinstance(item, RunWork):
             self._save_run(item)
+        elif isinstance(item, ContextFill):
+            store.fill_run_context(item.run)
         elif isinstance(item, PageDone):
             self.pages.append(item)
         elif isinstance(item, CachedAnswer):

@@ -198,6 +198,13 @@ def _render(
         for r, (job, step, phase) in zip(shown, names(shown, ("job", 10), ("step", 26), ("phase", 28)), strict=True)
     ]
     out.append(render_table(["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99"], table, right=range(4, 9)))
+    waits = [
+        f"{r.job} p50 {human_duration(r.queued_p50_s)}, p95 {human_duration(r.queued_p95_s)}"
+        for r in rows
+        if r.scope == "job" and r.queued_samples
+    ]
+    if waits:
+        out += ["", "Waiting for a runner (job created → started): " + "; ".join(waits)]
     kinds = Counter(i.kind for i in found)
     out += ["", "Incidents by cause: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common())]
     seen: set[str] = set()

@@ -1,8 +1,9 @@
-"""``we-advisor stats``: sample counts and Kaplan–Meier p50/p90/p95/p99 per unit."""
+"""``we-advisor stats``: sample counts and Kaplan–Meier p50/p90/p95/p99 per unit, queue times per job."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from analyzer.model.km import km_quantile_rows, rows_to_times, sort_units
+from analyzer.model.queue import QueueStats
 from analyzer.model.units import Rows, keys_of, unit_rows
 from analyzer.records import UnitKey
 
@@ -42,11 +44,43 @@ class UnitStats(UnitSummary):
     p90_s: float | None
     p95_s: float | None
     p99_s: float | None
-
+    # A job's queue time (``model.queue``): attempts that waited for a runner, percentiles of the wait,
+    # attempts that never got one; None for steps and phases.
+    queued_samples: int | None = None
+    queued_p50_s: float | None = None
+    queued_p90_s: float | None = None
+    queued_p95_s: float | None = None
+    queued_p99_s: float | None = None
+    queued_max_s: float | None = None
+    not_started: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``stats --format json``."""
         return asdict(self)
+
+
+def with_queue(rows: Sequence[UnitStats], queues: Sequence[QueueStats]) -> list[UnitStats]:
+    """``rows`` with each job's queue time; a job that has queue times but no durations in the window
+    (it never started) gets a row of its own, with no samples."""
+    by_job = {(q.workflow, q.job): q for q in queues}
+    out: list[UnitStats] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        if row.scope == "job":
+            seen.add((row.workflow, row.job))
+            row = replace(row, **_queue_fields(by_job.get((row.workflow, row.job))))
+        out.append(row)
+    for key, q in by_job.items():
+        if key not in seen:
+            out.append(UnitStats("job", q.workflow, q.job, None, None, 0, 0, None, None, None, None, **_queue_fields(q)))
+    return sorted(out, key=lambda r: (r.workflow, r.job))  # stable: each job's rows keep their order
+
+
+def _queue_fields(q: QueueStats | None) -> dict[str, Any]:
+    if q is None:
+        return {"queued_samples": 0, "not_started": 0}
+    return {"queued_samples": q.samples, "queued_p50_s": q.p50_s, "queued_p90_s": q.p90_s, "queued_p95_s": q.p95_s,
+            "queued_p99_s": q.p99_s, "queued_max_s": q.max_s, "not_started": q.not_started}  # fmt: skip
 
 
 def unit_stats(frame: pd.DataFrame) -> list[UnitStats]:
@@ -68,8 +102,8 @@ def unit_stats(frame: pd.DataFrame) -> list[UnitStats]:
     np.minimum.at(started, rows.unit, np.where(np.isnan(rows.started), np.inf, rows.started))
     out: list[tuple[tuple[object, ...], UnitStats]] = []
     for u, key in enumerate(keys_of(rows.keys)):
-        values = [None if np.isnan(q[u]) else float(q[u]) for q in quantiles]
-        stats = UnitStats(*key, int(s.sizes[u]), int(censored[u]), *values)
+        p50, p90, p95, p99 = [None if np.isnan(q[u]) else float(q[u]) for q in quantiles]
+        stats = UnitStats(*key, int(s.sizes[u]), int(censored[u]), p50, p90, p95, p99)
         # job first, then its steps in order, each step followed by its phases (in time order)
         order = (key.workflow, key.job, key.scope != "job", float(number[u]), key.scope == "phase", float(started[u]), key.phase or "")
         out.append((order, stats))

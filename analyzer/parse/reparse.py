@@ -5,7 +5,9 @@ parser version or another set of phase rules is read, analysed (``observe.analyz
 saved again, each under its own write lock. Reparsing a job also records its log's identity
 (``parse.identity``): when the same job is in the store twice (a local copy ingested before it was
 fetched, or the zip and the bare log of one job in a store from before the identity rule), the
-richer record is kept and the other removed.
+richer record is kept and the other removed. A local log's job (no API JSON) also gets the run
+context its log shows (``parse.context``): queue times, runner and labels on the job, branch, event
+and commit on its run.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from analyzer.config import PhaseRule
+from analyzer.parse import events
+from analyzer.parse.context import local_job, local_run, log_context
 from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import analyze_job, rules_fingerprint
-from analyzer.records import LogPart
+from analyzer.records import Job, LogPart
 from analyzer.store import Store
 
 
@@ -52,6 +56,8 @@ def reparse(
                 if on_progress:
                     on_progress(done, total)
                 continue
+            if job_id < 0 and not events.is_events_log(parts):  # a local log: its context comes from the log
+                job = _with_log_context(store, job, parts)
             result = analyze_job(job, parts, store.load_annotations(job_id), rules)
             store.save_analysis(
                 job_id, result.observations, result.incident, excerpt=result.excerpt, parser_version=PARSER_VERSION,
@@ -98,3 +104,16 @@ def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
             return True
         store.delete_job(other)
     return False
+
+
+def _with_log_context(store: Store, job: Job, parts: Sequence[LogPart]) -> Job:
+    """A local job with the queue times, runner and labels its log shows (saved), its run with the
+    branch, event and commit (filled where the run has none)."""
+    context = log_context([p.data for p in parts if p.data is not None])
+    derived = local_job(job, context)
+    if derived != job:
+        store.save_job_context(derived)
+    run = local_run(job, context)
+    if run is not None:
+        store.fill_run_context(run)
+    return derived

@@ -16,17 +16,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.model import km_quantiles, usable
+from analyzer.model import km_quantiles, queue_masks, queue_quantiles, usable
 from analyzer.model.failures import FailureReport
 from analyzer.present.charts import gantts, histogram, km, trend_chart, week_starts
 from analyzer.present.failures import failures_view
 from analyzer.present.index import UnitIndex, as_ns
 from analyzer.present.text import dur, known, pct, run_label, unit_label, unit_name
-from analyzer.records import Incident, UnitKey
+from analyzer.records import Incident, JobContext, UnitKey
 
 GITHUB_DEFAULT_JOB_LIMIT_S = 21600.0
 MAX_UNITS = 36  # per-unit charts
 MAX_INCIDENTS = 60  # incident rows in the HTML
+MAX_POOLS = 6  # runner pools with a weekly queue-time chart
+MAX_QUEUE_JOBS = 12  # jobs in the queue-time table
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class ReportInputs:
     version: str = "0.0.0"
     local_runs: Mapping[int, str] = field(default_factory=dict)  # local run id -> the file it came from
     failures: FailureReport | None = None  # signatures and rerun rates of the period (None: not shown)
+    jobs: pd.DataFrame = field(default_factory=pd.DataFrame)  # job attempts, for queue times (Store.jobs_frame shape)
+    filters: tuple[tuple[str, str], ...] = ()  # (name, value): the runs the report is limited to (branch, event)
 
 
 def package_version() -> str:
@@ -84,6 +88,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
             }
         )
     changes = _week_over_week(frame, inputs.period_start, inputs.period_end, unit_rows)
+    queue = _queue_view(inputs.jobs, inputs.period_start, inputs.period_end, weeks)
     regressions = [
         {"label": u["label"], "week": p["week"], "p95": p["p95"], "baseline": p["baseline"]}
         for u in unit_views
@@ -95,6 +100,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "repo": inputs.repo,
         "generated_at": inputs.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "period": f"{inputs.period_start:%Y-%m-%d} → {inputs.period_end:%Y-%m-%d}",
+        "filters": " · ".join(f"{name} {value}" for name, value in inputs.filters),
         "history_from": f"{weeks[0]:%Y-%m-%d}",
         "version": inputs.version,
         "quantile": inputs.quantile,
@@ -103,6 +109,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
             "incidents": len(inputs.incidents),
             "timeouts": sum(1 for i in inputs.incidents if i.kind.endswith("timeout")),
             "units": len(unit_views),
+            "queue_p95": queue["p95"],
         },
         "actions": _actions(recs),
         "recommendations": _rec_rows(recs),
@@ -111,6 +118,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "regressions": regressions,
         "layers": _layers(frame, recs, unit_rows),
         "incidents": _incident_view(inputs.incidents, inputs.local_runs),
+        "queue": queue,
         "gantts": gantts(frame, unit_rows),
         "failures": failures_view(inputs.failures, inputs.local_runs),
     }
@@ -367,6 +375,7 @@ def _incident_view(found: Sequence[Incident], local: Mapping[int, str] | None = 
             "kind": i.kind,
             "limit": i.limit_s,
             "evidence": i.evidence,
+            "context": _context_view(i.context),
         }
         for i in newest[:MAX_INCIDENTS]
     ]
@@ -376,3 +385,79 @@ def _incident_view(found: Sequence[Incident], local: Mapping[int, str] | None = 
         "rows": rows,
         "hidden": max(0, len(found) - MAX_INCIDENTS),
     }
+
+
+def _context_view(context: JobContext | None) -> dict[str, Any]:
+    """A job attempt's run context for people: what is known of branch, event, actor, commit, runner, wait."""
+    c = context or JobContext()
+    return {
+        "branch": c.branch,
+        "event": c.event,
+        "actor": c.actor,
+        "sha": c.head_sha[:7] if c.head_sha else None,
+        "message": c.head_commit_message,
+        "runner": c.runner_name,
+        "queued": c.queued_s,
+        "known": any(v is not None for v in (c.branch, c.event, c.actor, c.head_sha, c.runner_name, c.queued_s)),
+    }
+
+
+# -- queue time ----------------------------------------------------------------------------------
+
+
+def _queue_view(jobs: pd.DataFrame, start: datetime, end: datetime, weeks: Sequence[datetime]) -> dict[str, Any]:
+    """How long jobs waited for a runner: per runner pool (its labels) this period against the one
+    before, weekly p50/p95 of the busiest pools, the jobs that waited longest."""
+    view: dict[str, Any] = {"pools": [], "charts": [], "jobs": [], "n": 0, "p50": None, "p95": None,
+                            "not_started": 0, "unknown": 0}  # fmt: skip
+    if jobs.empty:
+        return view
+    waited, never = queue_masks(jobs)
+    length = max(end - start, timedelta(days=1))
+    created = jobs["created_at"]
+    when = jobs["started_at"].where(created.isna(), created)  # a job of unknown creation counts by its start
+    this = (when >= pd.Timestamp(start)).to_numpy()
+    prev = ((when >= pd.Timestamp(start - length)) & (when < pd.Timestamp(start))).to_numpy()
+    pools = jobs["labels"].where(jobs["labels"] != "", "(no labels)").to_numpy(dtype=object)
+    queued = jobs["queued_s"].to_numpy(dtype=float)
+    skipped = (jobs["conclusion"] == "skipped").to_numpy()
+    now = queued[waited & this]
+    view.update(n=int(now.size), not_started=int((never & this).sum()), unknown=int((this & created.isna().to_numpy() & ~skipped).sum()))
+    view["p50"], view["p95"] = queue_quantiles(now, (0.5, 0.95))
+    measured = pd.DataFrame({"started_at": created, "duration_s": queued, "censored": False})[waited]
+    rows: list[dict[str, Any]] = []
+    for pool in pd.unique(pools[(waited | never) & (this | prev)]):
+        mine = pools == pool
+        p50, p95 = queue_quantiles(queued[waited & this & mine], (0.5, 0.95))
+        p50_prev, p95_prev = queue_quantiles(queued[waited & prev & mine], (0.5, 0.95))
+        rows.append({
+            "label": str(pool),
+            "n": int((waited & this & mine).sum()), "n_prev": int((waited & prev & mine).sum()),
+            "p50": p50, "p95": p95, "p50_prev": p50_prev, "p95_prev": p95_prev,
+            "max": float(queued[waited & this & mine].max()) if (waited & this & mine).any() else None,
+            "not_started": int((never & this & mine).sum()),
+            "worse": p95 is not None and p95_prev is not None and p95 > 1.2 * p95_prev and p95 - p95_prev >= 30,
+        })  # fmt: skip
+    rows.sort(key=lambda r: (-(r["p95"] or 0.0), -r["n"], r["label"]))
+    view["pools"] = rows
+    busiest = sorted(rows, key=lambda r: (-(r["n"] + r["n_prev"]), r["label"]))[:MAX_POOLS]
+    view["charts"] = [
+        {"label": r["label"], "trend": trend_chart(measured[pools[waited] == r["label"]], weeks)}
+        for r in busiest
+    ]
+    view["jobs"] = _queue_jobs(jobs[this & (waited | never)], waited[this & (waited | never)])
+    return view
+
+
+def _queue_jobs(jobs: pd.DataFrame, waited: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
+    """The jobs that waited longest this period (by p95): their waits and their attempts never started."""
+    out: list[dict[str, Any]] = []
+    for (workflow, job), group in jobs.assign(_waited=waited).groupby(["workflow", "job"], sort=True):
+        values = group["queued_s"].to_numpy(dtype=float)[group["_waited"].to_numpy()]
+        p50, p95 = queue_quantiles(values, (0.5, 0.95))
+        labels = ", ".join(sorted({str(x) for x in group["labels"] if x})) or "(no labels)"
+        out.append({"label": unit_label(UnitKey.of("job", workflow, job)), "labels": labels, "n": int(values.size),
+                    "p50": p50, "p95": p95, "max": float(values.max()) if values.size else None,
+                    "not_started": int((~group["_waited"]).sum())})  # fmt: skip
+    out.sort(key=lambda r: (-(r["p95"] or 0.0), r["label"]))
+    return out[:MAX_QUEUE_JOBS]

@@ -27,8 +27,9 @@ def render_markdown(context: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_L
         MARKER,
         f"## {md_text(context['title'])}",
         "",
-        f"Week {context['period']} · {context['summary']['runs']} job runs · "
-        f"{context['summary']['incidents']} incidents ({context['summary']['timeouts']} timeouts)",
+        f"Week {context['period']}{_md_filters(context)} · {context['summary']['runs']} job runs · "
+        f"{context['summary']['incidents']} incidents ({context['summary']['timeouts']} timeouts)"
+        + (f" · p95 wait for a runner {dur(context['summary']['queue_p95'])}" if context["queue"]["pools"] else ""),
         "",
     ]
     foot = ["", f"<sub>Generated {context['generated_at']} by we-advisor {context['version']}. "
@@ -39,6 +40,7 @@ def render_markdown(context: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_L
         lambda n: _md_recommendations(context, n),
         lambda n: md_failures_section(context["failures"], n),
         lambda n: _md_incidents(context, n),
+        lambda n: _md_queue(context, n),
         lambda n: _md_gantt(context, n),
     ]
     budget_target = MARKDOWN_TARGET
@@ -126,9 +128,52 @@ def _md_incidents(context: Mapping[str, Any], n: int) -> list[str]:
     lines = [f"<details><summary>Incidents this week: {view['total']} ({kinds})</summary>", ""]
     for r in view["rows"][:n]:
         where = " › ".join(x for x in (r["job"], r["where"]) if x)
-        lines.append(f"- {r['when']} run {r['run']} **{r['kind']}** {md_text(where, 80)}: {md_text(r['evidence'], 160)}")
+        lines.append(
+            f"- {r['when']} run {r['run']} **{r['kind']}** {md_text(where, 80)}: {md_text(r['evidence'], 160)}"
+            + _md_context(r["context"])
+        )
     if view["total"] > n:
         lines.append(f"- _… {view['total'] - n} more in the HTML report_")
+    return [*lines, "", "</details>", ""]
+
+
+def _md_filters(context: Mapping[str, Any]) -> str:
+    return f" · only runs with {md_text(context['filters'])}" if context.get("filters") else ""
+
+
+def _md_context(c: Mapping[str, Any]) -> str:
+    """`` (main, push, by alice, abc1234, runner X)``: what is known of an incident's run context."""
+    parts = [
+        md_text(c["branch"], 60) if c["branch"] else None,
+        md_text(c["event"], 30) if c["event"] else None,
+        f"by {md_text(c['actor'], 60)}" if c["actor"] else None,
+        c["sha"] if c["sha"] and c["sha"].isalnum() else None,
+        f"runner {md_text(c['runner'], 60)}" if c["runner"] else None,
+    ]
+    shown = [p for p in parts if p]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _md_queue(context: Mapping[str, Any], n: int) -> list[str]:
+    view = context["queue"]
+    if not view["pools"]:
+        return []
+    lines = [
+        f"<details><summary>Waiting for a runner: p95 {dur(view['p95'])} this week"
+        + (f", {view['not_started']} job runs never started" if view["not_started"] else "")
+        + "</summary>",
+        "",
+        "| runner labels | job runs | p50 | p95 | longest | never started |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in view["pools"][:n]:
+        mark = "🔺 " if p["worse"] else ""
+        lines.append(
+            f"| {mark}{md_text(p['label'], 60)} | {p['n']} (was {p['n_prev']}) | {_md_was(p['p50'], p['p50_prev'])} | "
+            f"{_md_was(p['p95'], p['p95_prev'])} | {dur(p['max'])} | {p['not_started']} |"
+        )
+    if len(view["pools"]) > n:
+        lines.append(f"| _… {len(view['pools']) - n} more in the HTML report_ | | | | | |")
     return [*lines, "", "</details>", ""]
 
 

@@ -28,7 +28,7 @@ from analyzer.model.failures import FailureReport
 from analyzer.present.failures import failures_markdown, failures_table, summary_line
 from analyzer.present.publish import CommentResult
 from analyzer.present.text import run_label
-from analyzer.records import Incident, iso
+from analyzer.records import Incident, JobContext, iso
 
 
 class TableFormat(StrEnum):
@@ -54,7 +54,10 @@ class RecommendFormat(StrEnum):
     markdown = "markdown"
 
 
-STATS_FIELDS = ("scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s")
+STATS_FIELDS = (
+    "scope", "workflow", "job", "step", "phase", "samples", "censored", "p50_s", "p90_s", "p95_s", "p99_s",
+    "queued_samples", "queued_p50_s", "queued_p90_s", "queued_p95_s", "queued_p99_s", "queued_max_s", "not_started",
+)  # fmt: skip
 INCIDENT_FIELDS = ("run_id", "run_attempt", "job_id", "job", "step_number", "step", "phase", "kind", "limit_s", "evidence")
 
 
@@ -102,18 +105,37 @@ def stats_table(rows: Sequence[UnitStats]) -> str:
         for r, shown in zip(rows, cut, strict=True)
     ]  # fmt: skip
     headers = ["scope", "workflow", "job", "step", "phase", "n", "cens", "p50", "p90", "p95", "p99"]
-    return render_table(headers, table, right=range(5, 11))
+    return render_table(headers, table, right=range(5, 11)) + queue_table(rows)
+
+
+def queue_table(rows: Sequence[UnitStats]) -> str:
+    """The jobs' queue times (created → started), after the units (nothing when no job has any)."""
+    jobs = [r for r in rows if r.scope == "job" and (r.queued_samples or r.not_started)]
+    if not jobs:
+        return ""
+    cut = names(jobs, ("workflow", 24), ("job", 24))
+    table = [
+        [
+            *shown, r.queued_samples, human_duration(r.queued_p50_s), human_duration(r.queued_p90_s),
+            human_duration(r.queued_p95_s), human_duration(r.queued_max_s), r.not_started,
+        ]
+        for r, shown in zip(jobs, cut, strict=True)
+    ]  # fmt: skip
+    headers = ["workflow", "job", "n", "p50", "p90", "p95", "max", "never started"]
+    return "\n\nWaiting for a runner (job created → started):\n" + render_table(headers, table, right=range(2, 8))
 
 
 # -- incidents ---------------------------------------------------------------------------------
 
 
 def incident_dict(incident: Incident) -> dict[str, Any]:
-    """The JSON shape of DESIGN.md (plus workflow and time, which scripts find useful)."""
+    """The JSON shape of DESIGN.md (plus workflow and time, which scripts find useful), then the job
+    attempt's run context (``CONTEXT_FIELDS``, null where unknown)."""
     data = asdict(incident)
     out = {k: data[k] for k in INCIDENT_FIELDS}
     out["workflow"] = incident.workflow
     out["occurred_at"] = iso(incident.occurred_at)
+    out.update((incident.context or JobContext()).to_dict())
     return out
 
 
@@ -126,11 +148,12 @@ def incidents_table(found: Sequence[Incident], local: Mapping[int, str] | None =
     table = [
         [
             i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "-", run_label(i.run_id, i.run_attempt, local),
-            *shown, i.kind, human_duration(i.limit_s), shorten(i.evidence, 70),
+            shorten(i.context.branch if i.context else None, 18), *shown, i.kind, human_duration(i.limit_s),
+            shorten(i.evidence, 70),
         ]
         for i, shown in zip(found, cut, strict=True)
     ]  # fmt: skip
-    return render_table(["when", "run", "job", "step", "phase", "kind", "limit", "evidence"], table)
+    return render_table(["when", "run", "branch", "job", "step", "phase", "kind", "limit", "evidence"], table)
 
 
 def incidents_summary(found: Sequence[Incident]) -> str:

@@ -8,6 +8,6 @@ around a command. See ARCHITECTURE.md for what may import it.
 from analyzer.store.connection import DatabaseError, is_misuse
 from analyzer.store.lifecycle import open_store, store_lock
 from analyzer.store.schema import SCHEMA_VERSION
-from analyzer.store.store import Store
+from analyzer.store.store import JOB_COLUMNS, Store
 
-__all__ = ["SCHEMA_VERSION", "DatabaseError", "Store", "is_misuse", "open_store", "store_lock"]
+__all__ = ["JOB_COLUMNS", "SCHEMA_VERSION", "DatabaseError", "Store", "is_misuse", "open_store", "store_lock"]

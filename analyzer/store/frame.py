@@ -26,9 +26,11 @@ def observations_frame(
     workflow: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    branch: str | None = None,
+    event: str | None = None,
 ) -> pd.DataFrame:
     """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes."""
-    where, args = filters(repo=repo, workflow=workflow, since=since, until=until)
+    where, args = filters(repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event)
     known = {name: value for name, value in (("repo", repo), ("workflow", workflow)) if value}
     frame = read_observation_columns(conn, where, args, known)
     if frame is None:  # a value the fast path cannot carry: row by row
@@ -152,21 +154,36 @@ def filters(
     since: datetime | None = None,
     until: datetime | None = None,
     column: str = "started_at",
+    branch: str | None = None,
+    event: str | None = None,
+    table: str = "",
+    workflow_column: str = "workflow",
 ) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause of a history query and its arguments. ``column`` is the time the window is on;
+    ``branch`` and ``event`` keep the rows of runs with that head branch and event; ``table`` qualifies
+    the columns (an alias, for a query that joins)."""
+    qualify = f"{table}." if table else ""
     clauses: list[str] = []
     args: list[Any] = []
     if repo:
         # ``+repo`` keeps SQLite off the (repo, workflow, ...) index when the repo is the only filter:
         # a store usually holds one repo, and an index walk over all its rows is ~3x slower than a scan.
-        clauses.append("repo = ?" if workflow else "+repo = ?")
+        clauses.append(f"{qualify}repo = ?" if workflow else f"+{qualify}repo = ?")
         args.append(repo)
     if workflow:
-        clauses.append("workflow = ?")
+        clauses.append(f"{qualify}{workflow_column} = ?")
         args.append(workflow)
+    when = column if "(" in column else f"{qualify}{column}"
     if since is not None:
-        clauses.append(f"{column} >= ?")
+        clauses.append(f"{when} >= ?")
         args.append(iso(since))
     if until is not None:
-        clauses.append(f"{column} < ?")
+        clauses.append(f"{when} < ?")
         args.append(iso(until))
+    context = [(name, value) for name, value in (("head_branch", branch), ("event", event)) if value is not None]
+    if context:  # a run's branch and event are the same in every attempt
+        clauses.append(
+            f"{qualify}run_id IN (SELECT run_id FROM runs WHERE {' AND '.join(f'{name} = ?' for name, _ in context)})"
+        )
+        args += [value for _, value in context]
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)

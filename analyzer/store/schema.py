@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
     # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
@@ -25,6 +25,22 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
     2: (),
     # 3: failure excerpts (a new table); the failed jobs are parsed again to fill it
     3: ("DELETE FROM parse_state WHERE job_id IN (SELECT job_id FROM incidents)",),
+    # 4: the run context. A run attempt's actor, triggering actor and head commit message were never
+    # kept (the run listings' cached payloads were slimmed without them): they stay NULL until the
+    # next fetch, which reads the listings again (their cached pages are dropped here) and fills the
+    # runs it lists; an export folder fills them when it is ingested again. A job's queue time is
+    # computed from the times the store already has (SQLite reads them to the millisecond). Local
+    # logs are kept: their jobs are parsed again, which reads the context their logs show.
+    4: (
+        "ALTER TABLE runs ADD COLUMN actor TEXT",
+        "ALTER TABLE runs ADD COLUMN triggering_actor TEXT",
+        "ALTER TABLE runs ADD COLUMN head_commit_message TEXT",
+        "ALTER TABLE jobs ADD COLUMN queued_s REAL",
+        "UPDATE jobs SET queued_s = max(0.0, round((julianday(started_at) - julianday(created_at)) * 86400.0, 3)) "
+        "WHERE created_at IS NOT NULL AND started_at IS NOT NULL",
+        "DELETE FROM http_cache WHERE key LIKE '%/runs?%' OR key LIKE '%/actions/runs/%'",
+        "DELETE FROM parse_state WHERE job_id < 0",  # local logs: their context is read at the next parse
+    ),
 }
 
 SCHEMA = """
@@ -33,13 +49,14 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL, repo TEXT NOT NULL,
     workflow_name TEXT NOT NULL, workflow_path TEXT, event TEXT, head_branch TEXT, head_sha TEXT,
     status TEXT, conclusion TEXT, created_at TEXT, run_started_at TEXT, updated_at TEXT,
+    actor TEXT, triggering_actor TEXT, head_commit_message TEXT,
     PRIMARY KEY (run_id, run_attempt)
 );
 CREATE TABLE IF NOT EXISTS jobs (
     job_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL,
     repo TEXT NOT NULL, workflow_name TEXT NOT NULL, name TEXT NOT NULL, status TEXT,
     conclusion TEXT, created_at TEXT, started_at TEXT, completed_at TEXT, labels TEXT NOT NULL,
-    runner_name TEXT
+    runner_name TEXT, queued_s REAL  -- queued_s: created_at -> started_at (seconds)
 );
 CREATE INDEX IF NOT EXISTS jobs_run ON jobs (run_id, run_attempt);
 CREATE TABLE IF NOT EXISTS steps (
@@ -50,7 +67,8 @@ CREATE TABLE IF NOT EXISTS annotations (
     job_id INTEGER NOT NULL, idx INTEGER NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
     title TEXT, path TEXT, start_line INTEGER, PRIMARY KEY (job_id, idx)
 );
--- part 0 is the whole job log, part N > 0 the per-step file N of a run-log zip.
+-- part 0 is the whole job log, part N > 0 the per-step file N of a run-log zip, part -1 its job's
+-- system.txt (the runner it asked for and got).
 -- state: ok | expired (410, never asked again) | missing (no log could be had)
 CREATE TABLE IF NOT EXISTS logs (
     job_id INTEGER NOT NULL, part INTEGER NOT NULL, name TEXT, state TEXT NOT NULL,

@@ -19,11 +19,13 @@ from typing import Any, TypeVar, cast
 import pandas as pd
 
 from analyzer.records import (
+    WAITING_STATUSES,
     Annotation,
     Excerpt,
     Incident,
     Job,
     JobAttempt,
+    JobContext,
     LogPart,
     Observation,
     Run,
@@ -34,19 +36,30 @@ from analyzer.records import (
 from analyzer.store.bookkeeping import FetchBookkeeping
 from analyzer.store.frame import filters, observations_frame
 
+# The columns of ``Store.jobs_frame``: a job attempt, its times and queue time, its runner and labels.
+JOB_COLUMNS = (
+    "job_id", "run_id", "run_attempt", "repo", "workflow", "job", "status", "conclusion", "created_at", "started_at",
+    "queued_s", "runner_name", "labels",
+)  # fmt: skip
+
 # The columns of each record's table, in table order: a record is saved as these values and loaded
 # back from them (``_values``, ``_record``).
 _COLUMNS = {
     "runs": ("run_id", "run_attempt", "repo", "workflow_name", "workflow_path", "event", "head_branch", "head_sha",
-             "status", "conclusion", "created_at", "run_started_at", "updated_at"),
+             "status", "conclusion", "created_at", "run_started_at", "updated_at", "actor", "triggering_actor",
+             "head_commit_message"),
     "jobs": ("job_id", "run_id", "run_attempt", "repo", "workflow_name", "name", "status", "conclusion", "created_at",
-             "started_at", "completed_at", "labels", "runner_name"),
+             "started_at", "completed_at", "labels", "runner_name", "queued_s"),
     "steps": ("number", "name", "status", "conclusion", "started_at", "completed_at"),  # after job_id
     "observations": ("scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt",
                      "started_at", "duration_s", "outcome", "censored", "limit_s", "runner"),  # after job_id, seq
     "incidents": ("job_id", "repo", "workflow", "run_id", "run_attempt", "job", "step_number", "step", "phase", "kind",
                   "limit_s", "evidence", "occurred_at"),
 }  # fmt: skip
+_DERIVED = frozenset({"queued_s"})  # saved from a record's property, not given back to its constructor
+# An incident's job context: the job's queue time and runner, the run attempt's actor, commit, event, branch.
+_CONTEXT = ("j.queued_s", "coalesce(r.triggering_actor, r.actor)", "r.head_sha", "r.head_commit_message", "r.event",
+            "r.head_branch", "j.runner_name")  # fmt: skip
 T = TypeVar("T")
 
 
@@ -67,6 +80,29 @@ class Store(FetchBookkeeping):
             self._unparse(job.job_id)
             self.conn.executemany(
                 "INSERT INTO steps VALUES (?,?,?,?,?,?,?)", [(job.job_id, *_values(s, _COLUMNS["steps"])) for s in job.steps]
+            )
+
+    def fill_run_context(self, run: Run) -> None:
+        """Fill what the stored attempts of ``run`` lack from another reading of it (a listing, a log):
+        event, branch, head commit and actor on every attempt, the triggering actor on ``run``'s attempt
+        (and on the first, which the run's actor triggered). What is stored already is kept."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE runs SET event = coalesce(event, ?), head_branch = coalesce(head_branch, ?), "
+                "head_sha = coalesce(head_sha, ?), head_commit_message = coalesce(head_commit_message, ?), "
+                "actor = coalesce(actor, ?), "
+                "triggering_actor = coalesce(triggering_actor, CASE run_attempt WHEN ? THEN ? WHEN 1 THEN ? END) "
+                "WHERE repo = ? AND run_id = ?",
+                (run.event, run.head_branch, run.head_sha, run.head_commit_message, run.actor, run.run_attempt,
+                 run.triggering_actor, run.actor, run.repo, run.run_id),
+            )  # fmt: skip
+
+    def save_job_context(self, job: Job) -> None:
+        """Replace a job's queue times, labels and runner (what its local log revealed), keeping its parsed data."""
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE jobs SET created_at = ?, started_at = ?, labels = ?, runner_name = ?, queued_s = ? WHERE job_id = ?",
+                (*_values(job, ("created_at", "started_at", "labels", "runner_name", "queued_s")), job.job_id),
             )
 
     def save_annotations(self, job_id: int, annotations: Sequence[Annotation]) -> None:
@@ -264,32 +300,97 @@ class Store(FetchBookkeeping):
         workflow: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        branch: str | None = None,
+        event: str | None = None,
     ) -> pd.DataFrame:
-        """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes."""
-        return observations_frame(self.conn, repo=repo, workflow=workflow, since=since, until=until)
+        """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
+        ``event`` keep the runs with that head branch and event."""
+        return observations_frame(
+            self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event
+        )
 
     def load_incidents(
-        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
-    ) -> list[Incident]:
-        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at")
-        order = " ORDER BY occurred_at, run_id, run_attempt, job_id"
-        rows = self.conn.execute(f"{_select('incidents')}{where}{order}", args)
-        return [_record(Incident, _COLUMNS["incidents"], r) for r in rows]
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
+        branch: str | None = None, event: str | None = None,
+    ) -> list[Incident]:  # fmt: skip
+        """Incidents in time order, each with its job's context (``Incident.context``)."""
+        where, args = filters(
+            repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event, table="i"
+        )
+        columns = ", ".join(f"i.{c}" for c in _COLUMNS["incidents"])
+        joins = "LEFT JOIN jobs j ON j.job_id = i.job_id LEFT JOIN runs r ON r.run_id = i.run_id AND r.run_attempt = i.run_attempt"
+        order = " ORDER BY i.occurred_at, i.run_id, i.run_attempt, i.job_id"
+        rows = self.conn.execute(f"SELECT {columns}, {', '.join(_CONTEXT)} FROM incidents i {joins}{where}{order}", args)
+        width = len(_COLUMNS["incidents"])
+        return [
+            _record(Incident, _COLUMNS["incidents"], r[:width], context=JobContext(*r[width:])) for r in rows
+        ]
+
+    def jobs_frame(
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, branch: str | None = None, event: str | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Job attempts, one row each (``JOB_COLUMNS``), in the window by start (by creation for a job that
+        never started): what queue times are computed from. Times as UTC datetimes, ``labels`` joined by ", "."""
+        where, args = filters(
+            repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
+            column="coalesce(started_at, created_at)", workflow_column="workflow_name",
+        )  # fmt: skip
+        columns = "job_id, run_id, run_attempt, repo, workflow_name, name, status, conclusion, created_at, started_at, queued_s, runner_name, labels"
+        frame = pd.read_sql_query(f"SELECT {columns} FROM jobs{where} ORDER BY job_id", self.conn, params=args)
+        frame.columns = list(JOB_COLUMNS)
+        for name in ("created_at", "started_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
+        frame["queued_s"] = frame["queued_s"].astype(float)
+        joined = {text: ", ".join(json.loads(text)) for text in pd.unique(frame["labels"])}  # few distinct sets
+        frame["labels"] = frame["labels"].map(joined).astype(object)
+        return frame
+
+    def run_values(self, column: str, *, repo: str | None = None) -> dict[str, int]:
+        """How many run attempts (of ``repo``) have each value of ``column`` (``event``, ``head_branch``)."""
+        if column not in ("event", "head_branch"):
+            raise ValueError(f"not a run context column: {column}")
+        where, args = filters(repo=repo)
+        rows = self.conn.execute(
+            f"SELECT {column}, COUNT(*) FROM runs{where}{' AND' if where else ' WHERE'} {column} IS NOT NULL "
+            f"GROUP BY {column} ORDER BY COUNT(*) DESC, {column}",
+            args,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def waiting_runs(
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
+        branch: str | None = None, event: str | None = None,
+    ) -> int:  # fmt: skip
+        """Run attempts created since ``since`` that were still waiting for runners when last fetched."""
+        where, args = filters(repo=repo, workflow=workflow, since=since, column="created_at", branch=branch, event=event,
+                              workflow_column="workflow_name")  # fmt: skip
+        status = f"status IN ({', '.join('?' * len(WAITING_STATUSES))})"
+        sql = f"SELECT COUNT(*) FROM runs{where}{' AND ' if where else ' WHERE '}{status}"
+        return int(self.conn.execute(sql, (*args, *WAITING_STATUSES)).fetchone()[0])
+
+    def runs_without_actor(self, repo: str) -> set[int]:
+        """The runs of ``repo`` (from GitHub) stored without their actor: stored before the store kept it."""
+        rows = self.conn.execute("SELECT DISTINCT run_id FROM runs WHERE repo = ? AND run_id > 0 AND actor IS NULL", (repo,))
+        return {int(r[0]) for r in rows}
 
     def load_excerpts(
-        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
-    ) -> dict[int, Excerpt]:
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
+        branch: str | None = None, event: str | None = None,
+    ) -> dict[int, Excerpt]:  # fmt: skip
         """job id -> failure excerpt, for the incidents ``load_incidents`` returns with these filters."""
-        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at")
+        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event)
         rows = self.conn.execute(f"SELECT e.job_id, e.evidence_line, e.lines FROM excerpts e JOIN incidents USING (job_id){where}", args)
         return {int(r[0]): Excerpt.from_dict({"evidence_line": r[1], "lines": json.loads(r[2])}) for r in rows}
 
     def load_attempts(
-        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None
-    ) -> list[JobAttempt]:
+        self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
+        branch: str | None = None, event: str | None = None,
+    ) -> list[JobAttempt]:  # fmt: skip
         """Every job attempt of the runs with a job that started (else was created) at ``since`` or later,
         with its incident's kind: what rerun rates are counted from."""
-        where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)")
+        where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)", branch=branch,
+                              event=event)  # fmt: skip
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
         rows = self.conn.execute(
@@ -308,11 +409,11 @@ class Store(FetchBookkeeping):
 
     def job_span(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
-        until: datetime | None = None,
+        until: datetime | None = None, branch: str | None = None, event: str | None = None,
     ) -> tuple[int, int, datetime | None, datetime | None]:  # fmt: skip
-        """Jobs measured (one job observation each) of ``repo``/``workflow``: how many in all, how many
-        started in ``[since, until)``, and the oldest and newest start (one scan)."""
-        where, args = filters(repo=repo, workflow=workflow)
+        """Jobs measured (one job observation each) of ``repo``/``workflow`` (on ``branch``, for ``event``):
+        how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan)."""
+        where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event)
         where = (where + " AND" if where else " WHERE") + " scope = 'job'"
         inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c) or "1"
         window_args = tuple(iso(t) for t in (since, until) if t is not None)
@@ -365,8 +466,8 @@ def _values(record: object, columns: Iterable[str]) -> tuple[Any, ...]:
 
 def _record(kind: type[T], columns: Sequence[str], row: Sequence[Any], **extra: Any) -> T:
     """The record of ``kind`` stored as ``row`` (``_values`` inverted)."""
-    values: dict[str, Any] = dict(zip(columns, row, strict=True))
-    for column in columns:
+    values: dict[str, Any] = {c: v for c, v in zip(columns, row, strict=True) if c not in _DERIVED}
+    for column in values:
         if column.endswith("_at"):
             values[column] = parse_iso(values[column])
         elif column == "labels":

@@ -1,0 +1,32 @@
+"""Stores as an older schema version wrote them, for migration tests.
+
+A test makes a store with today's code and takes out what later versions added: a migration that
+adds columns (``ALTER TABLE … ADD COLUMN``) cannot run on a store that already has them, so a store
+"from before version N" must lack the columns of every version from N on, not only N's own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from analyzer.store.schema import MIGRATIONS
+
+# The columns the run context added (queue time, actors, head commit message), per table.
+RUN_CONTEXT_COLUMNS = {"runs": ("actor", "triggering_actor", "head_commit_message"), "jobs": ("queued_s",)}
+
+
+def migration_with(text: str) -> int:
+    """The schema version whose migration has a statement containing ``text``."""
+    return next(v for v, steps in MIGRATIONS.items() if any(text in step for step in steps))
+
+
+RUN_CONTEXT_VERSION = migration_with("head_commit_message")
+
+
+def drop_run_context(conn: sqlite3.Connection) -> None:
+    """Take the run context's columns out, as a store from before ``RUN_CONTEXT_VERSION`` has them."""
+    for table, columns in RUN_CONTEXT_COLUMNS.items():
+        present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column in present:
+                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
