@@ -305,6 +305,15 @@ def test_the_command_prints_each_item_it_could_not_fetch(export: Path, tmp_path:
 # -- readers while a fetch writes ------------------------------------------------------------------
 
 
+def stored_logs(db: Path) -> int:
+    """Job logs committed in the store (0 while it cannot be read)."""
+    if not db.exists():
+        return 0
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db, timeout=0.1)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM logs").fetchone()[0])
+    return 0
+
+
 def test_stats_incidents_and_report_read_while_a_fetch_writes(export: Path, tmp_path: Path) -> None:
     """``stats``, ``incidents`` and ``report`` run over and over (each also parses stale jobs: it writes)
     while ``fetch`` writes the same store: every one exits 0, none meets "database is locked", and the
@@ -320,8 +329,14 @@ def test_stats_incidents_and_report_read_while_a_fetch_writes(export: Path, tmp_
     # latency drops to 0 and it finishes.
     with FakeGitHub(export, faults=Faults(latency=1.0)) as fake:
         writer = cli_process(fake, db, tmp_path)
+        # The readers start once the fetch has stored a few job logs: on an empty store ``report`` rightly
+        # exits 1 ("no observations to report on"), which is not what this tests.
         wait_for_requests(fake, 5, writer)
+        deadline = time.monotonic() + 120
+        while stored_logs(db) < 3 and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert writer.poll() is None
+        assert stored_logs(db) >= 3
         results: list[tuple[list[str], int, str, bool]] = []
         lock = threading.Lock()
 
