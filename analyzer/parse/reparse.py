@@ -7,7 +7,8 @@ saved again, each under its own write lock. Reparsing a job also records its log
 fetched, or the zip and the bare log of one job in a store from before the identity rule), the
 richer record is kept and the other removed. A local log's job (no API JSON) also gets the run
 context its log shows (``parse.context``): queue times, runner and labels on the job, branch, event
-and commit on its run.
+and commit on its run. ``save_parsed`` does the same for a job whose log is still in memory
+(``ingest``): parsed from those bytes, not read back and unpacked.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from analyzer.parse.context import local_job, local_run, log_context
 from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import analyze_job, rules_fingerprint
-from analyzer.records import Job, LogPart
+from analyzer.records import Annotation, Job, LogPart
 from analyzer.store import Store
 
 
@@ -69,6 +70,36 @@ def reparse(
         if on_progress:
             on_progress(done, total)
     return total
+
+
+def save_parsed(
+    store: Store,
+    job: Job,
+    parts: Sequence[LogPart],
+    annotations: Sequence[Annotation],
+    rules: Sequence[PhaseRule],
+    *,
+    fingerprint: str | None = None,
+    before_saving: Callable[[], None] | None = None,
+) -> tuple[bool, str | None]:
+    """What ``reparse`` does for one job, from log ``parts`` in memory: (saved, the parse warning).
+    Not saved when the job turns out to be the poorer copy of another (then it is gone). The job's
+    raw inputs must be saved before the result (saving them marks the job stale): before this call,
+    or by ``before_saving``, called between the parse and the save (``ingest`` writes the raw log in
+    another thread meanwhile and waits for it there)."""
+    result = analyze_job(job, parts, annotations, rules)
+    if before_saving is not None:
+        before_saving()
+    if _poorer_copy(store, job.job_id, list(parts)):
+        return False, None
+    store.save_analysis(
+        job.job_id,
+        result.observations,
+        result.incident,
+        parser_version=PARSER_VERSION,
+        rules_hash=fingerprint or rules_fingerprint(rules),
+    )
+    return True, result.warning
 
 
 def fill_identities(store: Store) -> int:

@@ -77,6 +77,15 @@ def check_log(data: bytes | str) -> None:
     check_looks_like_log(prepare(data, what="the log"))
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (checked chunk by chunk, without decoding ASCII chunks)."""
+    try:
+        _validate_utf8(data, "")
+    except LogParseError:
+        return False
+    return True
+
+
 def prepare(data: bytes | str, *, what: str, allow_empty: bool = False) -> bytes:
     if isinstance(data, str):
         try:
