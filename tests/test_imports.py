@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_github import ROOT, SINCE, TOKEN, FakeGitHub, build_export
+from tests.fake_github import REPO_NAME, ROOT, SINCE, TOKEN, FakeGitHub, build_export
 
 HEAVY = ("pandas", "sklearn", "scipy")
 _PROBE = """
@@ -61,4 +61,4 @@ def test_ingest_and_fetch_do_not_import_pandas_or_scikit_learn(tmp_path: Path) -
         modules = loaded(args, tmp_path, GITHUB_TOKEN=TOKEN)
     assert "github" in modules  # the probe sees what a command imported
     assert not modules & set(HEAVY)
-    assert "pandas" in loaded(["stats", "--store", str(store), "--since", "3650d"], tmp_path)
+    assert "pandas" in loaded(["stats", "--store", str(store), "--since", "3650d", "--repo", REPO_NAME], tmp_path)
