@@ -226,6 +226,12 @@ def test_the_columns_cache_gives_the_frames_sql_gives_and_follows_every_change(t
             pd.testing.assert_frame_equal(store.observations_frame(**kwargs), _slow_frame(path, *filters(**kwargs)))
             repo = kwargs.get("repo")
             assert store.newest_time(repo=repo if isinstance(repo, str) else None) == _newest(store, repo)
+        spans = [store.job_span(repo=k.get("repo"), since=k.get("since"), until=k.get("until")) for k in windows]  # type: ignore[arg-type]
+        repos = store.observed_repos()
+        store.conn.execute("DELETE FROM observation_columns")  # the same answers from SQL
+        assert spans == [store.job_span(repo=k.get("repo"), since=k.get("since"), until=k.get("until")) for k in windows]  # type: ignore[arg-type]
+        assert repos == store.observed_repos() == ["acme/monorepo"]
+        assert store.refresh_observation_columns()
         job_id = store.job_ids()[5]
         frame = observations_frame(store.conn)
         rows = frame[frame["job_id"] == job_id]

@@ -106,7 +106,66 @@ def newest(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, repo
     stamps = stamps[stamps != np.iinfo(np.int64).min]
     if not stamps.size:
         return True, None
-    return True, pd.Timestamp(int(stamps.max()), unit="ns", tz="UTC").to_pydatetime()
+    return True, _utc(int(stamps.max()))
+
+
+def _blobs(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, names: tuple[str, ...]) -> dict[str, bytes] | None:
+    """Some of the cache's blobs, by name; None when there is no usable cache (see ``present``)."""
+    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
+    if row is None:
+        return None
+    meta = json.loads(row[0])
+    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
+        return None
+    if not meta["time_order"] or dict(meta["columns"]).get("scope") != "text" or dict(meta["columns"]).get("repo") != "text":
+        return None
+    marks = ",".join("?" * len(names))
+    return {str(k): bytes(v) for k, v in conn.execute(f"SELECT name, data FROM observation_columns WHERE name IN ({marks})", names)}
+
+
+def _codes(blobs: dict[str, bytes], name: str, value: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    values = json.loads(blobs[f"{name}:values"])
+    mask: np.ndarray[Any, np.dtype[np.bool_]] = np.frombuffer(blobs[name], dtype="<i4") == (
+        values.index(value) if value in values else -2
+    )
+    return mask
+
+
+def job_span(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, *, repo: str | None,
+    since: datetime | None, until: datetime | None,
+) -> tuple[int, int, datetime | None, datetime | None] | None:  # fmt: skip
+    """``Store.job_span`` (without a workflow) from the cache, or None without one."""
+    blobs = _blobs(conn, columns, schema, ("scope", "scope:values", "repo", "repo:values", "started_at"))
+    if blobs is None:
+        return None
+    keep = _codes(blobs, "scope", "job")
+    if repo:
+        keep &= _codes(blobs, "repo", repo)
+    stamps = np.frombuffer(blobs["started_at"], dtype="<i8")[keep]
+    known = stamps[stamps != np.iinfo(np.int64).min]
+    inside = np.ones(known.size, dtype=bool)
+    if since is not None:
+        inside &= known >= _nanoseconds(since)
+    if until is not None:
+        inside &= known < _nanoseconds(until)
+    counted = int(inside.sum()) if since is not None or until is not None else int(keep.sum())
+    first, last = (_utc(int(known.min())), _utc(int(known.max()))) if known.size else (None, None)
+    return int(keep.sum()), counted, first, last
+
+
+def repos(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> list[str] | None:
+    """The repositories that have observations, sorted, from the cache; None without one."""
+    blobs = _blobs(conn, columns, schema, ("repo", "repo:values"))
+    if blobs is None:
+        return None
+    values = json.loads(blobs["repo:values"])
+    used = np.unique(np.frombuffer(blobs["repo"], dtype="<i4"))
+    return sorted(values[int(c)] for c in used if c >= 0)
+
+
+def _utc(nanoseconds: int) -> datetime:
+    return pd.Timestamp(nanoseconds, unit="ns", tz="UTC").to_pydatetime()
 
 
 def read(

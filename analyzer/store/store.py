@@ -469,7 +469,18 @@ class Store(FetchBookkeeping):
         until: datetime | None = None, branch: str | None = None, event: str | None = None,
     ) -> tuple[int, int, datetime | None, datetime | None]:  # fmt: skip
         """Jobs measured (one job observation each) of ``repo``/``workflow`` (on ``branch``, for ``event``):
-        how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan)."""
+        how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan,
+        or the columns cache)."""
+        if workflow is None and branch is None and event is None:
+            from analyzer.store import columns
+            from analyzer.store.frame import OBSERVATION_COLUMNS
+
+            try:
+                cached = columns.job_span(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            except DatabaseError:
+                cached = None
+            if cached is not None:
+                return cached
         where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event)
         where = (where + " AND" if where else " WHERE") + " scope = 'job'"
         inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c) or "1"
@@ -482,6 +493,16 @@ class Store(FetchBookkeeping):
 
     def observed_repos(self, *, workflow: str | None = None) -> list[str]:
         """The repositories that have observations (of ``workflow``)."""
+        if workflow is None:
+            from analyzer.store import columns
+            from analyzer.store.frame import OBSERVATION_COLUMNS
+
+            try:
+                cached = columns.repos(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
+            except DatabaseError:
+                cached = None
+            if cached is not None:
+                return cached
         where, args = filters(workflow=workflow)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT repo FROM observations{where} ORDER BY repo", args)]
 
