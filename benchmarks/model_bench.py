@@ -133,7 +133,7 @@ def measure(observations: int = 1_000_000, units: int = 1_000, repeat: int = 5) 
     ours_cpu: list[float] = []
     theirs: list[float] = []
     theirs_cpu: list[float] = []
-    result = None
+    cold, _, result = _timed(lambda: recommend_limits(frame, current, Policy()))  # imports, caches: not a round
     for _ in range(repeat):
         base = [_timed(lambda: baseline(frame)) for _ in range(3)]
         theirs.append(min(b[0] for b in base))
@@ -153,6 +153,7 @@ def measure(observations: int = 1_000_000, units: int = 1_000, repeat: int = 5) 
         "units": len(result.recommendations),
         "censored": int(frame["censored"].sum()),
         "repeat": repeat,
+        "we_advisor_cold_s": round(cold, 3),
         "we_advisor_fit_recommend_s": round(ours_s, 3),
         "we_advisor_runs_s": [round(x, 3) for x in ours],
         "we_advisor_cpu_s": round(ours_c, 3),
@@ -203,7 +204,9 @@ def to_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         row("model", f"CPU-time ratio, lowest of the {len(rounds)} rounds", min(rounds), "ratio"),
         row("model", f"CPU-time ratio, highest of the {len(rounds)} rounds", max(rounds), "ratio"),
-        row("model", "fit + recommend, first round (cold imports)", report["we_advisor_runs_s"][0], "s"),
+        row("model", f"wall-time ratio, highest of the {len(rounds)} rounds",
+            max(o / t for o, t in zip(report["we_advisor_runs_s"], report["pandas_runs_s"], strict=True)), "ratio"),
+        row("model", "fit + recommend, first call (cold imports; before the rounds)", report["we_advisor_cold_s"], "s"),
     ]
 
 
