@@ -20,7 +20,7 @@ from analyzer.parse import events
 from analyzer.parse.context import local_job, local_run, log_context
 from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
-from analyzer.parse.observe import analyze_job, rules_fingerprint
+from analyzer.parse.observe import Analysis, analyze_job, rules_fingerprint
 from analyzer.records import Annotation, Job, LogPart
 from analyzer.store import Store
 
@@ -60,10 +60,7 @@ def reparse(
             if job_id < 0 and not events.is_events_log(parts):  # a local log: its context comes from the log
                 job = _with_log_context(store, job, parts)
             result = analyze_job(job, parts, store.load_annotations(job_id), rules)
-            store.save_analysis(
-                job_id, result.observations, result.incident, excerpt=result.excerpt, parser_version=PARSER_VERSION,
-                rules_hash=fingerprint,
-            )
+            _save(store, job_id, result, fingerprint)
         if result.warning and on_warning and result.warning not in said:
             said.add(result.warning)
             on_warning(result.warning)
@@ -92,14 +89,16 @@ def save_parsed(
         before_saving()
     if _poorer_copy(store, job.job_id, list(parts)):
         return False, None
-    store.save_analysis(
-        job.job_id,
-        result.observations,
-        result.incident,
-        parser_version=PARSER_VERSION,
-        rules_hash=fingerprint or rules_fingerprint(rules),
-    )
+    _save(store, job.job_id, result, fingerprint or rules_fingerprint(rules))
     return True, result.warning
+
+
+def _save(store: Store, job_id: int, result: Analysis, fingerprint: str) -> None:
+    """One job's analysis saved as current (``reparse`` and ``save_parsed`` alike)."""
+    store.save_analysis(
+        job_id, result.observations, result.incident, excerpt=result.excerpt, parser_version=PARSER_VERSION,
+        rules_hash=fingerprint,
+    )
 
 
 def fill_identities(store: Store) -> int:
