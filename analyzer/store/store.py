@@ -380,6 +380,8 @@ class Store(FetchBookkeeping):
     ) -> pd.DataFrame:  # fmt: skip
         """Job attempts, one row each (``JOB_COLUMNS``), in the window by start (by creation for a job that
         never started): what queue times are computed from. Times as UTC datetimes, ``labels`` joined by ", "."""
+        import pandas as pd  # only for the commands that analyse
+
         where, args = filters(
             repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
             column="coalesce(started_at, created_at)", workflow_column="workflow_name",
