@@ -21,7 +21,7 @@ from analyzer.parse.context import local_job, local_run, log_context
 from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import Analysis, analyze_job, rules_fingerprint
-from analyzer.records import Annotation, Job, LogPart
+from analyzer.records import Annotation, Job, LogPart, Run
 from analyzer.store import Store
 
 
@@ -57,8 +57,10 @@ def reparse(
                 if on_progress:
                     on_progress(done, total)
                 continue
-            if job_id < 0 and not events.is_events_log(parts):  # a local log: its context comes from the log
-                job = _with_log_context(store, job, parts)
+            if _is_local_log(job, parts):  # a local log: its context comes from the log
+                derived, run = _log_context(job, parts)
+                _save_context(store, job, derived, run)
+                job = derived
             result = analyze_job(job, parts, store.load_annotations(job_id), rules)
             _save(store, job_id, result, fingerprint)
         if result.warning and on_warning and result.warning not in said:
@@ -84,11 +86,13 @@ def save_parsed(
     raw inputs must be saved before the result (saving them marks the job stale): before this call,
     or by ``before_saving``, called between the parse and the save (``ingest`` writes the raw log in
     another thread meanwhile and waits for it there)."""
-    result = analyze_job(job, parts, annotations, rules)
+    derived, run = _log_context(job, parts) if _is_local_log(job, parts) else (job, None)
+    result = analyze_job(derived, parts, annotations, rules)
     if before_saving is not None:
         before_saving()
     if _poorer_copy(store, job.job_id, list(parts)):
         return False, None
+    _save_context(store, job, derived, run)
     _save(store, job.job_id, result, fingerprint or rules_fingerprint(rules))
     return True, result.warning
 
@@ -136,14 +140,21 @@ def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
     return False
 
 
-def _with_log_context(store: Store, job: Job, parts: Sequence[LogPart]) -> Job:
-    """A local job with the queue times, runner and labels its log shows (saved), its run with the
-    branch, event and commit (filled where the run has none)."""
+def _is_local_log(job: Job, parts: Sequence[LogPart]) -> bool:
+    """A local log's job (no API JSON): its context comes from the log (a bootstrap events log has none)."""
+    return job.job_id < 0 and not events.is_events_log(parts)
+
+
+def _log_context(job: Job, parts: Sequence[LogPart]) -> tuple[Job, Run | None]:
+    """A local job with the queue times, runner and labels its log shows, and its run with the
+    branch, event and commit the log shows (None when it shows none); nothing saved."""
     context = log_context([p.data for p in parts if p.data is not None])
-    derived = local_job(job, context)
+    return local_job(job, context), local_run(job, context)
+
+
+def _save_context(store: Store, job: Job, derived: Job, run: Run | None) -> None:
+    """Save what ``_log_context`` found: the job's context where it changed, the run's where the run has none."""
     if derived != job:
         store.save_job_context(derived)
-    run = local_run(job, context)
     if run is not None:
         store.fill_run_context(run)
-    return derived
