@@ -17,50 +17,40 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from analyzer.advise import (
-    BacktestResult,
-    PatchPlan,
-    Policy,
-    RecommendResult,
-    WorkflowSpec,
-    choose_specs,
-    current_limits,
-    default_split,
-    logged_limits,
-    patch_checkout,
-    recommend_limits,
-    recommendation_dict,
-    run_backtest,
-)
-from analyzer.advise.check import PullCheck, find_changes, is_workflow_path, weigh_changes
-from analyzer.advise.patch import read_workflow_dir
-from analyzer.advise.reruns import with_rerun_notes
-from analyzer.bootstrap.forecast import Forecast, forecast_plan
-from analyzer.bootstrap.plan import load_plan_and_limits
-from analyzer.bootstrap.runner import run_file as bootstrap_run
-from analyzer.collect.fetch import fetch
-from analyzer.collect.github import DEFAULT_API_URL, GitHubClient
 from analyzer.collect.ingest import IngestSummary, ingest_paths
-from analyzer.collect.pulls import comment_target, read_changes
 from analyzer.config import Settings, require_label, require_quantile, require_repo
-from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
-from analyzer.model import DurationModel, UnitStats, keys_of, queue_stats, unit_codes, unit_stats, with_queue
-from analyzer.model.failures import HISTORY, FailureReport, failure_report
-from analyzer.model.reruns import limit_reruns, stopped_by_limit
 from analyzer.parse.reparse import reparse as reparse_store
-from analyzer.present.charts import TREND_WEEKS
-from analyzer.present.context import ReportInputs, build_context, package_version
-from analyzer.present.evidence import CHECK_MARKER, render_check, render_no_changes
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
-from analyzer.present.markdown import render_markdown
-from analyzer.present.publish import CommentResult, edit_comment, our_comment, upsert_comment
 from analyzer.records import Incident
 from analyzer.store import SCHEMA_VERSION, Store, open_store
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
+
+# The analysis packages (pandas, scikit-learn, scipy: most of a command's start-up) and the GitHub
+# client are imported by the functions that use them, so `ingest` and `fetch` never load pandas
+# or scikit-learn (tests/test_imports.py checks ``sys.modules`` after each).
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analyzer.advise import (
+        BacktestResult,
+        PatchPlan,
+        RecommendResult,
+        WorkflowSpec,
+    )
+    from analyzer.advise.check import PullCheck
+    from analyzer.bootstrap.forecast import Forecast
+    from analyzer.bootstrap.runner import run_file as bootstrap_run
+    from analyzer.collect.fetch import fetch
+    from analyzer.collect.github import GitHubClient
+    from analyzer.demo.demo import DemoResult
+    from analyzer.model import UnitStats
+    from analyzer.model.failures import FailureReport
+    from analyzer.present.context import ReportInputs
+    from analyzer.present.publish import CommentResult
+
 
 __all__ = [
     "backtest",
@@ -87,6 +77,19 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 Warn = Callable[[str], None]
+
+
+def __getattr__(name: str) -> Any:
+    """``api.fetch`` and ``api.bootstrap_run``, re-exported as they are, imported on first use."""
+    if name == "fetch":
+        from analyzer.collect.fetch import fetch
+
+        return fetch
+    if name == "bootstrap_run":
+        from analyzer.bootstrap.runner import run_file
+
+        return run_file
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 Announce = Callable[[Window], None]  # a history command's window, for the caller to state (stderr)
 
 
@@ -214,6 +217,8 @@ def stats(
 ) -> list[UnitStats]:  # fmt: skip
     """``we-advisor stats``: duration percentiles per unit in the window, queue times per job; ``branch``
     and ``event`` keep the runs with that head branch and event."""
+    from analyzer.model import queue_stats, unit_stats, with_queue
+
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
     start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
@@ -261,6 +266,8 @@ def _failure_report(
     event: str | None = None,
 ) -> FailureReport:  # fmt: skip
     """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends)."""
+    from analyzer.model.failures import HISTORY, failure_report
+
     newest = store.newest_time(repo=repo)
     history = None if start is None or newest is None else min(start, newest - HISTORY)
     scope = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
@@ -279,6 +286,9 @@ def _workflow_specs(
 ) -> list[WorkflowSpec]:  # fmt: skip
     """Workflow files for current ``timeout-minutes``: ``local`` ones (path, text) and those under
     ``directory`` (a checkout) first, then the store's (for each path, the version at the newest run's commit)."""
+    from analyzer.advise import choose_specs
+    from analyzer.advise.patch import read_workflow_dir
+
     local = [*local, *(read_workflow_dir(directory) if directory is not None else [])]
     return choose_specs(local, store.load_workflow_files(repo), store.newest_heads(repo), on_warning=on_warning)
 
@@ -306,6 +316,12 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
     """
+    from analyzer.advise import Policy, current_limits, logged_limits, recommend_limits
+    from analyzer.advise.reruns import with_rerun_notes
+    from analyzer.model import DurationModel, keys_of
+    from analyzer.model.reruns import limit_reruns, stopped_by_limit
+    from analyzer.model.runners import preload
+
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
     target = require_quantile(settings.quantile if quantile is None else quantile)
@@ -314,14 +330,20 @@ def recommend(
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
-    found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
-    policy = Policy(quantile=target, min_samples=settings.min_samples)
-    # the model's units are the keys the current limits are looked up for; fitted once
-    model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
-    keys = keys_of(model.fit(frame).units_)
-    specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
-    current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
-    result = recommend_limits(frame, current, policy, model=model)
+    # runs on two kinds of runner: the runner split will need scikit-learn, imported meanwhile
+    loading = preload() if frame["runner"].nunique() > 1 else None
+    try:
+        found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+        policy = Policy(quantile=target, min_samples=settings.min_samples)
+        # the model's units are the keys the current limits are looked up for; fitted once
+        model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
+        keys = keys_of(model.fit(frame).units_)
+        specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
+        current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
+        result = recommend_limits(frame, current, policy, model=model)
+    finally:
+        if loading is not None:
+            loading.join()
     stopped = stopped_by_limit(frame)  # the attempts of runs a limit stopped are read only when there are some
     attempts = store.load_attempts(repo=repo, workflow=workflow, since=start) if not stopped.empty else []
     return with_rerun_notes(result, limit_reruns(stopped, attempts))
@@ -330,6 +352,8 @@ def recommend(
 def patch(settings: Settings, result: RecommendResult, directory: Path, *, write: bool = True) -> PatchPlan:
     """``recommend --patch``: rewrite ``timeout-minutes`` under ``directory`` and the ``[[timeouts]]``
     source limits (only where something changes); the plan's ``diff()`` is the unified diff."""
+    from analyzer.advise import patch_checkout
+
     return patch_checkout(result, directory, settings.timeouts, write=write)
 
 
@@ -349,6 +373,9 @@ def backtest(
     """``we-advisor backtest``: limits chosen on the ``window_days`` before ``split`` (a date), the runs
     after it replayed. Without ``split``: two weeks before the newest observation (the middle of a
     shorter history)."""
+    from analyzer.advise import Policy, current_limits, default_split, logged_limits, run_backtest
+    from analyzer.model import keys_of, unit_codes
+
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
     everything = store.observations_frame(repo=repo, workflow=workflow, branch=branch, event=event)
@@ -397,6 +424,10 @@ def report_inputs(
 ) -> ReportInputs:  # fmt: skip
     """What a report is made of: the period, eight weeks of history (durations and queue times), the
     recommendations; ``branch`` and ``event`` keep the runs with that head branch and event."""
+    from analyzer.advise import recommendation_dict
+    from analyzer.present.charts import TREND_WEEKS
+    from analyzer.present.context import ReportInputs, package_version
+
     repo = _parsed(settings, store, repo, on_warning)
     _context_filters(store, repo, branch, event)
     end = store.newest_time(repo=repo)
@@ -454,6 +485,8 @@ def report(
     on_window: Announce | None = None,
 ) -> WrittenReport:
     """``we-advisor report``: the HTML report and/or the weekly Markdown, written all or none."""
+    from analyzer.present.context import build_context
+
     inputs = report_inputs(
         settings, store, repo=repo, since=since, branch=branch, event=event, on_warning=on_warning, on_window=on_window
     )
@@ -488,6 +521,11 @@ def comment(
     default. With ``dry_run`` nothing is sent (not even a read). The token comes from
     ``GITHUB_TOKEN`` or ``GH_TOKEN`` unless given; it is never printed or stored.
     """
+    from analyzer.collect.pulls import comment_target
+    from analyzer.present.context import build_context
+    from analyzer.present.markdown import render_markdown
+    from analyzer.present.publish import CommentResult, upsert_comment
+
 
     repo = _target_repo(settings, repo)
     if pr is not None and pr <= 0:
@@ -546,6 +584,14 @@ def check(
     The pull request's files are read through the API (their text at its base and head commits),
     so a token is needed even with ``dry_run``, which writes nothing.
     """
+    from analyzer.advise import Policy, current_limits, logged_limits
+    from analyzer.advise.check import PullCheck, find_changes, is_workflow_path, weigh_changes
+    from analyzer.collect.pulls import read_changes
+    from analyzer.model import keys_of, unit_codes
+    from analyzer.present.context import package_version
+    from analyzer.present.evidence import CHECK_MARKER, render_check, render_no_changes
+    from analyzer.present.publish import CommentResult, edit_comment, our_comment, upsert_comment
+
 
     repo = _target_repo(settings, repo)
     if pr <= 0:
@@ -588,6 +634,8 @@ def _github(token: str | None, api_url: str | None, missing: str, needs: str, af
     what the token ``needs`` when there is none), for ``api_url`` else ``GITHUB_API_URL``."""
     import os
 
+    from analyzer.collect.github import DEFAULT_API_URL, GitHubClient
+
     token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
     if not token:
         raise AuthError(missing, hint=f"set GITHUB_TOKEN or GH_TOKEN ({needs}){after}")
@@ -614,6 +662,11 @@ def bootstrap_plan(
     runs: int = 2000,
 ) -> Forecast:
     """``we-advisor bootstrap plan``: the plan's wall time forecast from its history in the store (if any)."""
+    import pandas as pd
+
+    from analyzer.bootstrap.forecast import forecast_plan
+    from analyzer.bootstrap.plan import load_plan_and_limits
+
     loaded, limits = load_plan_and_limits(plan, timeouts=timeouts, default_timeout_s=default_timeout_s)
     if not store_path.exists():
         forecast = forecast_plan(loaded, pd.DataFrame(), limits, runs=runs)
@@ -637,6 +690,8 @@ def demo(
     reports_dir: Path | None = Path("reports"),
 ) -> DemoResult:
     """``we-advisor demo``: the bundled sample history through the whole pipeline, offline."""
+    from analyzer.demo.demo import DemoResult, keep_settings, next_command, render_demo, sample_workspace
+
     with sample_workspace() as (sample, settings, scratch):
         path = store_path or scratch / "demo.db"
         with Store(path) as store:

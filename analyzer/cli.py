@@ -276,7 +276,7 @@ def fetch(
     max_runs: Annotated[int | None, typer.Option(min=1, help="At most the N newest runs.")] = None,
     logs: Annotated[bool, typer.Option("--logs/--no-logs", help="Download job logs (phases and incidents need them).")] = True,
     api_url: ApiUrlOpt = None, concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in parallel.")] = 4,
-    max_wait: Annotated[float, typer.Option(min=0, help=MAX_WAIT_HELP)] = 300.0,
+    max_wait: Annotated[float, typer.Option(min=0, help=MAX_WAIT_HELP)] = 300.0, rate: Annotated[int, typer.Option(min=1, max=100_000, help="API requests a minute (GitHub Enterprise Server: its limit).")] = 800,
     store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Fetch workflow runs, jobs, logs and annotations from GitHub into the store (token: GITHUB_TOKEN or GH_TOKEN).
@@ -292,7 +292,7 @@ def fetch(
             summary = api.fetch(
                 settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since,
                 max_runs=max_runs, logs=logs, api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait,
-                on_progress=bar, on_warning=bar.warn,
+                rate=rate, on_progress=bar, on_warning=bar.warn,
             )  # fmt: skip
         finally:
             bar.clear()

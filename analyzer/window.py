@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas is imported where frames are handled: fetch and ingest never load it
+    import pandas as pd
 
 DEFAULT_REPORT_PERIOD = "7d"  # report, comment, the demo: "this week"
 
@@ -72,6 +72,8 @@ def window_of(
     frame: pd.DataFrame, *, workflow: str | None = None, since: datetime | None = None, until: datetime | None = None
 ) -> pd.DataFrame:
     """The rows of an observations frame that ``Store.observations_frame`` would return for these filters."""
+    import numpy as np
+
     keep = np.ones(len(frame), dtype=bool)
     if workflow:
         keep &= (frame["workflow"] == workflow).to_numpy()
@@ -84,6 +86,8 @@ def window_of(
 
 def pd_timestamp(value: datetime) -> Any:
     """A UTC pandas Timestamp, for comparisons with ``started_at`` columns."""
+    import pandas as pd
+
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 

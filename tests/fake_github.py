@@ -12,7 +12,12 @@ real. What it serves:
   ``/actions/jobs/{id}``, ``/check-runs/{id}/annotations``, ``/contents/{path}?ref=``, ``/rate_limit``;
 - logs: ``/actions/jobs/{id}/logs`` and ``/actions/runs/{id}[/attempts/{n}]/logs`` answer 302 to
   ``/_blob/...`` URLs that expire; a blob request carrying an Authorization header is refused and
-  counted in ``stats.blob_with_auth``;
+  counted in ``stats.blob_with_auth``. A run-log archive is built as GitHub builds it
+  (``run_archive``): ``N_<job>.txt`` with the job's log, byte for byte what its own endpoint
+  serves, beside ``<job>/M_<step>.txt`` files split from it by the steps' start times, names
+  cleaned and cut as GitHub does; ``archive_layout`` "steps" gives the older layout (folders only),
+  "whole" only the top-level files; ``archive_missing`` / ``archive_expired`` (run ids) answer 404 /
+  410, ``archive_omits`` (job ids) leaves jobs out;
 - ETag / ``If-None-Match`` (304, not counted), ``x-ratelimit-*`` headers, 401 for a bad token,
   404 for an unknown repository;
 - what the composite action asks for: ``/runs/{id}/artifacts?name=`` (``add_artifact``), and the
@@ -186,6 +191,10 @@ class FakeGitHub:
         self.window_reset = time.time() + 3600
         self.primary_spent = False  # Faults.primary_once_after has struck
         self.requests: list[tuple[str, int]] = []  # (path with query, status)
+        self.archive_layout = "whole+steps"  # or "steps" (older archives), "whole"
+        self.archive_missing: set[int] = set()  # run ids whose archives answer 404
+        self.archive_expired: set[int] = set()  # run ids whose archives answer 410
+        self.archive_omits: set[int] = set()  # job ids their run's archive leaves out
         self.artifacts: dict[int, list[dict[str, Any]]] = {}  # run id -> its artifacts
         self.pulls: set[int] = set()  # pull-request numbers that take comments
         self.comments: dict[int, list[dict[str, Any]]] = {}  # pull-request number -> its comments
@@ -670,7 +679,12 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     jobs = [j for j in jobs if j["run_attempt"] == attempt]
                 self._page("jobs", jobs, query, path)
             elif rest == ["logs"]:
-                self._redirect(f"/_blob/runs/{run_id}/{attempt}")
+                if run_id in fake.archive_expired:
+                    self._json(410, {"message": "Gone"}, kind="expired")
+                elif run_id in fake.archive_missing:
+                    self._json(404, {"message": "Not Found"}, kind="missing")
+                else:
+                    self._redirect(f"/_blob/runs/{run_id}/{attempt}")
             elif rest == ["artifacts"]:
                 with fake.lock:
                     items = [a for a in fake.artifacts.get(run_id, []) if query.get("name", a["name"]) == a["name"]]
@@ -721,7 +735,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             if parts[2] == "jobs":
                 body = data.logs.get(int(parts[3]))
             else:
-                body = _zip_logs(data.jobs.get(int(parts[3]), []), int(parts[4]), data.logs)
+                run_jobs = [j for j in data.jobs.get(int(parts[3]), []) if j["id"] not in fake.archive_omits]
+                served = {k: v for k, v in data.logs.items() if k not in fake.faults.expired_logs}
+                body = run_archive(run_jobs, int(parts[4]), served, layout=fake.archive_layout)
             if body is None:
                 self._raw(404, b"BlobNotFound", {})
                 return
@@ -742,14 +758,60 @@ def _kind(parts: list[str]) -> str:
     return "/".join(p for p in parts if not p.isdigit())
 
 
-def _zip_logs(jobs: list[dict[str, Any]], attempt: int, logs: dict[int, bytes]) -> bytes | None:
-    chosen = [j for j in jobs if j["run_attempt"] == attempt and j["id"] in logs]
+BOM = b"\xef\xbb\xbf"
+
+
+def archive_name(name: str, limit: int = 90) -> str:
+    """A name as GitHub writes it in a run-log archive: ``/`` and ``:`` dropped, cut at ``limit``
+    UTF-16 units (possibly inside a character), trimmed."""
+    cleaned = name.replace("/", "").replace(":", "")
+    units = cleaned.encode("utf-16-le")
+    if len(units) > 2 * limit:
+        cleaned = units[: 2 * limit].decode("utf-16-le", "replace")
+    return cleaned.strip()
+
+
+def step_files(log: bytes, steps: list[dict[str, Any]]) -> list[tuple[int, str, bytes]]:
+    """A job log cut into per-step files at the steps' start times (each with its own BOM when the
+    log has one): joined again (one BOM, the others dropped) they are the log."""
+    bom = log.startswith(BOM)
+    lines = (log[len(BOM) :] if bom else log).splitlines(keepends=True)
+    started = sorted(
+        ((parse_time(s["started_at"]), s["number"], s["name"]) for s in steps if s.get("started_at")),
+        key=lambda t: (t[0], t[1]),
+    )
+    if not started:
+        return []
+    chunks: dict[int, list[bytes]] = {}
+    current = 0
+    for line in lines:
+        stamp = line[:28].decode("ascii", "replace")
+        if len(stamp) == 28 and stamp[4] == "-" and stamp.endswith("Z"):
+            at = parse_time(stamp[:19] + "Z")
+            while current + 1 < len(started) and started[current + 1][0] <= at:
+                current += 1
+        chunks.setdefault(current, []).append(line)
+    return [
+        (started[i][1], started[i][2], (BOM if bom else b"") + b"".join(chunk)) for i, chunk in sorted(chunks.items())
+    ]
+
+
+def run_archive(jobs: list[dict[str, Any]], attempt: int, logs: dict[int, bytes], *, layout: str = "whole+steps") -> bytes | None:
+    """The run-log archive of one attempt, as GitHub builds it: ``N_<job>.txt`` (N: the job's place
+    in the attempt, skipped ones included) holding the job's log, and ``<job>/M_<step>.txt``."""
+    listed = [j for j in jobs if j["run_attempt"] == attempt]
+    chosen = [(n, j) for n, j in enumerate(listed) if j["id"] in logs]
     if not chosen:
         return None
+    names = [archive_name(j["name"]) for _, j in chosen]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for n, job in enumerate(chosen):
-            archive.writestr(f"{n}_{job['name']}.txt", logs[job["id"]])
+        for (n, job), name in zip(chosen, names, strict=True):
+            if layout != "steps":
+                archive.writestr(f"{n}_{name}.txt", logs[job["id"]])
+            if layout != "whole" and names.count(name) == 1:
+                for number, step, data in step_files(logs[job["id"]], job.get("steps") or []):
+                    archive.writestr(f"{name}/{number}_{step.replace('/', '_').replace(':', '')}.txt", data)
     return buffer.getvalue()
 
 
@@ -813,7 +875,7 @@ def dump_store(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         out: dict[str, list[tuple[Any, ...]]] = {}
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
         for table in tables:
-            if table in ("meta", "sources"):
+            if table in ("meta", "sources", "observation_columns"):  # (the last: a cache, written by reads)
                 continue
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] not in skip.get(table, set())]
             out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(), key=repr)

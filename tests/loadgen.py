@@ -567,6 +567,8 @@ def write_store(
             counts[table] = total
         conn.executemany("INSERT INTO workflow_files VALUES (?,?,?,?)", data.workflow_files)
         counts["workflow_files"] = len(data.workflow_files)
+    with Store(path) as store:  # as reparse leaves a store: the observations' columns cache written
+        store.refresh_observation_columns()
     return counts
 
 

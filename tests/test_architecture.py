@@ -38,11 +38,12 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "requests": ("analyzer.collect.github", "analyzer.collect.transport"),
     "jinja2": ("analyzer.present.html",),
     "typer": ("analyzer.cli",),
-    "sqlite3": ("analyzer.store.connection", "analyzer.store.frame"),
+    "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
     "ruamel": ("analyzer.advise.workflows",),
     "sklearn": ("analyzer.model.runners", "analyzer.model.signatures"),
     "threadpoolctl": ("analyzer.model.runners",),
     "re._parser": ("analyzer.parse.logs.literals",),
+    "zstandard": ("analyzer.store.codec",),
     "sre_parse": (),
 }
 MAX_LINES = 800  # the hard limit of the project's standards

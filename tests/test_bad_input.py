@@ -375,6 +375,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         app, ["ingest", str(base / "job.txt"), "--repo", "acme/operator", "--store", str(base / "t.db")]
     )
     assert result.exit_code == 0, result.stderr
+    # as a first analysis leaves a store: the observations' columns cache written (a failed command
+    # after it must not write anything)
+    result = runner.invoke(app, ["stats", "--since", "3000d", "--store", str(base / "t.db")])
+    assert result.exit_code == 0, result.stderr
     export = build_export(base / "export", runs=3)
     with (
         FakeGitHub(export) as github, FakeGitHub(export, faults=Faults(always_fail=(".*",))) as failing,

@@ -105,11 +105,13 @@ def test_used_up_rate_limit_stops_cleanly_and_the_same_command_resumes(export: P
 
 
 def test_a_failing_item_is_reported_without_aborting_and_retried_next_time(export: Path, tmp_path: Path) -> None:
-    """One log answers 502 forever: that run is reported and left unfinished; the rest is stored. The next
-    fetch completes it, and its job (parsed without the log the first time) is parsed again."""
+    """One log answers 502 forever (its run's archive lacks it, its own endpoint fails): that run is
+    reported and left unfinished; the rest is stored. The next fetch completes it, and its job (parsed
+    without the log the first time) is parsed again."""
     with FakeGitHub(export) as fake:
         run = fake.visible_runs()[3]
         job = next(j for j in fake.data.jobs[run["id"]] if j["id"] in fake.data.logs)
+        fake.archive_omits.add(job["id"])
         fake.faults.always_fail = (rf"/actions/jobs/{job['id']}/logs$",)
         summary = run_fetch(fake, tmp_path / "s.db")
         assert summary.failures == [f"run {run['id']}: GitHub answered 502 for the log of job {job['id']} after 5 tries"]

@@ -192,11 +192,75 @@ def test_column_read_equals_row_read(tmp_path: Path, odd: tuple[str, object] | N
         conn.execute("UPDATE observations SET started_at = NULL WHERE job_id % 11 = 0 AND seq = 1")
         if odd is not None:
             conn.execute(f"UPDATE observations SET {odd[0]} = ? WHERE job_id % 5 = 0 AND seq = 2", (odd[1],))
+        conn.execute("DELETE FROM observation_columns")  # written behind the store's back: its cache is stale
     with Store(path, create=False) as store:
         assert (read_observation_columns(store.conn, "", (), {}) is None) == row_by_row
         for kwargs in [{}, {"repo": "acme/monorepo"}, {"workflow": "Lint"}, {"repo": "acme/monorepo", "workflow": "Lint"}]:
-            fast = store.observations_frame(**kwargs)
+            fast = store.observations_frame(**kwargs)  # the first builds the columns cache, the others read it
             pd.testing.assert_frame_equal(fast, _slow_frame(path, *filters(**kwargs)))
+        assert store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0] > 0
+
+
+def test_the_columns_cache_gives_the_frames_sql_gives_and_follows_every_change(tmp_path: Path) -> None:
+    """Cut by repository and time window, the observations' columns cache gives exactly the frame the
+    SQL read gives (rows in the same order); saving a job's analysis drops it, the next read or
+    reparse writes it again, and a store that cannot be written reads SQL."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from analyzer.store import Store
+    from analyzer.store.frame import filters, observations_frame
+
+    path = tmp_path / "s.db"
+    write_store(path, 400)  # leaves the cache written, as reparse does
+    windows = [
+        {}, {"repo": "acme/monorepo"}, {"repo": "other/repo"},
+        {"since": datetime(2026, 11, 10, 6, 30, 0, 250000, tzinfo=UTC)},
+        {"repo": "acme/monorepo", "since": datetime(2026, 11, 1, tzinfo=UTC), "until": datetime(2026, 11, 15, tzinfo=UTC)},
+    ]  # fmt: skip
+    with Store(path, create=False) as store:
+        cached = store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0]
+        assert cached > 0
+        for kwargs in windows:
+            pd.testing.assert_frame_equal(store.observations_frame(**kwargs), _slow_frame(path, *filters(**kwargs)))
+            repo = kwargs.get("repo")
+            assert store.newest_time(repo=repo if isinstance(repo, str) else None) == _newest(store, repo)
+        spans = [store.job_span(repo=k.get("repo"), since=k.get("since"), until=k.get("until")) for k in windows]  # type: ignore[arg-type]
+        repos = store.observed_repos()
+        store.conn.execute("DELETE FROM observation_columns")  # the same answers from SQL
+        assert spans == [store.job_span(repo=k.get("repo"), since=k.get("since"), until=k.get("until")) for k in windows]  # type: ignore[arg-type]
+        assert repos == store.observed_repos() == ["acme/monorepo"]
+        assert store.refresh_observation_columns()
+        job_id = store.job_ids()[5]
+        frame = observations_frame(store.conn)
+        rows = frame[frame["job_id"] == job_id]
+        from analyzer.records import Observation
+
+        changed = [
+            Observation(scope="job", repo="acme/monorepo", workflow="Lint", job="lint", step=None, phase=None,
+                        run_id=int(rows["run_id"].iloc[0]), run_attempt=1, job_id=job_id,
+                        started_at=datetime(2026, 11, 22, 23, 0, tzinfo=UTC), duration_s=4321.5, outcome="success",
+                        censored=False, limit_s=None, runner="ubuntu-latest")
+        ]  # fmt: skip
+        store.save_analysis(job_id, changed, None, parser_version=1, rules_hash="x")
+        assert store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0] == 0
+        for kwargs in windows:
+            pd.testing.assert_frame_equal(store.observations_frame(**kwargs), _slow_frame(path, *filters(**kwargs)))
+        assert 4321.5 in store.observations_frame()["duration_s"].to_numpy()
+    with Store(path, create=False) as store:
+        store.conn.execute("DELETE FROM observation_columns")
+        store.conn.execute("PRAGMA query_only = 1")  # a store it may not write: the cache cannot be written
+        assert not store.refresh_observation_columns()
+        pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
+
+
+def _newest(store: object, repo: object) -> object:
+    from analyzer.records import parse_iso
+
+    where = " WHERE repo = ?" if repo else ""
+    row = store.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", (repo,) if repo else ()).fetchone()  # type: ignore[attr-defined]
+    return parse_iso(row[0])
 
 
 def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path: Path) -> None:

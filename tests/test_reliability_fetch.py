@@ -250,6 +250,7 @@ def test_items_that_cannot_be_fetched_are_reported_one_line_each(export: Path, t
         noted = next(j for j in fake.data.all_jobs() if j["conclusion"] == "failure" and j["run_id"] != failed_run["id"])
         gone = next(j for j in fake.data.all_jobs() if j["id"] in fake.data.logs and j["run_id"] not in
                     (failed_run["id"], noted["run_id"]))  # fmt: skip
+        fake.archive_omits.add(log_job["id"])  # its run's archive lacks it: its own endpoint is asked, and fails
         fake.faults.always_fail = (rf"/actions/jobs/{log_job['id']}/logs$", rf"/check-runs/{noted['id']}/annotations$")
         fake.faults.expired_logs = {gone["id"]}
         summary = run_fetch(fake, tmp_path / "s.db")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,12 +48,26 @@ def test_attempts_are_separate_runs(store: Store) -> None:
 
 
 def test_logs_are_kept_compressed(store: Store) -> None:
-    """A raw log is stored zlib-compressed and comes back byte for byte."""
+    """A raw log is stored zstandard-compressed (the frame's magic number) and comes back byte for byte."""
     data = b"2026-03-02T10:11:12.1234567Z hello\n" * 1000
     store.save_log(1, data)
-    size = store.conn.execute("SELECT length(content) FROM logs").fetchone()[0]
-    assert size < len(data) / 10
+    blob, size, digest = store.conn.execute("SELECT content, size, sha256 FROM logs").fetchone()
+    assert len(blob) < len(data) / 10 and blob[:4] == b"\x28\xb5\x2f\xfd"
+    assert (size, digest) == (len(data), hashlib.sha256(data).hexdigest())
     assert store.load_log_parts(1)[0].data == data
+
+
+def test_logs_packed_with_zlib_by_an_older_version_stay_readable(store: Store) -> None:
+    """A store written before zstandard holds zlib blobs; they are read as they are, beside new ones."""
+    old = b"2026-03-02T10:11:12.1234567Z written by an older we-advisor\n" * 50
+    store.save_log(1, b"2026-03-02T10:11:12.1234567Z new\n")
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO logs VALUES (2, 0, NULL, 'ok', ?, ?, ?, '2026-01-01T00:00:00Z')",
+            (zlib.compress(old, 6), len(old), hashlib.sha256(old).hexdigest()),
+        )
+    assert store.load_log_parts(2)[0].data == old
+    assert store.load_log_parts(1)[0].data == b"2026-03-02T10:11:12.1234567Z new\n"
 
 
 def test_analysis_replaces_previous_results(store: Store) -> None:

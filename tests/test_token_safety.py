@@ -23,6 +23,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import zstandard
 from typer.testing import CliRunner
 
 from analyzer.cli import app
@@ -33,6 +34,7 @@ from analyzer.config import Settings
 from analyzer.errors import AdvisorError
 from analyzer.present.publish import upsert_pr_comment
 from analyzer.store import Store
+from analyzer.store.codec import unpack
 from tests.fake_github import COMMENT_PR, REPO_NAME, SINCE, TOKEN, FakeGitHub, Faults, build_export
 
 COMMENT_TOKEN = "ghp_test_token_never_printed"  # the only token the comment stand-in accepts
@@ -69,8 +71,8 @@ def store_text(path: Path) -> str:
             for row in conn.execute(f"SELECT * FROM {table}"):
                 for value in row:
                     if isinstance(value, bytes):
-                        with contextlib.suppress(zlib.error):
-                            value = zlib.decompress(value)
+                        with contextlib.suppress(zlib.error, zstandard.ZstdError):
+                            value = unpack(value)  # a raw log (zstandard, or zlib), or the HTTP cache (zlib)
                         parts.append(value.decode("utf-8", "replace"))
                     else:
                         parts.append(str(value))

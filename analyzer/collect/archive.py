@@ -24,18 +24,15 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from analyzer.collect.runlogs import MAX_MEMBER_BYTES, read_members
 from analyzer.errors import AdvisorError, InputError, LogParseError
 from analyzer.parse import events, logs
 from analyzer.parse.identity import LogIdentity, lines_digest, log_identity, normalized_lines, repository_of, richness
 from analyzer.parse.logs.text import BOM
-
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # one log inside an archive or a folder
-MAX_ARCHIVE_BYTES = 2 * 1024 * 1024 * 1024  # everything inside one archive
 
 _GH_VIEW_LINE = re.compile(r"^([^\t\n]+)\t([^\t\n]*)\t(\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 _STEP_FILE = re.compile(r"^(\d{1,6})_(.*)\.txt$")  # a step number, not any digits (SQLite integers are 64-bit)
@@ -106,13 +103,16 @@ def read_file(path: Path, *, folder: str | None = None) -> Batch:
                 f"{path} is not a zip archive",
                 hint="download run logs with `gh run download` or the API's /logs endpoint",
             )
-    text = _text(path, data)
-    if _GH_VIEW_LINE.match(text.lstrip("\ufeff")):
+    # the format from the first lines: decoding the whole of a 100 MB log costs more than parsing a quarter of it
+    if _GH_VIEW_LINE.match(data[: 1 << 16].decode("utf-8", "ignore").lstrip("\ufeff")):
+        text = _text(path, data)
         return Batch(path, digest, "gh-view", jobs=_split_gh_view(text, str(path), where))
     try:
         name = logs.job_name_from_log(data) or name_from_file(path.name)
         logs.check_log(data)  # parsing proper happens once, on save
     except LogParseError as exc:
+        if not logs.is_utf8(data):
+            _text(path, data)  # says it is not UTF-8 text
         raise InputError(f"{path}: {exc.message}", hint=exc.hint or "pass a GitHub Actions job log") from None
     return Batch(path, digest, "log", jobs=[LocalJob(name, [(0, None, data)], str(path), where)])
 
@@ -217,30 +217,11 @@ def _read_zip(path: Path, folder: str) -> list[LocalJob]:
     """A run-log archive: top-level ``N_job.txt`` files and ``job/N_step.txt`` folders."""
     entries: list[tuple[PurePosixPath, bytes]] = []
     systems: dict[PurePosixPath, bytes] = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
-            declared = sum(i.file_size for i in infos)
-            if declared > MAX_ARCHIVE_BYTES or any(i.file_size > MAX_MEMBER_BYTES for i in infos):
-                raise InputError(
-                    f"{path} declares {declared / 2**30:.1f} GiB uncompressed, more than a run log can be",
-                    hint="this looks like a zip bomb or not a run-log archive",
-                )
-            if any(i.flag_bits & 0x1 for i in infos):
-                raise InputError(
-                    f"{path} is password-protected", hint="GitHub's run-log archives are not encrypted: download them again"
-                )
-            members = {info.filename: info for info in infos}  # a name twice: the last one, as unzip does
-            for info in members.values():
-                pure = PurePosixPath(info.filename)
-                if len(pure.parts) <= 2 and _STEP_FILE.match(pure.name):
-                    entries.append((pure, archive.read(info)))
-                elif len(pure.parts) == 2 and pure.name == SYSTEM_FILE:
-                    systems[pure.parent] = archive.read(info)
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"{path} is a damaged zip archive: {exc}", hint="download the run logs again") from None
-    except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
-        raise InputError(f"{path} cannot be read as a zip archive: {exc}", hint="download the run logs again") from None
+    for pure, data in read_members(path, what=str(path)):
+        if _STEP_FILE.match(pure.name):
+            entries.append((pure, data))
+        elif len(pure.parts) == 2 and pure.name == SYSTEM_FILE:
+            systems[pure.parent] = data
     usable = [(rel, data) for rel, data in entries if _is_text_log(data)]
     systems = {parent: data for parent, data in systems.items() if _is_text_log(data)}
     jobs = assemble(usable, path, lambda _message: None, folder=folder, archive=True, systems=systems)

@@ -12,12 +12,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from analyzer.collect import github
-from analyzer.collect.github import PER_PAGE, GitHubClient
+from analyzer.collect.github import PER_PAGE, GitHubClient, LogDownload
 from analyzer.collect.rest import annotation_from_json, first_line, job_from_json, run_from_json
+from analyzer.collect.runlogs import match_jobs, read_run_archive
 from analyzer.collect.summary import FetchProgress, FetchSummary, Unfetched
 from analyzer.collect.transport import decode_content
 from analyzer.collect.writer import CachedAnswer, ContextFill, PageDone, Pool, RunWork, WorkflowFile, Writer
 from analyzer.errors import AdvisorError, AuthError, ConfigError, GitHubError, NotFoundError, RateLimitError, StoreError
+from analyzer.records import Job
 from analyzer.store import Store
 
 # Job conclusions that need no annotations: nothing went wrong, or the job never ran.
@@ -46,8 +48,10 @@ class Crawl:
         concurrency: int,
         on_progress: Callable[[FetchProgress], None] | None,
         on_warning: Callable[[str], None] | None,
+        archives: bool = True,
     ) -> None:
         self.store = store
+        self.archives = archives
         self.client = client
         client.on_wait = self._waiting
         self.repo = repo
@@ -371,14 +375,21 @@ class Crawl:
             return
         work.runs, work.jobs = sorted(runs, key=lambda r: r.run_attempt), jobs
         tasks: list[Callable[[], None]] = []
+        logs_of: dict[int, list[tuple[Job, int | None]]] = {}  # attempt -> jobs whose log is wanted
         for raw, job in zip(raw_jobs, jobs, strict=True):
             if job.status != "completed":
                 work.complete = False  # a completed run with an unfinished job: ask again next time
                 continue
             if self.logs and job.conclusion != "skipped" and self.log_states.get(job.job_id) not in ("ok", "expired"):
-                tasks.append(self._task(work, job.job_id, "log", _check_run(raw)))
+                logs_of.setdefault(job.run_attempt, []).append((job, _check_run(raw)))
             if (job.conclusion or "") not in _NO_ANNOTATIONS and job.job_id not in self.annotated:
                 tasks.append(self._task(work, job.job_id, "notes", _check_run(raw)))
+        for attempt, wanted in sorted(logs_of.items()):
+            if self.archives and len(wanted) > 1:  # one download for the attempt instead of one per job
+                listed = [j for j in jobs if j.run_attempt == attempt]
+                tasks.append(self._archive_task(work, attempt, listed, [j for j, _ in wanted]))
+            else:
+                tasks += [self._task(work, job.job_id, "log", None) for job, _ in wanted]
         work.pending = len(tasks)
         if not tasks:
             self._finish(work)
@@ -386,6 +397,49 @@ class Crawl:
         assert self.pool is not None
         for task in tasks:
             self.pool.submit(work.index, task)
+
+    def _archive_task(self, work: RunWork, attempt: int, listed: list[Job], wanted: list[Job]) -> Callable[[], None]:
+        """Pool task: the run-log archive of one attempt, split into the ``wanted`` jobs' logs; a job
+        it does not hold unambiguously (or all of them, when there is no usable archive) is asked
+        for on its own, as further tasks of the run."""
+
+        def task() -> None:
+            rest: list[Job] = []
+            try:
+                if self._halted():
+                    work.complete = False
+                    return
+                rest = wanted
+                download = self.client.download_run_logs(self.repo, work.run.run_id, attempt)
+                if download.state == "ok" and download.data is not None:
+                    entries = read_run_archive(download.data, what=f"the logs of run {work.run.run_id} attempt {attempt}")
+                    found = match_jobs(entries, listed)
+                    with work.lock:
+                        for job in wanted:
+                            if job.job_id in found:
+                                work.logs[job.job_id] = LogDownload("ok", found[job.job_id])
+                    rest = [job for job in wanted if job.job_id not in found]
+            except (RateLimitError, AuthError) as exc:
+                rest = []
+                self._fail(work, exc)
+            except AdvisorError as exc:  # a broken archive or download: each log on its own instead
+                self._warn(f"run {work.run.run_id}: {exc.message}; fetching its logs one by one")
+            except BaseException as exc:
+                rest = []
+                self._set_fatal(exc)
+                work.complete = False
+            finally:
+                followers = [self._task(work, job.job_id, "log", None) for job in rest]
+                with work.lock:
+                    work.pending += len(followers) - 1
+                    last = work.pending == 0
+                assert self.pool is not None
+                for follower in followers:
+                    self.pool.submit(work.index, follower)
+                if last:
+                    self._finish(work)
+
+        return task
 
     def _task(self, work: RunWork, job_id: int, kind: str, check_run: int | None) -> Callable[[], None]:
         def task() -> None:

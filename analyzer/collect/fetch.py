@@ -17,6 +17,12 @@ One fetch, in order:
 5. the workflow files on the default branch (conditional), for the current ``timeout-minutes``;
 6. the new jobs are parsed (``parse.reparse``).
 
+Logs come from the run-log archive of each new run attempt (one download, whatever the number of
+its jobs; ``collect.runlogs`` splits it and matches its files to the jobs), from the per-job
+endpoint for a job the archive does not hold unambiguously, for an attempt whose archive is
+missing, expired or broken, and for an attempt with a single log to get. API requests are paced
+at ``--rate`` a minute (default 800, under github.com's secondary limit of 900 points).
+
 A ``kill -9`` at any moment loses at most the runs in flight; the same command again fetches
 them, so the store ends up as an uninterrupted fetch would have left it. A lock file beside the
 store keeps a second fetch from writing the same store at the same time.
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from analyzer.collect.crawl import Crawl
 from analyzer.collect.github import AUTH_HINT, DEFAULT_API_URL, ClientPolicy, GitHubClient
@@ -40,6 +47,7 @@ __all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch"]
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_WAIT_S = 300.0
+MAX_RATE = 100_000  # requests a minute: beyond anything a GitHub server allows
 
 
 def fetch(
@@ -57,6 +65,8 @@ def fetch(
     token: str | None = None,
     max_wait: float = DEFAULT_MAX_WAIT_S,
     policy: ClientPolicy | None = None,
+    rate: int | None = None,
+    archives: bool = True,
     on_progress: Callable[[FetchProgress], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> FetchSummary:
@@ -64,13 +74,21 @@ def fetch(
 
     Stops cleanly (``summary.stopped``) when the primary rate limit is used up for longer than
     ``max_wait`` seconds; raises ``AdvisorError`` for what the user must fix (token, repository,
-    options, a store locked by another fetch).
+    options, a store locked by another fetch). ``rate``: API requests a minute (``--rate``; default
+    ``ClientPolicy.per_minute``, 800). ``archives=False`` downloads every log from its job's own
+    endpoint (what fetch did before run-log archives; the tests compare the two).
     """
     if not (repo or settings.repo or "").strip().strip("/"):
         raise ConfigError("no repository to fetch", hint="pass --repo OWNER/NAME or set repo in we-advisor.toml")
     name = require_repo(repo or settings.repo)
     if concurrency < 1 or concurrency > 64:
         raise ConfigError(f"--concurrency {concurrency} is out of range", hint="use 1 to 64 (default 4)")
+    if rate is not None and not 1 <= rate <= MAX_RATE:
+        raise ConfigError(
+            f"--rate {rate} is out of range", hint=f"requests a minute, 1 to {MAX_RATE:,} (default 800, github.com allows 900)"
+        )
+    if rate is not None:
+        policy = replace(policy or ClientPolicy(), per_minute=rate)
     if max_runs is not None and max_runs < 1:
         raise ConfigError(f"--max-runs {max_runs} must be at least 1", hint="omit it to fetch every run in the window")
     start = fetch_start(since, default_days=settings.window_days)
@@ -82,7 +100,7 @@ def fetch(
         client = GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy)
         job = Crawl(
             store, client, repo=name, workflows=tuple(workflows), branch=branch, start=start, max_runs=max_runs,
-            logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning,
+            logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning, archives=archives,
         )  # fmt: skip
         try:
             summary = job.run()

@@ -11,6 +11,9 @@ unzipped folder, or ``gh run view --log``) adds nothing, and a richer form of a 
 stored (per-step files after a bare log) replaces the poorer one. Local jobs get stable negative
 ids; their repository is the one the log names (``GITHUB_REPOSITORY``, actions/checkout's
 ``Syncing repository:``), else ``--repo``, else ``local/<folder>``.
+
+A job is parsed from the bytes in memory as it is saved, while a second thread compresses, hashes
+and writes its raw log (``_Saver``): a big log costs about its parse, not parse + compress + unpack.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import gzip
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +33,11 @@ from analyzer.config import PhaseRule
 from analyzer.errors import AdvisorError, InputError
 from analyzer.parse import events
 from analyzer.parse.identity import richness
-from analyzer.parse.reparse import fill_identities, reparse
-from analyzer.records import Job, Run, iso
+from analyzer.parse.observe import rules_fingerprint
+from analyzer.parse.reparse import fill_identities, reparse, save_parsed
+from analyzer.records import Annotation, Job, LogPart, Run, iso
 from analyzer.store import Store
+from analyzer.store.store import pack_log
 
 __all__ = ["Batch", "IngestSummary", "LocalJob", "ingest_paths", "read_file", "synthetic_id"]
 
@@ -105,22 +111,77 @@ def ingest_paths(
     _merge_forms(batches)
     _warn_about_repositories(batches, repo, warn)
 
-    with store.transaction():  # all or nothing: a bad export file found while saving leaves the store as it was
-        fill_identities(store)
-        for batch in batches:
-            summary.files += 1
-            if batch.kind == "export" and batch.export is not None:
-                new, known = _save_export(store, batch.export, repo=repo)
-            else:
-                if store.has_source(batch.sha256):
-                    summary.jobs_known += len(batch.jobs)
-                    continue
-                new, known = _save_local(store, batch, summary, repo=repo, workflow=workflow or LOCAL_WORKFLOW)
-                store.record_source(batch.sha256, str(batch.path), batch.kind, len(batch.jobs))
-            summary.jobs_new += new
-            summary.jobs_known += known
-    summary.parsed = reparse(store, rules, job_ids=None, on_progress=on_progress, on_warning=on_warning)
+    saver = _Saver(store, rules, on_warning)
+    try:
+        with store.transaction():  # all or nothing: a bad export file found while saving leaves the store as it was
+            fill_identities(store)
+            for batch in batches:
+                summary.files += 1
+                if batch.kind == "export" and batch.export is not None:
+                    new, known = _save_export(saver, batch.export, repo=repo)
+                else:
+                    if store.has_source(batch.sha256):
+                        summary.jobs_known += len(batch.jobs)
+                        continue
+                    new, known = _save_local(saver, batch, summary, repo=repo, workflow=workflow or LOCAL_WORKFLOW)
+                    store.record_source(batch.sha256, str(batch.path), batch.kind, len(batch.jobs))
+                summary.jobs_new += new
+                summary.jobs_known += known
+    finally:
+        saver.close()
+    if saver.parsed and on_progress:
+        on_progress(saver.parsed, saver.parsed)
+    # jobs stored before and parsed with other rules (or by an older parser) are parsed now
+    summary.parsed = saver.parsed + reparse(store, rules, job_ids=None, on_progress=on_progress, on_warning=on_warning)
     return summary
+
+
+class _Saver:
+    """Saves a job's raw logs and its analysis, parsed from the bytes in memory: the logs are
+    compressed, hashed and written by a second thread while this one parses them (zstandard and
+    hashlib release the GIL; the store is not touched by this thread meanwhile)."""
+
+    def __init__(self, store: Store, rules: Sequence[PhaseRule], on_warning: Callable[[str], None] | None) -> None:
+        self.store = store
+        self.rules = rules
+        self.fingerprint = rules_fingerprint(rules)
+        self.on_warning = on_warning
+        self.parsed = 0
+        self._said: set[str] = set()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ingest-pack")
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+
+    def save(
+        self, job: Job, parts: Sequence[LogPart], annotations: Sequence[Annotation] = (),
+        after_logs: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
+        """The job's log ``parts`` and its analysis (the job itself, and its annotations, saved by the
+        caller); ``after_logs`` runs once the logs are written, before the analysis is saved."""
+        store = self.store
+
+        def write_logs() -> None:
+            for part in parts:
+                store.save_packed_log(job.job_id, pack_log(part.data), part=part.part, name=part.name, state=part.state)
+
+        written = self._writer.submit(write_logs)
+
+        def before_saving() -> None:
+            written.result()
+            if after_logs is not None:
+                after_logs()
+
+        try:
+            saved, warning = save_parsed(
+                store, job, parts, annotations, self.rules, fingerprint=self.fingerprint, before_saving=before_saving
+            )
+        finally:
+            written.result()  # never leave the other thread writing while this one goes on
+        self.parsed += saved
+        if warning and self.on_warning and warning not in self._said:
+            self._said.add(warning)
+            self.on_warning(warning)
 
 
 def _merge_forms(batches: list[Batch]) -> None:
@@ -172,9 +233,10 @@ def _warn_about_repositories(batches: list[Batch], repo: str | None, warn: Calla
 # -- saving ----------------------------------------------------------------------------------
 
 
-def _save_local(store: Store, batch: Batch, summary: IngestSummary, *, repo: str | None, workflow: str) -> tuple[int, int]:
+def _save_local(saver: _Saver, batch: Batch, summary: IngestSummary, *, repo: str | None, workflow: str) -> tuple[int, int]:
     """Save a batch's jobs: one local run per repository and folder of the input, a job already stored
     (in any form) counted as known and replaced when this copy is richer."""
+    store = saver.store
     new = known = 0
     for local in batch.jobs:
         if batch.kind == "bootstrap":  # its own run per plan execution; the plan is the workflow
@@ -188,7 +250,7 @@ def _save_local(store: Store, batch: Batch, summary: IngestSummary, *, repo: str
                 )
                 store.save_run(run)
                 store.save_job(job)
-                store.save_log(job_id, local.parts[0][2], part=0, name=local.parts[0][1])
+                saver.save(job, [LogPart(job_id, 0, local.parts[0][1], "ok", local.parts[0][2])])
             new += 1
             continue
         run_id = synthetic_id("run", batch.sha256, _repo_of(local, repo), local.folder)
@@ -197,12 +259,12 @@ def _save_local(store: Store, batch: Batch, summary: IngestSummary, *, repo: str
             known += 1
             job_id, parts = stored
             if _richness(local) > richness(job_id, parts):  # per-step files for a job stored as a bare log
-                _save_job(store, local, job_id, run_id, batch, repo=repo, workflow=workflow)
+                _save_job(saver, local, job_id, run_id, batch, repo=repo, workflow=workflow)
                 summary.jobs_richer += 1
             continue
         identity = local.identity
         job_id = synthetic_id("job", identity.text_hash, iso(identity.first_at) or "") if identity else synthetic_id("job", local.source)
-        _save_job(store, local, job_id, run_id, batch, repo=repo, workflow=workflow)
+        _save_job(saver, local, job_id, run_id, batch, repo=repo, workflow=workflow)
         new += 1
     return new, known
 
@@ -218,8 +280,9 @@ def _stored_copy(store: Store, local: LocalJob) -> tuple[int, list[int]] | None:
 
 
 def _save_job(
-    store: Store, local: LocalJob, job_id: int, run_id: int, batch: Batch, *, repo: str | None, workflow: str
+    saver: _Saver, local: LocalJob, job_id: int, run_id: int, batch: Batch, *, repo: str | None, workflow: str
 ) -> None:
+    store = saver.store
     where = _repo_of(local, repo)
     with store.transaction():
         existing = store.load_job(job_id)
@@ -227,11 +290,15 @@ def _save_job(
             run_id = existing.run_id
         store.save_run(Run(repo=where, run_id=run_id, run_attempt=1, workflow_name=workflow))
         store.save_local_run(run_id, batch.path.name)
-        store.save_job(Job(repo=where, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name))
-        for part, name, data in local.parts:
-            store.save_log(job_id, data, part=part, name=name)
-        if local.identity is not None:
-            store.save_identity(job_id, local.identity.text_hash, local.identity.first_at)
+        job = Job(repo=where, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name)
+        store.save_job(job)
+        identity = local.identity
+
+        def save_identity() -> None:
+            if identity is not None:
+                store.save_identity(job_id, identity.text_hash, identity.first_at)
+
+        saver.save(job, [LogPart(job_id, part, name, "ok", data) for part, name, data in local.parts], after_logs=save_identity)
 
 
 def _is_export(folder: Path) -> bool:
@@ -250,8 +317,9 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"{path} is not valid JSON: {exc}", hint="regenerate the export folder") from None
 
 
-def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, int]:
+def _save_export(saver: _Saver, folder: Path, *, repo: str | None) -> tuple[int, int]:
     """An export folder in GitHub REST shapes (the layout of ``data/sample/``)."""
+    store = saver.store
     if repo is None:
         meta = _load_json(folder / "repo.json") if (folder / "repo.json").is_file() else {}
         full_name = meta.get("full_name") if isinstance(meta, dict) else None
@@ -285,15 +353,15 @@ def _save_export(store: Store, folder: Path, *, repo: str | None) -> tuple[int, 
             with store.transaction():
                 store.save_job(job)
                 log = _export_log(folder, job.job_id)
-                store.save_log(job.job_id, log, state="ok" if log is not None else "missing")
                 notes_path = folder / "annotations" / f"{job.job_id}.json"
+                annotations: list[Annotation] = []
                 if notes_path.is_file():
                     notes = _load_json(notes_path)
                     if not isinstance(notes, list):
                         raise InputError(f"{notes_path} is not a list of annotations", hint="regenerate the export folder")
-                    store.save_annotations(
-                        job.job_id, [_from_json(annotation_from_json, n, job.job_id, source=notes_path) for n in notes]
-                    )
+                    annotations = [_from_json(annotation_from_json, n, job.job_id, source=notes_path) for n in notes]
+                    store.save_annotations(job.job_id, annotations)
+                saver.save(job, [LogPart(job.job_id, 0, None, "ok" if log is not None else "missing", log)], annotations)
             new += 1
     files_dir = folder / "workflow-files"
     if files_dir.is_dir():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import Counter
 from typing import Any
 
@@ -24,6 +26,19 @@ def _threadpools() -> Any:
 
         _THREADPOOLS.append(ThreadpoolController())
     return _THREADPOOLS[0]
+
+
+def preload() -> threading.Thread:
+    """Import scikit-learn in a background thread (about 1 s of CPU, mostly scipy's import), so a
+    command that will fit a runner split pays for it while it reads and fits; join before exiting."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the fit imports it again and reports what is wrong
+            import sklearn.ensemble  # noqa: F401
+
+    thread = threading.Thread(target=load, name="preload-sklearn", daemon=True)
+    thread.start()
+    return thread
 
 
 class RunnerQuantileModel(ParamsMixin):

@@ -44,6 +44,18 @@ _LOG_SHA = re.compile(
     re.M,
 )
 _HEAD = re.compile(_TS + r"HEAD is now at (?P<short>[0-9a-f]{7,40}) (?P<v>[^\r\n]*?)\s*$", re.M)
+# The words each line pattern above cannot match without: a pattern is tried only at the starts of
+# the lines holding them (``_search``), not at every line of a 2 MB head (4 × faster on real logs).
+_WORDS: dict[re.Pattern[str], str] = {
+    _LABELS: "Requested labels: ",
+    _DEFINED: "Job defined at: ",
+    _WAITING: "Waiting for a runner to pick up this job",
+    _PICKED: "Job is about to start running on the ",
+    _RUNNER: "Runner name: '",
+    _CHECKOUT: " checkout --progress --force ",
+    _LOG_SHA: " log -1 --format=",
+    _HEAD: "HEAD is now at ",
+}
 _SYNTHETIC_MERGE = re.compile(r"^Merge [0-9a-f]{40} into [0-9a-f]{40}$")
 _BRANCH_REF = re.compile(r"^-B (?P<branch>\S+) refs/remotes/origin/\S+$")
 _PULL_REF = re.compile(r"refs/(?:remotes/)?pull/\d+/(?:merge|head)$")
@@ -91,15 +103,26 @@ def log_context(texts: list[bytes]) -> LogContext:
     )
 
 
+def _search(text: str, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """``pattern.search(text)`` for a line pattern of ``_WORDS``: the first line holding its words where it matches."""
+    words = _WORDS[pattern]
+    at = text.find(words)
+    while at >= 0:
+        if match := pattern.match(text, text.rfind("\n", 0, at) + 1):
+            return match
+        at = text.find(words, at + len(words))
+    return None
+
+
 def _first(text: str, pattern: re.Pattern[str]) -> tuple[str, str] | None:
     """(timestamp, value) of the first line ``pattern`` matches."""
-    match = pattern.search(text)
+    match = _search(text, pattern)
     return (match["ts"], match["v"].strip()) if match else None
 
 
 def _first_time(text: str, *patterns: re.Pattern[str]) -> datetime | None:
     """The earliest time among the first lines the patterns match (``system.txt`` is not in time order)."""
-    times = [parse_iso(m["ts"]) for p in patterns if (m := p.search(text))]
+    times = [parse_iso(m["ts"]) for p in patterns if (m := _search(text, p))]
     known = [t for t in times if t is not None]
     return min(known) if known else None
 
@@ -112,12 +135,12 @@ def _checkout(text: str) -> tuple[str | None, str | None, str | None, str | None
     target = checkout[1]
     if _PULL_REF.search(target):
         return None, "pull_request", None, None
-    head = _HEAD.search(text)
+    head = _search(text, _HEAD)
     message = head["v"].strip() if head else None
     if message is not None and _SYNTHETIC_MERGE.match(message):  # an older checkout of a merge commit
         return None, "pull_request", None, None
     branch_ref = _BRANCH_REF.match(target)
-    sha_line = _LOG_SHA.search(text)
+    sha_line = _search(text, _LOG_SHA)
     sha = sha_line["v"] if sha_line else (target if _SHA.match(target) else None)
     if sha is not None and head is not None and not sha.startswith(head["short"]):
         message = None  # the message of another commit than the one checked out

@@ -7,7 +7,8 @@ saved again, each under its own write lock. Reparsing a job also records its log
 fetched, or the zip and the bare log of one job in a store from before the identity rule), the
 richer record is kept and the other removed. A local log's job (no API JSON) also gets the run
 context its log shows (``parse.context``): queue times, runner and labels on the job, branch, event
-and commit on its run.
+and commit on its run. ``save_parsed`` does the same for a job whose log is still in memory
+(``ingest``): parsed from those bytes, not read back and unpacked.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from analyzer.parse import events
 from analyzer.parse.context import local_job, local_run, log_context
 from analyzer.parse.identity import LogIdentity, log_identity, richness
 from analyzer.parse.logs import PARSER_VERSION
-from analyzer.parse.observe import analyze_job, rules_fingerprint
-from analyzer.records import Job, LogPart
+from analyzer.parse.observe import Analysis, analyze_job, rules_fingerprint
+from analyzer.records import Annotation, Job, LogPart, Run
 from analyzer.store import Store
 
 
@@ -56,19 +57,52 @@ def reparse(
                 if on_progress:
                     on_progress(done, total)
                 continue
-            if job_id < 0 and not events.is_events_log(parts):  # a local log: its context comes from the log
-                job = _with_log_context(store, job, parts)
+            if _is_local_log(job, parts):  # a local log: its context comes from the log
+                derived, run = _log_context(job, parts)
+                _save_context(store, job, derived, run)
+                job = derived
             result = analyze_job(job, parts, store.load_annotations(job_id), rules)
-            store.save_analysis(
-                job_id, result.observations, result.incident, excerpt=result.excerpt, parser_version=PARSER_VERSION,
-                rules_hash=fingerprint,
-            )
+            _save(store, job_id, result, fingerprint)
         if result.warning and on_warning and result.warning not in said:
             said.add(result.warning)
             on_warning(result.warning)
         if on_progress:
             on_progress(done, total)
     return total
+
+
+def save_parsed(
+    store: Store,
+    job: Job,
+    parts: Sequence[LogPart],
+    annotations: Sequence[Annotation],
+    rules: Sequence[PhaseRule],
+    *,
+    fingerprint: str | None = None,
+    before_saving: Callable[[], None] | None = None,
+) -> tuple[bool, str | None]:
+    """What ``reparse`` does for one job, from log ``parts`` in memory: (saved, the parse warning).
+    Not saved when the job turns out to be the poorer copy of another (then it is gone). The job's
+    raw inputs must be saved before the result (saving them marks the job stale): before this call,
+    or by ``before_saving``, called between the parse and the save (``ingest`` writes the raw log in
+    another thread meanwhile and waits for it there)."""
+    derived, run = _log_context(job, parts) if _is_local_log(job, parts) else (job, None)
+    result = analyze_job(derived, parts, annotations, rules)
+    if before_saving is not None:
+        before_saving()
+    if _poorer_copy(store, job.job_id, list(parts)):
+        return False, None
+    _save_context(store, job, derived, run)
+    _save(store, job.job_id, result, fingerprint or rules_fingerprint(rules))
+    return True, result.warning
+
+
+def _save(store: Store, job_id: int, result: Analysis, fingerprint: str) -> None:
+    """One job's analysis saved as current (``reparse`` and ``save_parsed`` alike)."""
+    store.save_analysis(
+        job_id, result.observations, result.incident, excerpt=result.excerpt, parser_version=PARSER_VERSION,
+        rules_hash=fingerprint,
+    )
 
 
 def fill_identities(store: Store) -> int:
@@ -106,14 +140,21 @@ def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
     return False
 
 
-def _with_log_context(store: Store, job: Job, parts: Sequence[LogPart]) -> Job:
-    """A local job with the queue times, runner and labels its log shows (saved), its run with the
-    branch, event and commit (filled where the run has none)."""
+def _is_local_log(job: Job, parts: Sequence[LogPart]) -> bool:
+    """A local log's job (no API JSON): its context comes from the log (a bootstrap events log has none)."""
+    return job.job_id < 0 and not events.is_events_log(parts)
+
+
+def _log_context(job: Job, parts: Sequence[LogPart]) -> tuple[Job, Run | None]:
+    """A local job with the queue times, runner and labels its log shows, and its run with the
+    branch, event and commit the log shows (None when it shows none); nothing saved."""
     context = log_context([p.data for p in parts if p.data is not None])
-    derived = local_job(job, context)
+    return local_job(job, context), local_run(job, context)
+
+
+def _save_context(store: Store, job: Job, derived: Job, run: Run | None) -> None:
+    """Save what ``_log_context`` found: the job's context where it changed, the run's where the run has none."""
     if derived != job:
         store.save_job_context(derived)
-    run = local_run(job, context)
     if run is not None:
         store.fill_run_context(run)
-    return derived

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import InputError
-from analyzer.present.html import render_html
-from analyzer.present.markdown import render_markdown
 
 DEFAULT_HTML = Path("reports") / "index.html"
 
@@ -25,6 +23,9 @@ class WrittenReport:
 
 
 def write_reports(context: Mapping[str, Any], *, html: Path | None, markdown: Path | None) -> WrittenReport:
+    from analyzer.present.html import render_html  # jinja2: only for the commands that write a report
+    from analyzer.present.markdown import render_markdown
+
     outputs: list[tuple[Path, str]] = []
     if html is not None:
         outputs.append((html, render_html(context)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from analyzer.collect.fetch import FetchProgress
+from analyzer.collect.summary import FetchProgress
 from analyzer.window import Window
 
 

@@ -13,22 +13,22 @@ from dataclasses import asdict
 from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.advise.backtest import BacktestResult
-from analyzer.advise.check import PullCheck
-from analyzer.advise.patch import PatchPlan
-from analyzer.advise.policy import quantile_label
-from analyzer.advise.result import Recommendation, RecommendResult
-from analyzer.bootstrap.forecast import Forecast
 from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
-from analyzer.model import UnitStats
-from analyzer.model.failures import FailureReport
-from analyzer.present.failures import failures_markdown, failures_table, summary_line
-from analyzer.present.publish import CommentResult
 from analyzer.present.text import run_label
 from analyzer.records import Incident, JobContext, iso
+
+if TYPE_CHECKING:  # the analysis packages load pandas: not for the commands that only collect
+    from analyzer.advise.backtest import BacktestResult
+    from analyzer.advise.check import PullCheck
+    from analyzer.advise.patch import PatchPlan
+    from analyzer.advise.result import Recommendation, RecommendResult
+    from analyzer.bootstrap.forecast import Forecast
+    from analyzer.model import UnitStats
+    from analyzer.model.failures import FailureReport
+    from analyzer.present.publish import CommentResult
 
 
 class TableFormat(StrEnum):
@@ -220,6 +220,8 @@ def recommendations_table(result: RecommendResult) -> str:
 
 def recommendations_markdown(result: RecommendResult) -> str:
     """A Markdown report: a table, then notes per unit and the layer warnings."""
+    from analyzer.advise.policy import quantile_label
+
     q = quantile_label(result.quantile)
     lines = [
         f"## Timeout recommendations (p{q}, generated {result.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
@@ -351,10 +353,14 @@ def recommendations_text(result: RecommendResult, format: str) -> str:
 def failures_text(report: FailureReport, format: str, *, local: Mapping[int, str] | None = None) -> str:
     if format == "json":
         return json_text(report.to_dict()) + "\n"
+    from analyzer.present.failures import failures_markdown, failures_table
+
     return failures_markdown(report, local) if format == "markdown" else failures_table(report, local)
 
 
 def failures_summary(report: FailureReport) -> str:
+    from analyzer.present.failures import summary_line
+
     return summary_line(report)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
-
-import pandas as pd
 
 from analyzer.formatting import human_duration, visible
 from analyzer.records import UnitKey
@@ -119,7 +118,8 @@ def known(value: Any) -> Any:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    if value is pd.NaT:
+    pandas = sys.modules.get("pandas")  # NaT exists only where pandas made it: no need to import it here
+    if pandas is not None and value is pandas.NaT:
         return None
     return value
 

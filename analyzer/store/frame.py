@@ -1,4 +1,4 @@
-"""Observations as a pandas DataFrame, read fast, and the filters history queries share.
+"""Observations as a pandas DataFrame, read fast (the filters history queries share are in ``filters``).
 
 ``observations_frame`` is the read every analysis starts from (10⁶ rows in a large store): one
 scan with a ``group_concat`` per column, parsed by numpy (``read_observation_columns``), and the
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analyzer.records import iso
+from analyzer.store.filters import filters
 
 
 def observations_frame(
@@ -145,45 +145,3 @@ def _parse_stamps(joined: str, n: int, nulls: int) -> pd.Series | None:
     if int(np.isnat(parsed).sum()) != nulls:
         return None
     return pd.Series(parsed).dt.tz_localize("UTC")
-
-
-def filters(
-    *,
-    repo: str | None = None,
-    workflow: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    column: str = "started_at",
-    branch: str | None = None,
-    event: str | None = None,
-    table: str = "",
-    workflow_column: str = "workflow",
-) -> tuple[str, tuple[Any, ...]]:
-    """The WHERE clause of a history query and its arguments. ``column`` is the time the window is on;
-    ``branch`` and ``event`` keep the rows of runs with that head branch and event; ``table`` qualifies
-    the columns (an alias, for a query that joins)."""
-    qualify = f"{table}." if table else ""
-    clauses: list[str] = []
-    args: list[Any] = []
-    if repo:
-        # ``+repo`` keeps SQLite off the (repo, workflow, ...) index when the repo is the only filter:
-        # a store usually holds one repo, and an index walk over all its rows is ~3x slower than a scan.
-        clauses.append(f"{qualify}repo = ?" if workflow else f"+{qualify}repo = ?")
-        args.append(repo)
-    if workflow:
-        clauses.append(f"{qualify}{workflow_column} = ?")
-        args.append(workflow)
-    when = column if "(" in column else f"{qualify}{column}"
-    if since is not None:
-        clauses.append(f"{when} >= ?")
-        args.append(iso(since))
-    if until is not None:
-        clauses.append(f"{when} < ?")
-        args.append(iso(until))
-    context = [(name, value) for name, value in (("head_branch", branch), ("event", event)) if value is not None]
-    if context:  # a run's branch and event are the same in every attempt
-        clauses.append(
-            f"{qualify}run_id IN (SELECT run_id FROM runs WHERE {' AND '.join(f'{name} = ?' for name, _ in context)})"
-        )
-        args += [value for _, value in context]
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
     # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
@@ -41,6 +41,7 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
         "DELETE FROM http_cache WHERE key LIKE '%/runs?%' OR key LIKE '%/actions/runs/%'",
         "DELETE FROM parse_state WHERE job_id < 0",  # local logs: their context is read at the next parse
     ),
+    5: (),  # observation_columns: a new table (created below), written by the first read
 }
 
 SCHEMA = """
@@ -123,6 +124,9 @@ CREATE TABLE IF NOT EXISTS fetched_annotations (job_id INTEGER PRIMARY KEY);
 -- fetch: conditional requests. The ETag of a GitHub answer and the slim payload it stood for
 -- (zlib-compressed JSON). A listing page's row is written only once everything it lists is stored.
 CREATE TABLE IF NOT EXISTS http_cache (key TEXT PRIMARY KEY, etag TEXT NOT NULL, payload BLOB NOT NULL);
+-- the observations again, one blob per column (store/columns.py): what analyses read. Dropped with
+-- every change to the observations, written again by the next read.
+CREATE TABLE IF NOT EXISTS observation_columns (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -3,20 +3,18 @@
 One file (default ``data/we-advisor.db``) in WAL mode, so readers never block on a writer.
 Every write happens inside a transaction (``BEGIN IMMEDIATE``), so a killed command leaves the
 store as it was before the interrupted unit of work. Upserts are keyed by GitHub ids (run id +
-attempt, job id), so saving the same thing twice adds nothing. Raw logs are kept
-zlib-compressed, so parsed data can be rebuilt when the parser or the phase rules change.
+attempt, job id), so saving the same thing twice adds nothing. Raw logs are kept compressed
+(``codec``: zstandard, zlib in older stores), so parsed data can be rebuilt when the parser or the
+phase rules change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from analyzer.records import (
     WAITING_STATUSES,
@@ -33,8 +31,14 @@ from analyzer.records import (
     iso,
     parse_iso,
 )
+from analyzer.store import codec
 from analyzer.store.bookkeeping import FetchBookkeeping
-from analyzer.store.frame import filters, observations_frame
+from analyzer.store.connection import DatabaseError
+from analyzer.store.filters import filters
+from analyzer.store.schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The columns of ``Store.jobs_frame``: a job attempt, its times and queue time, its runner and labels.
 JOB_COLUMNS = (
@@ -61,6 +65,15 @@ _DERIVED = frozenset({"queued_s"})  # saved from a record's property, not given 
 _CONTEXT = ("j.queued_s", "coalesce(r.triggering_actor, r.actor)", "r.head_sha", "r.head_commit_message", "r.event",
             "r.head_branch", "j.runner_name")  # fmt: skip
 T = TypeVar("T")
+PackedLog = tuple[bytes | None, int, str | None]  # (compressed bytes, size, sha256) of a raw log, None: no log
+
+
+def pack_log(data: bytes | None) -> PackedLog:
+    """A raw log as the store keeps it: compressed, with its size and SHA-256 (thread-safe, and both
+    the compressor and the hash release the GIL, so it can run beside parsing)."""
+    if data is None:
+        return None, 0, None
+    return codec.pack(data), len(data), hashlib.sha256(data).hexdigest()
 
 
 class Store(FetchBookkeeping):
@@ -119,12 +132,17 @@ class Store(FetchBookkeeping):
         self, job_id: int, data: bytes | None, *, part: int = 0, name: str | None = None, state: str = "ok"
     ) -> None:
         """Keep a raw log (compressed). ``state`` is ``ok``, ``expired`` or ``missing``."""
-        blob = zlib.compress(data, 6) if data is not None else None
-        digest = hashlib.sha256(data).hexdigest() if data is not None else None
+        self.save_packed_log(job_id, pack_log(data), part=part, name=name, state=state)
+
+    def save_packed_log(
+        self, job_id: int, packed: PackedLog, *, part: int = 0, name: str | None = None, state: str = "ok"
+    ) -> None:
+        """``save_log`` of a log already packed (``pack_log``, which can run in another thread)."""
+        blob, size, digest = packed
         with self.transaction():
             self.conn.execute(
                 "INSERT OR REPLACE INTO logs VALUES (?,?,?,?,?,?,?,?)",
-                (job_id, part, name, state, blob, len(data or b""), digest, iso(datetime.now(UTC))),
+                (job_id, part, name, state, blob, size, digest, iso(datetime.now(UTC))),
             )
             self._unparse(job_id)
             self.conn.execute("DELETE FROM job_identity WHERE job_id=?", (job_id,))  # made again from the new log
@@ -140,6 +158,7 @@ class Store(FetchBookkeeping):
     ) -> None:  # fmt: skip
         """Replace the parsed observations, the incident and the failure excerpt of one job."""
         with self.transaction():
+            self.conn.execute("DELETE FROM observation_columns")  # the cache of the observations is stale now
             self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM excerpts WHERE job_id=?", (job_id,))
@@ -202,6 +221,7 @@ class Store(FetchBookkeeping):
         its run goes too when no job is left in it."""
         with self.transaction():
             row = self.conn.execute("SELECT run_id, run_attempt FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            self.conn.execute("DELETE FROM observation_columns")  # its observations go: the cache of them is stale
             for table in ("jobs", "steps", "annotations", "logs", "observations", "incidents", "parse_state", "job_identity"):
                 self.conn.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
             if row is not None and self.conn.execute(
@@ -271,7 +291,7 @@ class Store(FetchBookkeeping):
             "SELECT part, name, state, content FROM logs WHERE job_id=? ORDER BY part", (job_id,)
         ).fetchall()
         return [
-            LogPart(job_id, int(r[0]), r[1], r[2], zlib.decompress(r[3]) if r[3] is not None else None) for r in rows
+            LogPart(job_id, int(r[0]), r[1], r[2], codec.unpack(r[3]) if r[3] is not None else None) for r in rows
         ]
 
     def log_state(self, job_id: int) -> str | None:
@@ -304,10 +324,38 @@ class Store(FetchBookkeeping):
         event: str | None = None,
     ) -> pd.DataFrame:
         """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
-        ``event`` keep the runs with that head branch and event."""
+        ``event`` keep the runs with that head branch and event. From their columns' cache (``columns``;
+        built here when missing) unless a workflow, branch or event is asked for, else read."""
+        from analyzer.store import columns  # pandas only for the commands that analyse
+        from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
+
+        if workflow is None and branch is None and event is None:
+            try:
+                if not columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION):
+                    self.refresh_observation_columns()
+                cached = columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            except DatabaseError:  # e.g. a blob past the connection's length limit: read SQL
+                cached = None
+            if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
+                return cached
         return observations_frame(
             self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event
         )
+
+    def refresh_observation_columns(self) -> bool:
+        """Write the observations' columns cache (``columns``) from the table; False when it cannot
+        be kept (no observations, a value it cannot carry exactly, a store that cannot be written)."""
+        from analyzer.store import columns
+        from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
+
+        try:
+            with self.transaction():  # read and written under one lock: no write slips in between
+                everything = observations_frame(self.conn)
+                return not everything.empty and columns.write(
+                    self.conn, everything, OBSERVATION_COLUMNS, SCHEMA_VERSION
+                )
+        except DatabaseError:  # a read-only file or folder: analyses read SQL instead
+            return False
 
     def load_incidents(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
@@ -332,6 +380,8 @@ class Store(FetchBookkeeping):
     ) -> pd.DataFrame:  # fmt: skip
         """Job attempts, one row each (``JOB_COLUMNS``), in the window by start (by creation for a job that
         never started): what queue times are computed from. Times as UTC datetimes, ``labels`` joined by ", "."""
+        import pandas as pd  # only for the commands that analyse
+
         where, args = filters(
             repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
             column="coalesce(started_at, created_at)", workflow_column="workflow_name",
@@ -403,6 +453,15 @@ class Store(FetchBookkeeping):
 
     def newest_time(self, *, repo: str | None = None) -> datetime | None:
         """The latest observation start in the store (the end of the default analysis window)."""
+        from analyzer.store import columns
+        from analyzer.store.frame import OBSERVATION_COLUMNS
+
+        try:
+            cached, value = columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo)
+        except DatabaseError:
+            cached, value = False, None
+        if cached:
+            return value
         where, args = filters(repo=repo)
         row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
         return parse_iso(row[0]) if row else None
@@ -412,7 +471,18 @@ class Store(FetchBookkeeping):
         until: datetime | None = None, branch: str | None = None, event: str | None = None,
     ) -> tuple[int, int, datetime | None, datetime | None]:  # fmt: skip
         """Jobs measured (one job observation each) of ``repo``/``workflow`` (on ``branch``, for ``event``):
-        how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan)."""
+        how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan,
+        or the columns cache)."""
+        if workflow is None and branch is None and event is None:
+            from analyzer.store import columns
+            from analyzer.store.frame import OBSERVATION_COLUMNS
+
+            try:
+                cached = columns.job_span(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            except DatabaseError:
+                cached = None
+            if cached is not None:
+                return cached
         where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event)
         where = (where + " AND" if where else " WHERE") + " scope = 'job'"
         inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c) or "1"
@@ -425,6 +495,16 @@ class Store(FetchBookkeeping):
 
     def observed_repos(self, *, workflow: str | None = None) -> list[str]:
         """The repositories that have observations (of ``workflow``)."""
+        if workflow is None:
+            from analyzer.store import columns
+            from analyzer.store.frame import OBSERVATION_COLUMNS
+
+            try:
+                cached = columns.repos(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
+            except DatabaseError:
+                cached = None
+            if cached is not None:
+                return cached
         where, args = filters(workflow=workflow)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT repo FROM observations{where} ORDER BY repo", args)]
 

@@ -1,6 +1,6 @@
 """Pure parsing of GitHub Actions job logs: lines, steps, phases and signals (no I/O).
 
-Public API: :func:`parse_job_log`, :func:`parse_step_logs`, :func:`check_log`, :func:`parse_duration`,
+Public API: :func:`parse_job_log`, :func:`parse_step_logs`, :func:`check_log`, :func:`is_utf8`, :func:`parse_duration`,
 :func:`strip_ansi`, :func:`job_name_from_log` and :data:`PARSER_VERSION`.
 
 Input
@@ -73,7 +73,7 @@ Modules, in the order they build on each other: ``text`` (line text, input check
 
 from analyzer.parse.logs.parser import join_step_logs, parse_job_log, parse_step_logs
 from analyzer.parse.logs.rules import rule_words
-from analyzer.parse.logs.text import check_log, job_name_from_log, parse_duration, strip_ansi
+from analyzer.parse.logs.text import check_log, is_utf8, job_name_from_log, parse_duration, strip_ansi
 
 # Bump whenever the output for the same input changes: the store re-parses stored logs then.
 PARSER_VERSION = 4  # 4: failure excerpts stored with each incident
@@ -81,6 +81,7 @@ PARSER_VERSION = 4  # 4: failure excerpts stored with each incident
 __all__ = [
     "PARSER_VERSION",
     "check_log",
+    "is_utf8",
     "job_name_from_log",
     "join_step_logs",
     "parse_duration",

@@ -77,7 +77,25 @@ def check_log(data: bytes | str) -> None:
     check_looks_like_log(prepare(data, what="the log"))
 
 
+def is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (checked chunk by chunk, without decoding ASCII chunks)."""
+    try:
+        _validate_utf8(data, "")
+    except LogParseError:
+        return False
+    return True
+
+
+# The last bytes object that passed ``prepare``'s checks, held so that its identity cannot be reused:
+# ``ingest`` checks a log when it reads it and parses the same object when it saves it, and the
+# checks of a 100 MB log cost about what grep spends on the whole file.
+_PASSED: list[bytes] = []
+
+
 def prepare(data: bytes | str, *, what: str, allow_empty: bool = False) -> bytes:
+    passed = _PASSED[:1]
+    if passed and data is passed[0]:
+        return passed[0]
     if isinstance(data, str):
         try:
             buf = data.encode("utf-8")
@@ -94,6 +112,8 @@ def prepare(data: bytes | str, *, what: str, allow_empty: bool = False) -> bytes
     if first_nul >= 0 and (first_nul < 8192 or buf.count(b"\x00", first_nul) > len(buf) // 1000):
         raise LogParseError(f"{what} is binary data, not text", hint=_HINT_NOT_LOG)
     _validate_utf8(buf, what)
+    if not allow_empty and buf is data:
+        _PASSED[:] = [buf]
     return buf
 
 

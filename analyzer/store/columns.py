@@ -1,0 +1,241 @@
+"""The observations kept a second time, column by column: what every analysis reads, at the speed of
+reading numbers.
+
+Reading 10⁶ observations row by row, or even joined per column (``frame.read_observation_columns``),
+takes seconds: SQLite turns every value into text or a Python object. Here each column of the
+observations table is one blob in ``observation_columns``: numbers as little-endian arrays, start
+times as int64 nanoseconds, text as int32 codes into a list of its distinct values. Reading all of
+it is a few dozen blobs straight into numpy (about 0.1 s for 10⁶ rows), then filtering by masks.
+
+The cache holds every observation in the order a scan of the table returns them (rowid order),
+so a frame cut from it by repository and time window has the rows in the order the SQL read
+gives; other filters (a workflow: SQLite then walks an index) read SQL. Every write to the
+observations (``Store.save_analysis``: fetch, ingest, reparse) drops it in the same transaction,
+so it is never stale, only absent; the next analysis that reads the observations writes it again
+(that read costs what reading them did before; ``fetch`` and ``ingest`` stay free of pandas). Code
+that writes the observations table other than through ``save_analysis`` must drop it too. A cache
+written for other columns or by another schema version is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer.records import iso
+
+FORMAT = 1  # of the blobs below; a cache written in another format is rebuilt
+_META = "_meta"
+_STAMP_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+_ISO_LENGTH = 27  # ``iso``: 2026-03-02T10:11:12.123456Z, so text order is time order
+
+
+def drop(conn: sqlite3.Connection) -> None:
+    """Forget the cache (inside the caller's transaction: the observations changed)."""
+    conn.execute("DELETE FROM observation_columns")
+
+
+def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...], schema: int) -> bool:
+    """Keep ``frame`` (every observation, in table order) as the cache; False when a column cannot be
+    kept exactly (then there is no cache and reads go to SQL). Inside the caller's transaction, the
+    one ``frame`` was read in."""
+    blobs: list[tuple[str, bytes]] = []
+    kinds: dict[str, str] = {}
+    for name in columns:
+        series = frame[name]
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            kinds[name] = "stamp"
+            blobs.append((name, series.to_numpy(dtype="datetime64[ns]").view("<i8").tobytes()))
+            continue
+        values = series.to_numpy()
+        if values.dtype == object:
+            if all(v is None for v in values):
+                kinds[name] = "none"  # a column of NULLs, as pandas reads it
+                continue
+            if any(v is not None and not isinstance(v, str) for v in values[:1000]):
+                return False
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            if not all(isinstance(u, str) for u in uniques):
+                return False
+            kinds[name] = "text"
+            blobs += [(name, codes.astype("<i4").tobytes()), (f"{name}:values", json.dumps(list(uniques)).encode())]
+        elif values.dtype.kind in "fib":
+            kinds[name] = values.dtype.str
+            blobs.append((name, values.tobytes()))
+        else:
+            return False
+    meta = {"format": FORMAT, "schema": schema, "rows": len(frame), "columns": [[n, kinds[n]] for n in columns],
+            "time_order": _times_in_text_order(conn)}  # fmt: skip
+    drop(conn)
+    conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+    return True
+
+
+def _times_in_text_order(conn: sqlite3.Connection) -> bool:
+    """Whether the stored start times sort as text the way they do as times (every one in ``iso``'s
+    fixed-width form): then a time window cut from the cache is the one SQL would select."""
+    row = conn.execute(
+        "SELECT count(*) FROM observations WHERE started_at IS NOT NULL AND length(started_at) != ?", (_ISO_LENGTH,)
+    ).fetchone()
+    return int(row[0]) == 0
+
+
+def present(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
+    """Whether there is a cache of these columns, written by this schema and format."""
+    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
+    if row is None:
+        return False
+    meta = json.loads(row[0])
+    return bool(meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns))
+
+
+def newest(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, repo: str | None) -> tuple[bool, datetime | None]:
+    """(True, the latest start of ``repo``'s observations) from the cache; (False, None) without one."""
+    if not present(conn, columns, schema):
+        return False, None
+    stored = dict(conn.execute("SELECT name, data FROM observation_columns WHERE name IN ('started_at', 'repo', 'repo:values')"))
+    stamps = np.frombuffer(stored["started_at"], dtype="<i8")
+    if repo:
+        values = json.loads(stored["repo:values"])
+        stamps = stamps[np.frombuffer(stored["repo"], dtype="<i4") == (values.index(repo) if repo in values else -2)]
+    stamps = stamps[stamps != np.iinfo(np.int64).min]
+    if not stamps.size:
+        return True, None
+    return True, _utc(int(stamps.max()))
+
+
+def _blobs(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, names: tuple[str, ...]) -> dict[str, bytes] | None:
+    """Some of the cache's blobs, by name; None when there is no usable cache (see ``present``)."""
+    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
+    if row is None:
+        return None
+    meta = json.loads(row[0])
+    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
+        return None
+    if not meta["time_order"] or dict(meta["columns"]).get("scope") != "text" or dict(meta["columns"]).get("repo") != "text":
+        return None
+    marks = ",".join("?" * len(names))
+    return {str(k): bytes(v) for k, v in conn.execute(f"SELECT name, data FROM observation_columns WHERE name IN ({marks})", names)}
+
+
+def _codes(blobs: dict[str, bytes], name: str, value: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    values = json.loads(blobs[f"{name}:values"])
+    mask: np.ndarray[Any, np.dtype[np.bool_]] = np.frombuffer(blobs[name], dtype="<i4") == (
+        values.index(value) if value in values else -2
+    )
+    return mask
+
+
+def job_span(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, *, repo: str | None,
+    since: datetime | None, until: datetime | None,
+) -> tuple[int, int, datetime | None, datetime | None] | None:  # fmt: skip
+    """``Store.job_span`` (without a workflow) from the cache, or None without one."""
+    blobs = _blobs(conn, columns, schema, ("scope", "scope:values", "repo", "repo:values", "started_at"))
+    if blobs is None:
+        return None
+    keep = _codes(blobs, "scope", "job")
+    if repo:
+        keep &= _codes(blobs, "repo", repo)
+    stamps = np.frombuffer(blobs["started_at"], dtype="<i8")[keep]
+    known = stamps[stamps != np.iinfo(np.int64).min]
+    inside = np.ones(known.size, dtype=bool)
+    if since is not None:
+        inside &= known >= _nanoseconds(since)
+    if until is not None:
+        inside &= known < _nanoseconds(until)
+    counted = int(inside.sum()) if since is not None or until is not None else int(keep.sum())
+    first, last = (_utc(int(known.min())), _utc(int(known.max()))) if known.size else (None, None)
+    return int(keep.sum()), counted, first, last
+
+
+def repos(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> list[str] | None:
+    """The repositories that have observations, sorted, from the cache; None without one."""
+    blobs = _blobs(conn, columns, schema, ("repo", "repo:values"))
+    if blobs is None:
+        return None
+    values = json.loads(blobs["repo:values"])
+    used = np.unique(np.frombuffer(blobs["repo"], dtype="<i4"))
+    return sorted(values[int(c)] for c in used if c >= 0)
+
+
+def _utc(nanoseconds: int) -> datetime:
+    return pd.Timestamp(nanoseconds, unit="ns", tz="UTC").to_pydatetime()
+
+
+def read(
+    conn: sqlite3.Connection,
+    columns: tuple[str, ...],
+    schema: int,
+    *,
+    repo: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame | None:
+    """The observations of ``repo`` started in [since, until) from the cache, or None when it cannot
+    give them (absent, written for other columns or schema, or times it cannot cut exactly)."""
+    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
+    if row is None:
+        return None
+    meta = json.loads(row[0])
+    kinds = dict(meta["columns"])
+    if meta["format"] != FORMAT or meta["schema"] != schema or list(kinds) != list(columns):
+        return None
+    if (since is not None or until is not None) and not meta["time_order"]:
+        return None
+
+    def blob(name: str) -> bytes:  # one column at a time: the peak is the frame and one column, not two copies
+        found = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (name,)).fetchone()
+        if found is None:
+            raise KeyError(name)
+        return bytes(found[0])
+
+    n = int(meta["rows"])
+    keep: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+
+    def narrow(mask: np.ndarray[Any, np.dtype[np.bool_]]) -> None:
+        nonlocal keep
+        keep = mask if keep is None else keep & mask
+
+    if repo:
+        values = json.loads(blob("repo:values"))
+        code = values.index(repo) if repo in values else -2
+        narrow(np.frombuffer(blob("repo"), dtype="<i4") == code)
+    if since is not None or until is not None:
+        stamps = np.frombuffer(blob("started_at"), dtype="<i8")
+        present = stamps != np.iinfo(np.int64).min
+        if since is not None:
+            narrow(present & (stamps >= _nanoseconds(since)))
+        if until is not None:
+            narrow(present & (stamps < _nanoseconds(until)))
+        del stamps, present
+    rows = np.flatnonzero(keep) if keep is not None else None
+    del keep
+    count = n if rows is None else len(rows)
+    out: dict[str, Any] = {}
+    for name in columns:
+        kind = kinds[name]
+        if kind == "none":
+            out[name] = np.full(count, None, dtype=object)
+            continue
+        data = np.frombuffer(blob(name), dtype="<i8" if kind == "stamp" else ("<i4" if kind == "text" else kind))
+        data = data.take(rows) if rows is not None else data.copy()  # writable, and the blob is let go
+        if kind == "stamp":
+            out[name] = pd.Series(data.view("datetime64[ns]")).dt.tz_localize("UTC")
+        elif kind == "text":
+            # one shared object per distinct value, None for NULL (code -1 takes the last slot)
+            shared = np.array([*json.loads(blob(f"{name}:values")), None], dtype=object)
+            out[name] = pd.Series(shared.take(data), dtype=object, copy=False)
+        else:
+            out[name] = data
+    return pd.DataFrame(out, columns=list(columns), copy=False)
+
+
+def _nanoseconds(value: datetime) -> int:
+    """A time as the cache stores it, rounded as the stored text is (microseconds)."""
+    return int(np.datetime64(str(iso(value))[:-1], "ns").astype("<i8"))
