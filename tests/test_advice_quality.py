@@ -54,7 +54,6 @@ def test_every_history_reached_recommend_with_every_unit(advice: tuple[list[Hist
     assert by_name(scores, "step-2pct", "Run tests").current_s == 600.0  # the step's timeout-minutes
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a wait censored at an earlier 300 s limit is left insufficient_data (571 runs)")
 def test_every_unit_with_200_runs_gets_a_verdict(advice: tuple[list[History], list[UnitScore]]) -> None:
     _, scores = advice
     silent = [f"{s.label} ({s.runs} runs)" for s in scores if s.runs >= 200 and s.verdict == "insufficient_data"]
@@ -70,21 +69,18 @@ def test_a_step_limit_that_stops_2_percent_is_too_tight_and_raised(advice: tuple
     assert step.kill["we-advisor"] <= 0.015
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: runner-made steps (Set up job, Post …, Complete job) get a limit")
 def test_runner_made_steps_get_no_limit(advice: tuple[list[History], list[UnitScore]]) -> None:
     _, scores = advice
     limited = [s.label for s in scores if s.runner_made and s.recommended_s is not None]
     assert limited == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: ok beside an estimated 1.7 %; a raise that does not lower the estimated kill rate")
 def test_no_verdict_contradicts_its_numbers(advice: tuple[list[History], list[UnitScore]]) -> None:
     _, scores = advice
     found = {s.label: s.contradictions for s in scores if s.contradictions}
     assert found == {}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a raise to 16 min that still stops 3.5 %; hung runs push two limits past the slack bound")
 def test_proposed_limits_meet_the_kill_rate_and_slack_bounds(advice: tuple[list[History], list[UnitScore]]) -> None:
     """Every proposed limit (a change, or a limit for a unit without one) of a unit with ≥ 200 runs: true kill
     rate ≤ 1.5 % and at most max(1.4 × true p99, true p99 + 60 s), rounded up to a whole minute for timeout-minutes."""
@@ -97,7 +93,6 @@ def test_proposed_limits_meet_the_kill_rate_and_slack_bounds(advice: tuple[list[
     assert bad == {}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a wait limit that truly stops 1.6 % is kept as ok")
 def test_kept_limits_stop_at_most_the_tolerance(advice: tuple[list[History], list[UnitScore]]) -> None:
     """A limit judged ok (kept) truly stops at most 1.5 % of healthy runs (units with ≥ 200 runs)."""
     _, scores = advice

@@ -225,6 +225,9 @@ def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
         version="9.9.9",
         failures=failures_of(found, start, planted),
         jobs=synthetic_jobs(frame),
+        model_start=END - timedelta(days=30),
+        model_end=END,
+        model_runs=170,
     )
 
 
@@ -286,10 +289,12 @@ def test_markdown_matches_gold() -> None:
 
 
 def test_headline_names_the_limit_that_kills_healthy_runs() -> None:
-    """The first action is the tight limit, with its kill rate and the recommended value."""
+    """The first action is the tight limit, named with its job and step, with its kill rate now and then."""
     context = build_context(make_inputs())
     first = context["actions"][0]
-    assert (first["name"], first["text"], first["to"]) == ("tekton-wait", "limit 5 min kills ~9 % of healthy runs", "recommend 10 min")
+    assert (first["name"], first["text"], first["to"], first["then"]) == (
+        f"tekton-wait (e2e › {STEP4})", "limit 5 min stops 8.9 % of healthy runs", "recommend 10 min", "0.4 %"
+    )
 
 
 def test_weekly_regression_is_flagged() -> None:
