@@ -88,13 +88,13 @@ def recommend_limits(
 
     rate_now = model.rates(np.arange(n), now)
     longest = units["max_s"].to_numpy(dtype=float)
-    # where a cut would rest on a tail fitted to few runs: no lower than the quantile rule's value
-    safe = quantile_rule(upper, minutes, policy)
-    safe = np.where(np.isfinite(safe), safe, round_limits(1.5 * longest, minutes))
+    # where a cut would rest on a tail fitted to few runs: no lower than the quantile rule's value, nor 1.5 × the longest run
+    safe = np.fmax(quantile_rule(upper, minutes, policy), round_limits(1.5 * longest, minutes))
+    finished = units["max_event_s"].to_numpy(dtype=float)
     decisions = [_Decision() for _ in range(n)]
     for u in np.flatnonzero(judged).tolist():
         _first_pass(decisions[u], float(now[u]), float(advised[u]), basis[u], rate_now, u, bool(minutes[u]), int(samples[u]),
-                    (float(safe[u]), q_basis[u]), policy)  # fmt: skip
+                    (float(safe[u]), q_basis[u], float(finished[u])), policy)  # fmt: skip
     raising = np.array([d.verdict == "too_tight" and not d.remeasure for d in decisions])
     proposed = np.array([d.limit for d in decisions])
     rate_raise = model.rates(np.arange(n), np.where(raising, proposed, np.nan))
@@ -137,7 +137,7 @@ class _Decision:
 
     verdict: str = "insufficient_data"
     limit: float = math.nan
-    safe: float = math.nan  # the quantile rule's value: the fallback where the kill-rate rule finds nothing
+    safe: float = math.nan  # the quantile rule's value (at least 1.5 × the longest run): the fallback
     basis: str | None = None  # what the limit rests on
     basis_km: bool = True
     remeasure: bool = False
@@ -146,13 +146,13 @@ class _Decision:
 
 def _first_pass(
     d: _Decision, now: float, advised: float, basis: str | None, rate_now: Rates, u: int, minutes: bool, samples: int,
-    fallback: tuple[float, str], policy: Policy,
+    fallback: tuple[float, str, float], policy: Policy,
 ) -> None:  # fmt: skip
     """The verdict on the limit in force and the limit proposed (before checking that a raise lowers the rate).
 
     ``fallback``: the quantile rule's value and what it rests on, the floor of a cut the kill-rate
-    rule cannot support."""
-    safe, safe_basis = fallback
+    rule cannot support, and the longest run that finished."""
+    safe, safe_basis, finished = fallback
     d.limit, d.safe, d.basis, d.basis_km = advised, safe, basis, bool(basis and basis.startswith("km"))
     if not math.isfinite(now):
         d.verdict = "no_timeout"
@@ -164,25 +164,21 @@ def _first_pass(
             f"{_pct(policy.budget)} tolerance"
     )
     cut = False
-    if verdict == "ok" and not math.isfinite(advised) and math.isfinite(safe):
-        # no value on the grid has a kill-rate bound within the budget (a short history, a heavy tail):
-        # a limit far above the quantile's upper bound is still worth cutting, to that bound
-        cut = loose(now, safe, policy)
-        if cut:
-            d.limit, d.basis = safe, safe_basis
-            d.notes.append(f"cut to {human_duration(safe)}, the p{quantile_label(policy.quantile)} upper bound plus "
-                           f"{policy.margin:.0%}: no value has a kill-rate bound within {_pct(policy.budget)} yet")  # fmt: skip
-    elif verdict == "ok":
+    # a cut needs the data's support: a Kaplan–Meier bound, 500 runs, or runs that finished beyond the new value
+    supported = math.isfinite(advised) and (d.basis_km or samples >= policy.loose_min_runs or advised <= finished)
+    if verdict == "ok" and supported:
         cut = loose(now, advised, policy)
-        if cut and not d.basis_km and samples < policy.loose_min_runs and safe > advised:
-            # a tail extrapolated from a few hundred runs is no reason to cut a working limit that close
-            cut = loose(now, safe, policy)
-            d.notes.append(
-                f"{'cut only to' if cut else 'not cut to'} {human_duration(safe if cut else advised)}: "
-                f"{human_duration(advised)} rests on a tail fitted to {samples} runs"
-            )
-            if cut:
-                d.limit, d.basis = safe, safe_basis
+    elif verdict == "ok" and math.isfinite(safe):
+        # the new limit rests on a tail fitted to fewer runs than a cut needs, or nothing certifies one yet:
+        # only a limit far above anything the data could need is cut, and only to that
+        target = max(safe, advised) if math.isfinite(advised) else safe
+        cut = now >= 2 * target and loose(now, target, policy)
+        if cut:
+            d.limit, d.basis = target, safe_basis
+            d.notes.append(f"cut to {human_duration(target)} (the p{quantile_label(policy.quantile)} upper bound plus "
+                           f"{policy.margin:.0%}, at least 1.5 × the longest run): the data cannot certify less yet")  # fmt: skip
+        elif math.isfinite(advised) and loose(now, advised, policy):
+            d.notes.append(f"not cut to {human_duration(advised)}: that rests on a tail fitted to {samples} runs")
     d.verdict = "too_loose" if verdict == "ok" and cut else verdict
     if kept and d.verdict == "ok":
         d.notes.insert(0, kept_note)
