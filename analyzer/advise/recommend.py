@@ -20,6 +20,7 @@ from analyzer.advise.layers import Structure, apply_layers, structure
 from analyzer.advise.limits import CurrentLimit, settable
 from analyzer.advise.policy import (
     MINUTE_SCOPES,
+    PROPOSALS,
     Policy,
     judge,
     loose,
@@ -88,8 +89,10 @@ def recommend_limits(
 
     rate_now = model.rates(np.arange(n), now)
     longest = units["max_s"].to_numpy(dtype=float)
-    # where a cut would rest on a tail fitted to few runs: no lower than the quantile rule's value, nor 1.5 × the longest run
-    safe = np.fmax(quantile_rule(upper, minutes, policy), round_limits(1.5 * longest, minutes))
+    # where a cut would rest on a tail fitted to few runs: no lower than the quantile rule's value, nor, where the
+    # longest run was stopped (nothing is known beyond it), 1.5 × that run
+    stopped = units["max_censored"].to_numpy(dtype=bool)
+    safe = np.fmax(quantile_rule(upper, minutes, policy), np.where(stopped, round_limits(1.5 * longest, minutes), np.nan))
     finished = units["max_event_s"].to_numpy(dtype=float)
     decisions = [_Decision() for _ in range(n)]
     for u in np.flatnonzero(judged).tolist():
@@ -109,11 +112,16 @@ def recommend_limits(
     cuttable = np.where(samples >= policy.loose_min_runs, advised, np.nan)
     layer_warnings, raised = apply_layers(nesting, keys, now, recommended, verdicts, policy, cuttable)
     rate_rec = model.rates(np.arange(n), recommended)
-    saved = _hung_saved(model, recommended)
+    # how much sooner hung runs would have been stopped: at the recommended limit, or, where the limit in force
+    # is kept, at the limit the data would set today when that is lower
+    changing = np.array([v in PROPOSALS for v in verdicts])
+    saved_at = np.where(changing, recommended, np.where(advised < now, advised, np.nan))
+    saved = _hung_saved(model, saved_at)
     _, p99_lo, p99_hi, _ = model.quantile_interval(0.99)
     texts = {"verdict": verdicts}
     rows = units.assign(
-        now=now, estimate=estimate, upper=upper, recommended=recommended, hung_saved=saved, p99_lo=p99_lo, p99_hi=p99_hi,
+        now=now, estimate=estimate, upper=upper, recommended=recommended, hung_saved=saved, saved_at=saved_at, p99_lo=p99_lo,
+        p99_hi=p99_hi,
         **{k: pd.Series(v, index=units.index, dtype=object) for k, v in texts.items()},
     ).to_dict("records")  # one row per unit: everything its recommendation is made of (None stays None)
     context = _Context(model, policy, keys, nesting, raised, _runner_splits(frame, model, policy), rate_now, rate_rec)
@@ -297,7 +305,7 @@ def _recommendation(
         hung=int(row["hung"]), trend=row["trend"], change_ratio=_f(row["change_ratio"]), expression=limit.expression,
         runners=context.runners.get(u), notes=_notes(u, row, limit, decision, tail, context), settable=limit.settable,
         where=limit.where if limit.settable else None, remeasure=decision.remeasure and recommended is not None,
-        hung_saved_s=_f(row["hung_saved"]),
+        hung_saved_s=_f(row["hung_saved"]), hung_saved_at_s=_f(row["saved_at"]) if _f(row["hung_saved"]) else None,
     )  # fmt: skip
 
 
@@ -322,8 +330,8 @@ def _notes(
     for v in context.nesting.aliases.get(u, []):
         notes.append(f"measures the same span as {context.keys[v].phase!r}")
     if row["hung"]:
-        saved = _f(row["hung_saved"])
-        sooner = f"; the recommended limit would have stopped them {human_duration(saved)} sooner in all" if saved else ""
+        saved, at = _f(row["hung_saved"]), _f(row["saved_at"])
+        sooner = f"; a limit of {human_duration(at)} would have stopped them {human_duration(saved)} sooner in all" if saved and at else ""
         notes.append(f"{row['hung']} run(s) hung (stopped by a limit after a long silence in the log): set apart from the "
                      f"healthy runs{sooner}")  # fmt: skip
     ratio = _f(row["change_ratio"])

@@ -69,7 +69,8 @@ class Recommendation(UnitSummary):
     settable: bool = True  # a limit can be written for this unit (not a step the runner makes)
     where: str | None = None  # where it is written: workflow job/step timeout-minutes, [[timeouts]] FILE, …
     remeasure: bool = False  # "raise to at least X, re-measure": the data cannot say how far beyond runs go
-    hung_saved_s: float | None = None  # how much sooner the recommended limit would have stopped the hung runs
+    hung_saved_s: float | None = None  # how much sooner (in all) a lower limit would have stopped the hung runs ...
+    hung_saved_at_s: float | None = None  # ... this one: the recommended limit, or, where one is kept, today's new one
     trend: str | None = None
     change_ratio: float | None = None
     expression: str | None = None
@@ -162,6 +163,7 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
         "tail_estimate": None,
         "hung": r.hung,
         "hung_saved_s": r.hung_saved_s,
+        "hung_saved_at_s": r.hung_saved_at_s,
         "trend": r.trend,
         "change_ratio": r.change_ratio,
         "expression": r.expression,

@@ -296,11 +296,10 @@ def _hangs(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         hung = int(rec.get("hung") or 0)
         if not hung:
             continue
-        saved = known(rec.get("hung_saved_s"))
-        new = known(rec.get("recommended_timeout_s"))
+        saved, at = known(rec.get("hung_saved_s")), known(rec.get("hung_saved_at_s"))
         text = f"{hung} run{'s' if hung != 1 else ''} hung (stopped by a limit after a long silence in the log)"
-        if saved and new is not None:
-            text += f"; a limit of {dur(new)} would have stopped {'them' if hung != 1 else 'it'} {dur(saved)} sooner"
+        if saved and saved >= 1 and at is not None:
+            text += f"; a limit of {dur(at)} would have stopped {'them' if hung != 1 else 'it'} {dur(saved)} sooner"
             text += " in all" if hung != 1 else ""
         out.append({"name": unit_label(UnitKey.from_mapping(rec)), "hung": hung, "text": text})
     return out

@@ -170,10 +170,9 @@ def recommendations_json(result: RecommendResult) -> str:
 
 
 def verdict_summary(result: RecommendResult) -> str:
-    """``51 unit(s): ok 10, too_tight 3, ... (model: 2026-10-24 → 2026-11-23 (30 days), 144 runs)``"""
+    """``51 unit(s): ok 10, too_tight 3, ...`` (the window is on the line before it, as every history command says it)."""
     found = counts(r.verdict for r in result.recommendations) or "no observations in the window; try --since"
-    window = f" (model: {window_phrase(result.window_start, result.window_end, result.runs)})" if result.runs else ""
-    return f"{len(result.recommendations)} unit(s): {found}{window}"
+    return f"{len(result.recommendations)} unit(s): {found}"
 
 
 def format_rate(rate: float | None, basis: str | None = None, interval: tuple[float | None, float | None] = (None, None)) -> str:
