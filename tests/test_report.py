@@ -435,3 +435,20 @@ def test_no_failure_sections_without_failure_data() -> None:
     """A report built without failure data (ReportInputs.failures None) has neither section."""
     context = build_context(replace(make_inputs(), failures=None))
     assert 'id="signatures"' not in render_html(context) and "New and growing failures" not in render_markdown(context)
+
+
+def test_every_section_states_what_it_looked_at_and_nothing_judged_is_said() -> None:
+    """The period, the history and the model's window with their run counts are stated; a report where no
+    unit could be judged says so instead of "Nothing to change"."""
+    context = build_context(make_inputs())
+    body = render_markdown(context)
+    assert "This week: 2026-02-23 → 2026-03-02 (7 days), 40 runs" in body
+    assert "Limits judged on 2026-01-31 → 2026-03-02 (30 days), 170 runs" in body
+    assert "(critical path in red; 2026-01-05 → 2026-03-02 (56 days), 320 runs)" in body
+    unjudged = [dict(r, verdict="insufficient_data", recommended_timeout_s=None) for r in RECOMMENDATIONS]
+    quiet = build_context(replace(make_inputs(), recommendations=unjudged))
+    assert quiet["actions"] == [] and quiet["judged"] == 0
+    text = render_markdown(quiet)
+    assert "Nothing could be judged yet" in text and "Nothing to change" not in text
+    runner_made = [dict(r, settable=False) if r["scope"] == "job" else r for r in RECOMMENDATIONS]  # verdicts kept
+    assert all(a["name"] not in ("e2e", "unit") for a in build_context(replace(make_inputs(), recommendations=runner_made))["actions"])
