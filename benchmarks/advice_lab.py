@@ -2,7 +2,7 @@
 
 The research record behind design D15, kept so ``advice_compare.py`` can replay the alternatives
 it compared. The production estimators are the package's, vectorized over units:
-``analyzer.model.killrate`` (kill rates and intervals), ``analyzer.model.tails`` / ``gpd`` /
+``analyzer.model.rates`` (kill rates and intervals), ``analyzer.model.tails`` / ``gpd`` /
 ``mixture`` (the tails and their test), ``analyzer.model.hangs`` and ``analyzer.advise.policy``
 (verdict and limit rule); ``tests/test_advice_estimators.py`` checks them against reference
 optimizers. Changes to the advice go there, not here.

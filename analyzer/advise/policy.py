@@ -3,7 +3,7 @@
 Pure. ``recommend`` applies it to every unit; ``layers`` makes the set consistent. The target:
 at most 1 − q of *healthy* runs stopped by a limit (q = ``quantile``, 0.99 by default; hung runs
 are set apart first, see ``model.hangs``). Every rate below is the model's censoring-aware
-estimate with its two-sided ``confidence`` interval (``model.killrate``: Kaplan–Meier where it
+estimate with its two-sided ``confidence`` interval (``model.rates``: Kaplan–Meier where it
 answers, the unit's accepted tail beyond).
 
 1. **Verdict on the limit in force L** (hysteresis: a limit is kept while the data cannot show

@@ -118,6 +118,9 @@ def recommend_limits(
     saved_at = np.where(changing, recommended, np.where(advised < now, advised, np.nan))
     saved = _hung_saved(model, saved_at)
     _, p99_lo, p99_hi, _ = model.quantile_interval(0.99)
+    # the interval shown beside the (Kaplan–Meier) p99 contains it, also where a tail placed the interval above
+    # the longest run of a short history (the KM p99 is then that run)
+    p99_lo = np.where(np.isfinite(p99_lo), np.fmin(p99_lo, units["p99_s"].to_numpy(dtype=float)), p99_lo)
     texts = {"verdict": verdicts}
     rows = units.assign(
         now=now, estimate=estimate, upper=upper, recommended=recommended, hung_saved=saved, saved_at=saved_at, p99_lo=p99_lo,

@@ -325,16 +325,6 @@ class DurationModel(ParamsMixin):
 
     # -- queries -------------------------------------------------------------------------------
 
-    def survival_at(self, limits: ArrayLike) -> NDArray[np.float64]:
-        """KM estimate of P(T > limit) per unit (NaN where the limit is NaN)."""
-        s = self.sorted_
-
-        def survival(units: NDArray[np.intp], lim: NDArray[np.float64]) -> NDArray[np.float64]:
-            j = s.rows_at(units, lim)
-            return np.where(j < s.starts[units], 1.0, s.survival[np.maximum(j, 0)] if s.t.size else 1.0)
-
-        return _where_limited(limits, survival)
-
     def runs_reaching(self, limits: ArrayLike) -> NDArray[np.float64]:
         """Per unit: observations that lasted at least the limit (what a KM answer there rests on)."""
         s = self.sorted_
@@ -342,7 +332,7 @@ class DurationModel(ParamsMixin):
 
     def rates(self, units: ArrayLike, limits: ArrayLike) -> Rates:
         """The kill rate P(T > limit) of (unit, limit) pairs with its interval at ``confidence``, and what
-        it rests on (``model.killrate``): Kaplan–Meier where it answers, the unit's accepted tail beyond."""
+        it rests on (``model.rates``): Kaplan–Meier where it answers, the unit's accepted tail beyond."""
         u = np.asarray(units, dtype=np.intp)
         lim = np.asarray(limits, dtype=np.float64)
         return pair_rates(self.sorted_, self.band_lo_, self.band_hi_, self.tails_, self.z_, u, lim, self.confidence)
@@ -421,22 +411,6 @@ class DurationModel(ParamsMixin):
         family = self.tails_.family
         basis = ["km" if c == 1 else f"tail:{family[u]}" if c == 2 else "unknown" for u, c in enumerate(codes.tolist())]
         return estimate, upper, basis
-
-    def survival_band_at(self, limits: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """The log-log confidence band (low, high) of the KM survival at each unit's limit."""
-        s = self.sorted_
-        lim = np.asarray(limits, dtype=np.float64)
-        low, high = np.full(lim.shape, np.nan), np.full(lim.shape, np.nan)
-        if not s.t.size:
-            return low, high
-        units = np.flatnonzero(np.isfinite(lim))
-        if units.size:
-            j = s.rows_at(units, lim[units])
-            before = j < s.starts[units]
-            j = np.maximum(j, 0)
-            low[units] = np.where(before, 1.0, self.band_lo_[j])
-            high[units] = np.where(before, 1.0, self.band_hi_[j])
-        return low, high
 
 
 def _empty_runner_frame() -> pd.DataFrame:

@@ -117,10 +117,13 @@ def _md_actions(context: Mapping[str, Any], n: int) -> list[str]:
 def _md_recommendations(context: Mapping[str, Any], n: int) -> list[str]:
     rows = [r for r in context["recommendations"] if r["verdict"] != "ok"]
     ok = len(context["recommendations"]) - len(rows)
-    unjudged = sum(1 for r in rows if r["verdict"] in ("insufficient_data", "not_settable"))
+    few = sum(1 for r in rows if r["verdict"] == "insufficient_data")
+    unsettable = sum(1 for r in rows if r["verdict"] == "not_settable")
     new = sum(1 for r in rows if r["verdict"] == "no_timeout")
-    counted = f"{len(rows) - unjudged - new} to change" + (f", {new} without a limit of {'its' if new == 1 else 'their'} own" if new else "")
-    counted += f", {ok} ok" + (f", {unjudged} not judged" if unjudged else "")
+    counted = f"{len(rows) - few - unsettable - new} to change"
+    counted += f", {new} without a limit of {'its' if new == 1 else 'their'} own" if new else ""
+    counted += f", {ok} ok" + (f", {unsettable} measured only (no limit can be set)" if unsettable else "")
+    counted += f", {few} with too few runs to judge" if few else ""
     lines = [
         f"<details><summary>Recommendations ({counted}; model: {context['windows']['model']})</summary>",
         "",
