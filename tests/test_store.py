@@ -197,7 +197,7 @@ def test_iso_round_trip() -> None:
 
 
 def test_a_store_from_before_the_hang_columns_gains_them(tmp_path: Path) -> None:
-    """Schema 5 adds the silences a hang is told by (observations) and the last line before one
+    """Schema 6 adds the silences a hang is told by (observations) and the last line before one
     (incidents): a store written at the version before keeps its rows, reads them with those fields
     empty, and takes new ones."""
     path = tmp_path / "s.db"
