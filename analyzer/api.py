@@ -24,7 +24,7 @@ from analyzer.config import Settings, require_label, require_quantile, require_r
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
-from analyzer.records import Incident
+from analyzer.records import TIMEOUT_KINDS, Incident
 from analyzer.store import SCHEMA_VERSION, Store, open_store
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
@@ -237,12 +237,19 @@ def incidents(
     branch: str | None = None, event: str | None = None, on_warning: Warn | None = None,
     on_window: Announce | None = None,
 ) -> list[Incident]:  # fmt: skip
-    """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause and
-    its run context (``Incident.context``)."""
+    """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause (a
+    timeout after a long silence in the log as a ``hang``, see ``model.hangs``) and its run context
+    (``Incident.context``)."""
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
     _context_filters(store, repo, branch, event)
-    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
-    return store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    if not any(i.kind in TIMEOUT_KINDS for i in found):
+        return found
+    from analyzer.model import as_hangs, hung_attempts
+
+    frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
+    return as_hangs(found, hung_attempts(frame))
 
 
 def local_runs(store: Store) -> dict[int, str]:
@@ -336,10 +343,15 @@ def recommend(
         found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
         policy = Policy(quantile=target, min_samples=settings.min_samples)
         # the model's units are the keys the current limits are looked up for; fitted once
-        model = DurationModel(quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples)
+        model = DurationModel(
+            quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples,
+            kill_budget=policy.budget,
+        )  # fmt: skip
         keys = keys_of(model.fit(frame).units_)
         specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
-        current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
+        current = current_limits(
+            keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found), timeouts=settings.timeouts
+        )
         result = recommend_limits(frame, current, policy, model=model)
     finally:
         if loading is not None:
@@ -408,7 +420,8 @@ def backtest(
     specs = _workflow_specs(store, repo, on_warning=on_warning)
     before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
     current = current_limits(
-        keys_of(unit_codes(train)[1]), workflows=specs, phases=settings.phases, logged=logged_limits(train, before)
+        keys_of(unit_codes(train)[1]), workflows=specs, phases=settings.phases, logged=logged_limits(train, before),
+        timeouts=settings.timeouts,
     )
     policy = Policy(quantile=settings.quantile if quantile is None else quantile, min_samples=settings.min_samples)
     return run_backtest(train, test, current, policy, split=point)
@@ -425,6 +438,7 @@ def report_inputs(
     """What a report is made of: the period, eight weeks of history (durations and queue times), the
     recommendations; ``branch`` and ``event`` keep the runs with that head branch and event."""
     from analyzer.advise import recommendation_dict
+    from analyzer.model import as_hangs, hung_attempts
     from analyzer.present.charts import TREND_WEEKS
     from analyzer.present.context import ReportInputs, package_version
 
@@ -448,7 +462,7 @@ def report_inputs(
     read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
-    found = store.load_incidents(repo=repo, since=start, branch=branch, event=event)
+    found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung_attempts(everything))
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,
                        observations=everything, on_window=(
         None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
@@ -468,6 +482,9 @@ def report_inputs(
         failures=failed,
         jobs=store.jobs_frame(repo=repo, since=history_start, branch=branch, event=event),
         filters=tuple((name, value) for name, value in (("branch", branch), ("event", event)) if value is not None),
+        model_start=window_start,
+        model_end=end,
+        model_runs=result.runs,
     )
 
 

@@ -36,6 +36,25 @@ def human_duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
+def percent(rate: float | None) -> str:
+    """A share as people read kill rates: ``<0.01 %``, ``0.04 %``, ``1.4 %``, ``12 %``; ``–`` when unknown.
+
+    One decimal from 0.1 % to 10 %, where the 1 % target and its 1.5 % tolerance must be told apart.
+    """
+    if rate is None or rate != rate:
+        return "–"
+    value = rate * 100
+    if value == 0:
+        return "0 %"
+    if value < 0.01:
+        return "<0.01 %"
+    if value < 0.1:
+        return f"{value:.2f} %"
+    if value < 10:
+        return f"{value:.1f} %"
+    return f"{value:.0f} %"
+
+
 def plain_seconds(seconds: float | None) -> str:
     """Seconds as a bare number for messages that say "s" after it: ``42``, ``2.5``, ``3`` (``-``: unknown)."""
     if seconds is None:

@@ -17,8 +17,11 @@ from typing import Any, NamedTuple
 OUTCOMES = ("success", "failure", "timeout", "cancelled", "runner_lost", "skipped")
 CENSORING_OUTCOMES = frozenset({"timeout", "cancelled", "runner_lost"})
 
-# Incident kinds, in the order they outrank each other when several explain one job attempt.
+# Incident kinds, in the order they outrank each other when several explain one job attempt. A
+# ``hang`` is a timeout after a long silence in the log (``model.hangs`` decides, across runs): the
+# analysis commands report such an incident as a hang, with the limit that ended it as ``ended_by``.
 INCIDENT_KINDS = (
+    "hang",
     "job_timeout",
     "step_timeout",
     "runner_lost",
@@ -213,6 +216,9 @@ class StepSpan:
     conclusion: str | None
     first_line: int  # 1-based, inclusive; 0 when the step has no lines in the log
     last_line: int  # 1-based, inclusive
+    gap_s: float | None = None  # the longest time between two consecutive lines of the step
+    silence_s: float | None = None  # from its last ordinary line to its closing lines (or its end)
+    quiet_evidence: str | None = None  # that last ordinary line (for steps that did not succeed)
 
     @property
     def duration_s(self) -> float | None:
@@ -270,6 +276,7 @@ class ParsedLog:
     line_count: int
     conclusion: str | None = None  # what the log itself says: success, failure, cancelled, ...
     warnings: tuple[str, ...] = field(default=())
+    gap_s: float | None = None  # the longest time between two consecutive lines of the whole log
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +299,8 @@ class Observation:
     limit_s: float | None = None
     runner: str | None = None
     step_number: int | None = None
+    silence_s: float | None = None  # a run a limit ended: how long its log was silent before (hangs)
+    gap_s: float | None = None  # the longest silence between two of its lines
 
     @classmethod
     def of_job(cls, job: Job, scope: str, **measured: Any) -> Observation:
@@ -321,6 +330,9 @@ class Incident:
     occurred_at: datetime | None = None
     # the job attempt's run context, as the store knows it (not part of what the log proved)
     context: JobContext | None = field(default=None, compare=False)
+    silence_s: float | None = None  # the log's silence before the limit fired (hangs)
+    last_output: str | None = None  # the last line before that silence
+    ended_by: str | None = None  # for a ``hang``: the limit that ended it (job_timeout, step_timeout, ...)
 
     @classmethod
     def of_job(cls, job: Job, kind: str, evidence: str, **where: Any) -> Incident:

@@ -171,11 +171,13 @@ def contradictions(r: dict[str, Any], quantile: float = Q) -> list[str]:
         out.append(f"too_tight beside an estimated kill rate of {now:.1%}, within the {target:.0%} target")
     if verdict == "too_tight" and now is not None and rec is not None and rec >= now:
         out.append(f"a raise that does not lower the estimated kill rate ({now:.1%} → {rec:.1%})")
-    if verdict in CHANGES and rec is not None and rec > tolerance and not any("re-measure" in n for n in r["notes"]):
+    # "raise to at least X, re-measure" says itself that X is a step towards a limit the data cannot place yet
+    remeasure = bool(r.get("remeasure")) or any("re-measure" in n for n in r["notes"])
+    if verdict in CHANGES and rec is not None and rec > tolerance and not remeasure:
         out.append(f"recommends a limit it estimates to stop {rec:.1%} of runs")
     hi = (r.get("p99_ci_s") or [None, None])[1]
     limit = r["recommended_timeout_s"]
-    if abs(quantile - 0.99) < 1e-9 and verdict in CHANGES and hi is not None and limit is not None and limit < hi - 0.5:
+    if abs(quantile - 0.99) < 1e-9 and verdict in CHANGES and hi is not None and limit is not None and limit < hi - 0.5 and not remeasure:
         out.append(f"recommends {limit:g} s below the upper end of its own p99 interval ({hi:g} s)")
     return out
 

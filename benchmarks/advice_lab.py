@@ -1,4 +1,11 @@
-"""Estimator research for limit advice: pure numpy/scipy functions on arrays, to be ported into the package.
+"""Estimator research for limit advice: pure numpy/scipy functions on arrays, one unit at a time.
+
+The research record behind design D15, kept so ``advice_compare.py`` can replay the alternatives
+it compared. The production estimators are the package's, vectorized over units:
+``analyzer.model.rates`` (kill rates and intervals), ``analyzer.model.tails`` / ``gpd`` /
+``mixture`` (the tails and their test), ``analyzer.model.hangs`` and ``analyzer.advise.policy``
+(verdict and limit rule); ``tests/test_advice_estimators.py`` checks them against reference
+optimizers. Changes to the advice go there, not here.
 
 Every function takes one unit's observations as arrays — ``durations`` (seconds), ``censored``
 (True: the run lasted *at least* that long: a limit fired, it was cancelled, its runner was lost)

@@ -7,12 +7,14 @@ adds columns (``ALTER TABLE … ADD COLUMN``) cannot run on a store that already
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from analyzer.store.schema import MIGRATIONS
 
 # The columns the run context added (queue time, actors, head commit message), per table.
 RUN_CONTEXT_COLUMNS = {"runs": ("actor", "triggering_actor", "head_commit_message"), "jobs": ("queued_s",)}
+_ADDED = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
 
 
 def migration_with(text: str) -> int:
@@ -23,10 +25,18 @@ def migration_with(text: str) -> int:
 RUN_CONTEXT_VERSION = migration_with("head_commit_message")
 
 
-def drop_run_context(conn: sqlite3.Connection) -> None:
-    """Take the run context's columns out, as a store from before ``RUN_CONTEXT_VERSION`` has them."""
-    for table, columns in RUN_CONTEXT_COLUMNS.items():
-        present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-        for column in columns:
-            if column in present:
+def drop_columns_since(conn: sqlite3.Connection, version: int) -> None:
+    """Take out every column the migrations from ``version`` on added, as a store from before it lacks them."""
+    for v, steps in MIGRATIONS.items():
+        for table, column in (m.groups() for step in steps if v >= version and (m := _ADDED.match(step))):
+            if column in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
                 conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+def drop_run_context(conn: sqlite3.Connection) -> None:
+    """Take the run context's columns out, and those of every later version, as a store from before
+    ``RUN_CONTEXT_VERSION`` has none of them."""
+    assert {c for cols in RUN_CONTEXT_COLUMNS.values() for c in cols} <= {
+        m[2] for step in MIGRATIONS[RUN_CONTEXT_VERSION] if (m := _ADDED.match(step))
+    }
+    drop_columns_since(conn, RUN_CONTEXT_VERSION)

@@ -71,7 +71,9 @@ def test_replay_arithmetic() -> None:
 
 def test_tekton_history_current_kills_ten_percent_we_advisor_few() -> None:
     """A 300 s limit that stops ~10 %: replayed, the current policy's censoring-aware kill rate shows
-    it; we-advisor's limit, chosen on the weeks before, stops at most 1.5 %."""
+    it; we-advisor's limit, chosen on the weeks before, stops a fraction of that. Every run past 300 s
+    was stopped, so that first raise rests on a tail and is capped at 1.4 × ("raise to at least 7 min,
+    re-measure"); the next one, on data measured under it, meets the target (test_recommend)."""
     frame = e2e_history(600, seed=7, days=56)
     split = default_split(frame["started_at"])
     train, test = split_frame(frame, split)
@@ -79,11 +81,14 @@ def test_tekton_history_current_kills_ten_percent_we_advisor_few() -> None:
     result = run_backtest(train, test, {key: CurrentLimit(300.0, "config")}, Policy(), split=split)
     tekton = {u.policy: u for u in result.units if u.key == key}
     assert tekton["current"].est_kill_rate == pytest.approx(TEKTON_TRUTH.survival(300), abs=0.04)
-    assert tekton["we-advisor"].est_kill_rate is not None and tekton["we-advisor"].est_kill_rate <= 0.015
+    assert tekton["we-advisor"].limit_s == 420.0
+    assert tekton["we-advisor"].est_kill_rate is not None and tekton["we-advisor"].est_kill_rate <= 0.3 * tekton["current"].est_kill_rate
     assert tekton["we-advisor"].limit_s is not None and tekton["we-advisor"].limit_s > 300
     assert tekton["we-advisor"].runner_minutes_at_risk > 0  # a looser limit waits longer on the runs it lets go
     t = totals(result)
-    assert t["we-advisor"].units_over_target < t["current"].units_over_target  # type: ignore[attr-defined]
+    # pooled over every unit and at the worst unit, fewer healthy runs stopped than by the limits in force
+    assert t["we-advisor"].est_kill_rate < t["current"].est_kill_rate  # type: ignore[attr-defined]
+    assert t["we-advisor"].worst_est_kill_rate < t["current"].worst_est_kill_rate  # type: ignore[attr-defined]
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert {p["policy"] for p in data["policies"]} == {p.name for p in POLICIES}
     assert data["split"] == split.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -28,7 +28,7 @@ from analyzer.parse.logs import PARSER_VERSION
 from analyzer.parse.observe import rules_fingerprint
 from analyzer.present.evidence import CHECK_MARKER
 from analyzer.present.markdown import MARKER
-from analyzer.present.text import dur
+from analyzer.present.text import dur, pct
 from analyzer.records import Job, Observation, Run, UnitKey
 from analyzer.store import Store
 from tests.fake_github import ACTIONS_BOT, EMPTY_REPO, TOKEN, FakeGitHub
@@ -141,9 +141,12 @@ def test_a_raised_source_timeout_gets_one_evidence_comment(world: tuple[Path, st
                               dur(unit["p99_s"] if np.isfinite(unit["p99_s"]) else None)]  # fmt: skip
         rate_300 = model.kill_rate(np.where(np.arange(len(model.units_)) == u, 300.0, np.nan))[0][u]
         assert 0.02 < rate_300 < 0.12
-        assert cells[6].startswith(f"{rate_300 * 100:.0f} % (")  # the old limit stops ~5 % of the runs
-        # past the longest run, which the old limit stopped: a tail's extrapolation; the data say only "at most"
-        assert cells[7].startswith("0") and f"tail; the data: 0 %–{cells[6].split('–')[1]}" in cells[7]
+        assert cells[6].startswith(f"{pct(rate_300)} (")  # the old limit stops ~5 % of the runs
+        # past the longest run, which the old limit stopped: a tail's extrapolation, with the tail's interval, as
+        # recommend's (one estimator: model.rates)
+        rates = model.rates(np.array([u]), np.array([600.0]))
+        assert cells[7] == f"{pct(rates.point[0])} ({rates.family[0]} tail: {pct(rates.lo[0])}–{pct(rates.hi[0])})"
+        assert cells[7].startswith(("0", "<0.01"))
         # 300 s stops ~5 % (too tight); 600 s is inside the policy's band: kept, beside what the data alone ask for
         assert cells[8].startswith("**ok**: 10 min fits (the data alone: ") and "7 min" in cells[8]
         assert len(fake.comments[5]) == 2  # the weekly report and the evidence, each once
@@ -255,9 +258,8 @@ def test_a_head_workflow_that_does_not_parse_is_an_error_and_a_broken_base_a_war
 
 
 def test_the_evidence_is_the_models(tmp_path: Path) -> None:
-    """weigh_changes' numbers are DurationModel's: the kill rates at both values with intervals around them;
-    past the longest run, which was stopped, an upper end only (the data cannot say more); past the
-    longest run when every run finished, the exact 0-of-n bound."""
+    """weigh_changes' numbers are DurationModel's, the estimator recommend judges by (model.rates): the kill
+    rates at both values with the intervals around them, what each rests on, a lower rate for the higher value."""
     frame = Store(history(tmp_path / "s.db")).observations_frame()
     [source] = find_changes([changed(helper(300), helper(600), HELPER)], [RULE], KEYS)
     [step] = find_changes([changed(workflow(30), workflow(30, step_minutes=15))], [], KEYS)
@@ -266,20 +268,23 @@ def test_the_evidence_is_the_models(tmp_path: Path) -> None:
     assert runs == 160
     [e] = phase_change.units
     model = DurationModel(quantile=0.99, confidence=Policy().confidence).fit(frame)
-    u = keys_of(model.units_).index(PHASE)
-    limits = np.full(len(model.units_), np.nan)
-    limits[u] = 300.0
+
+    def rate_of(key: UnitKey, limit: float) -> tuple[float, float, float, str | None]:
+        r = model.rates(np.array([keys_of(model.units_).index(key)]), np.array([limit]))
+        return float(r.point[0]), float(r.lo[0]), float(r.hi[0]), r.label(0)
+
     assert e.stops_before is not None and e.stops_after is not None
-    assert e.stops_before.rate == pytest.approx(model.kill_rate(limits)[0][u])
-    assert e.stops_before.low < e.stops_before.rate < e.stops_before.high
-    assert (e.stops_after.low, e.stops_after.high) == (0.0, e.stops_before.high)  # S(600) ≤ S(300), no lower end
+    before, after = e.stops_before, e.stops_after
+    assert (before.rate, before.low, before.high, before.basis) == pytest.approx(rate_of(PHASE, 300.0))
+    assert (after.rate, after.low, after.high, after.basis) == pytest.approx(rate_of(PHASE, 600.0))
+    assert before.low < before.rate < before.high and before.basis == "km"
+    assert after.rate < before.rate and after.high <= before.high and after.basis.startswith("tail:")
     assert (e.samples, e.verdict, e.recommended_s) == (160, "ok", 600.0)
     assert e.evidence_s is not None and 300 < e.evidence_s < 600  # what the data alone ask for: above the old limit
     [s] = step_change.units
     assert s.stops_before is None and s.stops_after is not None and s.before_s is None
-    events = int(model.units_.iloc[keys_of(model.units_).index(STEP)]["events"])
-    assert s.stops_after.low == 0.0 and s.stops_after.high == pytest.approx(1 - 0.05 ** (1 / events))
-    assert s.stops_after.rate < s.stops_after.high
+    assert (s.stops_after.rate, s.stops_after.low, s.stops_after.high) == pytest.approx(rate_of(STEP, 900.0)[:3])
+    assert s.stops_after.low <= s.stops_after.rate <= s.stops_after.high
 
 
 def test_text_from_the_pull_request_is_inert_in_the_comment(world: tuple[Path, str]) -> None:

@@ -434,7 +434,7 @@ def test_a_store_from_before_the_identity_rule_is_migrated_and_deduplicated(tmp_
             store.save_job(Job("local/logs", job_id, job_id, 1, "(local)", "test"))
             for part, name, data in parts:
                 store.save_log(job_id, data, part=part, name=name)
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path) as conn:  # version 1's shape: without the tables and columns added since
         conn.execute("DROP TABLE job_identity")
         conn.execute("DROP TABLE local_runs")
         drop_run_context(conn)  # a later version's columns: a version-1 store has none of them

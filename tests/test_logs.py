@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analyzer.config import PhaseRule
@@ -832,3 +833,46 @@ def test_an_end_whose_branches_share_a_first_letter_is_found(line: str, outcome:
     )
     parsed = parse_job_log(with_step((20.0, "Waiting for Tekton"), (25.0, line)), rules=[rule])
     assert [(p.name, p.duration_s, p.outcome) for p in parsed.phases] == [("wait", 5.0, outcome)]
+
+
+# -- silences (hangs) ----------------------------------------------------------------------------
+
+
+def test_silences_of_a_step_that_hung_until_the_job_limit() -> None:
+    """Lines every 30 s, then nothing for 20 minutes until the job's limit cancels the step: the step's
+    silence is those 20 minutes, measured to the runner's closing line, and its last ordinary line is
+    the evidence; a step that finished has a gap but no closing silence to speak of."""
+    rows: list[Row] = [(0.3, "Current runner version: '2.323.0'"), (2.0, "##[group]Run make e2e"), (2.1, "##[endgroup]")]
+    rows += [(2.1 + 30 * k, f"progress {k}") for k in range(1, 11)]
+    rows += ["  (a continuation line: no time)", (1502.1, "##[error]The operation was canceled."),
+             (1503.0, "Post job cleanup."), (1503.5, "Cleaning up orphan processes")]  # fmt: skip
+    parsed = parse_job_log(make_log(*rows), job_conclusion="cancelled")
+    step = next(s for s in parsed.steps if s.name == "Run make e2e")
+    assert step.silence_s == pytest.approx(1200.0, abs=1e-3)
+    assert step.gap_s == pytest.approx(1200.0, abs=1e-3)
+    assert step.quiet_evidence == "progress 10"
+    setup = next(s for s in parsed.steps if s.name == "Set up job")
+    assert setup.quiet_evidence is None and setup.gap_s is not None and setup.gap_s < 2
+    assert parsed.gap_s == pytest.approx(1200.0, abs=1e-3)
+
+
+def test_line_times_cross_midnight_and_month_ends_and_keep_fractions() -> None:
+    """Every line's time is read at once, to the second: the clock runs on across midnight (here at a year's
+    end), a line without a timestamp has no time, a small step back stays one, the absolute time is exact."""
+    from analyzer.parse.logs.quiet import LineTimes
+
+    text = (
+        b"2025-12-31T23:59:59.5000000Z a\n"
+        b"2026-01-01T00:00:01.2500000Z b\n"
+        b"not a timestamp, but a line long enough to be looked at\n"
+        b"2026-01-01T00:01:01Z c (no fraction)\n"
+        b"2026-01-01T00:01:00.9000000Z d (a step back)\n"
+        b"2026-01-01T00:31:00.0000000Z ##[error]The operation was canceled.\n"
+    )
+    times = LineTimes.of(text, 0)
+    assert times.line.tolist() == [0, 1, 3, 4, 5]
+    assert np.diff(times.seconds).tolist() == [2, 60, -1, 1800]  # to the second
+    assert times.origin + times.seconds[0] == pytest.approx(datetime(2025, 12, 31, 23, 59, 59, 500000, tzinfo=UTC).timestamp())
+    assert times.longest_gap(1, 5) == 60
+    (quiet,) = times.quiet([(1, 6, None)])
+    assert (quiet.silence_s, quiet.quiet_line) == (1800, 5)

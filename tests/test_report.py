@@ -225,6 +225,9 @@ def make_inputs(*, runs: int = 160, planted: bool = False) -> ReportInputs:
         version="9.9.9",
         failures=failures_of(found, start, planted),
         jobs=synthetic_jobs(frame),
+        model_start=END - timedelta(days=30),
+        model_end=END,
+        model_runs=170,
     )
 
 
@@ -286,10 +289,12 @@ def test_markdown_matches_gold() -> None:
 
 
 def test_headline_names_the_limit_that_kills_healthy_runs() -> None:
-    """The first action is the tight limit, with its kill rate and the recommended value."""
+    """The first action is the tight limit, named with its job and step, with its kill rate now and then."""
     context = build_context(make_inputs())
     first = context["actions"][0]
-    assert (first["name"], first["text"], first["to"]) == ("tekton-wait", "limit 5 min kills ~9 % of healthy runs", "recommend 10 min")
+    assert (first["name"], first["text"], first["to"], first["then"]) == (
+        f"tekton-wait (e2e › {STEP4})", "limit 5 min stops 8.9 % of healthy runs", "recommend 10 min", "0.4 %"
+    )
 
 
 def test_weekly_regression_is_flagged() -> None:
@@ -430,3 +435,20 @@ def test_no_failure_sections_without_failure_data() -> None:
     """A report built without failure data (ReportInputs.failures None) has neither section."""
     context = build_context(replace(make_inputs(), failures=None))
     assert 'id="signatures"' not in render_html(context) and "New and growing failures" not in render_markdown(context)
+
+
+def test_every_section_states_what_it_looked_at_and_nothing_judged_is_said() -> None:
+    """The period, the history and the model's window with their run counts are stated; a report where no
+    unit could be judged says so instead of "Nothing to change"."""
+    context = build_context(make_inputs())
+    body = render_markdown(context)
+    assert "This week: 2026-02-23 → 2026-03-02 (7 days), 40 runs" in body
+    assert "Limits judged on 2026-01-31 → 2026-03-02 (30 days), 170 runs" in body
+    assert "(critical path in red; 2026-01-05 → 2026-03-02 (56 days), 320 runs)" in body
+    unjudged = [dict(r, verdict="insufficient_data", recommended_timeout_s=None) for r in RECOMMENDATIONS]
+    quiet = build_context(replace(make_inputs(), recommendations=unjudged))
+    assert quiet["actions"] == [] and quiet["judged"] == 0
+    text = render_markdown(quiet)
+    assert "Nothing could be judged yet" in text and "Nothing to change" not in text
+    runner_made = [dict(r, settable=False) if r["scope"] == "job" else r for r in RECOMMENDATIONS]  # verdicts kept
+    assert all(a["name"] not in ("e2e", "unit") for a in build_context(replace(make_inputs(), recommendations=runner_made))["actions"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from analyzer.errors import StoreError
 from analyzer.records import Annotation, Incident, Job, Observation, Run, StepInfo, iso, parse_iso
 from analyzer.store import SCHEMA_VERSION, Store
+from tests.old_stores import drop_columns_since, migration_with
 
 T0 = datetime(2026, 3, 2, 10, 11, 12, 123456, tzinfo=UTC)
 
@@ -192,3 +194,31 @@ def test_iso_round_trip() -> None:
     assert parse_iso(iso(T0)) == T0
     assert parse_iso("2025-04-16T17:50:15Z") == datetime(2025, 4, 16, 17, 50, 15, tzinfo=UTC)
     assert parse_iso("garbage") is None
+
+
+def test_a_store_from_before_the_hang_columns_gains_them(tmp_path: Path) -> None:
+    """Schema 6 adds the silences a hang is told by (observations) and the last line before one
+    (incidents): a store written at the version before keeps its rows, reads them with those fields
+    empty, and takes new ones."""
+    path = tmp_path / "s.db"
+    obs = Observation(scope="job", repo="o/r", workflow="E2E", job="e2e", step=None, phase=None, run_id=7, run_attempt=1,
+                      job_id=42, started_at=T0, duration_s=1800.0, outcome="timeout", censored=True, limit_s=1800.0)  # fmt: skip
+    incident = Incident("o/r", "E2E", 7, 1, 42, "e2e", 4, "Run tests", None, "job_timeout", 1800.0, "exceeded", T0)
+    with Store(path) as store:
+        store.save_job(_job())
+        store.save_analysis(42, [obs], incident, parser_version=1, rules_hash="x")
+    before = migration_with("last_output") - 1
+    with sqlite3.connect(path) as conn:  # back to the shape of the version before the hang columns
+        drop_columns_since(conn, before + 1)
+        conn.execute(f"UPDATE meta SET value='{before}' WHERE key='schema_version'")
+    with Store(path, create=False) as store:
+        assert _schema_version(path) == SCHEMA_VERSION
+        frame = store.observations_frame()
+        assert len(frame) == 1 and frame["duration_s"].iloc[0] == 1800.0 and frame["silence_s"].isna().all()
+        (kept,) = store.load_incidents()
+        assert kept == incident and kept.silence_s is None and kept.last_output is None
+        hung = replace(obs, silence_s=900.0, gap_s=40.0)
+        store.save_analysis(42, [hung], replace(incident, silence_s=900.0, last_output="waiting"), parser_version=3,
+                            rules_hash="x")  # fmt: skip
+        assert store.observations_frame()["silence_s"].tolist() == [900.0]
+        assert store.load_incidents()[0].last_output == "waiting"

@@ -46,7 +46,7 @@ class LimitPolicy:
 
 POLICIES = (
     LimitPolicy("current", "the limits in force (workflow YAML, config, logs)"),
-    LimitPolicy("we-advisor", "upper confidence bound of the censoring-aware quantile + margin, with hysteresis"),
+    LimitPolicy("we-advisor", "smallest limit whose censoring-aware kill-rate upper bound is within 1.5 × (1 − q), with hysteresis"),
     LimitPolicy("jenkins-elastic", "2.5 × mean of successful runs (Jenkins' elastic timeout)"),
     LimitPolicy("max+3sd", "slowest success + 3 standard deviations of successes"),
     LimitPolicy("1.5x-slowest", "1.5 × the slowest successful run"),
@@ -202,7 +202,7 @@ def run_backtest(
     order = np.argsort(unit_of_row, kind="stable")
     bounds = np.searchsorted(unit_of_row[order], np.arange(len(keys) + 1))
     for p in POLICIES:
-        rates, _ = replay.kill_rate(limits[p.name], max_tail_error=policy.max_tail_error)
+        rates, _ = replay.kill_rate(limits[p.name])
         for i in (int(x) for x in np.flatnonzero(eligible)):
             rows = order[bounds[i] : bounds[i + 1]]
             outcomes.append(_replay(keys[i], p.name, limits[p.name][i], durations[rows], healthy[rows], timed_out[rows], rates[i]))

@@ -283,8 +283,8 @@ def weigh_changes(
             if unit.key in index:
                 before[index[unit.key]] = math.nan if unit.before_s is None else unit.before_s
                 after[index[unit.key]] = math.nan if unit.after_s is None else unit.after_s
-        rates_before = kill_rates(model, before, max_tail_error=policy.max_tail_error)
-        rates_after = kill_rates(model, after, max_tail_error=policy.max_tail_error)
+        rates_before = kill_rates(model, before)
+        rates_after = kill_rates(model, after)
         rows = []
         for unit in change.units:
             r, u = recommended.get(unit.key), index.get(unit.key)

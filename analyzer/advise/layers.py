@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from analyzer.advise.policy import Policy, round_limit, verdict
+from analyzer.advise.policy import PROPOSALS, Policy, loose, round_limit
 from analyzer.advise.result import LayerWarning
 from analyzer.formatting import human_duration
 from analyzer.model import DurationModel, segment_nanmedians
@@ -130,20 +130,27 @@ def apply_layers(
     s: Structure,
     keys: Sequence[UnitKey],
     now: NDArray[np.float64],
-    own: NDArray[np.float64],
-    lo_edge: NDArray[np.float64],
     recommended: NDArray[np.float64],
     verdicts: list[str],
     policy: Policy,
+    advised: NDArray[np.float64] | None = None,
 ) -> tuple[list[LayerWarning], dict[int, str]]:
     """Flag limits that do not fit their layers and raise outer recommendations to fit the inner ones.
 
-    ``recommended`` and ``verdicts`` are updated in place; returns the warnings and a note per
-    unit whose recommendation was raised.
+    An outer limit that is cut (``too_loose``) takes along the kept inner limits that could no
+    longer fire before it: each is cut to its own new limit (``advised``: within the kill-rate
+    budget like any), since the file is being edited anyway. Then a proposed outer limit (a raise,
+    a cut, a limit for a unit without one) is raised to leave room for the recommended inner limits
+    on its critical path; a cut that would no longer be worth it keeps the limit in force. An ``ok``
+    outer limit is kept (its own kill rate is within the target) and only flagged.
+    ``recommended`` and ``verdicts`` are updated in place; returns the warnings and a note per unit
+    whose recommendation was changed here.
     """
     warnings: list[LayerWarning] = []
     raised: dict[int, str] = {}
     limited = np.isfinite(now)
+    if advised is not None:
+        _cut_along(s, keys, now, recommended, verdicts, advised, limited, raised)
 
     # inner limits (as they are today) that cannot fire before their nearest limited outer layer
     for u in range(len(keys)):
@@ -197,19 +204,17 @@ def apply_layers(
                             f"critical path plus the time around them ({human_duration(inner)})",
                         )
                     )
-                if np.isfinite(own[u]) and own[u] < target:
-                    own[u] = target
-                    edge = max(inner, float(lo_edge[u])) if np.isfinite(lo_edge[u]) else inner
-                    judged, value = verdict(False, float(now[u]), edge, float(own[u]), policy)
-                    if judged != "ok":
+                if verdicts[u] in PROPOSALS and recommended[u] < target:
+                    if verdicts[u] == "too_loose" and not loose(float(now[u]), target, policy):
+                        verdicts[u], recommended[u] = "ok", now[u]
+                        raised[u] = (f"kept: its inner limits need {human_duration(inner)} on the critical path, "
+                                     "so a cut would not leave them room")  # fmt: skip
+                    else:
+                        recommended[u] = target
                         raised[u] = (
                             f"raised to {human_duration(target)} to leave room for its inner limits "
                             f"({human_duration(inner)} on the critical path)"
                         )
-                    if verdicts[u] != "insufficient_data":
-                        verdicts[u], recommended[u] = judged, value
-                elif now[u] < inner and verdicts[u] != "insufficient_data":
-                    verdicts[u], recommended[u] = "too_tight", max(float(own[u]), target)
             value = float(recommended[u])
         need[u] = value
         return value
@@ -218,6 +223,29 @@ def apply_layers(
     for u in roots:
         needed(u)
     return warnings, raised
+
+
+def _cut_along(
+    s: Structure, keys: Sequence[UnitKey], now: NDArray[np.float64], recommended: NDArray[np.float64], verdicts: list[str],
+    advised: NDArray[np.float64], limited: NDArray[np.bool_], notes: dict[int, str],
+) -> None:  # fmt: skip
+    """Kept inner limits that could not fire before their outer limit's cut are cut to their own new limit."""
+    for u in range(len(keys)):
+        if verdicts[u] != "too_loose" or not np.isfinite(recommended[u]):
+            continue
+        stack = list(s.children.get(u, []))
+        while stack:
+            c = stack.pop()
+            stack.extend(s.children.get(c, []))
+            if not limited[c] or verdicts[c] != "ok" or not np.isfinite(advised[c]) or advised[c] >= now[c]:
+                continue
+            offset = float(s.start[c] - s.start[u]) if np.isfinite(s.start[c] - s.start[u]) else 0.0
+            if max(0.0, offset) + now[c] >= recommended[u]:
+                verdicts[c], recommended[c] = "too_loose", float(advised[c])
+                notes[c] = (
+                    f"cut with its {keys[u].scope}'s limit ({keys[u].label()}: {human_duration(now[u])} → "
+                    f"{human_duration(recommended[u])}), which it could no longer fire before"
+                )
 
 
 def _has_limited_descendant(u: int, s: Structure, limited: NDArray[np.bool_]) -> bool:

@@ -15,13 +15,15 @@ from analyzer.records import UnitKey
 class TailEstimate:
     """The parametric tail of a unit: an extrapolation, labelled as such wherever it is shown."""
 
-    model: str  # lognormal | weibull
-    quantile_s: float
-    upper_s: float
-    p95_s: float
-    p99_s: float
-    fit_error: float  # largest gap between the model's CDF and the KM CDF at finished runs
-    used: bool  # the recommendation rests on it
+    model: str  # lognormal | weibull | gpd | mixture
+    quantile_s: float | None
+    upper_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    fit_error: float  # its tail Kolmogorov–Smirnov distance to the KM curve beyond the threshold
+    used: bool  # a number of the recommendation rests on it
+    ks_critical: float | None = None  # the distance it had to stay under to be accepted
+    threshold_s: float | None = None  # where the test (and a POT model) starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +57,20 @@ class Recommendation(UnitSummary):
     verdict: str
     false_timeout_rate_current: float | None
     false_timeout_rate_recommended: float | None
-    quantile_s: float | None = None  # KM estimate of the target quantile
+    quantile_s: float | None = None  # best estimate of the target quantile (KM, or the tail beyond the data)
     quantile_lower_bound_s: float | None = None  # set when the quantile lies beyond the data
-    upper_bound_s: float | None = None  # the upper confidence bound the recommendation starts from
-    basis: str | None = None  # km | tail:lognormal | tail:weibull
+    upper_bound_s: float | None = None  # the quantile's one-sided upper confidence bound
+    basis: str | None = None  # what the recommended limit rests on: km | tail:<model> | unknown
     rate_basis: tuple[str | None, str | None] = (None, None)  # what the two kill rates rest on
     tail: TailEstimate | None = None
     hung: int = 0
+    rate_current_ci: tuple[float | None, float | None] = (None, None)  # the two kill rates' intervals
+    rate_recommended_ci: tuple[float | None, float | None] = (None, None)
+    settable: bool = True  # a limit can be written for this unit (not a step the runner makes)
+    where: str | None = None  # where it is written: workflow job/step timeout-minutes, [[timeouts]] FILE, …
+    remeasure: bool = False  # "raise to at least X, re-measure": the data cannot say how far beyond runs go
+    hung_saved_s: float | None = None  # how much sooner (in all) a lower limit would have stopped the hung runs ...
+    hung_saved_at_s: float | None = None  # ... this one: the recommended limit, or, where one is kept, today's new one
     trend: str | None = None
     change_ratio: float | None = None
     expression: str | None = None
@@ -91,12 +100,21 @@ class RecommendResult:
     recommendations: tuple[Recommendation, ...]
     layers: tuple[LayerWarning, ...] = ()
     policy: Policy = field(default_factory=Policy)
+    window_start: datetime | None = None  # the observations the model looked at: first start ...
+    window_end: datetime | None = None  # ... and last
+    runs: int = 0  # job attempts in them
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of DESIGN.md, plus ``notes``, ``tail_estimate``, ``layers`` and a few more."""
+        def when(value: datetime | None) -> str | None:
+            return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
         return {
-            "generated_at": self.generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generated_at": when(self.generated_at),
             "quantile": self.quantile,
+            "window_start": when(self.window_start),
+            "window_end": when(self.window_end),
+            "runs": self.runs,
             "recommendations": [recommendation_dict(r) for r in self.recommendations],
             "layers": [
                 {
@@ -132,6 +150,11 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
         "verdict": r.verdict,
         "false_timeout_rate_current": r.false_timeout_rate_current,
         "false_timeout_rate_recommended": r.false_timeout_rate_recommended,
+        "false_timeout_rate_current_ci": list(r.rate_current_ci),
+        "false_timeout_rate_recommended_ci": list(r.rate_recommended_ci),
+        "settable": r.settable,
+        "where": r.where,
+        "remeasure": r.remeasure,
         "quantile_s": r.quantile_s,
         "quantile_lower_bound_s": r.quantile_lower_bound_s,
         "upper_bound_s": r.upper_bound_s,
@@ -139,6 +162,8 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
         "false_timeout_rate_basis": {"current": r.rate_basis[0], "recommended": r.rate_basis[1]},
         "tail_estimate": None,
         "hung": r.hung,
+        "hung_saved_s": r.hung_saved_s,
+        "hung_saved_at_s": r.hung_saved_at_s,
         "trend": r.trend,
         "change_ratio": r.change_ratio,
         "expression": r.expression,
@@ -153,6 +178,8 @@ def recommendation_dict(r: Recommendation) -> dict[str, Any]:
             "p95_s": r.tail.p95_s,
             "p99_s": r.tail.p99_s,
             "fit_error": r.tail.fit_error,
+            "ks_critical": r.tail.ks_critical,
+            "threshold_s": r.tail.threshold_s,
             "used": r.tail.used,
             "label": "parametric extrapolation (censored maximum likelihood)",
         }

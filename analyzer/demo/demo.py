@@ -19,6 +19,7 @@ from analyzer.model import UnitStats
 from analyzer.model.failures import FailureReport
 from analyzer.present.files import WrittenReport
 from analyzer.present.tables import format_rate, names, share
+from analyzer.present.text import window_phrase
 from analyzer.records import Incident
 
 REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
@@ -104,22 +105,25 @@ def _failure_lines(report: FailureReport, *, top: int = 5) -> str:
 
 def _render_recommendations(result: RecommendResult, *, top: int = 8) -> str:
     """The limits that should change, worst first: verdict, current and recommended, and their kill rates."""
-    changing = [r for r in result.recommendations if r.verdict in ("too_tight", "too_loose")]
+    changing = [r for r in result.recommendations if r.verdict in ("too_tight", "too_loose") and r.settable]
     changing.sort(key=lambda r: (r.verdict != "too_tight", -(r.false_timeout_rate_current or 0.0), r.job, r.name))
     rows = [
         [
             r.verdict, job, name, f"{human_duration(r.current_timeout_s)} ({r.current_source})",
-            human_duration(r.recommended_timeout_s), format_rate(r.false_timeout_rate_current, r.rate_basis[0]),
-            format_rate(r.false_timeout_rate_recommended, r.rate_basis[1]),
+            human_duration(r.recommended_timeout_s) + (" (re-measure)" if r.remeasure else ""),
+            format_rate(r.false_timeout_rate_current, r.rate_basis[0], r.rate_current_ci),
+            format_rate(r.false_timeout_rate_recommended, r.rate_basis[1], r.rate_recommended_ci),
         ]
         for r, (job, name) in zip(changing[:top], names(changing[:top], ("job", 10), ("name", 30)), strict=True)
     ]
     q = f"{result.quantile * 100:g}"
+    target = f"{100 - result.quantile * 100:g}"
     out = [
         "",
         "",
-        f"Recommended limits (p{q}: at most {100 - result.quantile * 100:g} % of healthy runs stopped; upper confidence",
-        "bound + margin; 'killed' = estimated share of runs the limit stops, censoring-aware)",
+        f"Recommended limits (p{q}: at most {target} % of healthy runs stopped; 'killed' = estimated share of healthy runs",
+        "the limit stops, censoring-aware, with its 90 % interval; a new limit is the smallest whose interval stays",
+        f"within 1.5 × {target} %; model: {window_phrase(result.window_start, result.window_end, result.runs)})",
         render_table(["verdict", "job", "unit", "current", "recommended", "killed now", "killed then"], rows, right=(5, 6))
         if rows else "  every limit in force is within its band: nothing to change",
     ]

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from analyzer.config import quantile_ok
 from analyzer.model.base import ParamsMixin
+from analyzer.model.hangs import hung_rows
 from analyzer.model.km import (
     EPS,
     SortedRows,
@@ -27,11 +28,10 @@ from analyzer.model.km import (
     segment_medians,
     sort_units,
 )
+from analyzer.model.rates import KM_SUPPORT, Rates, pair_rates
 from analyzer.model.stats import STATS_QUANTILES
-from analyzer.model.tails import TAIL_MIN_EVENTS, TAIL_MODELS, TailFits, fit_tails
+from analyzer.model.tails import Tails, fit_unit_tails
 from analyzer.model.units import Rows, unit_rows
-
-KM_SUPPORT = 5  # a KM answer at t rests on the runs that reached t; fewer than this: prefer the tail
 
 
 class DurationModel(ParamsMixin):
@@ -49,22 +49,27 @@ class DurationModel(ParamsMixin):
       ``q_support`` is how many observations lie beyond the estimate;
     - ``q_ci_lo_s``/``q_ci_hi_s`` and ``p99_ci_lo_s``/``p99_ci_hi_s``: confidence intervals at
       level ``confidence`` (method ``ci_method``; NaN where the data cannot bound them);
-    - ``tail_model`` (``lognormal`` or ``weibull``: whichever has the higher censored
-      likelihood), ``tail_q_s``, ``tail_q_lo_s``, ``tail_q_hi_s`` (its q-quantile and confidence bounds,
-      delta method), ``tail_p95_s``, ``tail_p99_s`` and ``tail_fit_error`` (largest gap between its CDF
-      and the KM CDF at finished runs): a *parametric extrapolation*, fitted where the KM answer
-      rests on fewer than ``KM_SUPPORT`` runs (``tail="auto"``), everywhere (``"always"``) or
-      nowhere (``"never"``);
+    - ``tail_model`` (``lognormal``, ``weibull``, ``gpd`` or ``mixture``: the simplest model accepted
+      by the tail Kolmogorov–Smirnov test, see ``model.tails``; None when none is),
+      ``tail_q_s``, ``tail_q_lo_s``, ``tail_q_hi_s`` (its q-quantile and confidence bounds, delta
+      method), ``tail_p95_s``, ``tail_p99_s``, ``tail_fit_error`` (its tail KS distance),
+      ``tail_ks_critical`` (the distance it had to stay under) and ``tail_threshold_s`` (where the
+      test, and a POT model, starts): a *parametric extrapolation*, fitted where the KM curve cannot
+      answer what a limit needs (``tail="auto"``: the quantile rests on fewer than ``KM_SUPPORT``
+      runs, the longest run was stopped, or no limit inside the data has a kill-rate upper bound
+      within ``kill_budget``), everywhere (``"always"``) or nowhere (``"never"``);
     - ``recent_median_s``, ``previous_median_s``, ``change_ratio``, ``change_z`` and ``trend``
       (``slower``/``faster``/None): the last ``change_days`` against the ``change_days`` before,
       by medians and a Mann–Whitney rank test (|z| ≥ 3 and a median change of 10 % or more);
       censored rows enter at their observed duration, which can only understate a slowdown;
     - ``insufficient``: fewer than ``min_samples`` observations;
-    - ``hung``: censored runs set aside as hung rather than slow — stopped (by a limit or a
-      cancel) after more than ``hung_factor`` × the median and twice the longest finished run. A
-      job killed at GitHub's 360-minute default when it usually takes five says nothing about
-      how long a healthy run takes, but it would otherwise push every upper quantile beyond the
-      data. ``hung_`` marks them (per fitted row); ``hung_factor=None`` keeps them all.
+    - ``hung``: runs set aside as hung rather than slow (``model.hangs``): ended by a limit after
+      a long silence in the log (the frame's ``silence_s`` and ``gap_s``); and, for rows without
+      that information, censored runs stopped after more than ``hung_factor`` × the median and
+      twice the longest finished run. A job killed at GitHub's 360-minute default when it usually
+      takes five says nothing about how long a healthy run takes, but it would otherwise push every
+      upper quantile beyond the data. ``hung_`` marks them (per fitted row); ``hung_factor=None``
+      keeps them all.
 
     ``by_runner_`` holds KM quantiles per (unit, runner label) for units that ran on several
     labels with ``min_samples`` runs each.
@@ -93,6 +98,7 @@ class DurationModel(ParamsMixin):
         tail: str = "auto",
         by_runner: bool = True,
         hung_factor: float | None = 10.0,
+        kill_budget: float | None = None,
         random_state: int = 0,
     ) -> None:
         self.quantile = quantile
@@ -105,6 +111,7 @@ class DurationModel(ParamsMixin):
         self.tail = tail
         self.by_runner = by_runner
         self.hung_factor = hung_factor
+        self.kill_budget = kill_budget
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: object = None) -> DurationModel:
@@ -125,14 +132,16 @@ class DurationModel(ParamsMixin):
         units = rows.keys.copy()
         units["samples"] = s.sizes
         units["censored"] = np.bincount(rows.unit, weights=rows.censored.astype(np.float64), minlength=n_units).astype(np.intp)
-        s, hung = self._drop_hung(s, n_units)
+        s, hung = self._drop_hung(s, n_units, X, rows)
         self.z_ = float(sc.ndtri(0.5 + self.confidence / 2))
         self.sorted_ = s
+        self.band_lo_, self.band_hi_ = loglog_bands(s, self.z_) if s.t.size else (np.empty(0), np.empty(0))
         self.positions_ = rows.position
         self.unit_of_row_ = rows.unit
         self.started_ = rows.started
         self.attempt_ = rows.attempt
         self.hung_ = hung
+        self.durations_ = rows.t
         self.n_units_ = n_units
         units["hung"] = np.bincount(rows.unit[hung], minlength=n_units).astype(np.intp)
         units["events"] = units["samples"] - units["censored"]
@@ -165,23 +174,28 @@ class DurationModel(ParamsMixin):
 
     # -- parts of fit --------------------------------------------------------------------------
 
-    def _drop_hung(self, s: SortedRows, n_units: int) -> tuple[SortedRows, NDArray[np.bool_]]:
-        """Set aside censored runs that were plainly hung, not slow (see ``hung_factor``).
+    def _drop_hung(self, s: SortedRows, n_units: int, X: pd.DataFrame, rows: Rows) -> tuple[SortedRows, NDArray[np.bool_]]:
+        """Set aside the runs that hung rather than ran slow (see ``hung``).
 
         Returns the sorted rows without them and a mask over the fitted rows (input order).
         """
         hung = np.zeros(s.t.size, dtype=bool)
         if self.hung_factor is None or not s.t.size:
             return s, hung
+        silence = _column(X, "silence_s", rows.position)
+        if np.isfinite(silence).any():
+            outcome = X["outcome"].to_numpy()[rows.position] if "outcome" in X else np.full(rows.position.size, "")
+            hung |= hung_rows(rows.unit, outcome, rows.censored, silence, _column(X, "gap_s", rows.position), n_units)
+        # without a log's silences: stopped long after every finished run (GitHub's 360-minute default)
         median = rows_to_times(s, *km_quantile_rows(s, 0.5))
         finished = np.maximum.reduceat(np.where(s.event, s.t, -np.inf), s.starts)
         with np.errstate(invalid="ignore"):
             threshold = np.maximum(float(self.hung_factor) * median, 2.0 * finished)
-            flag = ~s.event & (s.t > threshold[s.unit])
-        if not flag.any():
-            return s, hung
-        keep = ~flag
+            flag = ~s.event & (s.t > threshold[s.unit]) & ~np.isfinite(silence[s.order])
         hung[s.order[flag]] = True
+        if not hung.any():
+            return s, hung
+        keep = ~hung[s.order]
         return km_sorted(s.order[keep], s.unit[keep], s.t[keep], s.event[keep], n_units), hung
 
     def _ci(self, q: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -196,57 +210,38 @@ class DurationModel(ParamsMixin):
                 a, b = int(s.starts[u]), int(s.ends[u])
                 lo[u], hi[u] = bootstrap_quantile_ci(s.t[a:b], s.event[a:b], q, self.confidence, self.n_bootstrap, rng)
             return lo, hi
-        band_lo, band_hi = loglog_bands(s, self.z_)
+        band_lo, band_hi = self.band_lo_, self.band_hi_
         target = 1.0 - q + EPS
         return rows_to_times(s, *first_where(band_lo <= target, s)), rows_to_times(s, *first_where(band_hi <= target, s))
 
     def _fit_tail_models(self) -> None:
         s, units = self.sorted_, self.units_
         n_units = len(units)
-        events = units["events"].to_numpy()
-        if self.tail == "never":
+        if self.tail == "never" or not s.t.size:
             wanted = np.zeros(n_units, bool)
         elif self.tail == "always":
-            wanted = events >= TAIL_MIN_EVENTS
+            wanted = np.ones(n_units, bool)
         else:
+            budget = (1.5 * (1.0 - self.quantile)) if self.kill_budget is None else float(self.kill_budget)
+            certified = first_where((self.band_hi_ <= budget) & (s.survival > 0), s)[1]
             weak = (units["q_support"].to_numpy() < KM_SUPPORT) | units["q_ci_hi_s"].isna().to_numpy()
-            wanted = weak & (events >= TAIL_MIN_EVENTS)
-        for column in ("tail_q_s", "tail_q_lo_s", "tail_q_hi_s", "tail_p95_s", "tail_p99_s", "tail_fit_error"):
+            wanted = weak | units["max_censored"].to_numpy(dtype=bool) | ~certified
+        self.tails_ = fit_unit_tails(s, wanted) if wanted.any() else Tails.empty(n_units)
+        t = self.tails_
+        chosen = np.flatnonzero(t.chosen)
+        for column in ("tail_q_s", "tail_q_lo_s", "tail_q_hi_s", "tail_p95_s", "tail_p99_s"):
             units[column] = np.nan
-        units["tail_model"] = None
-        self.tails_: dict[str, TailFits] = {}
-        self.tail_family_ = np.full(n_units, "", dtype=object)
-        self.tail_local_ = np.full(n_units, -1, np.intp)
-        chosen = np.flatnonzero(wanted)
-        if not chosen.size:
-            return
-        self.tail_local_[chosen] = np.arange(chosen.size)
-        rows = wanted[s.unit]
-        unit = self.tail_local_[s.unit[rows]]
-        t_rows, event = s.t[rows], s.event[rows]
-        y = np.log(np.maximum(t_rows, 1e-3))
-        fits = {family: fit_tails(family, y, event, unit, chosen.size) for family in TAIL_MODELS}
-        ll = {f: np.where(fit.converged, fit.loglik, -np.inf) for f, fit in fits.items()}
-        use_weibull = ll["weibull"] > ll["lognormal"]
-        fitted = np.isfinite(np.maximum(ll["weibull"], ll["lognormal"]))
-        km_cdf = 1.0 - s.survival[rows]
-        for family, fit in fits.items():
-            mask = fitted & (use_weibull if family == "weibull" else ~use_weibull)
-            if not mask.any():
-                continue
-            gap = np.where(event, np.abs(1.0 - fit.take(unit).survival(t_rows) - km_cdf), 0.0)
-            worst = np.zeros(chosen.size)
-            np.maximum.at(worst, unit, gap)
-            idx = chosen[mask]
-            units.loc[idx, "tail_model"] = family
-            units.loc[idx, "tail_q_s"] = fit.quantile(self.quantile)[mask]
-            units.loc[idx, "tail_q_lo_s"] = fit.quantile(self.quantile, -self.z_)[mask]
-            units.loc[idx, "tail_q_hi_s"] = fit.quantile(self.quantile, self.z_)[mask]
-            units.loc[idx, "tail_p95_s"] = fit.quantile(0.95)[mask]
-            units.loc[idx, "tail_p99_s"] = fit.quantile(0.99)[mask]
-            units.loc[idx, "tail_fit_error"] = worst[mask]
-            self.tail_family_[idx] = family
-        self.tails_ = fits
+        units["tail_model"] = pd.Series([f or None for f in t.family], index=units.index, dtype=object)
+        units["tail_fit_error"] = t.distance
+        units["tail_ks_critical"] = t.critical
+        units["tail_threshold_s"] = np.where(t.chosen, t.threshold, np.nan)
+        if chosen.size:
+            q = self.quantile
+            units.loc[chosen, "tail_q_s"] = t.quantile(chosen, q)
+            units.loc[chosen, "tail_q_lo_s"] = t.quantile(chosen, q, -self.z_)
+            units.loc[chosen, "tail_q_hi_s"] = t.quantile(chosen, q, self.z_)
+            units.loc[chosen, "tail_p95_s"] = t.quantile(chosen, 0.95)
+            units.loc[chosen, "tail_p99_s"] = t.quantile(chosen, 0.99)
 
     def _fit_change(self, rows: Rows) -> None:
         units, s, n_units = self.units_, self.sorted_, self.n_units_
@@ -330,61 +325,33 @@ class DurationModel(ParamsMixin):
 
     # -- queries -------------------------------------------------------------------------------
 
-    def survival_at(self, limits: ArrayLike) -> NDArray[np.float64]:
-        """KM estimate of P(T > limit) per unit (NaN where the limit is NaN)."""
-        s = self.sorted_
-
-        def survival(units: NDArray[np.intp], lim: NDArray[np.float64]) -> NDArray[np.float64]:
-            j = s.rows_at(units, lim)
-            return np.where(j < s.starts[units], 1.0, s.survival[np.maximum(j, 0)] if s.t.size else 1.0)
-
-        return _where_limited(limits, survival)
-
     def runs_reaching(self, limits: ArrayLike) -> NDArray[np.float64]:
         """Per unit: observations that lasted at least the limit (what a KM answer there rests on)."""
         s = self.sorted_
         return _where_limited(limits, lambda units, lim: s.ends[units] - 1 - s.rows_at(units, lim, side="left"))
 
-    def tail_survival_at(self, limits: ArrayLike) -> NDArray[np.float64]:
-        """P(T > limit) per unit under its parametric tail (NaN where none was fitted)."""
+    def rates(self, units: ArrayLike, limits: ArrayLike) -> Rates:
+        """The kill rate P(T > limit) of (unit, limit) pairs with its interval at ``confidence``, and what
+        it rests on (``model.rates``): Kaplan–Meier where it answers, the unit's accepted tail beyond."""
+        u = np.asarray(units, dtype=np.intp)
         lim = np.asarray(limits, dtype=np.float64)
-        out = np.full(lim.shape, np.nan)
-        for family, fit in self.tails_.items():
-            units = np.flatnonzero((self.tail_family_ == family) & np.isfinite(lim))
-            if units.size:
-                out[units] = fit.take(self.tail_local_[units]).survival(lim[units])
-        return out
+        return pair_rates(self.sorted_, self.band_lo_, self.band_hi_, self.tails_, self.z_, u, lim, self.confidence)
 
-    def kill_rate(self, limits: ArrayLike, *, max_tail_error: float = 0.10) -> tuple[NDArray[np.float64], list[str | None]]:
-        """Estimated share of runs a limit would stop, per unit, and what each estimate rests on.
-
-        Kaplan–Meier (``"km"``) where at least ``KM_SUPPORT`` observed runs reached the limit,
-        or where no tail follows the KM curve within ``max_tail_error``; otherwise the unit's
-        parametric tail (``"tail:lognormal"``, ``"tail:weibull"``). Basis ``None`` where there is
-        no limit.
-        """
+    def kill_rate(self, limits: ArrayLike) -> tuple[NDArray[np.float64], list[str | None]]:
+        """Estimated share of runs a limit would stop, per unit (one limit each), and what each rests on
+        (``km``, ``tail:<model>``, ``unknown``: NaN; None where there is no limit)."""
         lim = np.asarray(limits, dtype=np.float64)
-        rate = self.survival_at(lim)
-        tail = self.tail_survival_at(lim)
-        reaching = self.runs_reaching(lim)
-        fits = self.units_["tail_fit_error"].to_numpy(dtype=float) <= max_tail_error
-        basis: list[str | None] = []
-        for u in range(lim.size):
-            if not np.isfinite(lim[u]):
-                basis.append(None)
-            elif reaching[u] < KM_SUPPORT and np.isfinite(tail[u]) and fits[u]:
-                rate[u] = tail[u]
-                basis.append(f"tail:{self.tail_family_[u]}")
-            else:
-                basis.append("km")
-        return rate, basis
+        r = self.rates(np.arange(lim.size), lim)
+        return r.point, [r.label(i) for i in range(lim.size)]
 
-    def estimate(self, q: float, *, max_tail_error: float = 0.10) -> tuple[NDArray[np.float64], list[str | None]]:
+    def estimate(self, q: float) -> tuple[NDArray[np.float64], list[str | None]]:
         """Best estimate of the q-quantile per unit, and what it rests on.
 
         Kaplan–Meier where at least ``KM_SUPPORT`` observations lie beyond it; otherwise the
-        unit's parametric tail (``"tail:<model>"``) when one was fitted and follows the KM curve
-        within ``max_tail_error``; otherwise the KM value (NaN when the data cannot identify it).
+        unit's accepted tail (``"tail:<model>"``), never below the last duration with
+        ``KM_SUPPORT`` observations beyond it (so estimates stay monotone in q), nor below the
+        largest observation when q lies beyond the data; otherwise the KM value (NaN when the data
+        cannot identify it).
         """
         s = self.sorted_
         rows, known = km_quantile_rows(s, q)
@@ -392,31 +359,58 @@ class DurationModel(ParamsMixin):
         support = np.where(known, s.ends - rows - 1, 0)
         out = km.copy()
         basis: list[str | None] = ["km" if np.isfinite(v) else None for v in km]
-        errors = self.units_["tail_fit_error"].to_numpy(dtype=float)
-        for family, fit in self.tails_.items():
-            units = np.flatnonzero((self.tail_family_ == family) & (support < KM_SUPPORT) & (errors <= max_tail_error))
-            if units.size:
-                out[units] = fit.take(self.tail_local_[units]).quantile(q)
-                for u in units:
-                    basis[int(u)] = f"tail:{family}"
+        units = np.flatnonzero(self.tails_.chosen & (support < KM_SUPPORT))
+        if units.size:
+            supported = s.t[np.maximum(s.ends[units] - KM_SUPPORT - 1, s.starts[units])]
+            floor = np.where(known[units], supported, self.units_["max_s"].to_numpy(dtype=float)[units])
+            values = np.fmax(self.tails_.quantile(units, q), floor)
+            fitted = np.isfinite(self.tails_.quantile(units, q))
+            out[units] = np.where(fitted, values, out[units])
+            for u, ok in zip(units.tolist(), fitted.tolist(), strict=True):
+                if ok:
+                    basis[u] = f"tail:{self.tails_.family[u]}"
         return out, basis
 
-    def survival_band_at(self, limits: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """The log-log confidence band (low, high) of the KM survival at each unit's limit."""
+    def quantile_interval(self, q: float | None = None) -> tuple[NDArray[Any], ...]:
+        """Per unit: the best estimate of the q-quantile (default: the target), its two-sided interval at
+        ``confidence``, and what they rest on (basis codes: 1 ``km``, 2 ``tail``, 3 ``unknown``).
+
+        Kaplan–Meier where at least ``KM_SUPPORT`` runs lie beyond the interval's upper end (an upper
+        bound resting on fewer is one of the last few runs, as wide as chance makes it); else the
+        accepted tail's (delta method), never below the KM estimate (or the longest run when the
+        quantile lies beyond the data); else the KM interval resting on fewer runs; else unknown.
+        """
+        q = self.quantile if q is None else q
+        units = self.units_
+        n = len(units)
         s = self.sorted_
-        lim = np.asarray(limits, dtype=np.float64)
-        low, high = np.full(lim.shape, np.nan), np.full(lim.shape, np.nan)
-        if not s.t.size:
-            return low, high
-        band_lo, band_hi = loglog_bands(s, self.z_)
-        units = np.flatnonzero(np.isfinite(lim))
-        if units.size:
-            j = s.rows_at(units, lim[units])
-            before = j < s.starts[units]
-            j = np.maximum(j, 0)
-            low[units] = np.where(before, 1.0, band_lo[j])
-            high[units] = np.where(before, 1.0, band_hi[j])
-        return low, high
+        q_km = rows_to_times(s, *km_quantile_rows(s, q)) if s.t.size else np.full(n, np.nan)
+        if abs(q - self.quantile) < 1e-12:
+            lo, hi = units["q_ci_lo_s"].to_numpy(dtype=float), units["q_ci_hi_s"].to_numpy(dtype=float)
+        elif abs(q - 0.99) < 1e-12:
+            lo, hi = units["p99_ci_lo_s"].to_numpy(dtype=float), units["p99_ci_hi_s"].to_numpy(dtype=float)
+        else:
+            lo, hi = self._ci(q)
+        km_ok = np.isfinite(hi) & (self.runs_reaching(hi) >= KM_SUPPORT)
+        all_units = np.arange(n)
+        tail_up = self.tails_.quantile(all_units, q, self.z_)
+        tail_ok = ~km_ok & np.isfinite(tail_up)
+        tail_q = self.tails_.quantile(all_units, q)
+        tail_lo = self.tails_.quantile(all_units, q, -self.z_)
+        floor = np.where(np.isfinite(q_km), q_km, units["max_s"].to_numpy(dtype=float))
+        estimate = np.where(tail_ok & np.isfinite(tail_q), np.fmax(tail_q, floor), q_km)
+        low = np.where(tail_ok, np.fmin(tail_lo, estimate), lo)
+        high = np.where(tail_ok, np.fmax(tail_up, floor), hi)
+        basis = np.where(km_ok, 1, np.where(tail_ok, 2, np.where(np.isfinite(hi), 1, 3))).astype(np.int8)
+        return estimate, low, high, basis
+
+    def quantile_bound(self) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
+        """Per unit: the best estimate of the target quantile, its one-sided upper confidence bound, and what
+        they rest on (``km``, ``tail:<model>``, ``unknown``): see ``quantile_interval``."""
+        estimate, _, upper, codes = self.quantile_interval()
+        family = self.tails_.family
+        basis = ["km" if c == 1 else f"tail:{family[u]}" if c == 2 else "unknown" for u, c in enumerate(codes.tolist())]
+        return estimate, upper, basis
 
 
 def _empty_runner_frame() -> pd.DataFrame:
@@ -431,6 +425,14 @@ def _empty_runner_frame() -> pd.DataFrame:
             "q_s": pd.Series(dtype=float),
         }
     )
+
+
+def _column(frame: pd.DataFrame, name: str, position: NDArray[np.intp]) -> NDArray[np.float64]:
+    """A numeric column of the fitted rows (NaN where missing, or all NaN when the frame has none)."""
+    if name not in frame:
+        return np.full(position.size, np.nan)
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(values[position], dtype=np.float64)
 
 
 def _where_limited(

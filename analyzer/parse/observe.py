@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
@@ -21,6 +21,7 @@ from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
 from analyzer.parse.logs.steps import number_repeats
 from analyzer.records import (
     CENSORING_OUTCOMES,
+    TIMEOUT_KINDS,
     Annotation,
     Excerpt,
     ExcerptLine,
@@ -30,6 +31,7 @@ from analyzer.records import (
     Observation,
     ParsedLog,
     Signal,
+    StepSpan,
 )
 
 _CONCLUSION_OUTCOME = {
@@ -122,7 +124,11 @@ def analyze_job(
         warning = f"job {job.name!r}: " + "; ".join(notes)
     cause = find_cause(job, parsed, annotations)
     incident = cause.incident if cause else None
-    observations = _observations(job, parsed, incident)
+    cut = _cut_step(parsed, incident)
+    if incident is not None and cut is not None and incident.kind in ("job_timeout", "step_timeout"):
+        # the runner's own limits say nothing but "timed out": the last line before the silence says where it hung
+        incident = replace(incident, silence_s=cut.silence_s, last_output=cut.quiet_evidence)
+    observations = _observations(job, parsed, incident, cut)
     excerpt = None if cause is None else failure_excerpt(log_data(parts), cause)
     return Analysis(tuple(observations), incident, parsed, warning, excerpt)
 
@@ -147,6 +153,21 @@ def failure_excerpt(data: bytes | None, cause: Cause) -> Excerpt:
         line = signal.line if signal is not None else excerpt.evidence_line
         excerpt = extract_excerpt(lines, line, evidence=evidence, max_lines=MAX_LINES - 1, max_bytes=MAX_BYTES - len(extra.encode()) - 1)
     return Excerpt((*excerpt.lines, ExcerptLine(0, extra, "evidence")), excerpt.evidence_line)
+
+
+INNER_LIMITS = frozenset({"step_timeout", "tool_timeout", "test_timeout"})  # limits inside the job that end it
+
+
+def _cut_step(parsed: ParsedLog | None, incident: Incident | None) -> StepSpan | None:
+    """The step a limit cut (the incident's, else the first that was cancelled or failed), if a limit ended the job."""
+    if parsed is None or incident is None or incident.kind not in TIMEOUT_KINDS:
+        return None
+    spans = [s for s in parsed.steps if s.first_line]
+    if incident.step_number is not None:
+        named = next((s for s in spans if s.number == incident.step_number), None)
+        if named is not None:
+            return named
+    return next((s for s in spans if s.conclusion in ("cancelled", "failure")), None)
 
 
 def classify_incident(job: Job, parsed: ParsedLog | None, annotations: Sequence[Annotation]) -> Incident | None:
@@ -228,9 +249,16 @@ def api_step_names(job: Job) -> dict[int, str]:
     return dict(zip((s.number for s in ordered), number_repeats([s.name for s in ordered]), strict=True))
 
 
-def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None) -> list[Observation]:
+def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None, cut: StepSpan | None) -> list[Observation]:
+    """The job's, its steps' and its phases' observations. A run an inner limit ended (a step's
+    ``timeout-minutes``, a tool's or a test framework's timeout) lasted *at least* as long as observed
+    for the units around that limit: the job (and, for a tool or test timeout, its step) is censored
+    (its outcome stays ``failure``). A unit a limit ended carries the silence before it (``silence_s``)."""
     runner = job.labels[0] if job.labels else None
     kind = incident.kind if incident else None
+    inner = kind in INNER_LIMITS
+    inner_step = incident.step_number if incident is not None and kind in ("tool_timeout", "test_timeout") else None
+    silence = cut.silence_s if cut is not None else None
     out: list[Observation] = []
 
     def add(scope: str, step: str | None, step_number: int | None, phase: str | None, **kw: object) -> None:
@@ -254,8 +282,10 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
             started_at=start,
             duration_s=max(0.0, (end - start).total_seconds()),
             outcome=outcome,
-            censored=outcome in CENSORING_OUTCOMES,
+            censored=outcome in CENSORING_OUTCOMES or (inner and outcome == "failure"),
             limit_s=incident.limit_s if incident is not None and kind == "job_timeout" else None,
+            silence_s=silence if kind in TIMEOUT_KINDS else None,
+            gap_s=parsed.gap_s if parsed else None,
         )
 
     # Steps: the log's refined spans when there is a log, else the API's step times.
@@ -288,6 +318,7 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
         step_outcome = _step_outcome(api.conclusion if api else span.conclusion, span.number, incident)
         if step_outcome == "skipped":
             continue
+        ended = step_outcome == "timeout" or (span.number == inner_step and step_outcome == "failure")
         add(
             "step",
             span.name,
@@ -296,8 +327,10 @@ def _observations(job: Job, parsed: ParsedLog | None, incident: Incident | None)
             started_at=span.started_at,
             duration_s=duration,
             outcome=step_outcome,
-            censored=step_outcome in CENSORING_OUTCOMES,
+            censored=step_outcome in CENSORING_OUTCOMES or ended,
             limit_s=_step_limit(span.number, incident),
+            silence_s=span.silence_s if ended else None,
+            gap_s=span.gap_s,
         )
 
     # Phases, as the parser found them.

@@ -21,7 +21,7 @@ from analyzer.model.failures import FailureReport
 from analyzer.present.charts import gantts, histogram, km, trend_chart, week_starts
 from analyzer.present.failures import failures_view
 from analyzer.present.index import UnitIndex, as_ns
-from analyzer.present.text import dur, known, pct, run_label, unit_label, unit_name
+from analyzer.present.text import dur, known, rate_with_interval, run_label, unit_label, unit_name, window_phrase
 from analyzer.records import Incident, JobContext, UnitKey
 
 GITHUB_DEFAULT_JOB_LIMIT_S = 21600.0
@@ -48,6 +48,9 @@ class ReportInputs:
     failures: FailureReport | None = None  # signatures and rerun rates of the period (None: not shown)
     jobs: pd.DataFrame = field(default_factory=pd.DataFrame)  # job attempts, for queue times (Store.jobs_frame shape)
     filters: tuple[tuple[str, str], ...] = ()  # (name, value): the runs the report is limited to (branch, event)
+    model_start: datetime | None = None  # the window the recommendations were made on (``window.analysis_window``) ...
+    model_end: datetime | None = None
+    model_runs: int | None = None  # ... and the job runs in it
 
 
 def package_version() -> str:
@@ -68,6 +71,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
     units = _units(frame, rec_by_key, unit_rows)
     in_period = unit_rows.is_job & (unit_rows.started >= as_ns(inputs.period_start))
     runs_in_period = int(pd.unique(frame["job_id"].to_numpy()[in_period]).size) if not frame.empty else 0
+    runs_in_history = int(pd.unique(frame["job_id"].to_numpy()[unit_rows.is_job]).size) if not frame.empty else 0
     weeks = week_starts(inputs.period_end)
     unit_views: list[dict[str, Any]] = []
     for index, (key, group) in enumerate(units):
@@ -95,6 +99,7 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         for p in u["trend"]["points"]
         if p["regression"]
     ]
+    judged = [r for r in recs if r.get("verdict") not in ("insufficient_data", "not_settable")]
     return {
         "title": f"we-advisor report — {inputs.repo}" if inputs.repo else "we-advisor report",
         "repo": inputs.repo,
@@ -102,12 +107,19 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
         "period": f"{inputs.period_start:%Y-%m-%d} → {inputs.period_end:%Y-%m-%d}",
         "filters": " · ".join(f"{name} {value}" for name, value in inputs.filters),
         "history_from": f"{weeks[0]:%Y-%m-%d}",
+        "windows": {
+            "period": window_phrase(inputs.period_start, inputs.period_end, runs_in_period),
+            "history": window_phrase(weeks[0], inputs.period_end, runs_in_history),
+            "model": window_phrase(inputs.model_start, inputs.model_end, inputs.model_runs),
+        },
+        "judged": len(judged),
+        "hangs": _hangs(recs),
         "version": inputs.version,
         "quantile": inputs.quantile,
         "summary": {
             "runs": runs_in_period,
             "incidents": len(inputs.incidents),
-            "timeouts": sum(1 for i in inputs.incidents if i.kind.endswith("timeout")),
+            "timeouts": sum(1 for i in inputs.incidents if i.kind.endswith("timeout") or i.kind == "hang"),
             "units": len(unit_views),
             "queue_p95": queue["p95"],
         },
@@ -146,19 +158,17 @@ def _units(
     ranked: list[tuple[tuple[int, str, str, float, str, str], UnitKey, np.ndarray[Any, Any]]] = []
     for key, rows in zip(index.keys, index.rows, strict=True):
         rec = rec_by_key.get(key)
-        flagged = rec is not None and rec.get("verdict") not in (None, "ok", "insufficient_data")
+        flagged = rec is not None and rec.get("verdict") in ("too_tight", "too_loose", "no_timeout")
         p95 = float(np.quantile(durations[rows], 0.95))
         keep = key[0] != "step" or flagged or bool(censored[rows].any()) or p95 >= 60
         if not keep:
             continue
-        order = 0 if flagged else 1
+        order = _action_rank(rec)[0] if flagged and rec is not None else 9
         mine = numbers[rows] if numbers is not None else np.empty(0)
         number = float(np.nanmin(mine)) if np.isfinite(mine).any() else -1.0
         ranked.append(((order, key[1], key[2], number, key[0], key[4] or ""), key, rows))
-    ranked.sort(key=lambda r: r[0])
-    chosen = ranked[:MAX_UNITS]
-    chosen.sort(key=lambda r: r[0][1:])
-    return [(key, frame.take(rows)) for _, key, rows in chosen]
+    ranked.sort(key=lambda r: r[0])  # what needs action first (the action list's order), then as a workflow reads
+    return [(key, frame.take(rows)) for _, key, rows in ranked[:MAX_UNITS]]
 
 
 def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime, index: UnitIndex) -> list[dict[str, Any]]:
@@ -215,45 +225,84 @@ def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime, index: 
 
 # -- actions and recommendations -----------------------------------------------------------------
 
-_VERDICT_ORDER = {"too_tight": 0, "no_timeout": 1, "too_loose": 2, "insufficient_data": 3, "ok": 4}
+_VERDICT_ORDER = {"too_tight": 0, "too_loose": 1, "no_timeout": 2, "ok": 3, "insufficient_data": 4, "not_settable": 5}
 VERDICT_TEXT = {
     "too_tight": "too tight",
     "too_loose": "too loose",
     "no_timeout": "no timeout",
     "insufficient_data": "insufficient data",
+    "not_settable": "not settable",
     "ok": "ok",
 }
 
 
+def actionable(rec: Mapping[str, Any]) -> bool:
+    """A change someone can make: a settable unit whose verdict asks for another limit, with one to set."""
+    return (
+        rec.get("verdict") in ("too_tight", "too_loose", "no_timeout")
+        and rec.get("settable", True) is not False
+        and known(rec.get("recommended_timeout_s")) is not None
+    )
+
+
 def _actions(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The few things to act on, most costly first."""
+    """The few things to act on, most costly first: settable changes only, each naming its job and step,
+    with the kill rate now → then and their intervals."""
     out: list[dict[str, Any]] = []
-    for rec in sorted(recs, key=_action_rank):
+    done: set[tuple[Any, ...]] = set()
+    for rec in sorted((r for r in recs if actionable(r)), key=_action_rank):
         verdict = rec.get("verdict")
         cur, new = known(rec.get("current_timeout_s")), known(rec.get("recommended_timeout_s"))
-        name = unit_name(UnitKey.from_mapping(rec))
+        key = UnitKey.from_mapping(rec)
+        # two detectors measuring one span (a [[phases]] rule and a kubectl-wait, say): one action
+        same = (key.scope, key.workflow, key.job, key.step, verdict, cur, new)
+        if key.scope == "phase" and same in done:
+            continue
+        done.add(same)
+        now = rate_with_interval(known(rec.get("false_timeout_rate_current")), rec.get("false_timeout_rate_current_ci"))
+        then = rate_with_interval(known(rec.get("false_timeout_rate_recommended")), rec.get("false_timeout_rate_recommended_ci"))
+        to = f"{'raise to at least' if rec.get('remeasure') else 'recommend' if verdict != 'no_timeout' else 'set'} {dur(new)}"
+        if rec.get("remeasure"):
+            to += ", re-measure"
         if verdict == "too_tight":
-            rate = known(rec.get("false_timeout_rate_current"))
-            kills = f"kills ~{pct(rate)} of healthy runs" if rate else "is tighter than the data supports"
-            out.append({"verdict": verdict, "name": name, "text": f"limit {dur(cur)} {kills}", "to": f"recommend {dur(new)}"})
+            text = f"limit {dur(cur)} stops {now} of healthy runs"
         elif verdict == "no_timeout":
-            out.append({"verdict": verdict, "name": name, "text": "no limit: a hung run waits for GitHub's 6 h default", "to": f"set {dur(new)}"})
-        elif verdict == "too_loose":
+            text = "no limit of its own: a hung run waits for the next limit out" + (" (GitHub's 6 h)" if key.scope == "job" else "")
+        else:
             p99 = known(rec.get("p99_s"))
             ratio = f" ({cur / p99:.0f}× its p99 of {dur(p99)})" if cur and p99 else ""
-            out.append({"verdict": verdict, "name": name, "text": f"limit {dur(cur)}{ratio}: a hung run wastes the difference", "to": f"recommend {dur(new)}"})
+            text = f"limit {dur(cur)}{ratio}: a hung run wastes the difference"
+        out.append({"verdict": verdict, "name": unit_label(key), "text": text, "to": to, "then": then, "where": rec.get("where")})
         if len(out) >= 5:
             break
     return out
 
 
-def _action_rank(rec: Mapping[str, Any]) -> tuple[int, float]:
+def _action_rank(rec: Mapping[str, Any] | None) -> tuple[int, float]:
+    if rec is None:
+        return 9, 0.0
     verdict = str(rec.get("verdict"))
     weight = known(rec.get("false_timeout_rate_current")) or 0.0
     if verdict == "too_loose":
         cur, new = known(rec.get("current_timeout_s")) or 0.0, known(rec.get("recommended_timeout_s")) or 0.0
         weight = (cur - new) / 1e6
     return _VERDICT_ORDER.get(verdict, 9), -float(weight)
+
+
+def _hangs(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units whose runs hung: how many, and how much sooner the recommended limit would have stopped them."""
+    out = []
+    for rec in recs:
+        hung = int(rec.get("hung") or 0)
+        if not hung:
+            continue
+        saved, at = known(rec.get("hung_saved_s")), known(rec.get("hung_saved_at_s"))
+        text = f"{hung} run{'s' if hung != 1 else ''} hung (stopped by a limit after a long silence in the log)"
+        if saved and saved >= 1 and at is not None:
+            text += f"; a limit of {dur(at)} would have stopped {'them' if hung != 1 else 'it'} {dur(saved)} sooner"
+            text += " in all" if hung != 1 else ""
+        out.append({"name": unit_label(UnitKey.from_mapping(rec)), "hung": hung, "text": text})
+    return out
 
 
 def _rec_rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -279,6 +328,12 @@ def _rec_rows(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "verdict_text": VERDICT_TEXT.get(str(rec.get("verdict")), str(rec.get("verdict"))),
                 "ftr_current": known(rec.get("false_timeout_rate_current")),
                 "ftr_recommended": known(rec.get("false_timeout_rate_recommended")),
+                "killed_now": rate_with_interval(known(rec.get("false_timeout_rate_current")), rec.get("false_timeout_rate_current_ci")),
+                "killed_then": rate_with_interval(
+                    known(rec.get("false_timeout_rate_recommended")), rec.get("false_timeout_rate_recommended_ci")
+                ),
+                "where": rec.get("where") or "",
+                "remeasure": bool(rec.get("remeasure")),
             }
         )
     return rows
@@ -376,6 +431,8 @@ def _incident_view(found: Sequence[Incident], local: Mapping[int, str] | None = 
             "limit": i.limit_s,
             "evidence": i.evidence,
             "context": _context_view(i.context),
+            "ended_by": i.ended_by,
+            "silence": i.silence_s if i.kind == "hang" else None,
         }
         for i in newest[:MAX_INCIDENTS]
     ]

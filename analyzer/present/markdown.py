@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from analyzer.present.failures import md_failures_section
-from analyzer.present.text import dur, md_text, mermaid_text, pct
+from analyzer.present.text import dur, md_text, mermaid_text
 
 MARKER = "<!-- we-advisor:weekly-report -->"  # a hidden HTML comment that finds the report comment again
 MARKDOWN_TARGET = 6_000
@@ -30,6 +30,8 @@ def render_markdown(context: Mapping[str, Any], *, limit: int = GITHUB_COMMENT_L
         f"Week {context['period']}{_md_filters(context)} · {context['summary']['runs']} job runs · "
         f"{context['summary']['incidents']} incidents ({context['summary']['timeouts']} timeouts)"
         + (f" · p95 wait for a runner {dur(context['summary']['queue_p95'])}" if context["queue"]["pools"] else ""),
+        "",
+        f"<sub>Limits judged on {context['windows']['model']}.</sub>",
         "",
     ]
     foot = ["", f"<sub>Generated {context['generated_at']} by we-advisor {context['version']}. "
@@ -71,6 +73,7 @@ def _md_changes(context: Mapping[str, Any], n: int) -> list[str]:
     lines = ["### Since last week", ""]
     if not rows:
         return [*lines, "No runs in this period.", ""]
+    lines += [f"This week: {context['windows']['period']}; each row against the week before it.", ""]
     lines += ["| unit | p50 | p95 | change | stopped by a limit |", "| --- | ---: | ---: | ---: | ---: |"]
     for r in rows[:n]:
         arrow = "🔺 " if r["worse"] else "🟢 " if r["better"] else ""
@@ -94,26 +97,44 @@ def _md_was(now: float | None, was: float | None) -> str:
 def _md_actions(context: Mapping[str, Any], n: int) -> list[str]:
     actions = context["actions"]
     lines = ["### Act on these", ""]
+    model = context["windows"]["model"]
+    if not context["judged"]:
+        return [*lines, f"Nothing could be judged yet: no unit has enough runs in the model's window ({model}).", ""]
     if not actions:
-        return [*lines, "Nothing to change: every limit fits its measured durations.", ""]
+        return [*lines, f"Nothing to change: every limit that can be set fits its measured durations ({context['judged']} "
+                        f"units judged on {model}).", ""]  # fmt: skip
+    lines += [f"Judged on {model}; kill rates are the estimated share of healthy runs stopped (90 % interval).", ""]
     for a in actions[: max(1, min(n, 5))]:
-        lines.append(f"- **{md_text(a['name'], 60)}**: {md_text(a['text'])} → **{md_text(a['to'])}**")
+        lines.append(
+            f"- **{md_text(a['name'], 80)}**: {md_text(a['text'])} → **{md_text(a['to'])}** (then {md_text(a['then'])})"
+            + (f" · set in {md_text(a['where'])}" if a["where"] else "")
+        )
+    for h in context["hangs"][:3]:
+        lines.append(f"- **{md_text(h['name'], 80)}**: {md_text(h['text'])}")
     return [*lines, ""]
 
 
 def _md_recommendations(context: Mapping[str, Any], n: int) -> list[str]:
     rows = [r for r in context["recommendations"] if r["verdict"] != "ok"]
     ok = len(context["recommendations"]) - len(rows)
+    few = sum(1 for r in rows if r["verdict"] == "insufficient_data")
+    unsettable = sum(1 for r in rows if r["verdict"] == "not_settable")
+    new = sum(1 for r in rows if r["verdict"] == "no_timeout")
+    counted = f"{len(rows) - few - unsettable - new} to change"
+    counted += f", {new} without a limit of {'its' if new == 1 else 'their'} own" if new else ""
+    counted += f", {ok} ok" + (f", {unsettable} measured only (no limit can be set)" if unsettable else "")
+    counted += f", {few} with too few runs to judge" if few else ""
     lines = [
-        f"<details><summary>Recommendations ({len(rows)} to change, {ok} ok)</summary>",
+        f"<details><summary>Recommendations ({counted}; model: {context['windows']['model']})</summary>",
         "",
-        "| unit | runs (censored) | p99 | current | recommended | verdict | killed now → then |",
+        "| unit | runs (censored) | p99 | current | recommended | verdict | killed now → then (90 % interval) |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for r in rows[:n]:
+        recommended = dur(r["recommended"]) + (" (re-measure)" if r["remeasure"] else "")
         lines.append(
             f"| {md_text(r['label'], 60)} | {r['samples']} ({r['censored']}) | {dur(r['p99'])} | {dur(r['current'])} | "
-            f"{dur(r['recommended'])} | {r['verdict_text']} | {pct(r['ftr_current'])} → {pct(r['ftr_recommended'])} |"
+            f"{recommended} | {r['verdict_text']} | {r['killed_now']} → {r['killed_then']} |"
         )
     if len(rows) > n:
         lines.append(f"| _… {len(rows) - n} more in the HTML report_ | | | | | | |")
@@ -125,11 +146,13 @@ def _md_incidents(context: Mapping[str, Any], n: int) -> list[str]:
     if not view["total"]:
         return []
     kinds = ", ".join(f"{k} {v}" for k, v in view["kinds"])
-    lines = [f"<details><summary>Incidents this week: {view['total']} ({kinds})</summary>", ""]
+    lines = [f"<details><summary>Incidents this week: {view['total']} ({kinds}; {context['windows']['period']})</summary>", ""]
     for r in view["rows"][:n]:
         where = " › ".join(x for x in (r["job"], r["where"]) if x)
+        kind = r["kind"] + (f" ({r['ended_by']}, silent {dur(r['silence'])})" if r["ended_by"] else "")
+        last = "last line before the silence: " if r["kind"] == "hang" else ""
         lines.append(
-            f"- {r['when']} run {r['run']} **{r['kind']}** {md_text(where, 80)}: {md_text(r['evidence'], 160)}"
+            f"- {r['when']} run {r['run']} **{kind}** {md_text(where, 80)}: {last}{md_text(r['evidence'], 160)}"
             + _md_context(r["context"])
         )
     if view["total"] > n:
@@ -181,7 +204,7 @@ def _md_gantt(context: Mapping[str, Any], n: int) -> list[str]:
     gantts = context["gantts"][: max(1, n // 6)]
     if not gantts:
         return []
-    lines = ["<details><summary>A typical run of each job (critical path in red)</summary>", ""]
+    lines = [f"<details><summary>A typical run of each job (critical path in red; {context['windows']['history']})</summary>", ""]
     for g in gantts:
         lines += [
             "```mermaid",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer.collect.summary import FetchSummary
 from analyzer.formatting import human_duration, render_csv, render_table, shorten, shorten_names
-from analyzer.present.text import run_label
+from analyzer.present.text import run_label, window_phrase
 from analyzer.records import Incident, JobContext, iso
 
 if TYPE_CHECKING:  # the analysis packages load pandas: not for the commands that only collect
@@ -136,6 +136,8 @@ def incident_dict(incident: Incident) -> dict[str, Any]:
     out["workflow"] = incident.workflow
     out["occurred_at"] = iso(incident.occurred_at)
     out.update((incident.context or JobContext()).to_dict())
+    out["ended_by"] = incident.ended_by
+    out["silence_s"] = incident.silence_s
     return out
 
 
@@ -148,8 +150,8 @@ def incidents_table(found: Sequence[Incident], local: Mapping[int, str] | None =
     table = [
         [
             i.occurred_at.strftime("%Y-%m-%d %H:%M") if i.occurred_at else "-", run_label(i.run_id, i.run_attempt, local),
-            shorten(i.context.branch if i.context else None, 18), *shown, i.kind, human_duration(i.limit_s),
-            shorten(i.evidence, 70),
+            shorten(i.context.branch if i.context else None, 18), *shown, i.kind + (f" ({i.ended_by})" if i.ended_by else ""),
+            human_duration(i.limit_s), shorten(i.evidence, 70),
         ]
         for i, shown in zip(found, cut, strict=True)
     ]  # fmt: skip
@@ -168,24 +170,37 @@ def recommendations_json(result: RecommendResult) -> str:
 
 
 def verdict_summary(result: RecommendResult) -> str:
-    """``51 unit(s): ok 10, too_tight 3, ...``"""
+    """``51 unit(s): ok 10, too_tight 3, ...`` (the window is on the line before it, as every history command says it)."""
     found = counts(r.verdict for r in result.recommendations) or "no observations in the window; try --since"
     return f"{len(result.recommendations)} unit(s): {found}"
 
 
-def format_rate(rate: float | None, basis: str | None = None) -> str:
-    """A kill rate for people: ``9.9%``, ``<0.1%``, ``≤2.5%`` (an upper bound), ``-`` (no limit)."""
-    return _kill(rate, basis)
+def format_rate(rate: float | None, basis: str | None = None, interval: tuple[float | None, float | None] = (None, None)) -> str:
+    """A kill rate for people: ``9.9% (7.4–13.1%)``, ``<0.1%``, ``≥4.1%`` (only a lower end known), ``-`` (no limit)."""
+    return _kill(rate, basis, interval)
 
 
-def _kill(rate: float | None, basis: str | None = None) -> str:
+def _kill(rate: float | None, basis: str | None = None, interval: tuple[float | None, float | None] = (None, None)) -> str:
+    """A kill rate with its interval when there is one: ``9.9% (7.4–13.1%)``; ``≥4.1%`` where only a lower
+    end is known (beyond a run a limit stopped)."""
+    lo, hi = interval
     if rate is None:
-        return "-"
-    if basis == "km-upper-bound":
-        return "≤" + _kill(rate)
-    if rate == 0:
-        return "0%"
-    return f"{rate:.1%}" if rate >= 0.001 else "<0.1%"
+        return "-" if lo is None or basis != "unknown" else "≥" + _kill(lo)
+    text = "0%" if rate == 0 else f"{rate:.1%}" if rate >= 0.001 else "<0.1%"
+    if lo is None or hi is None or hi < 0.001:  # below a tenth of a percent the interval says nothing more
+        return text
+    return f"{text} ({lo:.1%}–{hi:.1%})"
+
+
+def _where(r: Recommendation) -> str:
+    """Where the recommended limit would be set, for a change; why none can be, for a runner-made step."""
+    if not r.settable:
+        return "no limit can be set (made by the runner or inside a composite action)"
+    from analyzer.advise.policy import PROPOSALS
+
+    if r.verdict in PROPOSALS and r.where:
+        return f"set in: {r.where}"
+    return ""
 
 
 def _percentile(r: Recommendation, value: float | None) -> str:
@@ -206,12 +221,13 @@ def recommendations_table(result: RecommendResult) -> str:
                 r.scope, job, "" if r.step is None else step, "" if r.phase is None else phase, r.samples, r.censored,
                 human_duration(r.p50_s), _percentile(r, r.p95_s), _percentile(r, r.p99_s),
                 human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else ""),
-                human_duration(r.recommended_timeout_s), r.verdict,
-                _kill(r.false_timeout_rate_current, r.rate_basis[0]) + " → "
-                + _kill(r.false_timeout_rate_recommended, r.rate_basis[1]),
+                human_duration(r.recommended_timeout_s) + (" (re-measure)" if r.remeasure else ""), r.verdict,
+                _kill(r.false_timeout_rate_current, r.rate_basis[0], r.rate_current_ci) + " → "
+                + _kill(r.false_timeout_rate_recommended, r.rate_basis[1], r.rate_recommended_ci),
             ]
         )
-    headers = ["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99", "current", "recommended", "verdict", "killed now → rec"]
+    headers = ["scope", "job", "step", "phase", "n", "cens", "p50", "p95", "p99", "current", "recommended", "verdict",
+               "killed now → rec (90% interval)"]  # fmt: skip
     text = render_table(headers, rows, right=range(4, 9))
     if result.layers:
         text += "\n\nTimeout layers:\n" + "\n".join(f"  {w.kind}: {w.message}" for w in result.layers)
@@ -226,30 +242,35 @@ def recommendations_markdown(result: RecommendResult) -> str:
     lines = [
         f"## Timeout recommendations (p{q}, generated {result.generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        "| unit | n | censored | p50 | p95 | p99 | current | recommended | verdict | killed now → rec |",
+        f"Model: {window_phrase(result.window_start, result.window_end, result.runs)}.",
+        "",
+        "| unit | n | censored | p50 | p95 | p99 | current | recommended | verdict | killed now → rec (90% interval) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |",
     ]
     for r in result.recommendations:
         unit = f"{r.scope}: {_md(r.key.label())}"
         current = human_duration(r.current_timeout_s) + (f" ({r.current_source})" if r.current_source else "")
+        recommended = human_duration(r.recommended_timeout_s) + (" (re-measure)" if r.remeasure else "")
         lines.append(
             f"| {unit} | {r.samples} | {r.censored} | {human_duration(r.p50_s)} | {_percentile(r, r.p95_s)} | "
-            f"{_percentile(r, r.p99_s)} | {current} | {human_duration(r.recommended_timeout_s)} | `{r.verdict}` | "
-            f"{_kill(r.false_timeout_rate_current, r.rate_basis[0])} → "
-            f"{_kill(r.false_timeout_rate_recommended, r.rate_basis[1])} |"
+            f"{_percentile(r, r.p99_s)} | {current} | {recommended} | `{r.verdict}` | "
+            f"{_kill(r.false_timeout_rate_current, r.rate_basis[0], r.rate_current_ci)} → "
+            f"{_kill(r.false_timeout_rate_recommended, r.rate_basis[1], r.rate_recommended_ci)} |"
         )
-    noted = [r for r in result.recommendations if r.notes]
+    noted = [r for r in result.recommendations if r.notes or _where(r)]
     if noted:
         lines += ["", "### Notes", ""]
         for r in noted:
-            lines.append(f"- **{_md(r.key.label())}** ({r.scope}): " + "; ".join(_md(n) for n in r.notes))
+            notes = [_where(r), *r.notes] if _where(r) else list(r.notes)
+            lines.append(f"- **{_md(r.key.label())}** ({r.scope}): " + "; ".join(_md(n) for n in notes))
     if result.layers:
         lines += ["", "### Timeout layers", ""]
         lines += [f"- `{w.kind}`: {_md(w.message)}" for w in result.layers]
     lines += [
         "",
         "Censored runs (stopped by a limit, cancelled, runner lost) count as lasting *at least* as long as observed; "
-        "values marked ≥ are lower bounds; tail estimates are parametric extrapolations.",
+        "values marked ≥ are lower bounds; tail estimates are parametric extrapolations. Kill rates are estimates of the "
+        "share of healthy runs a limit stops, with their 90 % interval.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -14,9 +14,10 @@ import math
 import re
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from analyzer.formatting import human_duration, visible
+from analyzer.formatting import human_duration, percent, visible
 from analyzer.records import UnitKey
 
 _ZWSP = "\u200b"  # zero-width space: breaks @mentions and #refs, as Dependabot does
@@ -88,14 +89,28 @@ def dur(seconds: float | None) -> str:
 
 
 def pct(rate: float | None) -> str:
-    if rate is None or math.isnan(rate):
-        return "–"
-    value = rate * 100
-    if value == 0:
-        return "0 %"
-    if value < 1:
-        return f"{value:.1f} %"
-    return f"{value:.0f} %"
+    """A kill rate or other share for people (``formatting.percent``)."""
+    return percent(rate)
+
+
+def rate_with_interval(rate: float | None, interval: Any = None) -> str:
+    """A kill rate with its interval: ``9.9 % (7.4–13 %)``; ``–`` when unknown; an unknown rate with an
+    interval (beyond a stopped run) as ``≥ low``."""
+    lo, hi = (known(interval[0]), known(interval[1])) if interval is not None and len(interval) == 2 else (None, None)
+    if rate is None:
+        return "–" if lo is None else f"≥ {pct(lo)}"
+    if lo is None or hi is None or hi < 1e-4:  # below a hundredth of a percent an interval says nothing more
+        return pct(rate)
+    return f"{pct(rate)} ({pct(lo).removesuffix(' %')}–{pct(hi)})"
+
+
+def window_phrase(start: datetime | None, end: datetime | None, runs: int | None) -> str:
+    """A window and what is in it, as every section of a report states it: ``2026-10-24 → 2026-11-23 (30 days), 144 runs``."""
+    count = "" if runs is None else f"{runs} run{'s' if runs != 1 else ''}"
+    if start is None or end is None:
+        return count or "–"
+    days = max(1, round((end - start).total_seconds() / 86400))
+    return f"{start:%Y-%m-%d} → {end:%Y-%m-%d} ({days} day{'s' if days != 1 else ''})" + (f", {count}" if count else "")
 
 
 def unit_label(key: UnitKey) -> str:

@@ -47,11 +47,11 @@ def observations_frame(
 
 OBSERVATION_COLUMNS = (
     "scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt", "job_id",
-    "started_at", "duration_s", "outcome", "censored", "limit_s", "runner",
+    "started_at", "duration_s", "outcome", "censored", "limit_s", "runner", "silence_s", "gap_s",
 )
 _TEXT_COLUMNS = frozenset({"scope", "repo", "workflow", "job", "step", "phase", "outcome", "runner"})
 _INT_COLUMNS = frozenset({"step_number", "run_id", "run_attempt", "job_id", "censored"})
-_NULLABLE = frozenset({"step", "step_number", "phase", "started_at", "limit_s", "runner"})  # the others: NOT NULL
+_NULLABLE = frozenset({"step", "step_number", "phase", "started_at", "limit_s", "runner", "silence_s", "gap_s"})  # the others: NOT NULL
 _SEP = "\x1f"  # joins text values; a value containing it sends the read down the row-by-row path
 _NULL = "\x00"  # stands for NULL in joined text
 # The frame's dtypes, the same under pandas 2 and 3: text as Python objects with None for NULL (pandas 3

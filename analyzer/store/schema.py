@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
     # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
@@ -42,6 +42,13 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
         "DELETE FROM parse_state WHERE job_id < 0",  # local logs: their context is read at the next parse
     ),
     5: (),  # observation_columns: a new table (created below), written by the first read
+    # 6: the silences a hang is told by (observations), and the last line before one (incidents)
+    6: (
+        "ALTER TABLE observations ADD COLUMN silence_s REAL",
+        "ALTER TABLE observations ADD COLUMN gap_s REAL",
+        "ALTER TABLE incidents ADD COLUMN silence_s REAL",
+        "ALTER TABLE incidents ADD COLUMN last_output TEXT",
+    ),
 }
 
 SCHEMA = """
@@ -81,13 +88,13 @@ CREATE TABLE IF NOT EXISTS observations (
     workflow TEXT NOT NULL, job TEXT NOT NULL, step TEXT, step_number INTEGER, phase TEXT,
     run_id INTEGER NOT NULL, run_attempt INTEGER NOT NULL, started_at TEXT,
     duration_s REAL NOT NULL, outcome TEXT NOT NULL, censored INTEGER NOT NULL, limit_s REAL,
-    runner TEXT, PRIMARY KEY (job_id, seq)
+    runner TEXT, silence_s REAL, gap_s REAL, PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS observations_unit ON observations (repo, workflow, job, step, phase);
 CREATE TABLE IF NOT EXISTS incidents (
     job_id INTEGER PRIMARY KEY, repo TEXT NOT NULL, workflow TEXT NOT NULL, run_id INTEGER NOT NULL,
     run_attempt INTEGER NOT NULL, job TEXT NOT NULL, step_number INTEGER, step TEXT, phase TEXT,
-    kind TEXT NOT NULL, limit_s REAL, evidence TEXT NOT NULL, occurred_at TEXT
+    kind TEXT NOT NULL, limit_s REAL, evidence TEXT NOT NULL, occurred_at TEXT, silence_s REAL, last_output TEXT
 );
 -- the lines of a failed job attempt's log that explain its incident (parse.failures), rebuilt with it:
 -- lines is JSON [[line number (0: not in the log), role, cleaned text], ...]

@@ -56,9 +56,10 @@ _COLUMNS = {
              "started_at", "completed_at", "labels", "runner_name", "queued_s"),
     "steps": ("number", "name", "status", "conclusion", "started_at", "completed_at"),  # after job_id
     "observations": ("scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt",
-                     "started_at", "duration_s", "outcome", "censored", "limit_s", "runner"),  # after job_id, seq
+                     "started_at", "duration_s", "outcome", "censored", "limit_s", "runner", "silence_s",
+                     "gap_s"),  # after job_id, seq
     "incidents": ("job_id", "repo", "workflow", "run_id", "run_attempt", "job", "step_number", "step", "phase", "kind",
-                  "limit_s", "evidence", "occurred_at"),
+                  "limit_s", "evidence", "occurred_at", "silence_s", "last_output"),
 }  # fmt: skip
 _DERIVED = frozenset({"queued_s"})  # saved from a record's property, not given back to its constructor
 # An incident's job context: the job's queue time and runner, the run attempt's actor, commit, event, branch.
@@ -166,7 +167,8 @@ class Store(FetchBookkeeping):
                 lines = json.dumps(excerpt.to_dict()["lines"], ensure_ascii=False)
                 self.conn.execute("INSERT INTO excerpts VALUES (?,?,?)", (job_id, excerpt.evidence_line, lines))
             self.conn.executemany(
-                "INSERT INTO observations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO observations (job_id, seq, {', '.join(_COLUMNS['observations'])}) "
+                f"VALUES ({','.join('?' * (2 + len(_COLUMNS['observations'])))})",
                 [(job_id, seq, *_values(o, _COLUMNS["observations"])) for seq, o in enumerate(observations)],
             )
             if incident is not None:
@@ -522,7 +524,8 @@ class Store(FetchBookkeeping):
 
 
 def _upsert(table: str) -> str:
-    return f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(_COLUMNS[table]))})"
+    columns = _COLUMNS[table]
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
 
 
 def _select(table: str) -> str:

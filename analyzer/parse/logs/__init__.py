@@ -76,7 +76,7 @@ from analyzer.parse.logs.rules import rule_words
 from analyzer.parse.logs.text import check_log, is_utf8, job_name_from_log, parse_duration, strip_ansi
 
 # Bump whenever the output for the same input changes: the store re-parses stored logs then.
-PARSER_VERSION = 4  # 4: failure excerpts stored with each incident
+PARSER_VERSION = 5  # 4: failure excerpts stored with each incident; 5: the silences (hangs)
 
 __all__ = [
     "PARSER_VERSION",

@@ -12,6 +12,7 @@ from analyzer.errors import LogParseError
 from analyzer.parse.logs.detectors import Detection, detect, detect_kubectl_wait, detector_phases
 from analyzer.parse.logs.index import Line, LogIndex
 from analyzer.parse.logs.phases import Phase, composite_phases, phase_of, rule_phases
+from analyzer.parse.logs.quiet import LineTimes, Quiet
 from analyzer.parse.logs.signals import Sig, classify_signal, job_outcome
 from analyzer.parse.logs.steps import (
     Marker,
@@ -180,18 +181,19 @@ def _parse(
     signals = [_signal(s, ranges, by_step.get(s.line.step, [])) for s in raw_sigs]
     started = log.first_time_in(log.start, log.n)
     completed = log.time_at(log.last_line_start())
+    times = LineTimes.of(log.buf, log.start)
+    quiet = times.quiet([(r.first_line, r.last_line, r.completed_at) for r in ranges])
     return ParsedLog(
         job_name=log_job_name or job_name,
         started_at=started,
         completed_at=completed,
-        steps=tuple(
-            StepSpan(r.number, r.name, r.started_at, r.completed_at, r.conclusion, r.first_line, r.last_line) for r in ranges
-        ),
+        steps=tuple(_step_span(log, r, q) for r, q in zip(ranges, quiet, strict=True)),
         phases=tuple(_phase_span(p, ranges[p.step] if p.step >= 0 else None) for p in phases),
         signals=tuple(signals),
         line_count=log.line_count,
         conclusion=job_outcome(raw_sigs),
         warnings=tuple(log.warnings),
+        gap_s=times.longest_gap(1, log.line_count),
     )
 
 
@@ -214,6 +216,17 @@ def _note_composites(log: LogIndex, ranges: list[Range]) -> None:
                 f"step {r.name!r} {COMPOSITE_NOTE}: in a bare log its sub-steps count as steps of their own and "
                 "it as 0 s (fetch or a run-log zip tells them apart)"
             )
+
+
+def _step_span(log: LogIndex, r: Range, quiet: Quiet) -> StepSpan:
+    """A step as found, with its silences (and, if it did not succeed, the last line before its silence)."""
+    evidence = None
+    if quiet.quiet_line and r.conclusion not in (None, "success", "skipped"):
+        evidence = log.evidence_of_line(quiet.quiet_line)
+    return StepSpan(
+        r.number, r.name, r.started_at, r.completed_at, r.conclusion, r.first_line, r.last_line, gap_s=quiet.gap_s,
+        silence_s=quiet.silence_s, quiet_evidence=evidence,
+    )  # fmt: skip
 
 
 def _signal(s: Sig, ranges: list[Range], phases: list[Phase]) -> Signal:

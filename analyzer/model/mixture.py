@@ -1,0 +1,217 @@
+"""A two-component log-normal mixture (warm and cold runs), censored MLE by EM for many units at once.
+
+CI durations are often bimodal: a cached run and one that pulls images or rebuilds. One
+log-normal fits neither hump's tail; the mixture w·LN(m₁, s₁) + (1 − w)·LN(m₂, s₂) does. The
+expectation–maximization algorithm handles right censoring exactly: a run stopped at c
+contributes, per component, the first two moments of a normal truncated below at c (E[Y] =
+m + sλ, E[Y²] = m² + s² + s(c + m)λ, λ the inverse Mills ratio). Three starts per unit (the
+log durations split at their 50th, 70th and 85th percentiles) keep the best likelihood. The
+parameters' covariance (for the intervals) is the inverse of the numerically differentiated
+observed information, on (logit w, m₁, log s₁, m₂, log s₂).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from analyzer.model.tailbase import TailFit, sum_by, symmetric_inverse
+
+_ITERATIONS = 120
+_MIN_SD = 0.005  # a component narrower than this (0.5 % on the duration scale) is degenerate
+_LOG_SQRT_2PI = 0.5 * float(np.log(2 * np.pi))
+SPLITS = (0.5, 0.7, 0.85)
+
+
+@dataclass(frozen=True, eq=False)
+class MixtureFit(TailFit):
+    family = "mixture"
+    n_params = 5
+
+    def _survival(self, idx: NDArray[np.intp], t: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
+        import scipy.special as sc
+
+        logt = np.log(np.maximum(t, 1e-9))
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = sc.expit(p[:, 0])
+            s1 = sc.ndtr(-(logt - p[:, 1]) / np.exp(p[:, 2]))
+            s2 = sc.ndtr(-(logt - p[:, 3]) / np.exp(p[:, 4]))
+        return np.asarray(w * s1 + (1 - w) * s2, dtype=np.float64)
+
+    def _quantile(self, idx: NDArray[np.intp], q: float, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        """By bisection on log t (S is monotone), 50 halvings: far below a second's resolution."""
+        target = 1.0 - q
+        with np.errstate(over="ignore", invalid="ignore"):
+            sd = np.maximum(np.exp(p[:, 2]), np.exp(p[:, 4]))
+        lo = np.minimum(p[:, 1], p[:, 3]) - 12 * sd
+        hi = np.maximum(p[:, 1], p[:, 3]) + 12 * sd
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 1.0)
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            above = self._survival(idx, np.exp(mid), p) > target
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        return np.asarray(np.where(ok, np.exp((lo + hi) / 2), np.nan), dtype=np.float64)
+
+
+def _parts(y: NDArray[np.float64], m: NDArray[np.float64], sd: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+    """Per row: log density and log survival of N(m, sd) at y, and the standardized value."""
+    import scipy.special as sc
+
+    z = (y - m) / sd
+    return -0.5 * z * z - _LOG_SQRT_2PI - np.log(sd), sc.log_ndtr(-z), z
+
+
+def _loglik_rows(y: NDArray[np.float64], event: NDArray[np.bool_], p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per row: the mixture's log-likelihood contribution (log density of log t, or log survival) given
+    per-row parameters (logit w, m₁, log s₁, m₂, log s₂)."""
+    import scipy.special as sc
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        lw, l1w = sc.log_expit(p[:, 0]), sc.log_expit(-p[:, 0])
+        f1, s1, _ = _parts(y, p[:, 1], np.exp(p[:, 2]))
+        f2, s2, _ = _parts(y, p[:, 3], np.exp(p[:, 4]))
+        return np.asarray(np.where(event, np.logaddexp(lw + f1, l1w + f2), np.logaddexp(lw + s1, l1w + s2)), dtype=np.float64)
+
+
+def _em(
+    y: NDArray[np.float64], event: NDArray[np.bool_], unit: NDArray[np.intp], n: int, start: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """EM from ``start`` (n, 5: w, m₁, s₁, m₂, s₂); returns the parameters (same layout) and log-likelihoods."""
+
+    w, m1, s1, m2, s2 = (start[:, j].copy() for j in range(5))
+    count = np.bincount(unit, minlength=n).astype(np.float64)
+    cens = ~event
+    ll_old = np.full(n, -np.inf)
+    active = np.ones(n, dtype=bool)
+    for _ in range(_ITERATIONS):
+        rows = active[unit]
+        uu, yy, ev, cc = unit[rows], y[rows], event[rows], cens[rows]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            f1, l1, z1 = _parts(yy, m1[uu], s1[uu])
+            f2, l2, z2 = _parts(yy, m2[uu], s2[uu])
+            a = np.where(ev, f1, l1) + np.log(w[uu])
+            b = np.where(ev, f2, l2) + np.log1p(-w[uu])
+            total = np.logaddexp(a, b)
+            r1 = np.exp(a - total)
+            r2 = 1.0 - r1
+            # per component: E[y] and E[y²] of each row (a censored row: the truncated normal's moments)
+            mills1 = np.exp(-0.5 * z1 * z1 - _LOG_SQRT_2PI - l1)
+            mills2 = np.exp(-0.5 * z2 * z2 - _LOG_SQRT_2PI - l2)
+            e1 = np.where(cc, m1[uu] + s1[uu] * mills1, yy)
+            e2 = np.where(cc, m2[uu] + s2[uu] * mills2, yy)
+            q1 = np.where(cc, m1[uu] ** 2 + s1[uu] ** 2 + s1[uu] * (yy + m1[uu]) * mills1, yy * yy)
+            q2 = np.where(cc, m2[uu] ** 2 + s2[uu] ** 2 + s2[uu] * (yy + m2[uu]) * mills2, yy * yy)
+        ll = sum_by(uu, total, n)
+        n1, n2 = sum_by(uu, r1, n), sum_by(uu, r2, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new_m1, new_m2 = sum_by(uu, r1 * e1, n) / n1, sum_by(uu, r2 * e2, n) / n2
+            new_s1 = np.sqrt(np.maximum(sum_by(uu, r1 * q1, n) / n1 - new_m1**2, _MIN_SD**2))
+            new_s2 = np.sqrt(np.maximum(sum_by(uu, r2 * q2, n) / n2 - new_m2**2, _MIN_SD**2))
+            new_w = np.clip(n1 / np.maximum(count, 1.0), 1e-6, 1 - 1e-6)
+        good = active & np.isfinite(new_m1) & np.isfinite(new_m2) & np.isfinite(new_s1) & np.isfinite(new_s2)
+        w, m1, s1 = np.where(good, new_w, w), np.where(good, new_m1, m1), np.where(good, new_s1, s1)
+        m2, s2 = np.where(good, new_m2, m2), np.where(good, new_s2, s2)
+        done = active & (~good | (np.abs(ll - ll_old) <= 1e-7 * np.maximum(1.0, np.abs(ll))))
+        ll_old = np.where(active, ll, ll_old)
+        active &= ~done
+        if not active.any():
+            break
+    params = np.stack([w, m1, s1, m2, s2], axis=1)
+    final = sum_by(unit, _loglik_rows(y, event, _packed(params)[unit]), n)
+    return params, final
+
+
+def _packed(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(w, m₁, s₁, m₂, s₂) → (logit w, m₁, log s₁, m₂, log s₂)."""
+    import scipy.special as sc
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([sc.logit(p[:, 0]), p[:, 1], np.log(p[:, 2]), p[:, 3], np.log(p[:, 4])], axis=1)
+
+
+def _starts(y: NDArray[np.float64], unit: NDArray[np.intp], n: int, split: float) -> NDArray[np.float64]:
+    """A start per unit: the log durations (sorted within each unit) split at their ``split`` quantile."""
+    order = np.lexsort((y, unit))
+    ys, us = y[order], unit[order]
+    sizes = np.bincount(us, minlength=n)
+    starts = np.cumsum(sizes) - sizes
+    cut = ys[np.minimum(starts + np.floor(split * np.maximum(sizes - 1, 0)).astype(np.intp), max(ys.size - 1, 0))]
+    low = ys <= cut[us]
+    out = np.full((n, 5), np.nan)
+    for j, mask in ((1, low), (3, ~low)):
+        k = np.bincount(us, weights=mask.astype(np.float64), minlength=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.bincount(us, weights=np.where(mask, ys, 0.0), minlength=n) / k
+            var = np.bincount(us, weights=np.where(mask, (ys - mean[us]) ** 2, 0.0), minlength=n) / k
+        out[:, j] = np.where(k >= 3, mean, np.nan)
+        out[:, j + 1] = np.maximum(np.sqrt(var), 0.02)
+    out[:, 0] = split
+    return out
+
+
+def fit_mixture(
+    y: NDArray[np.float64], event: NDArray[np.bool_], unit: NDArray[np.intp], n: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]]:
+    """Censored MLE of the mixture per unit from log durations ``y``.
+
+    Returns the packed parameters (n, 5: logit w, m₁, log s₁, m₂, log s₂), their covariance
+    (n, 5, 5; NaN where the information is singular), whether a fit was found, and the
+    log-likelihoods (of the log durations).
+    """
+    # every start of every unit at once: start j of unit u is the virtual unit j·n + u
+    starts = [_starts(y, unit, n, split) for split in SPLITS]
+    usable = np.concatenate([np.all(np.isfinite(st), axis=1) for st in starts])
+    stacked = np.concatenate(starts)
+    stacked = np.where(usable[:, None], stacked, np.array([0.5, 0.0, 1.0, 1.0, 1.0]))
+    k = len(SPLITS)
+    params, ll = _em(np.tile(y, k), np.tile(event, k), np.concatenate([unit + j * n for j in range(k)]), k * n, stacked)
+    ll = np.where(usable & np.isfinite(ll), ll, -np.inf).reshape(k, n)
+    pick = np.argmax(ll, axis=0)
+    best_ll = ll[pick, np.arange(n)]
+    best = params.reshape(k, n, 5)[pick, np.arange(n)]
+    found = np.isfinite(best_ll)
+    packed = np.where(found[:, None], _packed(np.where(found[:, None], best, 0.5)), np.nan)
+    cov = symmetric_inverse(_information(y, event, unit, n, packed, found))
+    diagonal = np.einsum("nii->ni", cov)
+    singular = ~np.all(np.isfinite(cov), axis=(1, 2)) | np.any(diagonal <= 0, axis=1)
+    cov[singular] = np.nan
+    return packed, cov, found, best_ll
+
+
+def _information(
+    y: NDArray[np.float64], event: NDArray[np.bool_], unit: NDArray[np.intp], n: int, p: NDArray[np.float64],
+    found: NDArray[np.bool_],
+) -> NDArray[np.float64]:  # fmt: skip
+    """Observed information (minus the Hessian of the log-likelihood) by central differences, per unit."""
+    k = 5
+    h = 1e-4 * np.maximum(1.0, np.abs(np.nan_to_num(p)))
+    safe = np.where(found[:, None], p, 0.0)
+
+    def ll(q: NDArray[np.float64]) -> NDArray[np.float64]:
+        return sum_by(unit, _loglik_rows(y, event, q[unit]), n)
+
+    base = ll(safe)
+    out = np.zeros((n, k, k))
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                up, down = safe.copy(), safe.copy()
+                up[:, i] += h[:, i]
+                down[:, i] -= h[:, i]
+                out[:, i, i] = -(ll(up) - 2 * base + ll(down)) / h[:, i] ** 2
+            else:
+                pp, pm, mp, mm = safe.copy(), safe.copy(), safe.copy(), safe.copy()
+                pp[:, i] += h[:, i]
+                pp[:, j] += h[:, j]
+                pm[:, i] += h[:, i]
+                pm[:, j] -= h[:, j]
+                mp[:, i] -= h[:, i]
+                mp[:, j] += h[:, j]
+                mm[:, i] -= h[:, i]
+                mm[:, j] -= h[:, j]
+                out[:, i, j] = out[:, j, i] = -(ll(pp) - ll(pm) - ll(mp) + ll(mm)) / (4 * h[:, i] * h[:, j])
+    out[~found] = np.nan
+    return out
