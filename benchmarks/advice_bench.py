@@ -21,10 +21,11 @@ that contradict their own numbers, and limits recommended for steps the runner m
 Targets (issue 12, q = 0.99), over settable units with ≥ 500 runs: median true kill rate ≤ 1.0 %,
 95th percentile ≤ 1.5 %, no unit silent; against each baseline, at equal or lower kill rate
 (median ≤ max(baseline's, 1 %), p95 ≤ max(baseline's, 1.5 %)) less slack (total slack minutes
-lower, median slack ratio not higher); a baseline that stops more healthy runs than we do (its median or
-p95 true kill rate higher) is not at an equal or lower kill rate, so it is compared at ours: its
-multiplier tuned in hindsight until its p95 true kill rate equals ours, where we must again have
-less slack (Bazel's classes have no multiplier: stopping more fails the row). And issue 12's "Done when" on every proposed limit (a
+lower, median slack ratio not higher). A baseline with less slack as defined beats us only if it
+does not stop more healthy runs: one whose median or p95 true kill rate is higher than ours is
+compared at ours instead, its multiplier tuned in hindsight until its p95 true kill rate equals
+ours, where we must again have less slack (Bazel's classes have no multiplier: such a row fails).
+And issue 12's "Done when" on every proposed limit (a
 change, or a limit for a unit without one): true kill rate ≤ 1.5 % and limit ≤ max(1.4 × true
 p99, true p99 + 60 s), rounded up to a whole minute for ``timeout-minutes``.
 """
@@ -316,27 +317,22 @@ def matched_slack(name: str, pop: Sequence[UnitScore], p95_kill: float) -> Match
 def less_slack_at_equal_kill(ours: Summary, theirs: Summary, matched: Matched | None) -> tuple[bool, str]:
     """Issue 12's comparison with one baseline: at an equal or lower kill rate, less slack.
 
-    A baseline that stops no more healthy runs than we do (as defined) is compared as defined
-    (``dominates``). One that stops more is not "at an equal or lower kill rate": its slack is
-    compared at ours, with its multiplier tuned in hindsight until its 95th-percentile true kill
-    rate equals ours (``matched``), where we must again have the lower Σ slack and a median slack
-    ratio no higher. A baseline that stops more and has no multiplier to tune (Bazel's classes)
-    fails the row. Returns (ok, how it was compared)."""
+    As defined first (``dominates``: our kill rates no higher than the baseline's or within the
+    targets, and less slack). A baseline that has less slack there beats us only if it does not
+    stop more healthy runs: one whose median or 95th-percentile true kill rate is higher than ours
+    bought its slack with kill rate, so it is compared at ours instead — its multiplier tuned in
+    hindsight until its p95 true kill rate equals ours (``matched``), where we must again have the
+    lower Σ slack and a median slack ratio no higher. One that stops more and has no multiplier to
+    tune (Bazel's classes) cannot be compared at our kill rate: the row fails. Returns (ok, how)."""
+    if dominates(ours, theirs):
+        return True, "as defined"
     if not stops_more(ours, theirs):
-        return dominates(ours, theirs), "as defined (it stops no more healthy runs than we do)"
+        return False, "as defined (it stops no more healthy runs than we do)"
     if matched is None:
         return False, "it stops more healthy runs and has no multiplier to tune"
     ok = ours.slack_minutes < matched.slack_minutes and ours.median_slack <= matched.median_slack
     return ok, (f"it stops more healthy runs as defined, so at our p95 kill rate: k = {matched.k:.2f}, "
                 f"{matched.slack_minutes:,.0f} min, median ratio {matched.median_slack:.2f}")  # fmt: skip
-
-
-def population(scores: Sequence[UnitScore], min_runs: int = TARGET_RUNS) -> list[UnitScore]:
-    """Settable units with at least ``min_runs`` runs (the targets' population)."""
-    return [s for s in scores if s.unit.settable and s.runs >= min_runs]
-
-
-# -- the run -----------------------------------------------------------------------------------------
 
 
 @dataclass

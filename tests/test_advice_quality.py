@@ -162,3 +162,6 @@ def test_the_benchmark_compares_slack_only_at_an_equal_or_lower_kill_rate() -> N
     careful = summary(0.0, 0.0016, 1.78, 370.0)  # stops fewer: compared as defined
     assert less_slack_at_equal_kill(ours, careful, None)[0]
     assert not less_slack_at_equal_kill(ours, summary(0.0, 0.0016, 1.10, 100.0), None)[0]
+    bazel = summary(0.0, 0.0085, 3.97, 1111.0)  # a higher p95, a lower median, far more slack
+    assert less_slack_at_equal_kill(ours, bazel, None) == (True, "as defined")
+    assert not less_slack_at_equal_kill(ours, summary(0.0, 0.0085, 1.10, 100.0), None)[0]  # less slack, stops more
