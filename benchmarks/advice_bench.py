@@ -21,7 +21,11 @@ that contradict their own numbers, and limits recommended for steps the runner m
 Targets (issue 12, q = 0.99), over settable units with ≥ 500 runs: median true kill rate ≤ 1.0 %,
 95th percentile ≤ 1.5 %, no unit silent; against each baseline, at equal or lower kill rate
 (median ≤ max(baseline's, 1 %), p95 ≤ max(baseline's, 1.5 %)) less slack (total slack minutes
-lower, median slack ratio not higher). And issue 12's "Done when" on every proposed limit (a
+lower, median slack ratio not higher). A baseline with less slack as defined beats us only if it
+does not stop more healthy runs: one whose median or p95 true kill rate is higher than ours is
+compared at ours instead, its multiplier tuned in hindsight until its p95 true kill rate equals
+ours, where we must again have less slack (Bazel's classes have no multiplier: such a row fails).
+And issue 12's "Done when" on every proposed limit (a
 change, or a limit for a unit without one): true kill rate ≤ 1.5 % and limit ≤ max(1.4 × true
 p99, true p99 + 60 s), rounded up to a whole minute for ``timeout-minutes``.
 """
@@ -37,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -273,27 +277,62 @@ def summarize(scores: Sequence[UnitScore], policy: str) -> Summary:
     )  # fmt: skip
 
 
+def stops_more(ours: Summary, other: Summary) -> bool:
+    """The baseline stops more healthy runs than we do (its median or its 95th-percentile true kill rate is
+    higher): its slack is then bought with kill rate, and it is compared at *our* kill rate instead."""
+    return other.median_kill > ours.median_kill + 1e-12 or other.p95_kill > ours.p95_kill + 1e-12
+
+
 def dominates(ours: Summary, other: Summary) -> bool:
-    """At equal or lower kill rate (or within the targets: median 1 %, p95 1.5 %), less slack."""
+    """At equal or lower kill rate (or within the targets: median 1 %, p95 1.5 %), less slack: Σ slack
+    minutes lower and the median slack ratio not higher."""
     kill_ok = ours.median_kill <= max(other.median_kill, 1 - Q) and ours.p95_kill <= max(other.p95_kill, 1.5 * (1 - Q))
     return kill_ok and ours.slack_minutes < other.slack_minutes and ours.median_slack <= other.median_slack
 
 
-def matched_slack(name: str, pop: Sequence[UnitScore], p95_kill: float) -> tuple[float, float] | None:
-    """(multiplier, Σ slack minutes) of the heuristic kill-matched to ``p95_kill`` on ``pop``."""
+@dataclass(frozen=True)
+class Matched:
+    """A heuristic with its multiplier tuned in hindsight to our 95th-percentile true kill rate."""
+
+    k: float
+    slack_minutes: float  # Σ (limit − true p99), in minutes
+    median_slack: float  # limit / true p99
+    median_kill: float
+    p95_kill: float
+
+
+def matched_slack(name: str, pop: Sequence[UnitScore], p95_kill: float) -> Matched | None:
+    """The heuristic kill-matched to ``p95_kill`` on ``pop``: its multiplier, slack and kill rates."""
     found = kill_matched(name, [(s.unit.truth, s.successes, s.unit.minutes) for s in pop], p95_kill)
     if found is None:
         return None
     k, limits = found
-    return k, sum((x - s.true_p99) / 60 for s, x in zip(pop, limits, strict=True) if x is not None)
+    pairs = [(s, x) for s, x in zip(pop, limits, strict=True) if x is not None]
+    kills = np.asarray([s.unit.truth.kill(x) for s, x in pairs]) if pairs else np.asarray([np.nan])
+    ratios = np.asarray([x / s.true_p99 for s, x in pairs]) if pairs else np.asarray([np.nan])
+    minutes = sum((x - s.true_p99) / 60 for s, x in pairs)
+    return Matched(k, minutes, float(np.median(ratios)), float(np.median(kills)), float(np.quantile(kills, 0.95)))
 
 
-def population(scores: Sequence[UnitScore], min_runs: int = TARGET_RUNS) -> list[UnitScore]:
-    """Settable units with at least ``min_runs`` runs (the targets' population)."""
-    return [s for s in scores if s.unit.settable and s.runs >= min_runs]
+def less_slack_at_equal_kill(ours: Summary, theirs: Summary, matched: Matched | None) -> tuple[bool, str]:
+    """Issue 12's comparison with one baseline: at an equal or lower kill rate, less slack.
 
-
-# -- the run -----------------------------------------------------------------------------------------
+    As defined first (``dominates``: our kill rates no higher than the baseline's or within the
+    targets, and less slack). A baseline that has less slack there beats us only if it does not
+    stop more healthy runs: one whose median or 95th-percentile true kill rate is higher than ours
+    bought its slack with kill rate, so it is compared at ours instead — its multiplier tuned in
+    hindsight until its p95 true kill rate equals ours (``matched``), where we must again have the
+    lower Σ slack and a median slack ratio no higher. One that stops more and has no multiplier to
+    tune (Bazel's classes) cannot be compared at our kill rate: the row fails. Returns (ok, how)."""
+    if dominates(ours, theirs):
+        return True, "as defined"
+    if not stops_more(ours, theirs):
+        return False, "as defined (it stops no more healthy runs than we do)"
+    if matched is None:
+        return False, "it stops more healthy runs and has no multiplier to tune"
+    ok = ours.slack_minutes < matched.slack_minutes and ours.median_slack <= matched.median_slack
+    return ok, (f"it stops more healthy runs as defined, so at our p95 kill rate: k = {matched.k:.2f}, "
+                f"{matched.slack_minutes:,.0f} min, median ratio {matched.median_slack:.2f}")  # fmt: skip
 
 
 @dataclass
@@ -375,19 +414,21 @@ def rows_of(out: Outcome, quick: bool) -> list[dict[str, Any]]:
     ]  # fmt: skip
     for name in BASELINES:
         theirs = summarize(pop, name)
+        matched = matched_slack(name, [s for s in pop if "we-advisor" in s.kill], ours.p95_kill)
+        ok, how = less_slack_at_equal_kill(ours, theirs, matched)
         rows.append(
             row(b, f"slack Σ minutes over true p99: we-advisor vs {name} as defined (their median/p95 kill "
-                f"{_pct(theirs.median_kill)}/{_pct(theirs.p95_kill)}, ours {_pct(ours.median_kill)}/{_pct(ours.p95_kill)})",
+                f"{_pct(theirs.median_kill)}/{_pct(theirs.p95_kill)}, median ratio {theirs.median_slack:.2f}; ours "
+                f"{_pct(ours.median_kill)}/{_pct(ours.p95_kill)}, {ours.median_slack:.2f}); judged {how}",
                 ours.slack_minutes, "min", baseline=f"{name}, slack Σ minutes", baseline_value=theirs.slack_minutes,
-                target="less slack at equal or lower kill rate", ok=dominates(ours, theirs))
+                target="less slack at equal or lower kill rate", ok=ok)
         )  # fmt: skip
-        matched = matched_slack(name, [s for s in pop if "we-advisor" in s.kill], ours.p95_kill)
         if matched is not None:
-            k, minutes = matched
             rows.append(
                 row(b, f"slack Σ minutes: we-advisor vs {name} with its multiplier tuned in hindsight to our p95 kill "
-                    f"rate (k = {k:.2f})", ours.slack_minutes, "min", baseline=f"{name}, kill-matched, slack Σ minutes",
-                    baseline_value=minutes, target="less slack at an equal kill rate", ok=ours.slack_minutes < minutes)
+                    f"rate (k = {matched.k:.2f}, median ratio {matched.median_slack:.2f})", ours.slack_minutes, "min",
+                    baseline=f"{name}, kill-matched, slack Σ minutes", baseline_value=matched.slack_minutes,
+                    target="less slack at an equal kill rate", ok=ours.slack_minutes < matched.slack_minutes)
             )  # fmt: skip
     current = summarize(pop, "current")
     rows.append(row(b, "limits in force: median / p95 true kill rate (%) ", 100 * current.median_kill, "%",
@@ -398,6 +439,12 @@ def rows_of(out: Outcome, quick: bool) -> list[dict[str, Any]]:
     for stage, seconds in out.seconds.items():
         rows.append(row(b, f"time: {stage}", seconds, "s"))
     return rows
+
+
+def held_out(specs: Sequence[HistorySpec], seed: int) -> list[HistorySpec]:
+    """The same histories drawn again with other seeds (``seed`` 0: unchanged), to check that a rule
+    was not tuned to the benchmark's own draws."""
+    return [replace(s, seed=s.seed + 7919 * seed) for s in specs]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -437,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the export folder and store in this directory")
     parser.add_argument("--details", action="store_true", help="print every unit with ≥ 200 runs")
     parser.add_argument("--reproduce", action="store_true", help="issue 12's observations, one by one")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="held-out histories: every history's seed shifted by SEED × 7919 (0: the benchmark's own)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.reproduce:
         from benchmarks.advice_reproduce import reproduce
@@ -445,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = args.keep or Path(tempfile.mkdtemp(prefix="advice-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    out = evaluate(catalogue(args.quick), work)
+    out = evaluate(held_out(catalogue(args.quick), args.seed), work)
     print(policy_table(out.scores))
     print()
     for metric, count in findings(out.scores).items():

@@ -452,3 +452,20 @@ def test_every_section_states_what_it_looked_at_and_nothing_judged_is_said() -> 
     assert "Nothing could be judged yet" in text and "Nothing to change" not in text
     runner_made = [dict(r, settable=False) if r["scope"] == "job" else r for r in RECOMMENDATIONS]  # verdicts kept
     assert all(a["name"] not in ("e2e", "unit") for a in build_context(replace(make_inputs(), recommendations=runner_made))["actions"])
+
+
+def test_act_on_these_names_the_workflow_when_two_workflows_have_a_job_of_that_name() -> None:
+    """A job name two workflows share is ambiguous: the action then says which workflow (which file) to edit;
+    a job name only one workflow has stays as short as before."""
+    other = rec("job", "unit", None, None, workflow="Nightly", p50_s=160.0, p95_s=190.0, p99_s=200.0,
+                p99_ci_s=[195.0, 215.0], current_timeout_s=3600.0, current_source=".github/workflows/nightly.yml",
+                recommended_timeout_s=300.0, verdict="too_loose")  # fmt: skip
+    context = build_context(replace(make_inputs(), recommendations=[*RECOMMENDATIONS, other]))
+    names = [a["name"] for a in context["actions"]]
+    assert f"{WORKFLOW} › unit" in names and "Nightly › unit" in names
+    assert "e2e" in names and "unit" not in names
+    body = render_markdown(context)
+    assert "**Nightly › unit**" in body and f"**{WORKFLOW} › unit**" in body
+    assert "Nightly › unit" in render_html(context)
+    plain = build_context(make_inputs())
+    assert "unit" in [a["name"] for a in plain["actions"]]

@@ -9,9 +9,13 @@ answers, the unit's accepted tail beyond).
 1. **Verdict on the limit in force L** (hysteresis: a limit is kept while the data cannot show
    it is wrong, so it does not flap week to week):
    ``ok`` when the kill rate's upper end is ≤ 1 − q, or its interval contains 1 − q and its
-   estimate is ≤ ``tolerance`` × (1 − q) (kept, with a note); ``too_tight`` otherwise. Beyond a
-   run a limit stopped, where nothing bounds the rate from above, ``too_tight`` only when the
-   share that certainly lasted that long already exceeds the tolerance. ``too_loose`` when an
+   estimate is ≤ ``keep_tolerance`` × (1 − q) (kept, with a note); ``too_tight`` otherwise.
+   Beyond a run a limit stopped, where nothing bounds the rate from above, ``too_tight`` only when
+   the share that certainly lasted that long already exceeds that. The band between setting a
+   limit (its upper bound ≤ ``tolerance`` × (1 − q), rule 2) and keeping it (its estimate ≤
+   ``keep_tolerance`` × (1 − q), however wide its interval) is the hysteresis. A kept estimate
+   as high as the tolerance (1.5 × (1 − q)) would keep, by chance, limits that truly stop more
+   than the tolerance: estimates scatter around the truth. ``too_loose`` when an
    ``ok`` limit is above max(``loose_factor`` × the new limit, the new limit + ``loose_slack_s``),
    but never to cut to a value a tail extrapolated from fewer than ``loose_min_runs`` runs.
    ``no_timeout`` when the unit has no limit of its own, ``not_settable`` for units no limit can
@@ -54,7 +58,8 @@ class Policy:
 
     quantile: float = 0.99  # at most 1 - quantile of healthy runs may be stopped
     confidence: float = 0.90  # two-sided level of the intervals; the upper end is a one-sided 95 % bound
-    tolerance: float = 1.5  # × (1 - quantile): a kept limit's estimate, a new limit's upper bound
+    tolerance: float = 1.5  # × (1 - quantile): a new limit's upper bound
+    keep_tolerance: float = 1.0  # × (1 - quantile): a kept limit's estimate
     small_runs: int = 200  # fewer runs: the quantile rule
     margin: float = 0.05  # quantile rule: added to the quantile's upper bound (a share of it) ...
     margin_min_s: float = 5.0  # ... and at least this much
@@ -76,6 +81,11 @@ class Policy:
     def budget(self) -> float:
         """The largest kill rate tolerated: ``tolerance`` × (1 − q)."""
         return self.tolerance * self.target
+
+    @property
+    def keep_budget(self) -> float:
+        """The largest estimated kill rate a limit in force is kept at: ``keep_tolerance`` × (1 − q)."""
+        return self.keep_tolerance * self.target
 
 
 def quantile_label(q: float) -> str:
@@ -128,12 +138,12 @@ def judge(point: float, lo: float, hi: float, policy: Policy) -> tuple[str, bool
     """The verdict on a limit from its kill rate (point, interval), and whether it was kept inside the
     tolerance band (its interval contains the target). ``point`` NaN: beyond a stopped run, where only
     ``lo`` (the share that certainly lasted that long) is known."""
-    target, budget = policy.target, policy.budget
+    target, keep = policy.target, policy.keep_budget
     if not math.isfinite(point):
-        return ("too_tight" if lo > budget else "ok"), False
+        return ("too_tight" if lo > keep else "ok"), False
     if hi <= target:
         return "ok", False
-    if lo <= target and point <= budget:
+    if lo <= target and point <= keep:
         return "ok", True
     return "too_tight", False
 

@@ -171,8 +171,8 @@ def _first_pass(
     verdict, kept = judge(float(rate_now.point[u]), float(rate_now.lo[u]), float(rate_now.hi[u]), policy)
     kept_note = (
             f"kept: its kill rate's interval {_pct(rate_now.lo[u])}–{_pct(rate_now.hi[u])} contains the "
-            f"{_pct(policy.target)} target and its estimate {_pct(rate_now.point[u])} is within the "
-            f"{_pct(policy.budget)} tolerance"
+            f"{_pct(policy.target)} target and its estimate {_pct(rate_now.point[u])} is at most "
+            f"{_pct(policy.keep_budget)}"
     )
     cut = False
     # a cut needs the data's support: a Kaplan–Meier bound, 500 runs, or runs that finished beyond the new value

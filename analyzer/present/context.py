@@ -8,7 +8,7 @@ stage can be tested on its own.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -250,6 +250,7 @@ def _actions(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with the kill rate now → then and their intervals."""
     out: list[dict[str, Any]] = []
     done: set[tuple[Any, ...]] = set()
+    name = _action_namer(recs)
     for rec in sorted((r for r in recs if actionable(r)), key=_action_rank):
         verdict = rec.get("verdict")
         cur, new = known(rec.get("current_timeout_s")), known(rec.get("recommended_timeout_s"))
@@ -272,10 +273,25 @@ def _actions(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             p99 = known(rec.get("p99_s"))
             ratio = f" ({cur / p99:.0f}× its p99 of {dur(p99)})" if cur and p99 else ""
             text = f"limit {dur(cur)}{ratio}: a hung run wastes the difference"
-        out.append({"verdict": verdict, "name": unit_label(key), "text": text, "to": to, "then": then, "where": rec.get("where")})
+        out.append({"verdict": verdict, "name": name(key), "text": text, "to": to, "then": then, "where": rec.get("where")})
         if len(out) >= 5:
             break
     return out
+
+
+def _action_namer(recs: list[dict[str, Any]]) -> Callable[[UnitKey], str]:
+    """How "Act on these" names a unit: job › step, and its workflow too where two workflows have a
+    job of that name (the action must say which file to edit)."""
+    workflows: dict[str, set[str]] = {}
+    for rec in recs:
+        workflows.setdefault(str(rec.get("job")), set()).add(str(rec.get("workflow")))
+    ambiguous = {job for job, names in workflows.items() if len(names) > 1}
+
+    def name(key: UnitKey) -> str:
+        label = unit_label(key)
+        return f"{key.workflow} › {label}" if key.job in ambiguous else label
+
+    return name
 
 
 def _action_rank(rec: Mapping[str, Any] | None) -> tuple[int, float]:
@@ -292,6 +308,7 @@ def _action_rank(rec: Mapping[str, Any] | None) -> tuple[int, float]:
 def _hangs(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Units whose runs hung: how many, and how much sooner the recommended limit would have stopped them."""
     out = []
+    name = _action_namer(recs)
     for rec in recs:
         hung = int(rec.get("hung") or 0)
         if not hung:
@@ -301,7 +318,7 @@ def _hangs(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if saved and saved >= 1 and at is not None:
             text += f"; a limit of {dur(at)} would have stopped {'them' if hung != 1 else 'it'} {dur(saved)} sooner"
             text += " in all" if hung != 1 else ""
-        out.append({"name": unit_label(UnitKey.from_mapping(rec)), "hung": hung, "text": text})
+        out.append({"name": name(UnitKey.from_mapping(rec)), "hung": hung, "text": text})
     return out
 
 
