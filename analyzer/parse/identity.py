@@ -83,7 +83,7 @@ def lines_digest(chunks: Sequence[bytes], *, edge: int = EDGE_LINES) -> str | No
     a memory copy for a log of any size (normalizing every line of 50 MB costs more than parsing it)."""
     text = b"".join(c[len(BOM) :] if c.startswith(BOM) else c for c in (x if x.endswith(b"\n") else x + b"\n" for x in chunks))
     count = text.count(b"\n")
-    if not text.strip():
+    if not text or text.isspace():  # (as ``not text.strip()``, without copying a 100 MB log)
         return None
     if count > 2 * edge:
         head_end = -1
