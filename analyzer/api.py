@@ -279,7 +279,7 @@ def _failure_report(
 
     newest = store.newest_time(repo=repo)
     history = None if start is None or newest is None else min(start, newest - HISTORY)
-    scope = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
+    scope: dict[str, Any] = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
     found = store.load_incidents(since=history, **scope)
     excerpts = store.load_excerpts(since=history, **scope)
     attempts = store.load_attempts(since=start, **scope)
