@@ -461,3 +461,15 @@ def test_identity_lines_lose_their_stamps_as_the_multiline_pattern_takes_them(da
     text = data.replace(b"\r\n", b"\n").removeprefix(identity.BOM).replace(b"\n" + identity.BOM, b"\n")
     text = text + b"\n" if text and not text.endswith(b"\n") else text
     assert identity.normalized_lines(data) == stamp.sub(b"", text)
+
+
+def test_a_checked_log_is_not_kept_once_parsed() -> None:
+    """``ingest`` checks a log when it reads it and parses the same bytes once, without checking them again;
+    the parse lets go of them (a library caller's last 100 MB log is not kept alive by the check's memo)."""
+    from analyzer.parse.logs import text
+
+    data = b"2026-01-01T00:00:00.0000000Z ##[group]Run make\n2026-01-01T00:00:01.0000000Z done\n"
+    logs.check_log(data)
+    assert text._PASSED and text._PASSED[0] is data
+    logs.parse_job_log(data)
+    assert not text._PASSED
