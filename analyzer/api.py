@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.collect.ingest import IngestSummary, ingest_paths
 from analyzer.config import Settings, require_label, require_quantile, require_repo
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from analyzer.bootstrap.runner import run_file as bootstrap_run
     from analyzer.collect.fetch import fetch
     from analyzer.collect.github import GitHubClient
+    from analyzer.collect.ingest import IngestSummary
     from analyzer.demo.demo import DemoResult
     from analyzer.model import UnitStats
     from analyzer.model.failures import FailureReport
@@ -197,6 +197,8 @@ def ingest(
     on_warning: Warn | None = None,
 ) -> IngestSummary:
     """``we-advisor ingest``: local logs, run-log zips, export folders and bootstrap events."""
+    from analyzer.collect.ingest import ingest_paths  # the log parser's modules: for the commands that read logs
+
     return ingest_paths(
         store, paths, rules=settings.phases, repo=repo, workflow=workflow, on_progress=on_progress, on_warning=on_warning
     )
@@ -277,7 +279,7 @@ def _failure_report(
 
     newest = store.newest_time(repo=repo)
     history = None if start is None or newest is None else min(start, newest - HISTORY)
-    scope = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
+    scope: dict[str, Any] = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
     found = store.load_incidents(since=history, **scope)
     excerpts = store.load_excerpts(since=history, **scope)
     attempts = store.load_attempts(since=start, **scope)
@@ -357,7 +359,10 @@ def recommend(
         if loading is not None:
             loading.join()
     stopped = stopped_by_limit(frame)  # the attempts of runs a limit stopped are read only when there are some
-    attempts = store.load_attempts(repo=repo, workflow=workflow, since=start) if not stopped.empty else []
+    attempts = (  # only the runs a limit stopped: the note is about their next attempts
+        store.load_attempts(repo=repo, workflow=workflow, since=start, run_ids=stopped["run_id"].unique().tolist())
+        if not stopped.empty else []
+    )  # fmt: skip
     return with_rerun_notes(result, limit_reruns(stopped, attempts))
 
 

@@ -328,3 +328,22 @@ def test_the_error_line_prefilter_never_changes_the_answer(text: str) -> None:
 
     full = failures._ERROR_RE.search(text) is not None and failures._BOILERPLATE_RE.match(text) is None
     assert failures.is_error_line(text) == full
+
+
+def test_lazy_log_lines_across_blocks() -> None:
+    """A log of many blocks (``LogLines.BLOCK`` lines each) reads as ``log_lines`` whichever line is read first:
+    from the end backwards (an excerpt without its evidence line), the middle, then the start."""
+    from analyzer.parse.failures import LogLines
+
+    lines = [f"2026-01-01T00:00:{k % 60:02d}.0000000Z line {k}" + ("\r" if k % 7 == 0 else "") + " é" * (k % 3)
+             for k in range(3 * LogLines.BLOCK + 17)]  # fmt: skip
+    for data in ("\n".join(lines).encode(), ("\n".join(lines) + "\n").encode(), ("\n" * 5000).encode()):
+        expected = log_lines(data)
+        lazy = LogLines(data)
+        assert len(lazy) == len(expected)
+        assert [lazy[i] for i in range(len(lazy) - 1, -1, -1)] == expected[::-1]
+        middle = LogLines(data)
+        assert middle[len(expected) // 2] == expected[len(expected) // 2]
+        assert middle[-1] == expected[-1] and list(middle) == expected and middle[5:9] == expected[5:9]
+        with pytest.raises(IndexError):
+            middle[len(expected)]

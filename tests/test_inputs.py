@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from analyzer.cli import app
@@ -443,3 +445,31 @@ def test_a_store_from_before_the_identity_rule_is_migrated_and_deduplicated(tmp_
         reparse(store, ())
         assert store.job_ids() == [-12]
         assert len(store.observations_frame().query("scope == 'job'")) == 1
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([b"2026-01-02T03:04:05.1234567Z ", b"2026-01-02T03:04:05Z", b"\n", b"\r\n", b"x", b" ", b"Z ",
+                                 b"\xef\xbb\xbf", b"2026-01-02T03:04:0", b"12"]), max_size=40).map(b"".join))  # fmt: skip
+def test_identity_lines_lose_their_stamps_as_the_multiline_pattern_takes_them(data: bytes) -> None:
+    """``normalized_lines`` finds the stamps after newlines (a literal-led search) where the identity rule
+    says: at the start of every line, as ``(?m)^stamp`` finds them."""
+    import re
+
+    from analyzer.parse import identity
+
+    stamp = re.compile(rb"(?m)^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?Z ?")
+    text = data.replace(b"\r\n", b"\n").removeprefix(identity.BOM).replace(b"\n" + identity.BOM, b"\n")
+    text = text + b"\n" if text and not text.endswith(b"\n") else text
+    assert identity.normalized_lines(data) == stamp.sub(b"", text)
+
+
+def test_a_checked_log_is_not_kept_once_parsed() -> None:
+    """``ingest`` checks a log when it reads it and parses the same bytes once, without checking them again;
+    the parse lets go of them (a library caller's last 100 MB log is not kept alive by the check's memo)."""
+    from analyzer.parse.logs import text
+
+    data = b"2026-01-01T00:00:00.0000000Z ##[group]Run make\n2026-01-01T00:00:01.0000000Z done\n"
+    logs.check_log(data)
+    assert text._PASSED and text._PASSED[0] is data
+    logs.parse_job_log(data)
+    assert not text._PASSED

@@ -876,3 +876,17 @@ def test_line_times_cross_midnight_and_month_ends_and_keep_fractions() -> None:
     assert times.longest_gap(1, 5) == 60
     (quiet,) = times.quiet([(1, 6, None)])
     assert (quiet.silence_s, quiet.quiet_line) == (1800, 5)
+
+
+def test_line_times_find_newlines_a_mebibyte_at_a_time_as_one_mask_would() -> None:
+    """``quiet._newlines`` (chunked, no 100 MB mask) gives the positions one comparison of the whole buffer gives,
+    across chunk edges and at the ends."""
+    import numpy as np
+
+    from analyzer.parse.logs.quiet import _newlines
+
+    step = 1 << 20
+    for buf in (b"", b"\n", b"no newline", b"a\n" * (step // 2 + 3), b"x" * (step - 1) + b"\n\n" + b"y" * step + b"\n"):
+        data = np.frombuffer(buf, dtype=np.uint8)
+        found, whole = _newlines(data), np.flatnonzero(data == 10)
+        assert found.dtype == whole.dtype and found.tolist() == whole.tolist()

@@ -31,7 +31,15 @@ from pathlib import Path, PurePosixPath
 from analyzer.collect.runlogs import MAX_MEMBER_BYTES, read_members
 from analyzer.errors import AdvisorError, InputError, LogParseError
 from analyzer.parse import events, logs
-from analyzer.parse.identity import LogIdentity, lines_digest, log_identity, normalized_lines, repository_of, richness
+from analyzer.parse.identity import (
+    LogIdentity,
+    first_timestamp,
+    lines_digest,
+    log_identity,
+    normalized_lines,
+    repository_of,
+    richness,
+)
 from analyzer.parse.logs.text import BOM
 
 _GH_VIEW_LINE = re.compile(r"^([^\t\n]+)\t([^\t\n]*)\t(\ufeff?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
@@ -162,11 +170,15 @@ def read_folder(folder: Path, warn: Warn) -> list[Batch]:
                 batches.append(read_file(path))
                 continue
             data = path.read_bytes()
-            text = _text(path, data)
-            if _GH_VIEW_LINE.match(text.lstrip("\ufeff")):
+            if _GH_VIEW_LINE.match(data[: 1 << 16].decode("utf-8", "ignore").lstrip("\ufeff")):  # as read_file
                 batches.append(read_file(path))
                 continue
-            logs.check_log(data)
+            try:
+                logs.check_log(data)  # (checks UTF-8 too, without decoding the whole file)
+            except LogParseError:
+                if not logs.is_utf8(data):
+                    _text(path, data)  # says it is not UTF-8 text
+                raise
         except LogParseError as exc:
             warn(f"skipped {path}: not a job log ({exc.message})")
             continue
@@ -319,7 +331,9 @@ def assemble(
         parts: list[tuple[int, str | None, bytes]] = [(0, None, whole.data), *whole.steps, *_system_part(whole.system)]
         name = logs.job_name_from_log(whole.data) or name_from_file(whole.rel.name)
         source = f"{root}/{whole.rel}" if archive else str(root / whole.rel)
-        jobs.append(LocalJob(name, parts, source, folder or _dir_name(root, whole.rel.parent)))
+        # its identity from the digest made above (the whole log decides it: ``log_identity``)
+        known = LogIdentity(whole.digest, first_timestamp(whole.data)) if whole.digest and whole.data else None
+        jobs.append(LocalJob(name, parts, source, folder or _dir_name(root, whole.rel.parent), identity=known))
     return merge_same_jobs(jobs)
 
 
@@ -327,13 +341,22 @@ def merge_same_jobs(jobs: list[LocalJob]) -> list[LocalJob]:
     """One job per identity (``parse.identity``): of two forms of one job given together (a zip and its
     own ``0_job.txt``), the richer is kept."""
     kept: list[LocalJob] = []
+    by_hash: dict[str, list[int]] = {}  # text hash -> where its jobs are in ``kept`` (only they can be twins)
     for local in jobs:
         ident = local.identity
-        twin = next((k for k in kept if ident and k.identity and k.identity.same_job(ident.text_hash, ident.first_at)), None)
+        twin = None
+        if ident:
+            twin = next(
+                (at for at in by_hash.get(ident.text_hash, ())
+                 if (other := kept[at].identity) and other.same_job(ident.text_hash, ident.first_at)),
+                None,
+            )  # fmt: skip
         if twin is None:
+            if ident:
+                by_hash.setdefault(ident.text_hash, []).append(len(kept))
             kept.append(local)
-        elif richness(-1, [p for p, _, _ in local.parts]) > richness(-1, [p for p, _, _ in twin.parts]):
-            kept[kept.index(twin)] = local
+        elif richness(-1, [p for p, _, _ in local.parts]) > richness(-1, [p for p, _, _ in kept[twin].parts]):
+            kept[twin] = local  # (the same text hash: its place in ``by_hash`` holds)
     return kept
 
 

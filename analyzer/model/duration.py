@@ -431,6 +431,8 @@ def _column(frame: pd.DataFrame, name: str, position: NDArray[np.intp]) -> NDArr
     """A numeric column of the fitted rows (NaN where missing, or all NaN when the frame has none)."""
     if name not in frame:
         return np.full(position.size, np.nan)
+    if frame[name].dtype == object and frame[name].isna().all():  # a column of NULLs (None objects, as read):
+        return np.full(position.size, np.nan)  # what to_numeric makes of it, without converting 10⁶ objects
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     return np.asarray(values[position], dtype=np.float64)
 

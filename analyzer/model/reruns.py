@@ -76,17 +76,18 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _next_attempts(attempts: Iterable[Attempt]) -> dict[tuple[str, str, str, int], dict[Attempt, Attempt | None]]:
-    """(repo, workflow, job, run id) -> each attempt of that job in that run -> the next one (the
-    smallest higher attempt number in which the job appears), None for the last one. An attempt
-    listed twice counts once."""
+def _next_attempts(attempts: Iterable[Attempt]) -> dict[tuple[str, str, str, int], list[tuple[Attempt, Attempt | None]]]:
+    """(repo, workflow, job, run id) -> each attempt of that job in that run, in attempt order, with the
+    next one (the smallest higher attempt number in which the job appears), None for the last one. An
+    attempt number listed twice counts once (its last listing)."""
     runs: dict[tuple[str, str, str, int], dict[int, Attempt]] = {}
     for a in attempts:
         runs.setdefault((a.repo, a.workflow, a.job, a.run_id), {})[a.run_attempt] = a
-    out: dict[tuple[str, str, str, int], dict[Attempt, Attempt | None]] = {}
+    out: dict[tuple[str, str, str, int], list[tuple[Attempt, Attempt | None]]] = {}
     for key, by_number in runs.items():
-        order = [by_number[n] for n in sorted(by_number)]
-        out[key] = {a: order[k + 1] if k + 1 < len(order) else None for k, a in enumerate(order)}
+        # pairs, not a dict keyed by the attempts: hashing a record of seven fields cost more than the rest
+        order = [by_number[n] for n in sorted(by_number)] if len(by_number) > 1 else list(by_number.values())
+        out[key] = [(a, order[k + 1] if k + 1 < len(order) else None) for k, a in enumerate(order)]
     return out
 
 
@@ -105,7 +106,7 @@ def limit_reruns(frame: pd.DataFrame, attempts: Iterable[Attempt]) -> dict[UnitK
     if stopped.empty:
         return {}
     following = {
-        (key, a.run_attempt): nxt for key, pairs in _next_attempts(attempts).items() for a, nxt in pairs.items()
+        (key, a.run_attempt): nxt for key, pairs in _next_attempts(attempts).items() for a, nxt in pairs
     }
     tallies: dict[UnitKey, list[int]] = {}
     columns = ["scope", "workflow", "job", "step", "phase", "repo", "run_id", "run_attempt"]
@@ -143,7 +144,7 @@ def rerun_rates(attempts: Iterable[Attempt]) -> list[RerunRate]:
     """
     by_job: dict[tuple[str, str, str], list[tuple[Attempt, Attempt | None]]] = {}
     for (repo, workflow, job, _run), following in _next_attempts(attempts).items():
-        by_job.setdefault((repo, workflow, job), []).extend(following.items())
+        by_job.setdefault((repo, workflow, job), []).extend(following)
     out = []
     for (repo, workflow, job), mine in by_job.items():
         tallies = {"failures": [0, 0, 0], "timeouts": [0, 0, 0]}

@@ -19,6 +19,7 @@ HTML or Markdown like any other log text.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any, overload
 
@@ -68,15 +69,24 @@ def log_lines(data: bytes | str) -> list[str]:
 
 class LogLines(Sequence[str]):
     """A stored job log's lines as :func:`log_lines` gives them, decoded only when read: an excerpt
-    looks at a few hundred lines of logs that can have hundreds of thousands."""
+    looks at a few hundred lines of logs that can have hundreds of thousands.
+
+    Nor is the log split into lines up front (a 100 MB log is a million of them): the lines are
+    split a block at a time, where they are read; a block's start is found by counting newlines
+    from the nearest place already counted."""
+
+    BLOCK = 1024  # lines split at once
+    _CHUNK = 1 << 16  # bytes whose newlines are counted at once while looking for a line
 
     def __init__(self, data: bytes) -> None:
-        self._raw = data.split(b"\n")
-        if self._raw[-1] == b"":
-            self._raw.pop()
+        self._data = data
+        self._n = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        self._counted = [0]  # newlines before each offset in ``_offsets`` (both ascending)
+        self._offsets = [0]
+        self._blocks: dict[int, list[bytes]] = {}
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return self._n
 
     @overload
     def __getitem__(self, index: int) -> str: ...
@@ -85,7 +95,41 @@ class LogLines(Sequence[str]):
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        return self._raw[index].decode("utf-8", errors="replace").removesuffix("\r")
+        i = index + self._n if index < 0 else index
+        if not 0 <= i < self._n:
+            raise IndexError("log line out of range")
+        raw = self._block(i // self.BLOCK)[i % self.BLOCK]
+        return raw.decode("utf-8", errors="replace").removesuffix("\r")
+
+    def _block(self, k: int) -> list[bytes]:
+        got = self._blocks.get(k)
+        if got is None:
+            first, last = k * self.BLOCK, min(self._n, (k + 1) * self.BLOCK)
+            end = self._line_start(last) if last < self._n else len(self._data)
+            got = self._data[self._line_start(first) : end].split(b"\n")
+            if len(got) > last - first:  # the piece after the block's last newline
+                got.pop()
+            self._blocks[k] = got
+        return got
+
+    def _line_start(self, line: int) -> int:
+        """The offset where 0-based ``line`` starts: just after the log's ``line``-th newline."""
+        if line == 0:
+            return 0
+        k = bisect_left(self._counted, line) - 1  # the last counted place with fewer newlines before it
+        counted, off = self._counted[k], self._offsets[k]
+        data = self._data
+        while True:
+            end = min(len(data), off + self._CHUNK)
+            more = data.count(b"\n", off, end)
+            if counted + more >= line:
+                break
+            counted, off, k = counted + more, end, k + 1
+            self._counted.insert(k, counted)
+            self._offsets.insert(k, off)
+        for _ in range(line - counted):
+            off = data.index(b"\n", off) + 1
+        return off
 
 
 def clean_line(raw: str) -> str:

@@ -6,8 +6,6 @@ and the excerpt of its log that explains the failure.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -15,7 +13,7 @@ from analyzer.config import PhaseRule
 from analyzer.errors import LogParseError
 from analyzer.parse import events, logs
 from analyzer.parse.failures import MAX_BYTES, MAX_LINES, LogLines, clean_line, extract_excerpt
-from analyzer.parse.logs import PARSER_VERSION
+from analyzer.parse.logs import rules_fingerprint as rules_fingerprint  # (re-exported: callers import it from here)
 from analyzer.parse.logs.parser import COMPOSITE_NOTE
 from analyzer.parse.logs.signals import JOB_TIMEOUT_RE, RUNNER_LOST_RE
 from analyzer.parse.logs.steps import number_repeats
@@ -45,14 +43,6 @@ _CONCLUSION_OUTCOME = {
     "startup_failure": "failure",
     "stale": "cancelled",
 }
-
-
-def rules_fingerprint(rules: Sequence[PhaseRule]) -> str:
-    """Identifies the parser version and the phase rules that produced parsed data."""
-    payload = json.dumps(
-        [PARSER_VERSION, [[r.name, r.start, r.end, r.step, r.timeout_s] for r in rules]], sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,17 @@ and commit on its run. ``save_parsed`` does the same for a job whose log is stil
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from analyzer.config import PhaseRule
-from analyzer.parse import events
-from analyzer.parse.context import local_job, local_run, log_context
-from analyzer.parse.identity import LogIdentity, log_identity, richness
-from analyzer.parse.logs import PARSER_VERSION
-from analyzer.parse.observe import Analysis, analyze_job, rules_fingerprint
+from analyzer.parse.logs import PARSER_VERSION, rules_fingerprint
 from analyzer.records import Annotation, Job, LogPart, Run
 from analyzer.store import Store
+
+# The parser and what it needs (numpy among them) are imported where a log is parsed: a history command
+# on a store parsed with these rules only checks that it is (``stale_jobs``).
+if TYPE_CHECKING:
+    from analyzer.parse.observe import Analysis
 
 
 def reparse(
@@ -44,6 +46,8 @@ def reparse(
     if job_ids is None:
         job_ids = store.job_ids() if force else store.stale_jobs(PARSER_VERSION, fingerprint)
     total = len(job_ids)
+    if total:
+        from analyzer.parse.observe import analyze_job
     said: set[str] = set()  # a warning about many jobs of one kind (a composite in every run) is said once
     for done, job_id in enumerate(job_ids, 1):
         # Read, parse and save under one write lock: a fetch storing this job's log in between
@@ -86,6 +90,8 @@ def save_parsed(
     raw inputs must be saved before the result (saving them marks the job stale): before this call,
     or by ``before_saving``, called between the parse and the save (``ingest`` writes the raw log in
     another thread meanwhile and waits for it there)."""
+    from analyzer.parse.observe import analyze_job
+
     derived, run = _log_context(job, parts) if _is_local_log(job, parts) else (job, None)
     result = analyze_job(derived, parts, annotations, rules)
     if before_saving is not None:
@@ -108,6 +114,8 @@ def _save(store: Store, job_id: int, result: Analysis, fingerprint: str) -> None
 def fill_identities(store: Store) -> int:
     """Record the log identity of every job that has none yet (a store from before the identity rule),
     so that ingest recognizes their other forms before they are reparsed; returns how many."""
+    from analyzer.parse.identity import log_identity
+
     missing = store.jobs_without_identity()
     for job_id in missing:
         stored = [(p.part, p.data) for p in store.load_log_parts(job_id) if p.state == "ok" and p.data is not None]
@@ -121,6 +129,8 @@ def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
     """Record the job's log identity; of two records of one job keep the richer (``identity.richness``:
     fetched, then per-step files, then a bare log; a tie keeps the id nearer zero). True if ``job_id`` itself
     was the poorer copy and is gone. Two GitHub ids are never merged."""
+    from analyzer.parse.identity import LogIdentity, log_identity, richness
+
     stored = [(p.part, p.data) for p in parts if p.state == "ok" and p.data is not None]
     known = store.identity_of(job_id)
     identity = LogIdentity(*known) if known is not None else log_identity(stored)
@@ -142,12 +152,16 @@ def _poorer_copy(store: Store, job_id: int, parts: list[LogPart]) -> bool:
 
 def _is_local_log(job: Job, parts: Sequence[LogPart]) -> bool:
     """A local log's job (no API JSON): its context comes from the log (a bootstrap events log has none)."""
+    from analyzer.parse import events
+
     return job.job_id < 0 and not events.is_events_log(parts)
 
 
 def _log_context(job: Job, parts: Sequence[LogPart]) -> tuple[Job, Run | None]:
     """A local job with the queue times, runner and labels its log shows, and its run with the
     branch, event and commit the log shows (None when it shows none); nothing saved."""
+    from analyzer.parse.context import local_job, local_run, log_context
+
     context = log_context([p.data for p in parts if p.data is not None])
     return local_job(job, context), local_run(job, context)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -61,6 +61,7 @@ _COLUMNS = {
     "incidents": ("job_id", "repo", "workflow", "run_id", "run_attempt", "job", "step_number", "step", "phase", "kind",
                   "limit_s", "evidence", "occurred_at", "silence_s", "last_output"),
 }  # fmt: skip
+_BATCH = 500  # values bound in one IN (...): well below every backend's limit
 _DERIVED = frozenset({"queued_s"})  # saved from a record's property, not given back to its constructor
 # An incident's job context: the job's queue time and runner, the run attempt's actor, commit, event, branch.
 _CONTEXT = ("j.queued_s", "coalesce(r.triggering_actor, r.actor)", "r.head_sha", "r.head_commit_message", "r.event",
@@ -258,15 +259,20 @@ class Store(FetchBookkeeping):
 
     def newest_heads(self, repo: str | None = None) -> dict[str, str]:
         """workflow path -> head commit of its newest run (by start, else creation time; first by id on a tie)."""
-        where, args = ("AND repo = ?", (repo,)) if repo else ("", ())
+        mine, args = (" AND repo = ?", (repo,)) if repo else ("", ())
+        # each path's newest time (an aggregate, not a sort of every run), then the runs at that time
         rows = self.conn.execute(
-            "SELECT workflow_path, head_sha FROM (SELECT workflow_path, head_sha, ROW_NUMBER() OVER ("
-            "PARTITION BY workflow_path ORDER BY coalesce(run_started_at, created_at) DESC, run_id, run_attempt) AS pick "
-            "FROM runs WHERE workflow_path IS NOT NULL AND head_sha IS NOT NULL "
-            f"AND coalesce(run_started_at, created_at) IS NOT NULL {where}) WHERE pick = 1",
-            args,
+            "SELECT r.workflow_path, r.head_sha, r.run_id, r.run_attempt FROM runs r JOIN (SELECT workflow_path, "
+            "MAX(coalesce(run_started_at, created_at)) AS newest FROM runs WHERE workflow_path IS NOT NULL AND "
+            f"head_sha IS NOT NULL{mine} GROUP BY workflow_path) m ON m.workflow_path = r.workflow_path AND "
+            f"coalesce(r.run_started_at, r.created_at) = m.newest WHERE r.head_sha IS NOT NULL{mine.replace('repo', 'r.repo')}",
+            (*args, *args),
         )
-        return {str(r[0]): str(r[1]) for r in rows}
+        picked: dict[str, tuple[int, int, str]] = {}
+        for path, sha, run_id, attempt in rows:
+            if str(path) not in picked or (int(run_id), int(attempt)) < picked[str(path)][:2]:
+                picked[str(path)] = (int(run_id), int(attempt), str(sha))
+        return {path: pick[2] for path, pick in picked.items()}
 
     def load_job(self, job_id: int) -> Job | None:
         row = self.conn.execute(f"{_select('jobs')} WHERE job_id=?", (job_id,)).fetchone()
@@ -437,21 +443,30 @@ class Store(FetchBookkeeping):
 
     def load_attempts(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
-        branch: str | None = None, event: str | None = None,
+        branch: str | None = None, event: str | None = None, run_ids: Collection[int] | None = None,
     ) -> list[JobAttempt]:  # fmt: skip
         """Every job attempt of the runs with a job that started (else was created) at ``since`` or later,
-        with its incident's kind: what rerun rates are counted from."""
+        with its incident's kind: what rerun rates are counted from. ``run_ids``: of these runs only."""
         where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)", branch=branch,
                               event=event)  # fmt: skip
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
-        rows = self.conn.execute(
-            "SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
-            f"LEFT JOIN incidents i ON i.job_id = j.job_id WHERE j.run_id IN (SELECT run_id FROM jobs{where}) "
-            "ORDER BY j.run_id, j.run_attempt, j.job_id",
-            args,
-        )
-        return [JobAttempt(r[0], r[1], int(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
+        sql = ("SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
+               f"LEFT JOIN incidents i ON i.job_id = j.job_id WHERE j.run_id IN (SELECT run_id FROM jobs{where})")  # fmt: skip
+        order = " ORDER BY j.run_id, j.run_attempt, j.job_id"
+        if run_ids is None:
+            batches = [(sql + order, args)]
+        else:  # a few runs of many (those a limit stopped): in ascending batches, so in order still
+            wanted = sorted(set(run_ids))
+            batches = [
+                (f"{sql} AND j.run_id IN ({','.join('?' * len(chunk))}){order}", (*args, *chunk))
+                for chunk in (wanted[k : k + _BATCH] for k in range(0, len(wanted), _BATCH))
+            ]
+        return [
+            JobAttempt(r[0], r[1], int(r[2]), int(r[3]), r[4], r[5], r[6])
+            for query, values in batches
+            for r in self.conn.execute(query, values)
+        ]
 
     def newest_time(self, *, repo: str | None = None) -> datetime | None:
         """The latest observation start in the store (the end of the default analysis window)."""

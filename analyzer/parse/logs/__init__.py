@@ -71,12 +71,44 @@ Modules, in the order they build on each other: ``text`` (line text, input check
 ``steps``, ``phases``, ``detectors``, ``parser`` (the whole parse).
 """
 
-from analyzer.parse.logs.parser import join_step_logs, parse_job_log, parse_step_logs
-from analyzer.parse.logs.rules import rule_words
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 from analyzer.parse.logs.text import check_log, is_utf8, job_name_from_log, parse_duration, strip_ansi
+
+if TYPE_CHECKING:
+    from analyzer.config import PhaseRule
+    from analyzer.parse.logs.parser import join_step_logs, parse_job_log, parse_step_logs
+    from analyzer.parse.logs.rules import rule_words
 
 # Bump whenever the output for the same input changes: the store re-parses stored logs then.
 PARSER_VERSION = 5  # 4: failure excerpts stored with each incident; 5: the silences (hangs)
+
+
+def rules_fingerprint(rules: Sequence[PhaseRule]) -> str:
+    """Identifies the parser version and the phase rules that produced parsed data."""
+    payload = json.dumps(
+        [PARSER_VERSION, [[r.name, r.start, r.end, r.step, r.timeout_s] for r in rules]], sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def __getattr__(name: str) -> Any:
+    """The parser proper (and numpy, which it reads line times with), imported on first use: a history
+    command only asks whether the store was parsed with this ``PARSER_VERSION`` and these rules."""
+    if name in ("join_step_logs", "parse_job_log", "parse_step_logs"):
+        from analyzer.parse.logs import parser
+
+        return getattr(parser, name)
+    if name == "rule_words":
+        from analyzer.parse.logs import rules
+
+        return rules.rule_words
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "PARSER_VERSION",
@@ -88,5 +120,6 @@ __all__ = [
     "parse_job_log",
     "parse_step_logs",
     "rule_words",
+    "rules_fingerprint",
     "strip_ansi",
 ]

@@ -88,13 +88,15 @@ def is_utf8(data: bytes) -> bool:
 
 # The last bytes object that passed ``prepare``'s checks, held so that its identity cannot be reused:
 # ``ingest`` checks a log when it reads it and parses the same object when it saves it, and the
-# checks of a 100 MB log cost about what grep spends on the whole file.
+# checks of a 100 MB log cost about what grep spends on the whole file. One check serves one
+# parse: the parse lets go of it (a library caller's last log is not kept alive here).
 _PASSED: list[bytes] = []
 
 
 def prepare(data: bytes | str, *, what: str, allow_empty: bool = False) -> bytes:
     passed = _PASSED[:1]
     if passed and data is passed[0]:
+        _PASSED.clear()
         return passed[0]
     if isinstance(data, str):
         try:
