@@ -39,6 +39,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "jinja2": ("analyzer.present.html",),
     "typer": ("analyzer.cli",),
     "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
+    "psycopg": ("analyzer.store.postgres",),
     "ruamel": ("analyzer.advise.workflows",),
     "sklearn": ("analyzer.model.runners", "analyzer.model.signatures"),
     "threadpoolctl": ("analyzer.model.runners",),

@@ -49,6 +49,7 @@ def reparse(
         # Read, parse and save under one write lock: a fetch storing this job's log in between
         # would otherwise have its new log's analysis marked current while the old one is saved.
         with store.transaction():
+            store.lock_job(job_id)
             job = store.load_job(job_id)
             if job is None:
                 continue

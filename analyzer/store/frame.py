@@ -20,7 +20,7 @@ from analyzer.store.filters import filters
 
 
 def observations_frame(
-    conn: sqlite3.Connection,
+    conn: Any,
     *,
     repo: str | None = None,
     workflow: str | None = None,
@@ -28,13 +28,21 @@ def observations_frame(
     until: datetime | None = None,
     branch: str | None = None,
     event: str | None = None,
+    dialect: str = "sqlite",
 ) -> pd.DataFrame:
-    """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes."""
+    """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes. ``conn`` is a
+    ``sqlite3.Connection`` or a ``PgConnection`` (``dialect`` "postgresql")."""
     where, args = filters(repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event)
     known = {name: value for name, value in (("repo", repo), ("workflow", workflow)) if value}
-    frame = read_observation_columns(conn, where, args, known)
+    frame = read_observation_columns(conn, where, args, known, dialect=dialect)
     if frame is None:  # a value the fast path cannot carry: row by row
-        frame = pd.read_sql_query(f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM observations{where}", conn, params=args)
+        sql = f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM observations{where}"
+        if dialect == "sqlite":
+            frame = pd.read_sql_query(sql, conn, params=args)
+        else:  # pandas reads only sqlite3 and SQLAlchemy connections; the rows, as it would read them
+            frame = pd.DataFrame.from_records(conn.execute(sql, args).fetchall(), columns=list(OBSERVATION_COLUMNS))
+            for name in ("duration_s", "limit_s"):
+                frame[name] = frame[name].astype("float64")
         for name in _TEXT_COLUMNS:  # pandas 3 reads text as its ``str`` dtype, NaN for NULL
             values = frame[name].to_numpy(dtype=object, copy=True)
             values[pd.isna(values)] = None
@@ -54,6 +62,7 @@ _INT_COLUMNS = frozenset({"step_number", "run_id", "run_attempt", "job_id", "cen
 _NULLABLE = frozenset({"step", "step_number", "phase", "started_at", "limit_s", "runner", "silence_s", "gap_s"})  # the others: NOT NULL
 _SEP = "\x1f"  # joins text values; a value containing it sends the read down the row-by-row path
 _NULL = "\x00"  # stands for NULL in joined text
+_PG_NULL = "\x1e"  # the same on PostgreSQL, whose text cannot hold NUL
 # The frame's dtypes, the same under pandas 2 and 3: text as Python objects with None for NULL (pandas 3
 # would infer its ``str`` dtype, with NaN for NULL), times in nanoseconds (pandas 3 infers µs from text).
 _STAMP_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
@@ -65,7 +74,7 @@ def _text_column(values: np.ndarray[Any, np.dtype[np.object_]]) -> pd.Series:
 
 
 def read_observation_columns(
-    conn: sqlite3.Connection, where: str, args: tuple[Any, ...], known: dict[str, str]
+    conn: Any, where: str, args: tuple[Any, ...], known: dict[str, str], *, dialect: str = "sqlite"
 ) -> pd.DataFrame | None:
     """The observations frame read column by column: one scan, one ``group_concat`` per column.
 
@@ -77,21 +86,14 @@ def read_observation_columns(
     of the memory. Returns None when a value does not fit this path (a separator inside text,
     a timestamp numpy cannot read exactly); the caller then reads row by row. A column the filter
     fixes (``known``: repo, workflow) is not read at all.
+
+    PostgreSQL does the same with ``string_agg``: its ``float8::text`` is the shortest text that
+    round-trips, and its text cannot hold NUL, so NULL is marked by U+001E there.
     """
     exprs: list[str] = []
+    null_mark = _NULL if dialect == "sqlite" else _PG_NULL
     for name in OBSERVATION_COLUMNS:
-        if name in known:
-            value = "NULL"
-        elif name == "started_at":
-            value = "coalesce(started_at, 'NaT')"
-        elif name in _TEXT_COLUMNS:
-            value = f"coalesce({name}, char(0))"
-        elif name in _INT_COLUMNS:
-            value = f"coalesce({name}, 'nan')"
-        else:
-            value = f"CASE WHEN {name} IS NULL THEN 'nan' ELSE printf('%!.17g', {name}) END"
-        sep = "char(31)" if name in _TEXT_COLUMNS or name == "started_at" else "','"
-        exprs += [f"group_concat({value}, {sep})", f"sum({name} IS NULL)" if name in _NULLABLE else "0"]
+        exprs += _column_aggregate(name, known, dialect)
     try:
         row = conn.execute(f"SELECT count(*), {', '.join(exprs)} FROM observations{where}", args).fetchone()
     except sqlite3.DataError:  # a joined column longer than SQLite's string limit (1 GB by default)
@@ -114,10 +116,10 @@ def read_observation_columns(
             if values.size != n:
                 return None
             codes, uniques = pd.factorize(values)
-            null_code = [k for k, u in enumerate(uniques) if u == _NULL]
+            null_code = [k for k, u in enumerate(uniques) if u == null_mark]
             if (int((codes == null_code[0]).sum()) if null_code else 0) != nulls:
                 return None
-            shared = np.array([None if u == _NULL else u for u in uniques], dtype=object)
+            shared = np.array([None if u == null_mark else u for u in uniques], dtype=object)
             columns[name] = _text_column(shared.take(codes))
         elif nulls == n:  # as pandas reads a column of NULLs: None objects
             columns[name] = np.full(n, None, dtype=object)
@@ -128,6 +130,33 @@ def read_observation_columns(
                 return None
             columns[name] = numbers
     return pd.DataFrame(columns, columns=list(OBSERVATION_COLUMNS), copy=False)  # no copy: no consolidation
+
+
+def _column_aggregate(name: str, known: dict[str, str], dialect: str) -> list[str]:
+    """The two aggregates that read column ``name``: its values joined, and its NULL count."""
+    if dialect == "sqlite":
+        if name in known:
+            value = "NULL"
+        elif name == "started_at":
+            value = "coalesce(started_at, 'NaT')"
+        elif name in _TEXT_COLUMNS:
+            value = f"coalesce({name}, char(0))"
+        elif name in _INT_COLUMNS:
+            value = f"coalesce({name}, 'nan')"
+        else:
+            value = f"CASE WHEN {name} IS NULL THEN 'nan' ELSE printf('%!.17g', {name}) END"
+        sep = "char(31)" if name in _TEXT_COLUMNS or name == "started_at" else "','"
+        return [f"group_concat({value}, {sep})", f"sum({name} IS NULL)" if name in _NULLABLE else "0"]
+    if name in known:
+        value = "NULL"
+    elif name == "started_at":
+        value = "coalesce(started_at, 'NaT')"
+    elif name in _TEXT_COLUMNS:
+        value = f"coalesce({name}, chr(30))"
+    else:
+        value = f"coalesce({name}::text, 'nan')"
+    sep = "chr(31)" if name in _TEXT_COLUMNS or name == "started_at" else "','"
+    return [f"string_agg({value}, {sep})", f"count(*) - count({name})" if name in _NULLABLE else "0"]
 
 
 def _parse_stamps(joined: str, n: int, nulls: int) -> pd.Series | None:

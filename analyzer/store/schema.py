@@ -15,6 +15,7 @@ version bump). Test it on a store written at the previous version.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 SCHEMA_VERSION = 6
@@ -137,3 +138,4 @@ CREATE TABLE IF NOT EXISTS observation_columns (name TEXT PRIMARY KEY, data BLOB
 """
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))

@@ -89,6 +89,7 @@ class Store(FetchBookkeeping):
     def save_job(self, job: Job) -> None:
         """Upsert a job and replace its steps."""
         with self.transaction():
+            self.lock_job(job.job_id)
             self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
             self._unparse(job.job_id)
@@ -122,6 +123,7 @@ class Store(FetchBookkeeping):
     def save_annotations(self, job_id: int, annotations: Sequence[Annotation]) -> None:
         """Replace the annotations of a job."""
         with self.transaction():
+            self.lock_job(job_id)
             self.conn.execute("DELETE FROM annotations WHERE job_id=?", (job_id,))
             self._unparse(job_id)
             self.conn.executemany(
@@ -141,6 +143,7 @@ class Store(FetchBookkeeping):
         """``save_log`` of a log already packed (``pack_log``, which can run in another thread)."""
         blob, size, digest = packed
         with self.transaction():
+            self.lock_job(job_id)
             self.conn.execute(
                 "INSERT OR REPLACE INTO logs VALUES (?,?,?,?,?,?,?,?)",
                 (job_id, part, name, state, blob, size, digest, iso(datetime.now(UTC))),
@@ -159,6 +162,7 @@ class Store(FetchBookkeeping):
     ) -> None:  # fmt: skip
         """Replace the parsed observations, the incident and the failure excerpt of one job."""
         with self.transaction():
+            self.lock_job(job_id)
             self.conn.execute("DELETE FROM observation_columns")  # the cache of the observations is stale now
             self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
@@ -263,7 +267,7 @@ class Store(FetchBookkeeping):
             "SELECT workflow_path, head_sha FROM (SELECT workflow_path, head_sha, ROW_NUMBER() OVER ("
             "PARTITION BY workflow_path ORDER BY coalesce(run_started_at, created_at) DESC, run_id, run_attempt) AS pick "
             "FROM runs WHERE workflow_path IS NOT NULL AND head_sha IS NOT NULL "
-            f"AND coalesce(run_started_at, created_at) IS NOT NULL {where}) WHERE pick = 1",
+            f"AND coalesce(run_started_at, created_at) IS NOT NULL {where}) AS ranked WHERE pick = 1",
             args,
         )
         return {str(r[0]): str(r[1]) for r in rows}
@@ -341,7 +345,8 @@ class Store(FetchBookkeeping):
             if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
                 return cached
         return observations_frame(
-            self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event
+            self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
+            dialect=self.dialect,
         )
 
     def refresh_observation_columns(self) -> bool:
@@ -464,7 +469,7 @@ class Store(FetchBookkeeping):
             cached, value = False, None
         if cached:
             return value
-        where, args = filters(repo=repo)
+        where, args = filters(repo=repo, dialect=self.dialect)
         row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
         return parse_iso(row[0]) if row else None
 
