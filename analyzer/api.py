@@ -14,18 +14,30 @@ adapter over these::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.collect.ingest import IngestSummary, ingest_paths
+from analyzer.collect.org import (
+    RoundState,
+    WorkerSummary,
+    list_org_repos,
+    org_client,
+    queue_name,
+    read_repos_file,
+    round_state,
+    run_worker,
+    run_workers,
+    worker_tokens,
+)
 from analyzer.config import Settings, require_label, require_quantile, require_repo
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
 from analyzer.records import TIMEOUT_KINDS, Incident
-from analyzer.store import SCHEMA_VERSION, Store, open_store
+from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
 # The analysis packages (pandas, scikit-learn, scipy: most of a command's start-up) and the GitHub
@@ -62,6 +74,7 @@ __all__ = [
     "ensure_parsed",
     "failures",
     "fetch",
+    "fetch_many",
     "incidents",
     "ingest",
     "local_runs",
@@ -200,6 +213,79 @@ def ingest(
     return ingest_paths(
         store, paths, rules=settings.phases, repo=repo, workflow=workflow, on_progress=on_progress, on_warning=on_warning
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ManyFetched:
+    """``fetch --org`` / ``--repos-file``: this process's worker (None when it only supervised
+    ``--workers N`` processes), the round as the store holds it, and the exit code."""
+
+    worker: WorkerSummary | None
+    state: RoundState
+    exit_code: int
+
+
+def fetch_many(
+    settings: Settings,
+    store: Store,
+    *,
+    org: str | None = None,
+    repos_file: Path | None = None,
+    workers: int = 1,
+    worker_argv: Sequence[str] = (),
+    lease: float = 120.0,
+    repo: str | None = None,
+    run_ids: Sequence[int] = (),
+    api_url: str | None = None,
+    max_wait: float = 300.0,
+    on_repo: Callable[[Any], None] | None = None,
+    on_line: Warn | None = None,
+    on_warning: Warn | None = None,
+    **options: Any,
+) -> ManyFetched:
+    """``we-advisor fetch --org ORG`` / ``--repos-file FILE``: the repositories, shared through the store
+    by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 starts that many
+    processes of the same command (``worker_argv``: its arguments); the token of each comes from
+    ``GITHUB_TOKENS`` (round robin), else ``GITHUB_TOKEN``/``GH_TOKEN``."""
+    if not org and not repos_file:
+        raise ConfigError(f"--workers {workers} needs --org or --repos-file", hint="one fetch of --repo runs in one process")
+    if org and repos_file:
+        raise ConfigError("name the repositories one way", hint="pass --org ORG or --repos-file FILE, not both")
+    if repo or run_ids:
+        raise ConfigError("--org and --repos-file fetch whole repositories", hint="leave out --repo and --run-id")
+    options.pop("lock_wait", None)  # a worker never waits for a repository: it takes another
+    if workers < 1 or workers > 64:
+        raise ConfigError(f"--workers {workers} is out of range", hint="use 1 to 64 worker processes")
+    listed = read_repos_file(repos_file) if repos_file else None
+    name = queue_name(org, repos_file, listed or ())
+    tokens = worker_tokens()
+    if not tokens:
+        raise AuthError("no GitHub token", hint="set GITHUB_TOKEN (or GITHUB_TOKENS: one token per worker)")
+    policy = options.pop("policy", None)
+
+    def repos() -> list[str]:
+        if listed is not None:
+            return listed
+        with org_client(tokens[0], api_url, max_wait, policy) as client:
+            return list_org_repos(client, str(org))
+
+    if workers > 1:
+        from analyzer.store.queue import CrawlQueue
+
+        work = CrawlQueue(store, name)
+        if not work.current()[1]:
+            work.start(repos())
+        code = run_workers(worker_argv, workers, tokens, store=store.location.url or str(store.path),
+                           on_line=on_line or (lambda _: None))  # fmt: skip
+        state = round_state(store, name)
+        return ManyFetched(None, state, max(code, 0 if state.ok else 1))
+    summary = run_worker(
+        settings, store, queue=name, repos=repos, token=tokens[0], lease_s=lease, on_repo=on_repo,
+        on_warning=on_warning, api_url=api_url, max_wait=max_wait, policy=policy, **options,
+    )  # fmt: skip
+    state = round_state(store, name)
+    failed = summary.stopped is not None or bool(summary.failed) or not state.ok
+    return ManyFetched(summary, state, 1 if failed else 0)
 
 
 def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
@@ -671,7 +757,7 @@ def _target_repo(settings: Settings, repo: str | None) -> str:
 
 def bootstrap_plan(
     settings: Settings,
-    store_path: Path,
+    store_path: Path | str,
     plan: Path,
     *,
     timeouts: Path | None = None,
@@ -685,7 +771,7 @@ def bootstrap_plan(
     from analyzer.bootstrap.plan import load_plan_and_limits
 
     loaded, limits = load_plan_and_limits(plan, timeouts=timeouts, default_timeout_s=default_timeout_s)
-    if not store_path.exists():
+    if not is_url(store_path) and not Path(store_path).exists():
         forecast = forecast_plan(loaded, pd.DataFrame(), limits, runs=runs)
         return replace(forecast, notes=(f"no store at {store_path}: no history at all", *forecast.notes))
     with open_store(store_path) as store:

@@ -12,7 +12,8 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from analyzer import api
-from analyzer.config import DEFAULT_STORE, load_settings
+from analyzer.config import DEFAULT_STORE as STORE_PATH
+from analyzer.config import load_settings
 from analyzer.present import tables
 from analyzer.present.files import write_output
 from analyzer.present.options import command_shape, global_options_in_place
@@ -57,7 +58,7 @@ app.add_typer(bootstrap_app, name="bootstrap")
 
 TableFormatOpt = Annotated[TableFormat, typer.Option("--format", help="Output format.")]
 ListFormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
-StoreOpt = Annotated[Path, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file (before or after the command).", show_default=True)]
+StoreOpt = Annotated[str, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file, or postgresql://USER@HOST:PORT/DB (before or after the command).", show_default=True)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present; before or after the command).")]
 RepoOpt = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default: repo in we-advisor.toml).")]
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow (name).")]
@@ -90,6 +91,10 @@ VERBOSE_HELP = (
 )
 VERSION_HELP = "Print the we-advisor version and the store schema version, then exit."
 _verbose = [False]  # what --verbose said for this invocation
+DEFAULT_STORE = str(STORE_PATH)
+ORG_HELP = "Every repository of this organization (or user) with Actions; shared by all workers on the store."
+WORKERS_HELP = "Worker processes for --org/--repos-file (one token each from GITHUB_TOKENS, round robin)."
+LOCK_WAIT_HELP = "Seconds to wait while another fetch writes the same repository (default: refuse at once)."
 
 
 @contextmanager
@@ -276,7 +281,15 @@ def fetch(
     max_runs: Annotated[int | None, typer.Option(min=1, help="At most the N newest runs.")] = None,
     logs: Annotated[bool, typer.Option("--logs/--no-logs", help="Download job logs (phases and incidents need them).")] = True,
     api_url: ApiUrlOpt = None, concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in parallel.")] = 4,
-    max_wait: Annotated[float, typer.Option(min=0, help=MAX_WAIT_HELP)] = 300.0, rate: Annotated[int, typer.Option(min=1, max=100_000, help="API requests a minute (GitHub Enterprise Server: its limit).")] = 800,
+    max_wait: Annotated[float, typer.Option(min=0, help=MAX_WAIT_HELP)] = 300.0,
+    rate: Annotated[int, typer.Option(min=1, max=100_000, help="API requests a minute (GitHub Enterprise Server: its limit).")] = 800,
+    run_id: Annotated[list[int] | None, typer.Option(help="Only this finished run (event-driven); repeatable.")] = None,
+    attempt: Annotated[int | None, typer.Option(min=1, help="With one --run-id: that attempt.")] = None,
+    org: Annotated[str | None, typer.Option(help=ORG_HELP)] = None,
+    repos_file: Annotated[Path | None, typer.Option(help="Repositories to fetch, OWNER/NAME a line (instead of --org).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=WORKERS_HELP)] = 1,
+    lease: Annotated[float, typer.Option(min=1, help="Seconds a worker's claim on a repository lasts unrenewed.")] = 120.0,
+    lock_wait: Annotated[float, typer.Option(min=0, help=LOCK_WAIT_HELP)] = 0.0,
     store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Fetch workflow runs, jobs, logs and annotations from GitHub into the store (token: GITHUB_TOKEN or GH_TOKEN).
@@ -287,19 +300,50 @@ def fetch(
     """
     bar, settings = FetchBar(), load_settings(config)
     token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    common: dict[str, Any] = {"workflows": workflow or (), "branch": branch, "since": since, "max_runs": max_runs, "logs": logs,
+                                  "concurrency": concurrency, "max_wait": max_wait, "api_url": api_url, "rate": rate}  # fmt: skip
     with api.open_store(store, create=True) as db:
+        if org or repos_file or workers > 1:
+            argv = _worker_argv(org=org, repos_file=repos_file, lease=lease, lock_wait=lock_wait, config=config, **common)
+            many = api.fetch_many(settings, db, org=org, repos_file=repos_file, workers=workers, worker_argv=argv, lease=lease,
+                                  repo=repo, run_ids=run_id or (), on_repo=_print_lines(tables.fetch_lines),
+                                  on_line=stderr_line, on_warning=warn, lock_wait=lock_wait, **common)  # fmt: skip
+            for line in tables.many_lines(many.worker, many.state):
+                stderr_line(line)
+            raise typer.Exit(code=many.exit_code)
         try:
-            summary = api.fetch(
-                settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since,
-                max_runs=max_runs, logs=logs, api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait,
-                rate=rate, on_progress=bar, on_warning=bar.warn,
-            )  # fmt: skip
+            summary = api.fetch(settings, db, repo=repo, token=token, run_ids=run_id or (), attempt=attempt,
+                                lock_wait=lock_wait, on_progress=bar, on_warning=bar.warn, **common)  # fmt: skip
         finally:
             bar.clear()
-    for line in tables.fetch_lines(summary):
-        stderr_line(line)
+    _print_lines(tables.fetch_lines)(summary)
     if summary.stopped is not None:
         raise typer.Exit(code=1)
+
+
+def _print_lines(render: Any) -> Any:
+    """A callback printing ``render(value)`` line by line on stderr."""
+
+    def show(value: Any) -> None:
+        for line in render(value):
+            stderr_line(line)
+
+    return show
+
+
+def _worker_argv(**options: Any) -> list[str]:
+    """The options of ``fetch --org``/``--repos-file`` again, for its ``--workers`` processes (the store and
+    the tokens go to them through the environment)."""
+    argv: list[str] = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        if name == "workflows":
+            argv += [x for flow in value for x in ("--workflow", flow)]
+        elif name == "logs":
+            argv += [] if value else ["--no-logs"]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv
 
 
 @app.command()

@@ -31,18 +31,21 @@ def reparse(
     *,
     force: bool = False,
     job_ids: Sequence[int] | None = None,
+    repo: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> int:
     """Re-derive observations, incidents and failure excerpts from stored raw logs; returns the number
     of jobs parsed.
 
-    Only jobs parsed by another parser version or rule set are redone, unless ``force``.
+    Only jobs parsed by another parser version or rule set are redone, unless ``force``; with
+    ``repo``, only that repository's (what a fetch of it parses: workers of other repositories
+    parse their own).
     Each job is saved in its own transaction, so an interrupted reparse resumes where it stopped.
     """
     fingerprint = rules_fingerprint(rules)
     if job_ids is None:
-        job_ids = store.job_ids() if force else store.stale_jobs(PARSER_VERSION, fingerprint)
+        job_ids = store.job_ids(repo) if force else store.stale_jobs(PARSER_VERSION, fingerprint, repo=repo)
     total = len(job_ids)
     said: set[str] = set()  # a warning about many jobs of one kind (a composite in every run) is said once
     for done, job_id in enumerate(job_ids, 1):

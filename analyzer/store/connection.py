@@ -213,6 +213,18 @@ class Connection:
     def close(self) -> None:
         self.conn.close()
 
+    def alive(self) -> bool:
+        """Whether the store still answers (a database server may have gone away)."""
+        try:
+            return bool(self.conn.execute("SELECT 1").fetchone()[0] == 1)
+        except Exception:
+            return False
+
+    def reconnect(self) -> None:
+        """A new connection to a database server that went away (a file needs none)."""
+        if self.dialect == POSTGRES:
+            self.conn.reconnect()
+
     def __enter__(self) -> Self:
         return self
 

@@ -310,12 +310,13 @@ class Store(FetchBookkeeping):
             sql, args = sql + " WHERE repo=?", (repo,)
         return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql + " ORDER BY repo, path, ref", args)]
 
-    def stale_jobs(self, parser_version: int, rules_hash: str) -> list[int]:
-        """Jobs whose parsed data is missing or came from another parser version or rule set."""
+    def stale_jobs(self, parser_version: int, rules_hash: str, *, repo: str | None = None) -> list[int]:
+        """Jobs (of ``repo``, or all) whose parsed data is missing or came from another parser version or rule set."""
+        only, args = (" AND j.repo = ?", (repo,)) if repo else ("", ())
         rows = self.conn.execute(
             "SELECT j.job_id FROM jobs j LEFT JOIN parse_state p ON p.job_id = j.job_id "
-            "WHERE p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ? ORDER BY j.job_id",
-            (parser_version, rules_hash),
+            f"WHERE (p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ?){only} ORDER BY j.job_id",
+            (parser_version, rules_hash, *args),
         )
         return [int(r[0]) for r in rows]
 
