@@ -37,6 +37,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield db
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new store on each backend: a SQLite file, and a database on the private PostgreSQL server."""
+    location = str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with Store(location) as db:
+        yield db
+
+
 @pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():

@@ -6,7 +6,8 @@ routes each request to the repository it is about (``/repos/{owner}/{name}/…``
 ``/orgs/{org}/repos`` itself. The backends write their links and redirects with the front's URL,
 so a client only ever sees one host, as with GitHub. The front accepts every token in
 ``tokens`` (one per worker) and records which one asked for what, and when (``calls``), so a test
-can tell whose requests interleaved.
+can tell whose requests interleaved; ``holds`` keeps a token's requests for jobs waiting until
+the test lets them go.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class FakeOrg:
         self.by_job = {j["id"]: b for b in self.backends for j in b.data.all_jobs()}
         self.by_run = {r: b for b in self.backends for r in b.data.runs}
         self.calls: list[Call] = []
+        self.holds: dict[str, threading.Event] = {}  # token -> requests with it wait until the event is set
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _front(self))
         self.server.daemon_threads = True
@@ -127,6 +129,9 @@ def _front(org: FakeOrg) -> type[BaseHTTPRequestHandler]:
             backend = org.backend_for(path)
             with org.lock:
                 org.calls.append(Call(time.monotonic(), token, self.path, backend.data.full_name if backend else None))
+            hold = org.holds.get(token)
+            if hold is not None and "/jobs" in path:
+                hold.wait(timeout=120)
             if path.startswith("/_blob/") is False and not token:
                 self._send(401, b'{"message": "Bad credentials"}', [("Content-Type", "application/json")])
                 return
