@@ -36,6 +36,8 @@ from analyzer.config import Settings, require_label, require_quantile, require_r
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
+from analyzer.present.parquet import TABLES as EXPORT_TABLES
+from analyzer.present.parquet import ExportSummary, write_parquet
 from analyzer.records import TIMEOUT_KINDS, Incident
 from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
@@ -72,6 +74,7 @@ __all__ = [
     "comment",
     "demo",
     "ensure_parsed",
+    "export",
     "failures",
     "fetch",
     "fetch_many",
@@ -750,6 +753,21 @@ def _target_repo(settings: Settings, repo: str | None) -> str:
     if repo is None and settings.repo is None:
         raise ConfigError("no repository given", hint="pass --repo OWNER/NAME or set repo in we-advisor.toml")
     return require_repo(repo if repo is not None else settings.repo)
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def export(
+    settings: Settings, store: Store, directory: Path, *, format: str = "parquet", on_warning: Warn | None = None
+) -> ExportSummary:
+    """``we-advisor export --format parquet DIR``: runs, jobs, steps, observations and incidents as
+    Parquet, partitioned by repository and month, rewriting only what changed (``present/parquet.py``)."""
+    if format != "parquet":
+        raise ConfigError(f"--format {format} is not an export format", hint="use --format parquet")
+    ensure_parsed(store, settings, on_warning=on_warning)
+    frames = {table: store.export_frame(table) for table in EXPORT_TABLES}
+    return write_parquet(frames, directory, schema_version=SCHEMA_VERSION)
 
 
 # -- bootstrap ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from analyzer.present.files import write_output
 from analyzer.present.options import command_shape, global_options_in_place
 from analyzer.present.problems import explain
 from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, warn
-from analyzer.present.tables import ListFormat, RecommendFormat, TableFormat
+from analyzer.present.tables import ExportFormat, ListFormat, RecommendFormat, TableFormat
 from analyzer.redaction import debug_logging
 from analyzer.window import DEFAULT_REPORT_PERIOD
 
@@ -392,6 +392,21 @@ def backtest(
     windows.say()
     for note in result.notes:
         stderr_line(f"note: {note}")
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")],
+    format: Annotated[ExportFormat, typer.Option(help="Output format.")] = ExportFormat.parquet,
+    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+) -> None:  # fmt: skip
+    """Runs, jobs, steps, observations and incidents as Parquet for a warehouse, by repository and month; incremental.
+
+    Example: we-advisor export --format parquet warehouse/we-advisor
+    """
+    with api.open_store(store) as db:
+        summary = api.export(load_settings(config), db, directory, format=format.value, on_warning=warn)
+    stderr_line(summary.line())
 
 
 @bootstrap_app.command("run")

@@ -38,7 +38,7 @@ def build_org(folder: Path, org: str, count: int, *, runs: int = 12, jobs_per_ru
     """``count`` export folders of repositories ``{org}/repo-{i}``, each with ids of its own."""
     return [
         build_export(folder / f"repo-{i}", runs=runs, jobs_per_run=jobs_per_run, seed=i + 1,
-                     repo=f"{org}/repo-{i}", ids=i + 1)  # fmt: skip
+                     repo=f"{org}/repo-{i}", ids=i + 1)
         for i in range(count)
     ]
 

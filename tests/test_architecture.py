@@ -40,6 +40,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "typer": ("analyzer.cli",),
     "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
     "psycopg": ("analyzer.store.postgres",),
+    "pyarrow": ("analyzer.present.parquet",),
     "ruamel": ("analyzer.advise.workflows",),
     "sklearn": ("analyzer.model.runners", "analyzer.model.signatures"),
     "threadpoolctl": ("analyzer.model.runners",),

@@ -9,6 +9,7 @@ the URL shows nowhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -243,10 +244,8 @@ def _store_text(location: str) -> str:
             for row in store.conn.execute(f"SELECT * FROM {table}").fetchall():
                 for value in row:
                     if isinstance(value, bytes):
-                        try:
+                        with contextlib.suppress(zlib.error):
                             value = zlib.decompress(value)
-                        except zlib.error:
-                            pass
                         parts.append(value.decode("utf-8", "replace"))
                     else:
                         parts.append(str(value))
@@ -291,7 +290,7 @@ def test_the_password_never_shows(
             Store(location)
         except StoreError as exc:
             texts += [str(exc), repr(exc), repr(exc.args), exc.hint, "".join(traceback.format_exception(exc))]
-            assert exc.__cause__ is None and exc.__context__ is None or PASSWORD not in repr(exc.__context__)
+            assert (exc.__cause__ is None and exc.__context__ is None) or PASSWORD not in repr(exc.__context__)
         else:
             raise AssertionError(f"{location} opened")
     found = leaks(PASSWORD, tmp_path, *texts, _store_text(url))

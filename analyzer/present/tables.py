@@ -40,6 +40,10 @@ class TableFormat(StrEnum):
     csv = "csv"
 
 
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+
+
 class ListFormat(StrEnum):
     """The formats of ``incidents``, ``backtest`` and ``bootstrap plan``."""
 

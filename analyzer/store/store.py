@@ -521,6 +521,30 @@ class Store(FetchBookkeeping):
         where, args = filters(repo=repo)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT workflow_name FROM jobs{where} ORDER BY 1", args)]
 
+    def export_frame(self, table: str) -> pd.DataFrame:
+        """A whole table for a warehouse export (``runs``, ``jobs``, ``steps`` with its job's ``repo`` and
+        ``started_at`` as ``job_started_at``, ``observations``, ``incidents``): times as UTC datetimes,
+        ``labels`` as lists, flags as booleans."""
+        if table == "observations":
+            return self.observations_frame()
+        if table == "steps":
+            columns = [*_COLUMNS["steps"], "repo", "job_started_at"]
+            sql = (f"SELECT s.job_id, {', '.join('s.' + c for c in _COLUMNS['steps'])}, j.repo, j.started_at "
+                   "FROM steps s JOIN jobs j ON j.job_id = s.job_id")  # fmt: skip
+            columns = ["job_id", *columns]
+        elif table in ("runs", "jobs", "incidents"):
+            columns = list(_COLUMNS[table])
+            sql = _select(table)
+        else:
+            raise ValueError(f"no export of table {table!r}")
+        frame = pd.DataFrame.from_records(self.conn.execute(sql).fetchall(), columns=columns)
+        for column in columns:
+            if column.endswith("_at"):
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
+            elif column == "labels":
+                frame[column] = [json.loads(v) for v in frame[column]]
+        return frame
+
     def counts(self) -> dict[str, int]:
         names = ("runs", "jobs", "steps", "annotations", "logs", "observations", "incidents")
         return {n: int(self.conn.execute(f"SELECT COUNT(*) FROM {n}").fetchone()[0]) for n in names}
