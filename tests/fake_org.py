@@ -6,8 +6,8 @@ routes each request to the repository it is about (``/repos/{owner}/{name}/…``
 ``/orgs/{org}/repos`` itself. The backends write their links and redirects with the front's URL,
 so a client only ever sees one host, as with GitHub. The front accepts every token in
 ``tokens`` (one per worker) and records which one asked for what, and when (``calls``), so a test
-can tell whose requests interleaved; ``holds`` keeps a token's requests for jobs waiting until
-the test lets them go.
+can tell whose requests interleaved; ``holds`` keeps a token's requests for jobs (after its
+first few) waiting until the test lets them go.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ class FakeOrg:
         self.by_job = {j["id"]: b for b in self.backends for j in b.data.all_jobs()}
         self.by_run = {r: b for b in self.backends for r in b.data.runs}
         self.calls: list[Call] = []
-        self.holds: dict[str, threading.Event] = {}  # token -> requests with it wait until the event is set
+        # token -> (event, n): that token's requests for jobs after its n-th wait until the event is set
+        self.holds: dict[str, tuple[threading.Event, int]] = {}
+        self._jobs_calls: dict[str, int] = {}
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _front(self))
         self.server.daemon_threads = True
@@ -83,6 +85,11 @@ class FakeOrg:
     @property
     def repos(self) -> list[str]:
         return sorted(b.data.full_name for b in self.backends)
+
+    def held(self, token: str) -> bool:
+        """Whether a request of ``token`` is waiting in ``holds`` now (or has)."""
+        hold = self.holds.get(token)
+        return hold is not None and self._jobs_calls.get(token, 0) > hold[1]
 
     def backend_for(self, path: str) -> FakeGitHub | None:
         parts = [p for p in path.split("/") if p]
@@ -131,7 +138,10 @@ def _front(org: FakeOrg) -> type[BaseHTTPRequestHandler]:
                 org.calls.append(Call(time.monotonic(), token, self.path, backend.data.full_name if backend else None))
             hold = org.holds.get(token)
             if hold is not None and "/jobs" in path:
-                hold.wait(timeout=120)
+                with org.lock:
+                    org._jobs_calls[token] = seen = org._jobs_calls.get(token, 0) + 1
+                if seen > hold[1]:
+                    hold[0].wait(timeout=120)
             if path.startswith("/_blob/") is False and not token:
                 self._send(401, b'{"message": "Bad credentials"}', [("Content-Type", "application/json")])
                 return

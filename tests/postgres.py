@@ -138,3 +138,47 @@ class PostgresServer:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+# -- comparing stores of either backend ----------------------------------------------------------------
+
+SKIP_COLUMNS = {"logs": {"saved_at"}, "parse_state": {"parsed_at"}}
+SKIP_TABLES = {"meta", "sources", "crawl_rounds", "crawl_queue"}  # when, and by which worker: not the data
+
+
+def table_names() -> list[str]:
+    from analyzer.store.schema import TABLES
+
+    return sorted(TABLES)
+
+
+def columns_of(table: str) -> list[str]:
+    import sqlite3
+
+    from analyzer.store.schema import SCHEMA
+
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(SCHEMA)
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def dump(location: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of the store (a file or a URL), sorted, without write times and
+    crawl bookkeeping: what two stores holding the same data have in common."""
+    from analyzer.store import Store
+
+    with Store(location) as store:
+        out = {}
+        for table in table_names():
+            if table in SKIP_TABLES:
+                continue
+            columns = [c for c in columns_of(table) if c not in SKIP_COLUMNS.get(table, set())]
+            rows = store.conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+            out[table] = sorted((tuple(r) for r in rows), key=repr)
+        return out
+
+
+def union(dumps: list[dict[str, list[tuple[object, ...]]]]) -> dict[str, list[tuple[object, ...]]]:
+    """The rows of several stores together (as one store holding all of them would)."""
+    tables = {t for d in dumps for t in d}
+    return {t: sorted((row for d in dumps for row in d.get(t, [])), key=repr) for t in tables}
