@@ -30,6 +30,7 @@ from analyzer.collect.org import (
     round_state,
     run_worker,
     run_workers,
+    worker_argv,
     worker_tokens,
 )
 from analyzer.config import Settings, require_label, require_quantile, require_repo
@@ -235,8 +236,8 @@ def fetch_many(
     org: str | None = None,
     repos_file: Path | None = None,
     workers: int = 1,
-    worker_argv: Sequence[str] = (),
     lease: float = 120.0,
+    config: Path | None = None,
     repo: str | None = None,
     run_ids: Sequence[int] = (),
     api_url: str | None = None,
@@ -248,7 +249,7 @@ def fetch_many(
 ) -> ManyFetched:
     """``we-advisor fetch --org ORG`` / ``--repos-file FILE``: the repositories, shared through the store
     by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 starts that many
-    processes of the same command (``worker_argv``: its arguments); the token of each comes from
+    processes of the same command (``config``: the settings file they read); the token of each comes from
     ``GITHUB_TOKENS`` (round robin), else ``GITHUB_TOKEN``/``GH_TOKEN``."""
     if not org and not repos_file:
         raise ConfigError(f"--workers {workers} needs --org or --repos-file", hint="one fetch of --repo runs in one process")
@@ -278,7 +279,9 @@ def fetch_many(
         work = CrawlQueue(store, name)
         if not work.current()[1]:
             work.start(repos())
-        code = run_workers(worker_argv, workers, tokens, store=store.location.url or str(store.path),
+        argv = worker_argv(org=org, repos_file=repos_file, lease=lease, config=config, api_url=api_url,
+                           max_wait=max_wait, **options)  # fmt: skip
+        code = run_workers(argv, workers, tokens, store=store.location.url or str(store.path),
                            on_line=on_line or (lambda _: None))  # fmt: skip
         state = round_state(store, name)
         return ManyFetched(None, state, max(code, 0 if state.ok else 1))

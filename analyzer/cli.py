@@ -18,7 +18,7 @@ from analyzer.present import tables
 from analyzer.present.files import write_output
 from analyzer.present.options import command_shape, global_options_in_place
 from analyzer.present.problems import explain
-from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, warn
+from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, stderr_lines, warn
 from analyzer.present.tables import ExportFormat, ListFormat, RecommendFormat, TableFormat
 from analyzer.redaction import debug_logging
 from analyzer.window import DEFAULT_REPORT_PERIOD
@@ -95,6 +95,8 @@ DEFAULT_STORE = str(STORE_PATH)
 ORG_HELP = "Every repository of this organization (or user) with Actions; shared by all workers on the store."
 WORKERS_HELP = "Worker processes for --org/--repos-file (one token each from GITHUB_TOKENS, round robin)."
 LOCK_WAIT_HELP = "Seconds to wait while another fetch writes the same repository (default: refuse at once)."
+ReposFileOpt = Annotated[Path | None, typer.Option(help="Repositories to fetch, OWNER/NAME a line (instead of --org).")]
+LeaseOpt = Annotated[float, typer.Option(min=1, help="Seconds a worker's claim on a repository lasts unrenewed.")]
 
 
 @contextmanager
@@ -285,10 +287,8 @@ def fetch(
     rate: Annotated[int, typer.Option(min=1, max=100_000, help="API requests a minute (GitHub Enterprise Server: its limit).")] = 800,
     run_id: Annotated[list[int] | None, typer.Option(help="Only this finished run (event-driven); repeatable.")] = None,
     attempt: Annotated[int | None, typer.Option(min=1, help="With one --run-id: that attempt.")] = None,
-    org: Annotated[str | None, typer.Option(help=ORG_HELP)] = None,
-    repos_file: Annotated[Path | None, typer.Option(help="Repositories to fetch, OWNER/NAME a line (instead of --org).")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help=WORKERS_HELP)] = 1,
-    lease: Annotated[float, typer.Option(min=1, help="Seconds a worker's claim on a repository lasts unrenewed.")] = 120.0,
+    org: Annotated[str | None, typer.Option(help=ORG_HELP)] = None, repos_file: ReposFileOpt = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=WORKERS_HELP)] = 1, lease: LeaseOpt = 120.0,
     lock_wait: Annotated[float, typer.Option(min=0, help=LOCK_WAIT_HELP)] = 0.0,
     store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
@@ -300,50 +300,22 @@ def fetch(
     """
     bar, settings = FetchBar(), load_settings(config)
     token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-    common: dict[str, Any] = {"workflows": workflow or (), "branch": branch, "since": since, "max_runs": max_runs, "logs": logs,
-                                  "concurrency": concurrency, "max_wait": max_wait, "api_url": api_url, "rate": rate}  # fmt: skip
+    common: dict[str, Any] = {"workflows": workflow or (), "branch": branch, "since": since, "max_runs": max_runs, "logs": logs, "concurrency": concurrency, "max_wait": max_wait, "api_url": api_url, "rate": rate}  # fmt: skip
     with api.open_store(store, create=True) as db:
         if org or repos_file or workers > 1:
-            argv = _worker_argv(org=org, repos_file=repos_file, lease=lease, lock_wait=lock_wait, config=config, **common)
-            many = api.fetch_many(settings, db, org=org, repos_file=repos_file, workers=workers, worker_argv=argv, lease=lease,
-                                  repo=repo, run_ids=run_id or (), on_repo=_print_lines(tables.fetch_lines),
-                                  on_line=stderr_line, on_warning=warn, lock_wait=lock_wait, **common)  # fmt: skip
-            for line in tables.many_lines(many.worker, many.state):
-                stderr_line(line)
+            many = api.fetch_many(settings, db, org=org, repos_file=repos_file, workers=workers, lease=lease, config=config,
+                                  repo=repo, run_ids=run_id or (), on_repo=lambda s: stderr_lines(tables.fetch_lines(s)),
+                                  on_line=stderr_line, on_warning=warn, **common)  # fmt: skip
+            stderr_lines(tables.many_lines(many.worker, many.state))
             raise typer.Exit(code=many.exit_code)
         try:
             summary = api.fetch(settings, db, repo=repo, token=token, run_ids=run_id or (), attempt=attempt,
                                 lock_wait=lock_wait, on_progress=bar, on_warning=bar.warn, **common)  # fmt: skip
         finally:
             bar.clear()
-    _print_lines(tables.fetch_lines)(summary)
+    stderr_lines(tables.fetch_lines(summary))
     if summary.stopped is not None:
         raise typer.Exit(code=1)
-
-
-def _print_lines(render: Any) -> Any:
-    """A callback printing ``render(value)`` line by line on stderr."""
-
-    def show(value: Any) -> None:
-        for line in render(value):
-            stderr_line(line)
-
-    return show
-
-
-def _worker_argv(**options: Any) -> list[str]:
-    """The options of ``fetch --org``/``--repos-file`` again, for its ``--workers`` processes (the store and
-    the tokens go to them through the environment)."""
-    argv: list[str] = []
-    for name, value in options.items():
-        flag = "--" + name.replace("_", "-")
-        if name == "workflows":
-            argv += [x for flow in value for x in ("--workflow", flow)]
-        elif name == "logs":
-            argv += [] if value else ["--no-logs"]
-        elif value is not None:
-            argv += [flag, str(value)]
-    return argv
 
 
 @app.command()

@@ -287,6 +287,20 @@ def round_state(store: Store, queue: str) -> RoundState:
 # -- N workers ------------------------------------------------------------------------------------
 
 
+def worker_argv(**options: Any) -> list[str]:
+    """``fetch``'s options again (``since=…`` -> ``--since …``), for the ``--workers`` processes; the store
+    and the tokens go to them through the environment, never the command line."""
+    argv: list[str] = []
+    for name, value in options.items():
+        if name == "workflows":
+            argv += [x for flow in value for x in ("--workflow", flow)]
+        elif name == "logs":
+            argv += [] if value else ["--no-logs"]
+        elif value is not None and name not in ("policy", "lock_wait"):
+            argv += ["--" + name.replace("_", "-"), str(value)]
+    return argv
+
+
 def run_workers(
     argv: Sequence[str], workers: int, tokens: Sequence[str], *, store: str, on_line: Callable[[str], None]
 ) -> int:
