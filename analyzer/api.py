@@ -30,7 +30,6 @@ from analyzer.collect.org import (
     round_state,
     run_worker,
     run_workers,
-    worker_argv,
     worker_tokens,
 )
 from analyzer.config import Settings, require_label, require_quantile, require_repo
@@ -237,7 +236,6 @@ def fetch_many(
     repos_file: Path | None = None,
     workers: int = 1,
     lease: float = 120.0,
-    config: Path | None = None,
     repo: str | None = None,
     run_ids: Sequence[int] = (),
     api_url: str | None = None,
@@ -248,8 +246,8 @@ def fetch_many(
     **options: Any,
 ) -> ManyFetched:
     """``we-advisor fetch --org ORG`` / ``--repos-file FILE``: the repositories, shared through the store
-    by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 starts that many
-    processes of the same command (``config``: the settings file they read); the token of each comes from
+    by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 forks that many
+    worker processes, each with a store connection of its own; the token of each comes from
     ``GITHUB_TOKENS`` (round robin), else ``GITHUB_TOKEN``/``GH_TOKEN``."""
     if not org and not repos_file:
         raise ConfigError(f"--workers {workers} needs --org or --repos-file", hint="one fetch of --repo runs in one process")
@@ -273,22 +271,38 @@ def fetch_many(
         with org_client(tokens[0], api_url, max_wait, policy) as client:
             return list_org_repos(client, str(org))
 
+    def work(store: Store, token: str) -> WorkerSummary:
+        return run_worker(
+            settings, store, queue=name, repos=repos, token=token, lease_s=lease, on_repo=on_repo,
+            on_warning=on_warning, api_url=api_url, max_wait=max_wait, policy=policy, **options,
+        )  # fmt: skip
+
     if workers > 1:
+        from analyzer.present.problems import explain
         from analyzer.store.queue import CrawlQueue
 
-        work = CrawlQueue(store, name)
-        if not work.current()[1]:
-            work.start(repos())
-        argv = worker_argv(org=org, repos_file=repos_file, lease=lease, config=config, api_url=api_url,
-                           max_wait=max_wait, **options)  # fmt: skip
-        code = run_workers(argv, workers, tokens, store=store.location.url or str(store.path),
-                           on_line=on_line or (lambda _: None))  # fmt: skip
+        work_queue = CrawlQueue(store, name)
+        if not work_queue.current()[1]:
+            work_queue.start(repos())
+        location = store.location.url or str(store.path)
+        say = on_line or (lambda _: None)
+
+        def worker(_: int, token: str) -> int:
+            try:
+                with Store(location) as own:
+                    done = work(own, token)
+                say(done.line())
+                return 1 if done.stopped is not None or done.failed else 0
+            except (Exception, KeyboardInterrupt) as exc:
+                explained = explain(exc)
+                for line in explained.lines:
+                    say(line)
+                return explained.exit_code
+
+        code = run_workers(workers, tokens, worker, on_line=say)
         state = round_state(store, name)
         return ManyFetched(None, state, max(code, 0 if state.ok else 1))
-    summary = run_worker(
-        settings, store, queue=name, repos=repos, token=tokens[0], lease_s=lease, on_repo=on_repo,
-        on_warning=on_warning, api_url=api_url, max_wait=max_wait, policy=policy, **options,
-    )  # fmt: skip
+    summary = work(store, tokens[0])
     state = round_state(store, name)
     failed = summary.stopped is not None or bool(summary.failed) or not state.ok
     return ManyFetched(summary, state, 1 if failed else 0)

@@ -303,7 +303,7 @@ def fetch(
     common: dict[str, Any] = {"workflows": workflow or (), "branch": branch, "since": since, "max_runs": max_runs, "logs": logs, "concurrency": concurrency, "max_wait": max_wait, "api_url": api_url, "rate": rate}  # fmt: skip
     with api.open_store(store, create=True) as db:
         if org or repos_file or workers > 1:
-            many = api.fetch_many(settings, db, org=org, repos_file=repos_file, workers=workers, lease=lease, config=config,
+            many = api.fetch_many(settings, db, org=org, repos_file=repos_file, workers=workers, lease=lease,
                                   repo=repo, run_ids=run_id or (), on_repo=lambda s: stderr_lines(tables.fetch_lines(s)),
                                   on_line=stderr_line, on_warning=warn, **common)  # fmt: skip
             stderr_lines(tables.many_lines(many.worker, many.state))

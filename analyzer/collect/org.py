@@ -7,17 +7,17 @@ and marks it done. A worker that dies leaves its repository's lock free, and the
 looks takes it over; one that loses the store (a server restart) reconnects with backoff and goes
 on. A round ends when every repository is done; the next command starts the next round.
 
-``--workers N`` starts N worker processes (``python -m analyzer fetch … --workers 1``), each with
-its own token when ``GITHUB_TOKENS`` holds several (quota is per token).
+``--workers N`` forks N worker processes, each with its own token when ``GITHUB_TOKENS`` holds
+several (quota is per token) and a store connection of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import multiprocessing
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -190,7 +190,7 @@ def run_worker(
     repos: Callable[[], Sequence[str]],
     token: str,
     lease_s: float = DEFAULT_LEASE_S,
-    poll_s: float = 1.0,
+    poll_s: float = 0.5,
     on_repo: Callable[[FetchSummary], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     **fetch_options: Any,
@@ -287,59 +287,61 @@ def round_state(store: Store, queue: str) -> RoundState:
 # -- N workers ------------------------------------------------------------------------------------
 
 
-def worker_argv(**options: Any) -> list[str]:
-    """``fetch``'s options again (``since=…`` -> ``--since …``), for the ``--workers`` processes; the store
-    and the tokens go to them through the environment, never the command line."""
-    argv: list[str] = []
-    for name, value in options.items():
-        if name == "workflows":
-            argv += [x for flow in value for x in ("--workflow", flow)]
-        elif name == "logs":
-            argv += [] if value else ["--no-logs"]
-        elif value is not None and name not in ("policy", "lock_wait"):
-            argv += ["--" + name.replace("_", "-"), str(value)]
-    return argv
-
-
 def run_workers(
-    argv: Sequence[str], workers: int, tokens: Sequence[str], *, store: str, on_line: Callable[[str], None]
+    workers: int, tokens: Sequence[str], work: Callable[[int, str], int], *, on_line: Callable[[str], None]
 ) -> int:
-    """``workers`` processes of ``python -m analyzer fetch ARGV --workers 1`` on ``store`` (token ``i`` of
-    ``tokens`` each, round robin; the store and the tokens go through the environment, never the
-    command line); their stderr comes back line by line, prefixed ``[worker i]``. Returns the
-    highest exit code."""
+    """``workers`` processes, each running ``work(i, token)`` (token ``i`` of ``tokens``, round robin) and
+    exiting with its result; what they write on stderr comes back line by line, prefixed
+    ``[worker i]``. Returns the highest exit code (a worker killed by a signal counts as 1).
+
+    The processes are forked, so they start at once with everything imported; ``work`` opens a
+    store connection of its own (a forked child never uses its parent's).
+    """
     if not tokens:
         raise AuthError("no GitHub token", hint=AUTH_HINT)
-    children: list[subprocess.Popen[str]] = []
-    base = {k: v for k, v in os.environ.items() if k not in (TOKENS_ENV, "GH_TOKEN")}
-    base["WE_ADVISOR_STORE"] = store
+    if not hasattr(os, "fork"):
+        raise ConfigError("--workers needs a system with fork (Linux, macOS)", hint="run the command once per worker")
+    context = multiprocessing.get_context("fork")
+    children, readers = [], []
     for i in range(workers):
-        env = {**base, "GITHUB_TOKEN": tokens[i % len(tokens)], "PYTHONIOENCODING": "utf-8"}
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "analyzer", "fetch", *argv, "--workers", "1"], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        ))  # fmt: skip
+        read_end, write_end = os.pipe()
+        child = context.Process(target=_child, args=(work, i, tokens[i % len(tokens)], write_end), daemon=False)
+        child.start()
+        os.close(write_end)
+        children.append(child)
+        readers.append(read_end)
     lock = threading.Lock()
 
-    def relay(i: int, child: subprocess.Popen[str]) -> None:
-        assert child.stderr is not None
-        for line in child.stderr:
-            with lock:
-                on_line(f"[worker {i + 1}] {line.rstrip()}")
+    def relay(i: int, fd: int) -> None:
+        with open(fd, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                with lock:
+                    on_line(f"[worker {i + 1}] {line.rstrip()}")
 
-    threads = [threading.Thread(target=relay, args=(i, c), daemon=True) for i, c in enumerate(children)]
+    threads = [threading.Thread(target=relay, args=(i, fd), daemon=True) for i, fd in enumerate(readers)]
     for thread in threads:
         thread.start()
     try:
-        codes = [child.wait() for child in children]
+        for child in children:
+            child.join()
     except KeyboardInterrupt:
         for child in children:
-            with contextlib.suppress(OSError):
-                child.wait(timeout=10)
+            child.join(timeout=10)
         raise
     for thread in threads:
         thread.join()
-    return max(codes, default=0)
+    return max((1 if (c.exitcode or 0) < 0 else int(c.exitcode or 0) for c in children), default=0)
+
+
+def _child(work: Callable[[int, str], int], i: int, token: str, write_end: int) -> None:
+    """In a worker process: stderr into the pipe to the parent, then the work; its result is the exit code."""
+    sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    add_secret(token)
+    code = work(i, token)
+    sys.stderr.flush()
+    sys.exit(code)
 
 
 def org_client(token: str, api_url: str | None, max_wait: float, policy: ClientPolicy | None) -> GitHubClient:

@@ -94,8 +94,17 @@ def read_observation_columns(
     null_mark = _NULL if dialect == "sqlite" else _PG_NULL
     for name in OBSERVATION_COLUMNS:
         exprs += _column_aggregate(name, known, dialect)
+    sql = f"SELECT count(*), {', '.join(exprs)} FROM observations{where}"
     try:
-        row = conn.execute(f"SELECT count(*), {', '.join(exprs)} FROM observations{where}", args).fetchone()
+        if dialect == "sqlite":
+            row = conn.execute(sql, args).fetchone()
+        else:  # one scan in table order, as SQLite reads: a parallel scan would interleave its workers' rows
+            conn.execute("BEGIN")
+            try:
+                conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                row = conn.execute(sql, args).fetchone()
+            finally:
+                conn.execute("COMMIT")
     except sqlite3.DataError:  # a joined column longer than SQLite's string limit (1 GB by default)
         return None
     n = int(row[0])
