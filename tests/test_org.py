@@ -28,6 +28,7 @@ from analyzer.store.queue import CrawlQueue
 from tests.fake_github import SINCE, TOKEN, fast_policy
 from tests.fake_org import FakeOrg, build_org
 from tests.postgres import PostgresServer, dump, union
+from tests.test_token_safety import leaks
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENS = tuple(f"worker-token-{i}-0123456789abcdef" for i in range(4))
@@ -143,19 +144,22 @@ def test_repos_file_with_two_workers_on_sqlite(
     org: FakeOrg, solo: dict[str, list[tuple[object, ...]]], tmp_path: Path
 ) -> None:
     """SQLite: ``--workers`` processes share the file (their writes take turns); a repository in the
-    file that GitHub does not know is recorded as failed, the exit code is 1, the rest is fetched."""
+    file that GitHub does not know is recorded as failed, the exit code is 1, the rest is fetched;
+    with ``-v`` the workers' debug output carries none of the tokens of ``GITHUB_TOKENS``."""
     listing = tmp_path / "repos.txt"
     listing.write_text("# the team's repositories\n" + "\n".join([*org.repos, "acme/gone"]) + "\n\n")
     db = str(tmp_path / "s.db")
     env = {"GITHUB_TOKENS": ",".join(TOKENS[:2]), "GITHUB_TOKEN": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "analyzer", "fetch", "--repos-file", str(listing), "--since", SINCE, "--api-url",
-         org.url, "--store", db, "--workers", "2"],
+        [sys.executable, "-m", "analyzer", "-v", "fetch", "--repos-file", str(listing), "--since", SINCE,
+         "--api-url", org.url, "--store", db, "--workers", "2"],
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "5 repositories, 4 fetched, 1 failed" in proc.stderr
     assert "failed: acme/gone: repository acme/gone not found" in proc.stderr
+    assert "[worker 2] debug: " in proc.stderr  # -v reaches the workers; their Authorization headers do not
+    assert all(leaks(token, tmp_path, proc.stdout, proc.stderr) == [] for token in TOKENS)
     assert dump(db) == solo
 
 

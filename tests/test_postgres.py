@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -26,7 +27,17 @@ from analyzer.cli import app
 from analyzer.errors import StoreError
 from analyzer.records import Job
 from analyzer.store import SCHEMA_VERSION, Store
-from tests.fake_github import REPO_NAME, SINCE, TOKEN, FakeGitHub, build_export
+from tests.fake_github import (
+    REPO_NAME,
+    SINCE,
+    TOKEN,
+    FakeGitHub,
+    Faults,
+    build_export,
+    cli_process,
+    run_fetch,
+    wait_for_requests,
+)
 from tests.fake_org import FakeOrg, build_org
 from tests.postgres import PASSWORD, PostgresServer, dump, table_names
 from tests.test_token_safety import leaks
@@ -72,6 +83,42 @@ def test_same_fetch_same_rows_and_same_json_on_both_backends(export: Path, tmp_p
         assert code == 0, err
     texts = [re.sub(r"(?m)^.*[Gg]enerated.*$", "", p.read_text()) for p in markdown]
     assert texts[0] == texts[1]
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_then_resume_gives_the_same_store_on_postgresql(export: Path, tmp_path: Path, pg_url: str) -> None:
+    """``fetch`` into PostgreSQL SIGKILLed at its start, at three request counts spread over the fetch
+    and once while it parses, each restart resuming the last: then one run to the end, and every
+    row is the row an uninterrupted fetch into a file holds."""
+    import psycopg
+
+    def parsed() -> int:
+        with psycopg.connect(pg_url) as conn:
+            return int(conn.execute("SELECT count(*) FROM parse_state").fetchone()[0])
+
+    with FakeGitHub(export, faults=Faults(latency=0.002)) as fake:
+        reference = tmp_path / "reference.db"
+        run_fetch(fake, reference)
+        total = fake.stats.total
+        fake.reset_stats()
+        landed = 0
+        for target in (0, total // 5, total // 2, 4 * total // 5, "parsing"):
+            before = parsed() if target == "parsing" else 0
+            process = cli_process(fake, pg_url, tmp_path)  # type: ignore[arg-type]
+            if target == "parsing":
+                deadline = time.monotonic() + 60
+                while process.poll() is None and parsed() <= before and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            else:
+                wait_for_requests(fake, int(target), process)
+            landed += process.poll() is None
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=30)
+        process = cli_process(fake, pg_url, tmp_path)  # type: ignore[arg-type]
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    assert landed >= 4
+    assert dump(pg_url) == dump(str(reference))
 
 
 # -- the schema rules --------------------------------------------------------------------------------
