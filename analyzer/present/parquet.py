@@ -10,7 +10,7 @@ directly)::
 the table's own time (``MONTH_OF``; ``__HIVE_DEFAULT_PARTITION__`` when it has none). Every file
 also holds its ``repo`` column, so a reader that ignores the directory names loses nothing.
 
-Incremental: each partition's rows are hashed (sorted by the table's key); a partition whose hash
+Incremental: each partition's rows are sorted by the table's key and hashed; a partition whose hash
 matches the manifest is not written again, a changed one is rewritten (to a temporary file, then
 renamed: a reader never sees half a file), one that no longer exists is removed. The manifest is
 written last, so an interrupted export leaves files that the next one checks again.
@@ -29,16 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from analyzer.errors import ConfigError, InputError
+from analyzer.store.store import ExportColumns
 
 TABLES = ("runs", "jobs", "steps", "observations", "incidents")
 MONTH_OF = {"runs": "created_at", "jobs": "started_at", "steps": "job_started_at", "observations": "started_at",
             "incidents": "occurred_at"}  # fmt: skip
 KEYS = {"runs": ["run_id", "run_attempt"], "jobs": ["job_id"], "steps": ["job_id", "number"],
-        "observations": ["job_id", "scope", "step_number", "phase", "step"], "incidents": ["job_id"]}  # fmt: skip
-_INTEGERS = frozenset({"run_id", "run_attempt", "job_id", "number", "step_number", "start_line", "seq"})
+        "observations": ["job_id", "seq"], "incidents": ["job_id"]}  # fmt: skip
+_INTEGERS = frozenset({"run_id", "run_attempt", "job_id", "number", "step_number", "start_line", "seq", "jobs"})
 MANIFEST = "_we_advisor_export.json"
 FORMAT = 1  # the layout version (in the manifest; another one rewrites everything)
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -74,47 +73,73 @@ def escape(value: str) -> str:
     return "".join(f"%{ord(c):02X}" if c in special or ord(c) < 0x20 else c for c in value)
 
 
-def arrow_schema(table: str, frame: pd.DataFrame) -> Any:
-    """The Parquet columns: ids and counts int64, durations float64, flags bool, times
-    timestamp[us, UTC], ``labels`` list<string>, everything else string."""
+def arrow_type(name: str) -> Any:
+    """The Parquet type of column ``name``: ids and counts int64, durations float64, flags bool, times
+    timestamp[us, UTC], ``labels`` list<string>, text string (a column the store adds later: a time if
+    it ends in ``_at``, else text)."""
     pa, _ = _pyarrow()
-    fields = []
-    for name in frame.columns:
-        dtype = frame[name].dtype
-        if name.endswith("_at"):
-            kind = pa.timestamp("us", tz="UTC")
-        elif name == "labels":
-            kind = pa.list_(pa.string())
-        elif name == "censored" or pd.api.types.is_bool_dtype(dtype):
-            kind = pa.bool_()
-        elif name in _INTEGERS or pd.api.types.is_integer_dtype(dtype):
-            kind = pa.int64()  # step_number is read as float where some are NULL: nulls here
-        elif pd.api.types.is_float_dtype(dtype) or name.endswith("_s"):
-            kind = pa.float64()
+    if name.endswith("_at"):
+        return pa.timestamp("us", tz="UTC")
+    if name == "labels":
+        return pa.list_(pa.string())
+    if name == "censored":
+        return pa.bool_()
+    if name in _INTEGERS:
+        return pa.int64()
+    if name.endswith("_s"):
+        return pa.float64()
+    return pa.string()
+
+
+def arrow_table(table: str, data: ExportColumns) -> tuple[Any, Any]:
+    """(the rows as an Arrow table in the export's types, each row's ``YYYY-MM`` or null). Each column's
+    text is split, its NULLs set and its type cast by Arrow itself: no Python object per value."""
+    pa, _ = _pyarrow()
+    import pyarrow.compute as pc
+
+    columns: dict[str, Any] = {}
+    month = None
+    for name, joined in data.texts.items():
+        if data.rows == 0 or joined is None:
+            text = pa.nulls(data.rows, pa.large_string())
         else:
-            kind = pa.string()
-        fields.append(pa.field(name, kind))
-    return pa.schema(fields)
+            text = pc.split_pattern(pa.scalar(joined, pa.large_string()), data.SEP).values
+            if len(text) != data.rows:
+                raise InputError(f"{table}.{name} holds a value with a control character the export cannot carry",
+                                 hint="report it: the export reads each column as one text")  # fmt: skip
+            empty = pc.equal(text, data.null_mark)
+            if pc.sum(empty).as_py() or data.nulls[name]:
+                text = pc.if_else(empty, pa.scalar(None, pa.large_string()), text)
+        kind = arrow_type(name)
+        if name == MONTH_OF[table]:
+            month = pc.utf8_slice_codeunits(text, 0, 7).cast(pa.string())
+        if name == "labels":
+            codes = text.dictionary_encode()  # a few distinct label sets: each parsed once
+            decoded = pa.array([None if v is None else json.loads(v) for v in codes.dictionary.to_pylist()], kind)
+            columns[name] = decoded.take(codes.indices)
+        elif kind == pa.bool_():
+            columns[name] = text.cast(pa.int64()).cast(kind)
+        else:
+            columns[name] = text.cast(kind)
+    return pa.table(columns), month
 
 
-def _months(frame: pd.DataFrame, table: str) -> pd.Series:
-    stamps = frame[MONTH_OF[table]]
-    months: pd.Series = stamps.dt.strftime("%Y-%m")
-    return months.where(stamps.notna(), NULL_PARTITION)
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    hashed = pd.util.hash_pandas_object(frame.astype({c: str for c in frame.columns if frame[c].dtype == object}),
-                                        index=False)  # fmt: skip
-    return hashlib.sha256(hashed.to_numpy().tobytes() + ",".join(frame.columns).encode()).hexdigest()
+def _digest(part: Any) -> str:
+    """The hash of a partition's rows (in key order): their Arrow IPC serialization."""
+    pa, _ = _pyarrow()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, part.schema) as writer:
+        writer.write_table(part)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
 def write_parquet(
-    frames: Mapping[str, pd.DataFrame], directory: Path, *, schema_version: int,
+    frames: Mapping[str, ExportColumns], directory: Path, *, schema_version: int,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:  # fmt: skip
-    """Write ``frames`` (table -> its rows) under ``directory``, partitioned, incrementally."""
-    pa, pq = _pyarrow()
+    """Write ``frames`` (table -> its columns, ``Store.export_columns``) under ``directory``, partitioned,
+    incrementally."""
+    _, pq = _pyarrow()
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} is not a folder", hint="pass a folder to export into (it is created if missing)")
     directory.mkdir(parents=True, exist_ok=True)
@@ -128,29 +153,31 @@ def write_parquet(
     known = old.get("partitions", {}) if old.get("format") == FORMAT and old.get("schema") == schema_version else {}
     summary = ExportSummary(directory)
     partitions: dict[str, dict[str, Any]] = {}
+    import pyarrow.compute as pc
+
     for table in TABLES:
-        frame = frames[table]
-        summary.rows[table] = len(frame)
-        if frame.empty:
+        rows, month = arrow_table(table, frames[table])
+        summary.rows[table] = rows.num_rows
+        if rows.num_rows == 0:
             continue
-        schema = arrow_schema(table, frame)
-        ordered = frame.assign(_month=_months(frame, table)).sort_values(
-            ["repo", "_month", *KEYS[table]], kind="stable", na_position="first"
-        )
-        groups = list(ordered.groupby(["repo", "_month"], sort=False))
-        for done, ((repo, month), rows) in enumerate(groups, 1):
-            part = rows.drop(columns="_month").reset_index(drop=True)
-            relative = f"{table}/repository={escape(str(repo))}/month={month}"
+        month = pc.fill_null(month, NULL_PARTITION)
+        keys = pc.binary_join_element_wise(rows["repo"], month, "\x1f")
+        groups = sorted(pc.unique(keys).to_pylist())
+        order = [(k, "ascending") for k in KEYS[table]]
+        for done, key in enumerate(groups, 1):
+            repo, month_text = key.split("\x1f")
+            part = rows.filter(pc.equal(keys, key))
+            part = part.take(pc.sort_indices(part, sort_keys=order)).combine_chunks()
+            relative = f"{table}/repository={escape(repo)}/month={month_text}"
             digest = _digest(part)
-            partitions[relative] = {"hash": digest, "rows": len(part)}
+            partitions[relative] = {"hash": digest, "rows": part.num_rows}
             target = directory / relative / "data.parquet"
             if known.get(relative, {}).get("hash") == digest and target.is_file():
                 summary.unchanged += 1
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(f".data.parquet.{os.getpid()}.tmp")
-            pq.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False), temporary,
-                           compression="zstd")  # fmt: skip
+            pq.write_table(part, temporary, compression="zstd")
             temporary.replace(target)
             summary.written += 1
             if on_progress is not None:

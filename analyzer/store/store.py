@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from analyzer.records import (
     WAITING_STATUSES,
@@ -75,6 +76,20 @@ def pack_log(data: bytes | None) -> PackedLog:
     if data is None:
         return None, 0, None
     return codec.pack(data), len(data), hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportColumns:
+    """A table as one text per column (``Store.export_columns``): ``rows`` rows; each text holds the
+    column's values as SQLite or PostgreSQL writes them as text, joined by ``SEP``, NULL written as
+    ``null_mark``; ``nulls`` counts the NULLs (a reader checks its split against them)."""
+
+    rows: int
+    texts: dict[str, str | None]
+    nulls: dict[str, int]
+    null_mark: str
+
+    SEP: ClassVar[str] = "\x1f"
 
 
 class Store(FetchBookkeeping):
@@ -521,29 +536,36 @@ class Store(FetchBookkeeping):
         where, args = filters(repo=repo)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT workflow_name FROM jobs{where} ORDER BY 1", args)]
 
-    def export_frame(self, table: str) -> pd.DataFrame:
-        """A whole table for a warehouse export (``runs``, ``jobs``, ``steps`` with its job's ``repo`` and
-        ``started_at`` as ``job_started_at``, ``observations``, ``incidents``): times as UTC datetimes,
-        ``labels`` as lists, flags as booleans."""
-        if table == "observations":
-            return self.observations_frame()
+    def export_columns(self, table: str) -> ExportColumns:
+        """A whole table for a warehouse export (``runs``, ``jobs``, ``observations``, ``incidents``, and
+        ``steps`` with its job's ``repo`` and ``started_at`` as ``job_started_at``), each column read as
+        one text (``ExportColumns``): values as stored (times ISO text, ``labels`` JSON text, numbers
+        exact), in one scan of the table, joined by ``SEP`` with ``NULL_MARK`` for NULL."""
         if table == "steps":
-            columns = [*_COLUMNS["steps"], "repo", "job_started_at"]
-            sql = (f"SELECT s.job_id, {', '.join('s.' + c for c in _COLUMNS['steps'])}, j.repo, j.started_at "
-                   "FROM steps s JOIN jobs j ON j.job_id = s.job_id")  # fmt: skip
-            columns = ["job_id", *columns]
+            names = ["job_id", *_COLUMNS["steps"], "repo", "job_started_at"]
+            exprs = [f"s.{n}" for n in ["job_id", *_COLUMNS["steps"]]] + ["j.repo", "j.started_at"]
+            source = "steps s JOIN jobs j ON j.job_id = s.job_id"
+        elif table == "observations":
+            names = ["job_id", "seq", *_COLUMNS["observations"]]
+            exprs, source = list(names), table
         elif table in ("runs", "jobs", "incidents"):
-            columns = list(_COLUMNS[table])
-            sql = _select(table)
+            names = list(_COLUMNS[table])
+            exprs, source = list(names), table
         else:
             raise ValueError(f"no export of table {table!r}")
-        frame = pd.DataFrame.from_records(self.conn.execute(sql).fetchall(), columns=columns)
-        for column in columns:
-            if column.endswith("_at"):
-                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
-            elif column == "labels":
-                frame[column] = [json.loads(v) for v in frame[column]]
-        return frame
+        sqlite = self.dialect != "postgresql"
+        mark, sep = ("char(0)", "char(31)") if sqlite else ("chr(30)", "chr(31)")
+        parts = []
+        for name, expr in zip(names, exprs, strict=True):
+            if sqlite:
+                value = f"CASE WHEN {expr} IS NULL THEN NULL ELSE printf('%!.17g', {expr}) END" if name.endswith("_s") else expr
+                parts += [f"group_concat(coalesce({value}, {mark}), {sep})", f"sum({expr} IS NULL)"]
+            else:
+                parts += [f"string_agg(coalesce(({expr})::text, {mark}), {sep})", f"count(*) - count({expr})"]
+        row = self.conn.execute(f"SELECT count(*), {', '.join(parts)} FROM {source}").fetchone()
+        texts = {name: row[1 + 2 * i] for i, name in enumerate(names)}
+        nulls = {name: int(row[2 + 2 * i] or 0) for i, name in enumerate(names)}
+        return ExportColumns(int(row[0]), texts, nulls, "\x00" if sqlite else "\x1e")
 
     def counts(self) -> dict[str, int]:
         names = ("runs", "jobs", "steps", "annotations", "logs", "observations", "incidents")
