@@ -221,8 +221,9 @@ class Store(FetchBookkeeping):
 
     def jobs_with_hash(self, text_hash: str) -> list[tuple[int, datetime | None, list[int]]]:
         """``(job_id, first_at, stored log parts)`` of every job whose log has this identity hash."""
+        parts = "group_concat(l.part)" if self.dialect != "postgresql" else "string_agg(l.part::text, ',')"
         rows = self.conn.execute(
-            "SELECT i.job_id, i.first_at, group_concat(l.part) FROM job_identity i JOIN jobs j ON j.job_id = i.job_id "
+            f"SELECT i.job_id, i.first_at, {parts} FROM job_identity i JOIN jobs j ON j.job_id = i.job_id "
             "LEFT JOIN logs l ON l.job_id = i.job_id AND l.state = 'ok' WHERE i.text_hash=? GROUP BY i.job_id "
             "ORDER BY i.job_id",
             (text_hash,),
@@ -241,6 +242,7 @@ class Store(FetchBookkeeping):
         """Remove a job and everything derived from it (a local copy of a job kept in a richer form);
         its run goes too when no job is left in it."""
         with self.transaction():
+            self.lock_job(job_id)
             row = self.conn.execute("SELECT run_id, run_attempt FROM jobs WHERE job_id=?", (job_id,)).fetchone()
             self.conn.execute("DELETE FROM observation_columns")  # its observations go: the cache of them is stale
             for table in ("jobs", "steps", "annotations", "logs", "observations", "incidents", "parse_state", "job_identity"):
@@ -506,12 +508,13 @@ class Store(FetchBookkeeping):
                 cached = None
             if cached is not None:
                 return cached
-        where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event)
+        where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event, dialect=self.dialect)
         where = (where + " AND" if where else " WHERE") + " scope = 'job'"
-        inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c) or "1"
+        inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c)
+        counted = f"SUM(CASE WHEN {inside} THEN 1 ELSE 0 END)" if inside else "COUNT(*)"
         window_args = tuple(iso(t) for t in (since, until) if t is not None)
         row = self.conn.execute(
-            f"SELECT COUNT(*), COALESCE(SUM({inside}), 0), MIN(started_at), MAX(started_at) FROM observations{where}",
+            f"SELECT COUNT(*), COALESCE({counted}, 0), MIN(started_at), MAX(started_at) FROM observations{where}",
             (*window_args, *args),
         ).fetchone()
         return int(row[0]), int(row[1]), parse_iso(row[2]), parse_iso(row[3])
@@ -528,12 +531,12 @@ class Store(FetchBookkeeping):
                 cached = None
             if cached is not None:
                 return cached
-        where, args = filters(workflow=workflow)
+        where, args = filters(workflow=workflow, dialect=self.dialect)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT repo FROM observations{where} ORDER BY repo", args)]
 
     def workflow_names(self, repo: str | None = None) -> list[str]:
         """The workflows the store has jobs of (of ``repo``)."""
-        where, args = filters(repo=repo)
+        where, args = filters(repo=repo, dialect=self.dialect)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT workflow_name FROM jobs{where} ORDER BY 1", args)]
 
     def export_columns(self, table: str) -> ExportColumns:
