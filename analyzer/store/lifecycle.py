@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -56,11 +57,8 @@ def _discard_empty_store(store: Path, created: list[Path]) -> None:
         return
     for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
         store.with_name(store.name + suffix).unlink(missing_ok=True)
-    locks = store.with_name(store.name + ".locks")
-    if locks.is_dir():
-        for item in locks.iterdir():
-            item.unlink(missing_ok=True)
-        locks.rmdir()
+    for lock in store.parent.glob(f"{glob.escape(store.name)}.repo-*.lock"):
+        lock.unlink(missing_ok=True)
     for folder in created[1:]:
         try:
             folder.rmdir()
@@ -82,8 +80,8 @@ def repo_lock(
     """Hold ``repo``'s lock for a whole fetch: a second fetch of the same repository waits up to
     ``wait`` seconds for it, then is refused; fetches of other repositories go on beside it.
 
-    SQLite: ``flock`` on ``<store>.locks/<key>`` (and a shared lock on ``<store>.lock``, which
-    ``store_lock`` takes exclusively). PostgreSQL: session advisory locks, released by the server
+    SQLite: ``flock`` on ``<store>.repo-<key>.lock`` (an empty file, left for the next fetch) and a
+    shared lock on ``<store>.lock``, which ``store_lock`` takes exclusively. PostgreSQL: session advisory locks, released by the server
     when the connection ends, however the process ended.
     """
     with _held(store, repo, wait=wait, on_wait=on_wait):
@@ -128,9 +126,8 @@ class RepoLock:
             self._pg.append((space, key, shared))
             return True
         path = self.store.path.with_name(self.store.path.name + ".lock")
-        if what != "store":
-            folder = self.store.path.with_name(self.store.path.name + ".locks")
-            path = folder / hashlib.sha256(what.encode()).hexdigest()[:24]
+        if what != "store":  # an empty lock file per repository, beside the store: <store>.repo-<hash>.lock
+            path = self.store.path.with_name(f"{self.store.path.name}.repo-{hashlib.sha256(what.encode()).hexdigest()[:16]}.lock")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = path.open("a+")
