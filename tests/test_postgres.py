@@ -61,14 +61,14 @@ def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 def test_same_fetch_same_rows_and_same_json_on_both_backends(export: Path, tmp_path: Path, pg_url: str) -> None:
     """One fake history fetched into a SQLite file and into PostgreSQL: every table equal row for row;
-    stats, incidents, recommend and backtest JSON equal byte for byte (but the generation time)."""
+    stats, incidents, recommend, backtest and failures JSON equal byte for byte (but the generation time)."""
     db = str(tmp_path / "s.db")
     with FakeGitHub(export) as fake:
         for store in (db, pg_url):
             code, _, err = cli("fetch", "--repo", REPO_NAME, "--since", SINCE, "--api-url", fake.url, "--store", store)
             assert code == 0, err
     assert dump(db) == dump(pg_url)
-    for command in (["stats"], ["incidents"], ["recommend"], ["backtest"]):
+    for command in (["stats"], ["incidents"], ["recommend"], ["backtest"], ["failures"]):
         answers = []
         for store in (db, pg_url):
             code, out, err = cli(*command, "--format", "json", "--since", "365d", "--store", store) if command[0] != "backtest" \

@@ -454,7 +454,8 @@ class Store(FetchBookkeeping):
         branch: str | None = None, event: str | None = None,
     ) -> dict[int, Excerpt]:  # fmt: skip
         """job id -> failure excerpt, for the incidents ``load_incidents`` returns with these filters."""
-        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event)
+        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event,
+                              dialect=self.dialect)  # fmt: skip
         rows = self.conn.execute(f"SELECT e.job_id, e.evidence_line, e.lines FROM excerpts e JOIN incidents USING (job_id){where}", args)
         return {int(r[0]): Excerpt.from_dict({"evidence_line": r[1], "lines": json.loads(r[2])}) for r in rows}
 
@@ -465,7 +466,7 @@ class Store(FetchBookkeeping):
         """Every job attempt of the runs with a job that started (else was created) at ``since`` or later,
         with its incident's kind: what rerun rates are counted from."""
         where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)", branch=branch,
-                              event=event)  # fmt: skip
+                              event=event, dialect=self.dialect)  # fmt: skip
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
         rows = self.conn.execute(
