@@ -304,7 +304,7 @@ def fetch_many(
         state = round_state(store, name)
         return ManyFetched(None, state, max(code, 0 if state.ok else 1))
     summary = work(store, tokens[0])
-    state = round_state(store, name)
+    state = round_state(store, name, on_warning)
     failed = summary.stopped is not None or bool(summary.failed) or not state.ok
     return ManyFetched(summary, state, 1 if failed else 0)
 

@@ -130,6 +130,8 @@ def test_a_worker_killed_mid_crawl_and_a_server_restart_still_give_the_union(
     pg_server.restart(down_s=1.0)
     restarted.set()
     outs = [p.communicate(timeout=240) for p in procs[1:]]
+    for _, err in outs:
+        print(err)  # shown when the test fails
     assert [p.returncode for p in procs[1:]] == [0, 0, 0], [e for _, e in outs]
     assert any("reconnecting" in e for _, e in outs), [e for _, e in outs]
     assert all("round 1: 4 repositories, 4 fetched, 0 failed" in e for _, e in outs)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from analyzer.collect.fetch import check_options, fetch_locked
 from analyzer.collect.github import AUTH_HINT, DEFAULT_API_URL, PER_PAGE, ClientPolicy, GitHubClient
@@ -35,6 +35,7 @@ from analyzer.redaction import add_secret
 from analyzer.store import Store
 from analyzer.store.queue import CrawlQueue, QueueEntry
 
+T = TypeVar("T")
 DEFAULT_LEASE_S = 120.0
 RECONNECT_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits between tries to reach a store that went away
 TOKENS_ENV = "GITHUB_TOKENS"
@@ -201,9 +202,12 @@ def run_worker(
         raise ConfigError(f"--lease {lease_s} is too short", hint="seconds a worker's claim lasts, e.g. 120")
     check_options(concurrency=fetch_options.get("concurrency", 4), max_runs=fetch_options.get("max_runs"))
     work = CrawlQueue(store, queue)
-    number, in_progress = work.current()
-    if not in_progress:
-        number, _ = work.start(repos())
+
+    def begin() -> int:
+        number, in_progress = work.current()
+        return number if in_progress else work.start(repos())[0]
+
+    number = resilient(store, begin, on_warning)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     summary = WorkerSummary(queue, number, owner)
     beat = _Heartbeat(work, store.location.url or str(store.path), owner, lease_s)
@@ -262,6 +266,18 @@ def _fetch_one(
         on_repo(result)
 
 
+def resilient(store: Store, step: Callable[[], T], on_warning: Callable[[str], None] | None, *, tries: int = 3) -> T:
+    """``step()``, again after reconnecting when the store went away while it ran (a server restart)."""
+    for attempt in range(tries):
+        try:
+            return step()
+        except Exception as exc:
+            if attempt == tries - 1 or store.alive():
+                raise
+            _reconnect(store, exc, on_warning)
+    raise AssertionError("unreachable")
+
+
 def _reconnect(store: Store, exc: BaseException, on_warning: Callable[[str], None] | None) -> None:
     """The store went away: reach it again, waiting longer each time; give up after ~1 minute."""
     if on_warning is not None:
@@ -278,10 +294,13 @@ def _reconnect(store: Store, exc: BaseException, on_warning: Callable[[str], Non
     ) from None
 
 
-def round_state(store: Store, queue: str) -> RoundState:
-    work = CrawlQueue(store, queue)
-    number, _ = work.current()
-    return RoundState(queue, number, tuple(work.entries()))
+def round_state(store: Store, queue: str, on_warning: Callable[[str], None] | None = None) -> RoundState:
+    def read() -> RoundState:
+        work = CrawlQueue(store, queue)
+        number, _ = work.current()
+        return RoundState(queue, number, tuple(work.entries()))
+
+    return resilient(store, read, on_warning)
 
 
 # -- N workers ------------------------------------------------------------------------------------

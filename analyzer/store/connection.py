@@ -201,7 +201,18 @@ class Connection:
                 self.conn.execute(statement)
 
     def ensure_schema(self) -> None:
-        """Create the tables a store made by an earlier build of this schema version lacks."""
+        """Create the tables a store made by an earlier build of this schema version lacks. (On
+        PostgreSQL only when one is missing: ``CREATE INDEX IF NOT EXISTS`` locks its table, and beside
+        other writers that lock could close a deadlock.)"""
+        if self.dialect == POSTGRES:
+            if self.conn.tables() >= schema.TABLES:
+                return
+            from analyzer.store.postgres import SCHEMA_SPACE
+
+            with self.transaction():
+                self.conn.xact_lock(SCHEMA_SPACE, 0)
+                self._create_tables()
+            return
         with self.transaction():
             self._create_tables()
 

@@ -26,6 +26,7 @@ This is the only module that imports psycopg (an optional dependency: ``we-advis
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import zlib
 from collections.abc import Iterable, Sequence
@@ -41,6 +42,9 @@ try:
 except ImportError:  # pragma: no cover - exercised where the extra is not installed
     psycopg = None  # type: ignore[assignment]
 
+# psycopg says so on its logger when it drops a pipeline on a connection that broke (a server restart):
+# the store's own error says what happened, once
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 INSTALL_HINT = "install the PostgreSQL extra: pip install 'we-advisor[postgres]'"
 CONNECT_HINT = (
     "check that the server runs and the URL's host, port, user and database are right; the password comes "
