@@ -37,10 +37,8 @@ def observations_frame(
     frame = read_observation_columns(conn, where, args, known, dialect=dialect)
     if frame is None:  # a value the fast path cannot carry: row by row
         sql = f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM observations{where}"
-        if dialect == "sqlite":
-            frame = pd.read_sql_query(sql, conn, params=args)
-        else:  # pandas reads only sqlite3 and SQLAlchemy connections; the rows, as it would read them
-            frame = pd.DataFrame.from_records(conn.execute(sql, args).fetchall(), columns=list(OBSERVATION_COLUMNS))
+        frame = read_frame(conn, sql, args, dialect=dialect)
+        if dialect != "sqlite":
             for name in ("duration_s", "limit_s"):
                 frame[name] = frame[name].astype("float64")
         for name in _TEXT_COLUMNS:  # pandas 3 reads text as its ``str`` dtype, NaN for NULL
@@ -51,6 +49,15 @@ def observations_frame(
         frame["started_at"] = stamps.astype(_STAMP_DTYPE)  # pandas 3 infers the unit (µs here)
     frame["censored"] = frame["censored"].astype(bool)
     return frame
+
+
+def read_frame(conn: Any, sql: str, args: tuple[Any, ...] = (), *, dialect: str = "sqlite") -> pd.DataFrame:
+    """The rows of ``sql`` as a DataFrame, on either backend (pandas reads only sqlite3 and SQLAlchemy
+    connections itself: on PostgreSQL the rows as it would read them)."""
+    if dialect == "sqlite":
+        return pd.read_sql_query(sql, conn, params=args)
+    cursor = conn.execute(sql, args)
+    return pd.DataFrame.from_records(cursor.fetchall(), columns=[d[0] for d in cursor.description])
 
 
 OBSERVATION_COLUMNS = (

@@ -407,12 +407,14 @@ class Store(FetchBookkeeping):
         never started): what queue times are computed from. Times as UTC datetimes, ``labels`` joined by ", "."""
         import pandas as pd  # only for the commands that analyse
 
+        from analyzer.store.frame import read_frame
+
         where, args = filters(
             repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
-            column="coalesce(started_at, created_at)", workflow_column="workflow_name",
+            column="coalesce(started_at, created_at)", workflow_column="workflow_name", dialect=self.dialect,
         )  # fmt: skip
         columns = "job_id, run_id, run_attempt, repo, workflow_name, name, status, conclusion, created_at, started_at, queued_s, runner_name, labels"
-        frame = pd.read_sql_query(f"SELECT {columns} FROM jobs{where} ORDER BY job_id", self.conn, params=args)
+        frame = read_frame(self.conn, f"SELECT {columns} FROM jobs{where} ORDER BY job_id", args, dialect=self.dialect)
         frame.columns = list(JOB_COLUMNS)
         for name in ("created_at", "started_at"):
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
