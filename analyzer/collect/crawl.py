@@ -320,7 +320,7 @@ class Crawl:
                 f" attempt {self.attempt}" if self.attempt else ""))  # fmt: skip
             if not isinstance(answer.data, dict):
                 raise GitHubError(f"GitHub's answer for run {run_id} is not a run", hint=github.RETRY_HINT)
-            item: dict[str, Any] = {k: answer.data.get(k) for k in _RUN_FIELDS}
+            item = _slim(answer.data)  # as a listed run: its users and head commit too
             self.seen.add(run_id)
             if isinstance(item.get("workflow_id"), int):
                 self.workflow_ids.add(item["workflow_id"])
