@@ -119,8 +119,12 @@ def test_a_worker_killed_mid_crawl_and_a_server_restart_still_give_the_union(
     killed, restarted = threading.Event(), threading.Event()
     org.holds[TOKENS[0]] = (killed, 3)
     org.holds[TOKENS[1]] = (restarted, 3)
-    procs = [worker(org, url, token) for token in TOKENS]
+    # workers 1 and 2 first: each holds a repository before 3 and 4 (which could otherwise take all
+    # four on a busy machine) start; 3 and 4 are connected and at work before the kill and the restart
+    procs = [worker(org, url, token) for token in TOKENS[:2]]
     wait_until(lambda: org.held(TOKENS[0]) and org.held(TOKENS[1]), "workers 1 and 2 mid-repository")
+    procs += [worker(org, url, token) for token in TOKENS[2:]]
+    wait_until(lambda: {c.token for c in org.calls} >= set(TOKENS[2:]), "workers 3 and 4 at work")
     with Store(url) as store:
         entries = {e.repo: e for e in CrawlQueue(store, "org:acme").entries()}
     assert sum(1 for e in entries.values() if e.owner) >= 2
