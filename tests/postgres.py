@@ -41,6 +41,10 @@ def binaries() -> Path | None:
 
 def missing_reason() -> str | None:
     """Why no private server can be started here (None: it can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        return "psycopg is not installed (pip install -e '.[test]' installs it)"
     folder = binaries()
     if folder is None or not (folder / "pg_ctl").exists():
         return "PostgreSQL's server binaries (initdb, pg_ctl) are not installed (Debian: apt-get install postgresql)"

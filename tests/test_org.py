@@ -74,7 +74,7 @@ def worker(org: FakeOrg, store: str, token: str, *extra: str, tokens: str = "") 
     env = {**os.environ, "GITHUB_TOKEN": token, "GH_TOKEN": "", "GITHUB_TOKENS": tokens, "PYTHONPATH": str(ROOT)}
     args = ["fetch", "--org", "acme", "--since", SINCE, "--api-url", org.url, "--store", store, "--lease", "5", *extra]
     return subprocess.Popen([sys.executable, "-m", "analyzer", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
 
 
 def wait_until(condition: object, what: str, limit_s: float = 90.0) -> None:
@@ -84,13 +84,25 @@ def wait_until(condition: object, what: str, limit_s: float = 90.0) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[str]]]:
+    """The worker processes a test starts: none outlives it, whatever way it ends."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:  # the command and the workers it forked
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+
+
 @pytest.mark.timeout(240)
 def test_four_workers_give_the_union_of_four_solo_crawls(
-    org: FakeOrg, solo: dict[str, list[tuple[object, ...]]], pg_url: str
+    org: FakeOrg, solo: dict[str, list[tuple[object, ...]]], pg_url: str, spawned: list[subprocess.Popen[str]]
 ) -> None:
     """``--workers 4`` on PostgreSQL, one token each from ``GITHUB_TOKENS``: every repository fetched
     once, the rows those of four solo crawls; a second command starts round 2 and finds nothing new."""
     proc = worker(org, pg_url, TOKEN, "--workers", "4", tokens=",".join(TOKENS))
+    spawned.append(proc)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert "org:acme: round 1: 4 repositories, 4 fetched, 0 failed" in err.splitlines()[-1]
@@ -99,6 +111,7 @@ def test_four_workers_give_the_union_of_four_solo_crawls(
     assert dump(pg_url) == solo
     before = len(org.calls)
     again = worker(org, pg_url, TOKEN)
+    spawned.append(again)
     _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert "round 2: 4 repositories, 4 fetched" in err
@@ -109,7 +122,8 @@ def test_four_workers_give_the_union_of_four_solo_crawls(
 
 @pytest.mark.timeout(300)
 def test_a_worker_killed_mid_crawl_and_a_server_restart_still_give_the_union(
-    org: FakeOrg, solo: dict[str, list[tuple[object, ...]]], pg_server: PostgresServer
+    org: FakeOrg, solo: dict[str, list[tuple[object, ...]]], pg_server: PostgresServer,
+    spawned: list[subprocess.Popen[str]],
 ) -> None:
     """Four workers (four processes, as four machines would run them). Worker 1 is SIGKILLed while
     it holds a repository half fetched: another takes that repository over once the lock is free.
@@ -121,7 +135,8 @@ def test_a_worker_killed_mid_crawl_and_a_server_restart_still_give_the_union(
     org.holds[TOKENS[1]] = (restarted, 3)
     # workers 1 and 2 first: each holds a repository before 3 and 4 (which could otherwise take all
     # four on a busy machine) start; 3 and 4 are connected and at work before the kill and the restart
-    procs = [worker(org, url, token) for token in TOKENS[:2]]
+    procs = spawned
+    procs += [worker(org, url, token) for token in TOKENS[:2]]
     wait_until(lambda: org.held(TOKENS[0]) and org.held(TOKENS[1]), "workers 1 and 2 mid-repository")
     procs += [worker(org, url, token) for token in TOKENS[2:]]
     wait_until(lambda: {c.token for c in org.calls} >= set(TOKENS[2:]), "workers 3 and 4 at work")

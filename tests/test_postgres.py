@@ -9,7 +9,6 @@ the URL shows nowhere.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -40,7 +39,7 @@ from tests.fake_github import (
 )
 from tests.fake_org import FakeOrg, build_org
 from tests.postgres import PASSWORD, PostgresServer, dump, table_names
-from tests.test_token_safety import leaks
+from tests.test_token_safety import leaks, values_text
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -254,19 +253,10 @@ def test_two_fetches_of_one_repository_never_both_write(backend: str, tmp_path: 
 
 
 def _store_text(location: str) -> str:
-    import zlib
-
     parts = []
     with Store(location) as store:
         for table in table_names():
-            for row in store.conn.execute(f"SELECT * FROM {table}").fetchall():
-                for value in row:
-                    if isinstance(value, bytes):
-                        with contextlib.suppress(zlib.error):
-                            value = zlib.decompress(value)
-                        parts.append(value.decode("utf-8", "replace"))
-                    else:
-                        parts.append(str(value))
+            parts += values_text(store.conn.execute(f"SELECT * FROM {table}").fetchall())
     return "\n".join(parts)
 
 
