@@ -20,18 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer.collect.ingest import IngestSummary, ingest_paths
-from analyzer.collect.org import (
-    RoundState,
-    WorkerSummary,
-    list_org_repos,
-    org_client,
-    queue_name,
-    read_repos_file,
-    round_state,
-    run_worker,
-    run_workers,
-    worker_tokens,
-)
 from analyzer.config import Settings, require_label, require_quantile, require_repo
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
@@ -60,6 +48,7 @@ if TYPE_CHECKING:
     from analyzer.bootstrap.runner import run_file as bootstrap_run
     from analyzer.collect.fetch import fetch
     from analyzer.collect.github import GitHubClient
+    from analyzer.collect.org import RoundState, WorkerSummary
     from analyzer.demo.demo import DemoResult
     from analyzer.model import UnitStats
     from analyzer.model.failures import FailureReport
@@ -250,6 +239,17 @@ def fetch_many(
     by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 forks that many
     worker processes, each with a store connection of its own; the token of each comes from
     ``GITHUB_TOKENS`` (round robin), else ``GITHUB_TOKEN``/``GH_TOKEN``."""
+    from analyzer.collect.org import (
+        list_org_repos,
+        org_client,
+        queue_name,
+        read_repos_file,
+        round_state,
+        run_worker,
+        run_workers,
+        worker_tokens,
+    )
+
     if not org and not repos_file:
         raise ConfigError(f"--workers {workers} needs --org or --repos-file", hint="one fetch of --repo runs in one process")
     if org and repos_file:

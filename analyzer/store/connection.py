@@ -262,6 +262,13 @@ class Connection:
             raise
         self.conn.execute("COMMIT")
 
+    @property
+    def cached_columns(self) -> bool:
+        """Whether analyses read the observations' columns cache (``store/columns.py``): on SQLite. On
+        PostgreSQL many writers change the observations side by side and the server aggregates the
+        columns itself (``frame.read_observation_columns``): analyses read SQL."""
+        return self.dialect == SQLITE
+
     def lock_job(self, job_id: int) -> None:
         """Inside a transaction: no other writer of this job's rows until it ends (PostgreSQL;
         SQLite's transactions already hold the one write lock)."""

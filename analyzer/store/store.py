@@ -10,6 +10,7 @@ phase rules change.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -349,11 +350,11 @@ class Store(FetchBookkeeping):
     ) -> pd.DataFrame:
         """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
         ``event`` keep the runs with that head branch and event. From their columns' cache (``columns``;
-        built here when missing) unless a workflow, branch or event is asked for, else read."""
+        built here when missing; SQLite only) unless a workflow, branch or event is asked for, else read."""
         from analyzer.store import columns  # pandas only for the commands that analyse
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
-        if workflow is None and branch is None and event is None:
+        if self.cached_columns and workflow is None and branch is None and event is None:
             try:
                 if not columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION):
                     self.refresh_observation_columns()
@@ -369,10 +370,12 @@ class Store(FetchBookkeeping):
 
     def refresh_observation_columns(self) -> bool:
         """Write the observations' columns cache (``columns``) from the table; False when it cannot
-        be kept (no observations, a value it cannot carry exactly, a store that cannot be written)."""
+        be kept (no observations, a value it cannot carry exactly, a store that cannot be written, PostgreSQL)."""
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
+        if not self.cached_columns:
+            return False
         try:
             with self.transaction():  # read and written under one lock: no write slips in between
                 everything = observations_frame(self.conn)
@@ -484,10 +487,10 @@ class Store(FetchBookkeeping):
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS
 
-        try:
-            cached, value = columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo)
-        except DatabaseError:
-            cached, value = False, None
+        cached, value = False, None
+        if self.cached_columns:
+            with contextlib.suppress(DatabaseError):
+                cached, value = columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo)
         if cached:
             return value
         where, args = filters(repo=repo, dialect=self.dialect)
@@ -501,7 +504,7 @@ class Store(FetchBookkeeping):
         """Jobs measured (one job observation each) of ``repo``/``workflow`` (on ``branch``, for ``event``):
         how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan,
         or the columns cache)."""
-        if workflow is None and branch is None and event is None:
+        if self.cached_columns and workflow is None and branch is None and event is None:
             from analyzer.store import columns
             from analyzer.store.frame import OBSERVATION_COLUMNS
 
@@ -524,7 +527,7 @@ class Store(FetchBookkeeping):
 
     def observed_repos(self, *, workflow: str | None = None) -> list[str]:
         """The repositories that have observations (of ``workflow``)."""
-        if workflow is None:
+        if self.cached_columns and workflow is None:
             from analyzer.store import columns
             from analyzer.store.frame import OBSERVATION_COLUMNS
 
