@@ -14,7 +14,7 @@ adapter over these::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from analyzer.bootstrap.runner import run_file as bootstrap_run
     from analyzer.collect.fetch import fetch
     from analyzer.collect.github import GitHubClient
-    from analyzer.collect.org import RoundState, WorkerSummary
+    from analyzer.collect.org import ManyFetched
     from analyzer.demo.demo import DemoResult
     from analyzer.model import UnitStats
     from analyzer.model.failures import FailureReport
@@ -208,16 +208,6 @@ def ingest(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ManyFetched:
-    """``fetch --org`` / ``--repos-file``: this process's worker (None when it only supervised
-    ``--workers N`` processes), the round as the store holds it, and the exit code."""
-
-    worker: WorkerSummary | None
-    state: RoundState
-    exit_code: int
-
-
 def fetch_many(
     settings: Settings,
     store: Store,
@@ -228,8 +218,6 @@ def fetch_many(
     lease: float = 120.0,
     repo: str | None = None,
     run_ids: Sequence[int] = (),
-    api_url: str | None = None,
-    max_wait: float = 300.0,
     on_repo: Callable[[Any], None] | None = None,
     on_line: Warn | None = None,
     on_warning: Warn | None = None,
@@ -239,74 +227,17 @@ def fetch_many(
     by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 forks that many
     worker processes, each with a store connection of its own; the token of each comes from
     ``GITHUB_TOKENS`` (round robin), else ``GITHUB_TOKEN``/``GH_TOKEN``."""
-    from analyzer.collect.org import (
-        list_org_repos,
-        org_client,
-        queue_name,
-        read_repos_file,
-        round_state,
-        run_worker,
-        run_workers,
-        worker_tokens,
-    )
+    from analyzer.collect.org import fetch_org
+    from analyzer.present.problems import explain
 
-    if not org and not repos_file:
-        raise ConfigError(f"--workers {workers} needs --org or --repos-file", hint="one fetch of --repo runs in one process")
-    if org and repos_file:
-        raise ConfigError("name the repositories one way", hint="pass --org ORG or --repos-file FILE, not both")
-    if repo or run_ids:
-        raise ConfigError("--org and --repos-file fetch whole repositories", hint="leave out --repo and --run-id")
-    options.pop("lock_wait", None)  # a worker never waits for a repository: it takes another
-    if workers < 1 or workers > 64:
-        raise ConfigError(f"--workers {workers} is out of range", hint="use 1 to 64 worker processes")
-    listed = read_repos_file(repos_file) if repos_file else None
-    name = queue_name(org, repos_file, listed or ())
-    tokens = worker_tokens()
-    if not tokens:
-        raise AuthError("no GitHub token", hint="set GITHUB_TOKEN (or GITHUB_TOKENS: one token per worker)")
-    policy = options.pop("policy", None)
+    def explained(exc: BaseException) -> tuple[list[str], int]:
+        problem = explain(exc)
+        return list(problem.lines), problem.exit_code
 
-    def repos() -> list[str]:
-        if listed is not None:
-            return listed
-        with org_client(tokens[0], api_url, max_wait, policy) as client:
-            return list_org_repos(client, str(org))
-
-    def work(store: Store, token: str) -> WorkerSummary:
-        return run_worker(
-            settings, store, queue=name, repos=repos, token=token, lease_s=lease, on_repo=on_repo,
-            on_warning=on_warning, api_url=api_url, max_wait=max_wait, policy=policy, **options,
-        )  # fmt: skip
-
-    if workers > 1:
-        from analyzer.present.problems import explain
-        from analyzer.store.queue import CrawlQueue
-
-        work_queue = CrawlQueue(store, name)
-        if not work_queue.current()[1]:
-            work_queue.start(repos())
-        location = store.location.url or str(store.path)
-        say = on_line or (lambda _: None)
-
-        def worker(_: int, token: str) -> int:
-            try:
-                with Store(location) as own:
-                    done = work(own, token)
-                say(done.line())
-                return 1 if done.stopped is not None or done.failed else 0
-            except (Exception, KeyboardInterrupt) as exc:
-                explained = explain(exc)
-                for line in explained.lines:
-                    say(line)
-                return explained.exit_code
-
-        code = run_workers(workers, tokens, worker, on_line=say)
-        state = round_state(store, name)
-        return ManyFetched(None, state, max(code, 0 if state.ok else 1))
-    summary = work(store, tokens[0])
-    state = round_state(store, name, on_warning)
-    failed = summary.stopped is not None or bool(summary.failed) or not state.ok
-    return ManyFetched(summary, state, 1 if failed else 0)
+    return fetch_org(
+        settings, store, org=org, repos_file=repos_file, workers=workers, lease=lease, repo=repo, run_ids=run_ids,
+        on_repo=on_repo, on_line=on_line, on_warning=on_warning, explain=explained, **options,
+    )  # fmt: skip
 
 
 def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:

@@ -8,8 +8,10 @@ is SIGKILLed in the middle of a repository and the PostgreSQL server restarts un
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,11 +24,14 @@ from typer.testing import CliRunner
 
 from analyzer.cli import app
 from analyzer.collect.fetch import fetch
+from analyzer.collect.org import queue_name
 from analyzer.config import Settings
 from analyzer.store import Store
 from analyzer.store.queue import CrawlQueue
+from analyzer.store.schema import SCHEMA_VERSION
 from tests.fake_github import SINCE, TOKEN, fast_policy
 from tests.fake_org import FakeOrg, build_org
+from tests.old_stores import CRAWL_QUEUE_TABLES, CRAWL_QUEUE_VERSION
 from tests.postgres import PostgresServer, dump, union
 from tests.test_token_safety import leaks
 
@@ -166,10 +171,16 @@ def test_repos_file_with_two_workers_on_sqlite(
 ) -> None:
     """SQLite: ``--workers`` processes share the file (their writes take turns); a repository in the
     file that GitHub does not know is recorded as failed, the exit code is 1, the rest is fetched;
-    with ``-v`` the workers' debug output carries none of the tokens of ``GITHUB_TOKENS``."""
+    with ``-v`` the workers' debug output carries none of the tokens of ``GITHUB_TOKENS``. The store
+    was written before the crawl queue existed: it is migrated on open."""
     listing = tmp_path / "repos.txt"
     listing.write_text("# the team's repositories\n" + "\n".join([*org.repos, "acme/gone"]) + "\n\n")
     db = str(tmp_path / "s.db")
+    Store(db).close()
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        for table in CRAWL_QUEUE_TABLES:
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(CRAWL_QUEUE_VERSION - 1),))
     env = {"GITHUB_TOKENS": ",".join(TOKENS[:2]), "GITHUB_TOKEN": ""}
     proc = subprocess.run(
         [sys.executable, "-m", "analyzer", "-v", "fetch", "--repos-file", str(listing), "--since", SINCE,
@@ -182,6 +193,10 @@ def test_repos_file_with_two_workers_on_sqlite(
     assert "[worker 2] debug: " in proc.stderr  # -v reaches the workers; their Authorization headers do not
     assert all(leaks(token, tmp_path, proc.stdout, proc.stderr) == [] for token in TOKENS)
     assert dump(db) == solo
+    with Store(db) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert {e.repo for e in CrawlQueue(store, queue_name(None, listing, [*org.repos, "acme/gone"])).entries()} == {
+            *org.repos, "acme/gone"}
 
 
 def test_bad_org_options_are_user_errors(tmp_path: Path) -> None:

@@ -303,6 +303,97 @@ def round_state(store: Store, queue: str, on_warning: Callable[[str], None] | No
     return resilient(store, read, on_warning)
 
 
+# -- the command ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ManyFetched:
+    """``fetch --org`` / ``--repos-file``: this process's worker (None when it only supervised
+    ``--workers N`` processes), the round as the store holds it, and the exit code."""
+
+    worker: WorkerSummary | None
+    state: RoundState
+    exit_code: int
+
+
+def fetch_org(
+    settings: Settings,
+    store: Store,
+    *,
+    org: str | None = None,
+    repos_file: Path | None = None,
+    workers: int = 1,
+    lease: float = 120.0,
+    repo: str | None = None,
+    run_ids: Sequence[int] = (),
+    api_url: str | None = None,
+    max_wait: float = 300.0,
+    on_repo: Callable[[Any], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    explain: Callable[[BaseException], tuple[list[str], int]],
+    **options: Any,
+) -> ManyFetched:
+    """``fetch --org ORG`` / ``--repos-file FILE`` (``api.fetch_many``): this process works on the queue's
+    round, or with ``workers`` > 1 forks that many workers, each with a store connection of its own and
+    the token ``GITHUB_TOKENS`` gives it. ``explain`` turns a worker's failure into its stderr lines
+    and exit code."""
+    if not org and not repos_file:
+        raise ConfigError(f"--workers {workers} needs --org or --repos-file", hint="one fetch of --repo runs in one process")
+    if org and repos_file:
+        raise ConfigError("name the repositories one way", hint="pass --org ORG or --repos-file FILE, not both")
+    if repo or run_ids:
+        raise ConfigError("--org and --repos-file fetch whole repositories", hint="leave out --repo and --run-id")
+    options.pop("lock_wait", None)  # a worker never waits for a repository: it takes another
+    if workers < 1 or workers > 64:
+        raise ConfigError(f"--workers {workers} is out of range", hint="use 1 to 64 worker processes")
+    listed = read_repos_file(repos_file) if repos_file else None
+    name = queue_name(org, repos_file, listed or ())
+    tokens = worker_tokens()
+    if not tokens:
+        raise AuthError("no GitHub token", hint="set GITHUB_TOKEN (or GITHUB_TOKENS: one token per worker)")
+    policy = options.pop("policy", None)
+
+    def repos() -> list[str]:
+        if listed is not None:
+            return listed
+        with org_client(tokens[0], api_url, max_wait, policy) as client:
+            return list_org_repos(client, str(org))
+
+    def work(store: Store, token: str) -> WorkerSummary:
+        return run_worker(
+            settings, store, queue=name, repos=repos, token=token, lease_s=lease, on_repo=on_repo,
+            on_warning=on_warning, api_url=api_url, max_wait=max_wait, policy=policy, **options,
+        )  # fmt: skip
+
+    if workers > 1:
+        work_queue = CrawlQueue(store, name)
+        if not work_queue.current()[1]:
+            work_queue.start(repos())
+        location = store.location.url or str(store.path)
+        say = on_line or (lambda _: None)
+
+        def worker(_: int, token: str) -> int:
+            try:
+                with Store(location) as own:
+                    done = work(own, token)
+                say(done.line())
+                return 1 if done.stopped is not None or done.failed else 0
+            except (Exception, KeyboardInterrupt) as exc:
+                lines, code = explain(exc)
+                for line in lines:
+                    say(line)
+                return code
+
+        code = run_workers(workers, tokens, worker, on_line=say)
+        state = round_state(store, name)
+        return ManyFetched(None, state, max(code, 0 if state.ok else 1))
+    summary = work(store, tokens[0])
+    state = round_state(store, name, on_warning)
+    failed = summary.stopped is not None or bool(summary.failed) or not state.ok
+    return ManyFetched(summary, state, 1 if failed else 0)
+
+
 # -- N workers ------------------------------------------------------------------------------------
 
 
