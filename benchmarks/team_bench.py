@@ -6,7 +6,7 @@ section fails where PostgreSQL is not installed.
 - **Workers**: ``fetch --org`` of four repositories on the fake organization (``tests/fake_org.py``,
   every answer 100 ms late), once by one worker doing them in sequence (``--workers 1``, one token)
   and once by four (``--workers 4``, a token each from ``GITHUB_TOKENS``), each into an empty
-  database, whole commands in fresh processes. Target: four workers ≤ 0.35 × one.
+  database, whole commands in fresh processes, interleaved, medians. Target: four workers ≤ 0.35 × one.
 - **Analysis**: ``stats`` and ``recommend`` on the 100,000-run store of ``tests/loadgen.py``
   (≈ 1,000,000 observations), once from its SQLite file and once from PostgreSQL (the same rows,
   copied with ``COPY``), interleaved, medians. Target: PostgreSQL ≤ 2 × SQLite.
@@ -76,15 +76,20 @@ def crawl(org: FakeOrg, url: str, workers: int, scratch: Path) -> tuple[float, f
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def worker_rows(server: PostgresServer, scratch: Path, quick: bool) -> list[dict[str, Any]]:
+def worker_rows(server: PostgresServer, scratch: Path, quick: bool, repeat: int) -> list[dict[str, Any]]:
     runs = 16 if quick else 60
     folders = build_org(scratch / "org", "acme", 4, runs=runs, jobs_per_run=3)
+    ones: list[tuple[float, float]] = []
+    fours: list[tuple[float, float]] = []
     with FakeOrg("acme", folders, tokens=TOKENS, latency=LATENCY_S) as org:
-        one, one_cpu = crawl(org, server.database("seq"), 1, scratch)
-        log(f"  1 worker, 4 repositories in sequence: {one:.1f} s (CPU {one_cpu:.1f} s)")
-        four, four_cpu = crawl(org, server.database("par"), 4, scratch)
-        log(f"  4 workers: {four:.1f} s (CPU {four_cpu:.1f} s)")
-    label = f"4 repositories x {runs} runs x 3 jobs, {LATENCY_S * 1000:.0f} ms latency"
+        for round_ in range(repeat):  # interleaved: both see the same load
+            ones.append(crawl(org, server.database("seq"), 1, scratch))
+            log(f"  round {round_ + 1}: 1 worker, 4 repositories in sequence: {ones[-1][0]:.1f} s (CPU {ones[-1][1]:.1f} s)")
+            fours.append(crawl(org, server.database("par"), 4, scratch))
+            log(f"  round {round_ + 1}: 4 workers: {fours[-1][0]:.1f} s (CPU {fours[-1][1]:.1f} s)")
+    one, one_cpu = (statistics.median(m[i] for m in ones) for i in (0, 1))
+    four, four_cpu = (statistics.median(m[i] for m in fours) for i in (0, 1))
+    label = f"4 repositories x {runs} runs x 3 jobs, {LATENCY_S * 1000:.0f} ms latency, median of {repeat}"
     cores = os.cpu_count() or 1
     return [
         row(SECTION, f"fetch --org, 4 workers ({label})", four, "s", baseline="1 worker, the 4 in sequence",
@@ -209,7 +214,7 @@ def run(quick: bool = False, *, repeat: int | None = None) -> list[dict[str, Any
     try:
         with tempfile.TemporaryDirectory(prefix="team-bench-") as scratch:
             folder = Path(scratch)
-            rows = worker_rows(server, folder, quick)
+            rows = worker_rows(server, folder, quick, rounds)
             rows += analysis_rows(server, folder, quick, rounds)
     finally:
         server.stop()

@@ -191,7 +191,7 @@ def run_worker(
     repos: Callable[[], Sequence[str]],
     token: str,
     lease_s: float = DEFAULT_LEASE_S,
-    poll_s: float = 0.5,
+    poll_s: float = 0.2,
     on_repo: Callable[[FetchSummary], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
     **fetch_options: Any,
