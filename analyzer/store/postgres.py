@@ -142,6 +142,10 @@ class PgConnection:
         url = self.location.url or ""
         return redact(text.replace(url, self.location.name) if url else text)
 
+    def sibling(self) -> PgConnection:
+        """Another connection to the same database (a read that runs beside this one's)."""
+        return PgConnection(self.location, connect_timeout=self.connect_timeout)
+
     def reconnect(self) -> None:
         """A fresh connection (the old one is dropped): its session's advisory locks are gone."""
         self.close()
