@@ -147,7 +147,7 @@ class PostgresServer:
 # -- comparing stores of either backend ----------------------------------------------------------------
 
 SKIP_COLUMNS = {"logs": {"saved_at"}, "parse_state": {"parsed_at"}}
-SKIP_TABLES = {"meta", "sources", "crawl_rounds", "crawl_queue"}  # when, and by which worker: not the data
+SKIP_TABLES = {"meta", "sources", "crawl_rounds", "crawl_queue", "observation_columns"}  # when, by which worker, a cache
 
 
 def table_names() -> list[str]:

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from typer.testing import CliRunner
 
 from analyzer.cli import app
 from analyzer.errors import StoreError
-from analyzer.records import Job
+from analyzer.records import Job, Observation
 from analyzer.store import SCHEMA_VERSION, Store
 from tests.fake_github import (
     REPO_NAME,
@@ -118,6 +119,54 @@ def test_kill_9_then_resume_gives_the_same_store_on_postgresql(export: Path, tmp
         assert process.returncode == 0, err
     assert landed >= 4
     assert dump(pg_url) == dump(str(reference))
+
+
+# -- the observations' columns cache beside other writers ---------------------------------------------
+
+
+def _observations(job_id: int, n: int) -> list[Observation]:
+    start = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    return [
+        Observation(scope="job" if k == 0 else "step", repo="o/r", workflow="E2E", job="e2e", step=None if k == 0 else f"s{k}",
+                    step_number=None if k == 0 else k, phase=None, run_id=job_id, run_attempt=1, job_id=job_id,
+                    started_at=start + timedelta(minutes=job_id), duration_s=10.0 * k + 0.1 * job_id, outcome="success",
+                    censored=False, limit_s=None)
+        for k in range(n)
+    ]  # fmt: skip
+
+
+@pytest.mark.timeout(120)
+def test_the_columns_cache_follows_every_writer(pg_url: str) -> None:
+    """The cache an analysis writes on PostgreSQL is dropped by the next writer on another connection;
+    one written while a writer's transaction is open waits for it and includes its rows."""
+    from analyzer.store import columns
+    from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
+
+    with Store(pg_url) as reader, Store(pg_url) as writer:
+        writer.save_analysis(1, _observations(1, 3), None, parser_version=1, rules_hash="a")
+        assert len(reader.observations_frame()) == 3
+        assert columns.present(reader.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)  # written by that read
+        writer.save_analysis(2, _observations(2, 4), None, parser_version=1, rules_hash="a")
+        assert not columns.present(reader.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
+        opened, release = threading.Event(), threading.Event()
+
+        def slow_writer() -> None:
+            with writer.transaction():
+                writer.save_analysis(3, _observations(3, 5), None, parser_version=1, rules_hash="a")
+                opened.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=slow_writer)
+        thread.start()
+        assert opened.wait(30)
+        threading.Timer(1.0, release.set).start()  # the refresh below waits for this commit
+        frame = reader.observations_frame()
+        thread.join(30)
+        assert sorted(frame["job_id"].tolist()) == [1] * 3 + [2] * 4 + [3] * 5
+        sql = observations_frame(reader.conn, dialect="postgresql")
+        cached = reader.observations_frame()  # from the cache now
+        for name in ("job_id", "duration_s", "step", "started_at"):
+            assert sorted(map(str, cached[name])) == sorted(map(str, sql[name]))
 
 
 # -- the schema rules --------------------------------------------------------------------------------

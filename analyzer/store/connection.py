@@ -262,12 +262,27 @@ class Connection:
             raise
         self.conn.execute("COMMIT")
 
-    @property
-    def cached_columns(self) -> bool:
-        """Whether analyses read the observations' columns cache (``store/columns.py``): on SQLite. On
-        PostgreSQL many writers change the observations side by side and the server aggregates the
-        columns itself (``frame.read_observation_columns``): analyses read SQL."""
-        return self.dialect == SQLITE
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Several reads that must see one state of the store (PostgreSQL: one REPEATABLE READ
+        transaction; SQLite's readers of the columns cache need none)."""
+        if self.dialect == SQLITE or self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # a connection that broke has ended it already
+                self.conn.execute("COMMIT")
+
+    def lock_observations(self) -> None:
+        """Inside a transaction: no writer changes the observations until it ends (PostgreSQL: the
+        columns cache is written from them; the writers drop the cache first, so they wait there;
+        SQLite's transactions already hold the one write lock)."""
+        if self.dialect == POSTGRES:
+            self.conn.execute("LOCK TABLE observation_columns IN EXCLUSIVE MODE")
+            self.conn.execute("LOCK TABLE observations IN SHARE MODE")
 
     def lock_job(self, job_id: int) -> None:
         """Inside a transaction: no other writer of this job's rows until it ends (PostgreSQL;

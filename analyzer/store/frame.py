@@ -148,6 +148,8 @@ def _pg_halves(conn: Any, sql: str, where: str, args: tuple[Any, ...]) -> tuple[
     server joins 16 columns of 10⁶ rows in one backend process for seconds, and a second one halves
     that. Each half is one scan in table order (no parallel workers: every column of a half must see
     its rows in the same order); the halves' texts are joined as the column's separator joins values."""
+    if conn.in_transaction:  # the caller's (locked) transaction: one scan in it
+        return tuple(_pg_read(conn, sql, args, snapshot=""))
     low, high = conn.execute("SELECT min(job_id), max(job_id) FROM observations").fetchone()
     if low is None or high - low < 2:
         return tuple(_pg_read(conn, sql, args, snapshot=None))

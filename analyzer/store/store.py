@@ -10,10 +10,9 @@ phase rules change.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -35,7 +34,7 @@ from analyzer.records import (
 )
 from analyzer.store import codec
 from analyzer.store.bookkeeping import FetchBookkeeping
-from analyzer.store.connection import DatabaseError
+from analyzer.store.connection import is_database_error
 from analyzer.store.filters import filters
 from analyzer.store.schema import SCHEMA_VERSION
 
@@ -350,17 +349,16 @@ class Store(FetchBookkeeping):
     ) -> pd.DataFrame:
         """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
         ``event`` keep the runs with that head branch and event. From their columns' cache (``columns``;
-        built here when missing; SQLite only) unless a workflow, branch or event is asked for, else read."""
+        built here when missing) unless a workflow, branch or event is asked for, else read."""
         from analyzer.store import columns  # pandas only for the commands that analyse
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
-        if self.cached_columns and workflow is None and branch is None and event is None:
-            try:
-                if not columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION):
-                    self.refresh_observation_columns()
-                cached = columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
-            except DatabaseError:  # e.g. a blob past the connection's length limit: read SQL
-                cached = None
+        if workflow is None and branch is None and event is None:
+            if not self._from_cache(lambda: columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)):
+                self.refresh_observation_columns()
+            cached = self._from_cache(  # (None too where a blob is past the connection's length limit: SQL)
+                lambda: columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            )
             if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
                 return cached
         return observations_frame(
@@ -370,20 +368,31 @@ class Store(FetchBookkeeping):
 
     def refresh_observation_columns(self) -> bool:
         """Write the observations' columns cache (``columns``) from the table; False when it cannot
-        be kept (no observations, a value it cannot carry exactly, a store that cannot be written, PostgreSQL)."""
+        be kept (no observations, a value it cannot carry exactly, a store that cannot be written)."""
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
-        if not self.cached_columns:
-            return False
         try:
             with self.transaction():  # read and written under one lock: no write slips in between
-                everything = observations_frame(self.conn)
+                self.lock_observations()
+                everything = observations_frame(self.conn, dialect=self.dialect)
                 return not everything.empty and columns.write(
                     self.conn, everything, OBSERVATION_COLUMNS, SCHEMA_VERSION
                 )
-        except DatabaseError:  # a read-only file or folder: analyses read SQL instead
+        except Exception as exc:  # a read-only file, folder or database role: analyses read SQL instead
+            if not is_database_error(exc):
+                raise
             return False
+
+    def _from_cache(self, read: Callable[[], T]) -> T | None:
+        """``read()`` of the columns cache in one snapshot; None when the store fails it."""
+        try:
+            with self.snapshot():
+                return read()
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            return None
 
     def load_incidents(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
@@ -487,10 +496,8 @@ class Store(FetchBookkeeping):
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS
 
-        cached, value = False, None
-        if self.cached_columns:
-            with contextlib.suppress(DatabaseError):
-                cached, value = columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo)
+        newest = self._from_cache(lambda: columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo))
+        cached, value = newest or (False, None)
         if cached:
             return value
         where, args = filters(repo=repo, dialect=self.dialect)
@@ -504,14 +511,13 @@ class Store(FetchBookkeeping):
         """Jobs measured (one job observation each) of ``repo``/``workflow`` (on ``branch``, for ``event``):
         how many in all, how many started in ``[since, until)``, and the oldest and newest start (one scan,
         or the columns cache)."""
-        if self.cached_columns and workflow is None and branch is None and event is None:
+        if workflow is None and branch is None and event is None:
             from analyzer.store import columns
             from analyzer.store.frame import OBSERVATION_COLUMNS
 
-            try:
-                cached = columns.job_span(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
-            except DatabaseError:
-                cached = None
+            cached = self._from_cache(
+                lambda: columns.job_span(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            )
             if cached is not None:
                 return cached
         where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event, dialect=self.dialect)
@@ -527,14 +533,11 @@ class Store(FetchBookkeeping):
 
     def observed_repos(self, *, workflow: str | None = None) -> list[str]:
         """The repositories that have observations (of ``workflow``)."""
-        if self.cached_columns and workflow is None:
+        if workflow is None:
             from analyzer.store import columns
             from analyzer.store.frame import OBSERVATION_COLUMNS
 
-            try:
-                cached = columns.repos(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
-            except DatabaseError:
-                cached = None
+            cached = self._from_cache(lambda: columns.repos(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION))
             if cached is not None:
                 return cached
         where, args = filters(workflow=workflow, dialect=self.dialect)
