@@ -23,7 +23,7 @@ def migration_with(text: str) -> int:
 
 
 RUN_CONTEXT_VERSION = migration_with("head_commit_message")
-CRAWL_QUEUE_VERSION = 6  # the version that added the tables of ``fetch --org`` (new tables: no statement)
+CRAWL_QUEUE_VERSION = 7  # the version that added the tables of ``fetch --org`` (new tables: no statement)
 CRAWL_QUEUE_TABLES = ("crawl_rounds", "crawl_queue")
 
 
