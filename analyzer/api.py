@@ -23,8 +23,11 @@ from analyzer.config import Settings, require_label, require_quantile, require_r
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
+from analyzer.present.parquet import TABLES as EXPORT_TABLES
+from analyzer.present.parquet import ExportSummary, write_parquet
 from analyzer.records import TIMEOUT_KINDS, Incident
-from analyzer.store import SCHEMA_VERSION, Store, open_store
+from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
+from analyzer.store.store import ExportColumns
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
 # The analysis packages (pandas, scikit-learn, scipy: most of a command's start-up) and the GitHub
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from analyzer.collect.fetch import fetch
     from analyzer.collect.github import GitHubClient
     from analyzer.collect.ingest import IngestSummary
+    from analyzer.collect.org import ManyFetched
     from analyzer.demo.demo import DemoResult
     from analyzer.model import UnitStats
     from analyzer.model.failures import FailureReport
@@ -60,8 +64,10 @@ __all__ = [
     "comment",
     "demo",
     "ensure_parsed",
+    "export",
     "failures",
     "fetch",
+    "fetch_many",
     "incidents",
     "ingest",
     "local_runs",
@@ -202,6 +208,38 @@ def ingest(
     return ingest_paths(
         store, paths, rules=settings.phases, repo=repo, workflow=workflow, on_progress=on_progress, on_warning=on_warning
     )
+
+
+def fetch_many(
+    settings: Settings,
+    store: Store,
+    *,
+    org: str | None = None,
+    repos_file: Path | None = None,
+    workers: int = 1,
+    lease: float = 120.0,
+    repo: str | None = None,
+    run_ids: Sequence[int] = (),
+    on_repo: Callable[[Any], None] | None = None,
+    on_line: Warn | None = None,
+    on_warning: Warn | None = None,
+    **options: Any,
+) -> ManyFetched:
+    """``we-advisor fetch --org ORG`` / ``--repos-file FILE``: the repositories, shared through the store
+    by every worker of this and other machines (``collect/org.py``). ``workers`` > 1 forks that many
+    worker processes, each with a store connection of its own; the token of each comes from
+    ``GITHUB_TOKENS`` (round robin), else ``GITHUB_TOKEN``/``GH_TOKEN``."""
+    from analyzer.collect.org import fetch_org
+    from analyzer.present.problems import explain
+
+    def explained(exc: BaseException) -> tuple[list[str], int]:
+        problem = explain(exc)
+        return list(problem.lines), problem.exit_code
+
+    return fetch_org(
+        settings, store, org=org, repos_file=repos_file, workers=workers, lease=lease, repo=repo, run_ids=run_ids,
+        on_repo=on_repo, on_line=on_line, on_warning=on_warning, explain=explained, **options,
+    )  # fmt: skip
 
 
 def reparse(settings: Settings, store: Store, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
@@ -671,12 +709,37 @@ def _target_repo(settings: Settings, repo: str | None) -> str:
     return require_repo(repo if repo is not None else settings.repo)
 
 
+# -- export -------------------------------------------------------------------------------------
+
+
+def export(
+    settings: Settings, store: Store, directory: Path, *, format: str = "parquet", on_warning: Warn | None = None
+) -> ExportSummary:
+    """``we-advisor export --format parquet DIR``: runs, jobs, steps, observations and incidents as
+    Parquet, partitioned by repository and month, rewriting only what changed (``present/parquet.py``)."""
+    if format != "parquet":
+        raise ConfigError(f"--format {format} is not an export format", hint="use --format parquet")
+    from concurrent.futures import ThreadPoolExecutor
+
+    ensure_parsed(store, settings, on_warning=on_warning)
+    location = store.location.url or str(store.path)
+
+    def read(table: str) -> ExportColumns:  # a connection each: the database scans tables side by side
+        with Store(location, create=False) as own:
+            return own.export_columns(table)
+
+    largest_first = sorted(EXPORT_TABLES, key=lambda t: t != "observations")
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="export") as pool:
+        frames = dict(zip(largest_first, pool.map(read, largest_first), strict=True))
+    return write_parquet(frames, directory, schema_version=SCHEMA_VERSION)
+
+
 # -- bootstrap ----------------------------------------------------------------------------------
 
 
 def bootstrap_plan(
     settings: Settings,
-    store_path: Path,
+    store_path: Path | str,
     plan: Path,
     *,
     timeouts: Path | None = None,
@@ -690,7 +753,7 @@ def bootstrap_plan(
     from analyzer.bootstrap.plan import load_plan_and_limits
 
     loaded, limits = load_plan_and_limits(plan, timeouts=timeouts, default_timeout_s=default_timeout_s)
-    if not store_path.exists():
+    if not is_url(store_path) and not Path(store_path).exists():
         forecast = forecast_plan(loaded, pd.DataFrame(), limits, runs=runs)
         return replace(forecast, notes=(f"no store at {store_path}: no history at all", *forecast.notes))
     with open_store(store_path) as store:

@@ -12,13 +12,14 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from analyzer import api
-from analyzer.config import DEFAULT_STORE, load_settings
+from analyzer.config import DEFAULT_STORE as STORE_PATH
+from analyzer.config import load_settings
 from analyzer.present import tables
 from analyzer.present.files import write_output
 from analyzer.present.options import command_shape, global_options_in_place
 from analyzer.present.problems import explain
-from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, warn
-from analyzer.present.tables import ListFormat, RecommendFormat, TableFormat
+from analyzer.present.progress import FetchBar, Progress, Windows, stderr_line, stderr_lines, warn
+from analyzer.present.tables import ExportFormat, ListFormat, RecommendFormat, TableFormat
 from analyzer.redaction import debug_logging
 from analyzer.window import DEFAULT_REPORT_PERIOD
 
@@ -57,7 +58,7 @@ app.add_typer(bootstrap_app, name="bootstrap")
 
 TableFormatOpt = Annotated[TableFormat, typer.Option("--format", help="Output format.")]
 ListFormatOpt = Annotated[ListFormat, typer.Option("--format", help="Output format.")]
-StoreOpt = Annotated[Path, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file (before or after the command).", show_default=True)]
+StoreOpt = Annotated[str, typer.Option("--store", envvar="WE_ADVISOR_STORE", help="SQLite store file, or postgresql://USER@HOST:PORT/DB (before or after the command).", show_default=True)]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default: ./we-advisor.toml if present; before or after the command).")]
 RepoOpt = Annotated[str | None, typer.Option("--repo", help="OWNER/NAME (default: repo in we-advisor.toml).")]
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="Only this workflow (name).")]
@@ -90,6 +91,12 @@ VERBOSE_HELP = (
 )
 VERSION_HELP = "Print the we-advisor version and the store schema version, then exit."
 _verbose = [False]  # what --verbose said for this invocation
+DEFAULT_STORE = str(STORE_PATH)
+ORG_HELP = "Every repository of this organization (or user) with Actions; shared by all workers on the store."
+WORKERS_HELP = "Worker processes for --org/--repos-file (one token each from GITHUB_TOKENS, round robin)."
+LOCK_WAIT_HELP = "Seconds to wait while another fetch writes the same repository (default: refuse at once)."
+ReposFileOpt = Annotated[Path | None, typer.Option(help="Repositories to fetch, OWNER/NAME a line (instead of --org).")]
+LeaseOpt = Annotated[float, typer.Option(min=1, help="Seconds a worker's claim on a repository lasts unrenewed.")]
 
 
 @contextmanager
@@ -276,7 +283,12 @@ def fetch(
     max_runs: Annotated[int | None, typer.Option(min=1, help="At most the N newest runs.")] = None,
     logs: Annotated[bool, typer.Option("--logs/--no-logs", help="Download job logs (phases and incidents need them).")] = True,
     api_url: ApiUrlOpt = None, concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in parallel.")] = 4,
-    max_wait: Annotated[float, typer.Option(min=0, help=MAX_WAIT_HELP)] = 300.0, rate: Annotated[int, typer.Option(min=1, max=100_000, help="API requests a minute (GitHub Enterprise Server: its limit).")] = 800,
+    max_wait: Annotated[float, typer.Option(min=0, help=MAX_WAIT_HELP)] = 300.0,
+    rate: Annotated[int, typer.Option(min=1, max=100_000, help="API requests a minute (GitHub Enterprise Server: its limit).")] = 800,
+    run_id: Annotated[list[int] | None, typer.Option(help="Only this finished run (event-driven); repeatable.")] = None, attempt: Annotated[int | None, typer.Option(min=1, help="With one --run-id: that attempt.")] = None,
+    org: Annotated[str | None, typer.Option(help=ORG_HELP)] = None, repos_file: ReposFileOpt = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help=WORKERS_HELP)] = 1, lease: LeaseOpt = 120.0,
+    lock_wait: Annotated[float, typer.Option(min=0, help=LOCK_WAIT_HELP)] = 0.0,
     store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
 ) -> None:  # fmt: skip
     """Fetch workflow runs, jobs, logs and annotations from GitHub into the store (token: GITHUB_TOKEN or GH_TOKEN).
@@ -287,17 +299,20 @@ def fetch(
     """
     bar, settings = FetchBar(), load_settings(config)
     token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    common: dict[str, Any] = {"workflows": workflow or (), "branch": branch, "since": since, "max_runs": max_runs, "logs": logs, "concurrency": concurrency, "max_wait": max_wait, "api_url": api_url, "rate": rate}  # fmt: skip
     with api.open_store(store, create=True) as db:
+        if org or repos_file or workers > 1:
+            many = api.fetch_many(settings, db, org=org, repos_file=repos_file, workers=workers, lease=lease,
+                                  repo=repo, run_ids=run_id or (), on_repo=lambda s: stderr_lines(tables.fetch_lines(s)),
+                                  on_line=stderr_line, on_warning=warn, **common)  # fmt: skip
+            stderr_lines(tables.many_lines(many.worker, many.state))
+            raise typer.Exit(code=many.exit_code)
         try:
-            summary = api.fetch(
-                settings, db, repo=repo, workflows=workflow or (), branch=branch, since=since,
-                max_runs=max_runs, logs=logs, api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait,
-                rate=rate, on_progress=bar, on_warning=bar.warn,
-            )  # fmt: skip
+            summary = api.fetch(settings, db, repo=repo, token=token, run_ids=run_id or (), attempt=attempt,
+                                lock_wait=lock_wait, on_progress=bar, on_warning=bar.warn, **common)  # fmt: skip
         finally:
             bar.clear()
-    for line in tables.fetch_lines(summary):
-        stderr_line(line)
+    stderr_lines(tables.fetch_lines(summary))
     if summary.stopped is not None:
         raise typer.Exit(code=1)
 
@@ -348,6 +363,21 @@ def backtest(
     windows.say()
     for note in result.notes:
         stderr_line(f"note: {note}")
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if missing).")],
+    format: Annotated[ExportFormat, typer.Option(help="Output format.")] = ExportFormat.parquet,
+    store: StoreOpt = DEFAULT_STORE, config: ConfigOpt = None,
+) -> None:  # fmt: skip
+    """Runs, jobs, steps, observations and incidents as Parquet for a warehouse, by repository and month; incremental.
+
+    Example: we-advisor export --format parquet warehouse/we-advisor
+    """
+    with api.open_store(store) as db:
+        summary = api.export(load_settings(config), db, directory, format=format.value, on_warning=warn)
+    stderr_line(summary.line())
 
 
 @bootstrap_app.command("run")

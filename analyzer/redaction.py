@@ -2,7 +2,8 @@
 
 ``redact`` replaces the GitHub token (from ``GITHUB_TOKEN`` / ``GH_TOKEN``, or registered with
 ``add_secret``), its base64 forms (as in a Basic ``Authorization`` header), any ``Authorization``
-header value, and strings shaped like GitHub tokens (``ghp_…``, ``github_pat_…``) with ``***``.
+header value, strings shaped like GitHub tokens (``ghp_…``, ``github_pat_…``), the password of a database
+URL (``postgresql://user:…@host``) and libpq's ``password=…`` with ``***``.
 ``RedactingFilter`` applies it to every log record a handler emits, tracebacks included.
 """
 
@@ -31,6 +32,9 @@ _AUTH_HEADER = re.compile(
     """
 )
 _GITHUB_TOKEN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,})\b")
+# a database URL's password (postgresql://user:PASSWORD@host) and libpq's ``password=...``, however short
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^\s/]+@")
+_CONNINFO_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&'\"]+)")
 
 
 def add_secret(value: str | None) -> None:
@@ -72,6 +76,8 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, text)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + "@", text)
+    text = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
     return _GITHUB_TOKEN.sub(MASK, text)
 
 

@@ -3,6 +3,7 @@ paths to ../shared/realdata."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from analyzer.store import Store
 from tests.browser import chromium
 from tests.fake_github import COMMENT_PR, FakeGitHub
+from tests.postgres import REQUIRE_ENV, PostgresServer, missing_reason
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -35,6 +37,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield db
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new store on each backend: a SQLite file, and a database on the private PostgreSQL server."""
+    location = str(tmp_path / "store.db") if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    with Store(location) as db:
+        yield db
+
+
 @pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():
@@ -50,6 +60,28 @@ def comment_github() -> Iterator[FakeGitHub]:
         fake.pulls.add(COMMENT_PR)
         fake.comment_page_size = 2
         yield fake
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session (``tests/postgres.py``); skipped where PostgreSQL
+    is not installed, unless ``WE_ADVISOR_REQUIRE_POSTGRES=1`` (CI), where that fails."""
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> str:
+    """The URL (password included) of a new, empty database on the private server."""
+    return pg_server.database()
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ REPO_NAME = "acme/widgets"
 
 def build_export(
     folder: Path, *, runs: int = 40, jobs_per_run: int = 3, seed: int = 1, end: datetime | None = None,
-    big_run_jobs: int = 0,
+    big_run_jobs: int = 0, repo: str = REPO_NAME, ids: int = 0,
 ) -> Path:  # fmt: skip
     """A small, varied history: two workflows, two branches, reruns, failures with annotations,
     a timed-out job, a skipped job, a job without a log; one run with ``big_run_jobs`` jobs (pages).
@@ -39,20 +39,23 @@ def build_export(
     commits with multi-line messages, push / pull_request / schedule events; E2E jobs run on a
     self-hosted pool that falls short in the newest quarter of the history (queue times of minutes),
     CI jobs on hosted runners (seconds). None of it draws from ``rng``: the durations and outcomes
-    are those of the history without it."""
+    are those of the history without it.
+    ``repo`` names the repository; ``ids`` > 0 moves its repository, run and job ids to a range of
+    their own (several repositories served side by side, as ids are unique on GitHub)."""
     rng = random.Random(seed)
     end = end or datetime(2026, 11, 20, tzinfo=UTC)
     folder.mkdir(parents=True, exist_ok=True)
     for sub in ("attempts", "jobs", "logs", "annotations", "workflow-files/.github/workflows"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    owner, name = REPO_NAME.split("/")
-    repo = {"id": 4242, "name": name, "full_name": REPO_NAME, "default_branch": "main",
-            "created_at": "2024-01-01T00:00:00Z", "owner": {"login": owner}}  # fmt: skip
+    full_name = repo
+    owner, name = full_name.split("/")
+    repo_json = {"id": 4242 + ids, "name": name, "full_name": full_name, "default_branch": "main",
+                 "created_at": "2024-01-01T00:00:00Z", "owner": {"login": owner}}  # fmt: skip
     flows = [
         {"id": 11, "name": "CI", "path": ".github/workflows/ci.yml", "state": "active"},
         {"id": 12, "name": "E2E", "path": ".github/workflows/e2e.yml", "state": "active"},
     ]
-    (folder / "repo.json").write_text(json.dumps(repo))
+    (folder / "repo.json").write_text(json.dumps(repo_json))
     (folder / "workflows.json").write_text(json.dumps({"total_count": 2, "workflows": flows}))
     for flow, minutes in zip(flows, (10, 30), strict=True):
         (folder / "workflow-files" / flow["path"]).write_text(
@@ -60,9 +63,9 @@ def build_export(
             f"    timeout-minutes: {minutes}\n    steps:\n      - run: make\n"
         )
     latest: list[dict[str, Any]] = []
-    job_id = 9_000_000
+    job_id = 9_000_000 + ids * 10_000_000
     for n in range(runs):
-        run_id = 5_000_000 + n * 7
+        run_id = 5_000_000 + ids * 1_000_000 + n * 7
         created = end - timedelta(hours=6 * (runs - n)) + timedelta(minutes=rng.randint(0, 300))
         flow = flows[n % 2]
         attempts = 2 if n % 9 == 4 else 1
@@ -74,7 +77,7 @@ def build_export(
         base = {
             "id": run_id, "name": flow["name"], "display_title": f"change {n}", "path": flow["path"],
             "event": event, "head_branch": branch, "head_sha": sha, "workflow_id": flow["id"],
-            "run_number": n + 1, "status": "completed", "repository": {"full_name": REPO_NAME},
+            "run_number": n + 1, "status": "completed", "repository": {"full_name": full_name},
             "actor": _user(author), "triggering_actor": _user(author),
             "head_commit": {"id": sha, "tree_id": sha[::-1], "message": f"change {n}: tune the suite\n\nDetails of change {n}.",
                             "timestamp": iso_time(created - timedelta(minutes=3)),
@@ -118,7 +121,7 @@ def build_export(
                     "runner_name": f"e2e-runner-{k % 3}" if self_hosted else f"GitHub Actions {k}",
                     "runner_group_name": "e2e" if self_hosted else "GitHub Actions",
                     "head_branch": base["head_branch"], "head_sha": base["head_sha"], "steps": steps,
-                    "check_run_url": f"https://api.github.com/repos/{REPO_NAME}/check-runs/{job_id}",
+                    "check_run_url": f"https://api.github.com/repos/{full_name}/check-runs/{job_id}",
                 }  # fmt: skip
                 jobs.append(job)
                 if conclusion != "skipped" and not (n % 17 == 8 and k == 0):

@@ -23,6 +23,8 @@ def migration_with(text: str) -> int:
 
 
 RUN_CONTEXT_VERSION = migration_with("head_commit_message")
+CRAWL_QUEUE_VERSION = 7  # the version that added the tables of ``fetch --org`` (new tables: no statement)
+CRAWL_QUEUE_TABLES = ("crawl_rounds", "crawl_queue")
 
 
 def drop_columns_since(conn: sqlite3.Connection, version: int) -> None:

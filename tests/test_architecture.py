@@ -39,6 +39,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "jinja2": ("analyzer.present.html",),
     "typer": ("analyzer.cli",),
     "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
+    "psycopg": ("analyzer.store.postgres",),
+    "pyarrow": ("analyzer.present.parquet",),
     "ruamel": ("analyzer.advise.workflows",),
     "sklearn": ("analyzer.model.runners", "analyzer.model.signatures"),
     "threadpoolctl": ("analyzer.model.runners",),
@@ -47,7 +49,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "sre_parse": (),
 }
 MAX_LINES = 800  # the hard limit of the project's standards
-MAX_CLI_LINES = 400  # options, one library call, printing: about 15-28 lines per command
+MAX_CLI_LINES = 420  # options, one library call, printing: about 15-28 lines per command (15 commands)
 
 
 def module_name(path: Path) -> str:

@@ -131,6 +131,7 @@ BASE: dict[str, tuple[str, ...]] = {
     "bootstrap run": ("bootstrap", "run", "{plan}", "--timeouts", "{timeouts}", "--events", "{tmp}/events.jsonl"),
     "bootstrap plan": ("bootstrap", "plan", "{plan}", "--timeouts", "{timeouts}", "--store", "{store}", "--runs", "20"),
     "demo": ("demo", "--store", "{store}"),
+    "export": ("export", "{export}", "--store", "{store}"),
 }
 WITH_STORE = [c for c in BASE if "{store}" in BASE[c]]
 WITH_CONFIG = [c for c in WITH_STORE if c != "demo"]
@@ -272,6 +273,15 @@ TIMEOUTS_CASES = [
 ]
 
 
+URL_CASES = [
+    Case("url-no-server", "cannot connect to the store postgresql://ci:***@127.0.0.1:1/ci",
+         context={"store": "postgresql://ci:pw-Zx8@127.0.0.1:1/ci"}),
+    Case("url-other-scheme", "is neither a file nor a PostgreSQL URL", context={"store": "mysql://ci@127.0.0.1/ci"}),
+    Case("url-bad-port", "--store is not a valid URL", context={"store": "postgresql://ci@127.0.0.1:port/ci"}),
+    Case("url-no-database", "names no database", context={"store": "postgresql://ci@127.0.0.1:5432"}),
+]  # fmt: skip
+
+
 def _rows() -> Iterator[tuple[str, Case]]:
     for command in WITH_STORE:
         for case in STORE_CASES:
@@ -302,6 +312,10 @@ def _rows() -> Iterator[tuple[str, Case]]:
         yield command, Case("since-not-a-date", "is neither Nd nor a date", context={"since": "yesterday"})
     yield "backtest", Case("split-not-a-date", "--split 'soon' is neither Nd nor a date", context={"split": "soon"})
     yield "recommend", Case("quantile-out-of-range", "quantile", context={"quantile": "1.5"})
+    yield "export", Case("into-a-file", "is not a folder", {"taken": b"x"}, {"export": "{tmp}/taken"})
+    for command in WITH_CONFIG:  # a database URL that cannot be used (no server is asked for more than a connection)
+        for case in URL_CASES:
+            yield command, Case(f"store-{case.name}", case.message, case.files, case.context)
     for command in ("stats", "incidents", "recommend", "backtest"):  # the error names the workflows there are
         yield command, Case("unknown-workflow", "no workflow 'Nope' in the store", extra=("--workflow", "Nope"))
     yield "recommend", Case("output-in-missing-folder", "cannot write", context={"output": "{tmp}/nope/recs.json"})
@@ -435,6 +449,7 @@ def invoke(command: str, case: Case, tmp: Path, world: World) -> tuple[int, str,
         "quantile": "0.99", "html": "{tmp}/reports/index.html", "repo": "acme/operator", "pr": "7",
         "comment": world.comment, "github": world.github, "github_failing": world.github_failing,
         "readonly": world.readonly,
+        "export": "{tmp}/warehouse",
     }  # fmt: skip
     if command == "fetch":
         context["repo"] = REPO_NAME

@@ -1,4 +1,4 @@
-"""The SQLite store: upserts by GitHub ids, schema version, refusal of files that are not stores."""
+"""The store: upserts by GitHub ids (on both backends), schema version, refusal of files that are not stores."""
 
 from __future__ import annotations
 
@@ -27,52 +27,52 @@ def _job(conclusion: str = "success") -> Job:
     )
 
 
-def test_saving_twice_adds_nothing(store: Store) -> None:
+def test_saving_twice_adds_nothing(any_store: Store) -> None:
     """Upserts are keyed by run id + attempt and job id."""
     run = Run(repo="o/r", run_id=7, run_attempt=1, workflow_name="E2E", created_at=T0)
     for _ in range(2):
-        store.save_run(run)
-        store.save_job(_job())
-        store.save_annotations(42, [Annotation(42, "failure", "boom")])
-        store.save_log(42, b"log text")
-    counts = store.counts()
+        any_store.save_run(run)
+        any_store.save_job(_job())
+        any_store.save_annotations(42, [Annotation(42, "failure", "boom")])
+        any_store.save_log(42, b"log text")
+    counts = any_store.counts()
     assert (counts["runs"], counts["jobs"], counts["steps"], counts["annotations"], counts["logs"]) == (1, 1, 1, 1, 1)
-    assert store.load_job(42) == _job()
-    assert store.load_run(7, 1) == run
-    assert store.load_log_parts(42)[0].data == b"log text"
+    assert any_store.load_job(42) == _job()
+    assert any_store.load_run(7, 1) == run
+    assert any_store.load_log_parts(42)[0].data == b"log text"
 
 
-def test_attempts_are_separate_runs(store: Store) -> None:
+def test_attempts_are_separate_runs(any_store: Store) -> None:
     """Every attempt of a run is kept."""
     for attempt in (1, 2):
-        store.save_run(Run(repo="o/r", run_id=7, run_attempt=attempt, workflow_name="E2E"))
-    assert [r.run_attempt for r in store.load_runs()] == [1, 2]
+        any_store.save_run(Run(repo="o/r", run_id=7, run_attempt=attempt, workflow_name="E2E"))
+    assert [r.run_attempt for r in any_store.load_runs()] == [1, 2]
 
 
-def test_logs_are_kept_compressed(store: Store) -> None:
+def test_logs_are_kept_compressed(any_store: Store) -> None:
     """A raw log is stored zstandard-compressed (the frame's magic number) and comes back byte for byte."""
     data = b"2026-03-02T10:11:12.1234567Z hello\n" * 1000
-    store.save_log(1, data)
-    blob, size, digest = store.conn.execute("SELECT content, size, sha256 FROM logs").fetchone()
+    any_store.save_log(1, data)
+    blob, size, digest = any_store.conn.execute("SELECT content, size, sha256 FROM logs").fetchone()
     assert len(blob) < len(data) / 10 and blob[:4] == b"\x28\xb5\x2f\xfd"
     assert (size, digest) == (len(data), hashlib.sha256(data).hexdigest())
-    assert store.load_log_parts(1)[0].data == data
+    assert any_store.load_log_parts(1)[0].data == data
 
 
-def test_logs_packed_with_zlib_by_an_older_version_stay_readable(store: Store) -> None:
+def test_logs_packed_with_zlib_by_an_older_version_stay_readable(any_store: Store) -> None:
     """A store written before zstandard holds zlib blobs; they are read as they are, beside new ones."""
     old = b"2026-03-02T10:11:12.1234567Z written by an older we-advisor\n" * 50
-    store.save_log(1, b"2026-03-02T10:11:12.1234567Z new\n")
-    with store.transaction():
-        store.conn.execute(
+    any_store.save_log(1, b"2026-03-02T10:11:12.1234567Z new\n")
+    with any_store.transaction():
+        any_store.conn.execute(
             "INSERT INTO logs VALUES (2, 0, NULL, 'ok', ?, ?, ?, '2026-01-01T00:00:00Z')",
             (zlib.compress(old, 6), len(old), hashlib.sha256(old).hexdigest()),
         )
-    assert store.load_log_parts(2)[0].data == old
-    assert store.load_log_parts(1)[0].data == b"2026-03-02T10:11:12.1234567Z new\n"
+    assert any_store.load_log_parts(2)[0].data == old
+    assert any_store.load_log_parts(1)[0].data == b"2026-03-02T10:11:12.1234567Z new\n"
 
 
-def test_analysis_replaces_previous_results(store: Store) -> None:
+def test_analysis_replaces_previous_results(any_store: Store) -> None:
     """save_analysis replaces a job's observations and incident, and records the parser state."""
     obs = Observation(
         scope="job", repo="o/r", workflow="E2E", job="e2e", step=None, phase=None, run_id=7, run_attempt=1,
@@ -82,16 +82,16 @@ def test_analysis_replaces_previous_results(store: Store) -> None:
         repo="o/r", workflow="E2E", run_id=7, run_attempt=1, job_id=42, job="e2e", step_number=None, step=None,
         phase=None, kind="job_timeout", limit_s=1800.0, evidence="The job has exceeded...", occurred_at=T0,
     )
-    store.save_job(_job("cancelled"))
-    store.save_analysis(42, [obs, obs], inc, parser_version=1, rules_hash="a")
-    store.save_analysis(42, [obs], inc, parser_version=1, rules_hash="a")
-    frame = store.observations_frame()
+    any_store.save_job(_job("cancelled"))
+    any_store.save_analysis(42, [obs, obs], inc, parser_version=1, rules_hash="a")
+    any_store.save_analysis(42, [obs], inc, parser_version=1, rules_hash="a")
+    frame = any_store.observations_frame()
     assert len(frame) == 1
     assert bool(frame["censored"].iloc[0]) is True
-    assert store.load_incidents() == [inc]
-    assert store.stale_jobs(1, "a") == []
-    assert store.stale_jobs(2, "a") == [42]
-    assert store.stale_jobs(1, "b") == [42]
+    assert any_store.load_incidents() == [inc]
+    assert any_store.stale_jobs(1, "a") == []
+    assert any_store.stale_jobs(2, "a") == [42]
+    assert any_store.stale_jobs(1, "b") == [42]
 
 
 def test_not_a_sqlite_file(tmp_path: Path) -> None:
@@ -180,12 +180,12 @@ def test_missing_store_when_not_creating(tmp_path: Path) -> None:
     assert not (tmp_path / "none.db").exists()
 
 
-def test_failed_transaction_leaves_nothing(store: Store) -> None:
+def test_failed_transaction_leaves_nothing(any_store: Store) -> None:
     """An error inside a transaction rolls back every write in it."""
-    with pytest.raises(RuntimeError), store.transaction():
-        store.save_job(_job())
+    with pytest.raises(RuntimeError), any_store.transaction():
+        any_store.save_job(_job())
         raise RuntimeError("killed")
-    assert store.counts()["jobs"] == 0
+    assert any_store.counts()["jobs"] == 0
 
 
 def test_iso_round_trip() -> None:

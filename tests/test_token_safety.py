@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import traceback
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -68,15 +68,22 @@ def store_text(path: Path) -> str:
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
-            for row in conn.execute(f"SELECT * FROM {table}"):
-                for value in row:
-                    if isinstance(value, bytes):
-                        with contextlib.suppress(zlib.error, zstandard.ZstdError):
-                            value = unpack(value)  # a raw log (zstandard, or zlib), or the HTTP cache (zlib)
-                        parts.append(value.decode("utf-8", "replace"))
-                    else:
-                        parts.append(str(value))
+            parts += values_text(conn.execute(f"SELECT * FROM {table}"))
     return "\n".join(parts)
+
+
+def values_text(rows: Iterable[Sequence[object]]) -> list[str]:
+    """Every value of ``rows`` as text, compressed blobs decompressed."""
+    parts: list[str] = []
+    for row in rows:
+        for value in row:
+            if isinstance(value, bytes):
+                with contextlib.suppress(zlib.error, zstandard.ZstdError):
+                    value = unpack(value)  # a raw log (zstandard, or zlib), or the HTTP cache (zlib)
+                parts.append(value.decode("utf-8", "replace"))
+            else:
+                parts.append(str(value))
+    return parts
 
 
 def leaks(token: str, folder: Path, *texts: str) -> list[str]:

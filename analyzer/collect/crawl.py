@@ -49,9 +49,13 @@ class Crawl:
         on_progress: Callable[[FetchProgress], None] | None,
         on_warning: Callable[[str], None] | None,
         archives: bool = True,
+        run_ids: tuple[int, ...] = (),
+        attempt: int | None = None,
     ) -> None:
         self.store = store
         self.archives = archives
+        self.run_ids = run_ids  # only these runs (event-driven: --run-id), no listing
+        self.attempt = attempt
         self.client = client
         client.on_wait = self._waiting
         self.repo = repo
@@ -112,7 +116,7 @@ class Crawl:
             self._drain()
         if self.writer.error is not None:
             raise StoreError(
-                f"cannot write the store {self.store.path}: {self.writer.error}",
+                f"cannot write the store {self.store.name}: {_one_line(self.writer.error)}",
                 hint="check free disk space and permissions; runs fetched before this are kept",
             ) from self.writer.error
         if self.fatal is not None:
@@ -121,6 +125,11 @@ class Crawl:
 
     def _fetch_all(self, info: dict[str, Any]) -> None:
         workflows = self._workflow_list()
+        if self.run_ids:
+            self._fetch_named_runs()
+            if not self._halted():
+                self._workflow_files(workflows, str(info.get("default_branch") or "main"))
+            return
         scopes: list[dict[str, Any] | None] = list(self._select(workflows)) if self.workflows else [None]
         for scope in scopes:
             if scope is not None:
@@ -279,6 +288,9 @@ class Crawl:
             self._put(RunWork(next(self.index), run, item.get("updated_at"), track=False, complete=False))
             return False
         known = self.fetched.get(run.run_id)
+        if known and known[0] > run.run_attempt and (known[2] or not self.logs):  # --attempt of a run stored later on
+            self.summary.runs_known += 1
+            return False
         if known and known[0] == run.run_attempt and known[1] == item.get("updated_at") and (known[2] or not self.logs):
             self.summary.runs_known += 1
             if run.run_id in self.bare and run.actor is not None:  # stored before the store kept the run context
@@ -296,6 +308,23 @@ class Crawl:
         assert self.pool is not None
         self.pool.submit(work.index, lambda: self._fetch_run(work))
         return True
+
+    def _fetch_named_runs(self) -> None:
+        """``--run-id``: each named run (its ``--attempt``, else its latest), queued like a listed run."""
+        for run_id in self.run_ids:
+            if self._halted():
+                return
+            url = f"/repos/{self.repo}/actions/runs/{run_id}"
+            url += f"/attempts/{self.attempt}" if self.attempt else ""
+            answer = self.client.get(url + "?exclude_pull_requests=true", what=f"run {run_id}" + (
+                f" attempt {self.attempt}" if self.attempt else ""))  # fmt: skip
+            if not isinstance(answer.data, dict):
+                raise GitHubError(f"GitHub's answer for run {run_id} is not a run", hint=github.RETRY_HINT)
+            item = _slim(answer.data)  # as a listed run: its users and head commit too
+            self.seen.add(run_id)
+            if isinstance(item.get("workflow_id"), int):
+                self.workflow_ids.add(item["workflow_id"])
+            self._consider(item)
 
     def _recheck_unfinished(self) -> None:
         latest: dict[int, tuple[int, str | None]] = {}
@@ -360,7 +389,8 @@ class Crawl:
             for attempt in range(1, run.run_attempt):
                 if self.statuses.get((run.run_id, attempt)) != "completed":
                     runs.append(run_from_json(self.client.fetch_attempt(self.repo, run.run_id, attempt), self.repo))
-            raw_jobs = self.client.fetch_jobs(self.repo, run.run_id)
+            raw_jobs = [j for j in self.client.fetch_jobs(self.repo, run.run_id)
+                        if int(j.get("run_attempt") or 1) <= run.run_attempt]  # fmt: skip
             names = {r.run_attempt: r.workflow_name for r in runs}
             jobs = [job_from_json(j, self.repo, names.get(int(j.get("run_attempt") or 1), run.workflow_name))
                     for j in raw_jobs]  # fmt: skip
@@ -567,6 +597,10 @@ def _slim(item: dict[str, Any]) -> dict[str, Any]:
     head = item.get("head_commit")
     slim["head_commit"] = {"message": first_line(head.get("message"))} if isinstance(head, dict) else None
     return slim
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _item_order(item: Unfetched) -> tuple[int, int, str, str]:

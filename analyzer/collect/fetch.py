@@ -22,10 +22,14 @@ its jobs; ``collect.runlogs`` splits it and matches its files to the jobs), from
 endpoint for a job the archive does not hold unambiguously, for an attempt whose archive is
 missing, expired or broken, and for an attempt with a single log to get. API requests are paced
 at ``--rate`` a minute (default 800, under github.com's secondary limit of 900 points).
+With ``run_ids`` (``--run-id``, event-driven collection) steps 2 and 4 are replaced by asking
+for those runs (``--attempt``: that attempt) and the workflow files are those of their workflows.
 
 A ``kill -9`` at any moment loses at most the runs in flight; the same command again fetches
-them, so the store ends up as an uninterrupted fetch would have left it. A lock file beside the
-store keeps a second fetch from writing the same store at the same time.
+them, so the store ends up as an uninterrupted fetch would have left it. The repository's lock
+(``store.repo_lock``: a lock file on SQLite, an advisory lock on PostgreSQL) keeps a second fetch
+of the same repository from writing at the same time (it waits up to ``lock_wait`` seconds, then
+is refused); fetches of other repositories run beside it.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ from analyzer.collect.summary import FetchProgress, FetchSummary, Unfetched
 from analyzer.config import Settings, require_repo
 from analyzer.errors import AuthError, ConfigError
 from analyzer.parse.reparse import reparse
-from analyzer.store import Store, store_lock
+from analyzer.store import Store, repo_lock
 from analyzer.window import fetch_start
 
-__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch"]
+__all__ = ["FetchProgress", "FetchSummary", "Unfetched", "fetch", "fetch_locked"]
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_WAIT_S = 300.0
@@ -67,6 +71,9 @@ def fetch(
     policy: ClientPolicy | None = None,
     rate: int | None = None,
     archives: bool = True,
+    run_ids: Sequence[int] = (),
+    attempt: int | None = None,
+    lock_wait: float = 0.0,
     on_progress: Callable[[FetchProgress], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> FetchSummary:
@@ -74,38 +81,92 @@ def fetch(
 
     Stops cleanly (``summary.stopped``) when the primary rate limit is used up for longer than
     ``max_wait`` seconds; raises ``AdvisorError`` for what the user must fix (token, repository,
-    options, a store locked by another fetch). ``rate``: API requests a minute (``--rate``; default
-    ``ClientPolicy.per_minute``, 800). ``archives=False`` downloads every log from its job's own
-    endpoint (what fetch did before run-log archives; the tests compare the two).
+    options, a repository another fetch is writing for longer than ``lock_wait`` seconds). ``rate``:
+    API requests a minute (``--rate``; default ``ClientPolicy.per_minute``, 800). ``archives=False``
+    downloads every log from its job's own endpoint (what fetch did before run-log archives; the
+    tests compare the two).
     """
     if not (repo or settings.repo or "").strip().strip("/"):
         raise ConfigError("no repository to fetch", hint="pass --repo OWNER/NAME or set repo in we-advisor.toml")
     name = require_repo(repo or settings.repo)
+    check_options(
+        concurrency=concurrency, max_runs=max_runs, run_ids=run_ids, attempt=attempt, lock_wait=lock_wait, rate=rate
+    )
+    fetch_start(since, default_days=settings.window_days)  # a bad --since is refused before anything is locked
+    if not token:
+        raise AuthError("no GitHub token", hint=AUTH_HINT)
+    with repo_lock(store, name, wait=lock_wait, on_wait=on_warning):
+        return fetch_locked(
+            settings, store, repo=name, workflows=workflows, branch=branch, since=since, max_runs=max_runs, logs=logs,
+            api_url=api_url, concurrency=concurrency, token=token, max_wait=max_wait, policy=policy, run_ids=run_ids,
+            attempt=attempt, rate=rate, archives=archives, on_progress=on_progress, on_warning=on_warning,
+        )  # fmt: skip
+
+
+def check_options(
+    *, concurrency: int, max_runs: int | None, run_ids: Sequence[int] = (), attempt: int | None = None,
+    lock_wait: float = 0.0, rate: int | None = None,
+) -> None:  # fmt: skip
+    """The option values a fetch refuses, as ConfigErrors."""
     if concurrency < 1 or concurrency > 64:
         raise ConfigError(f"--concurrency {concurrency} is out of range", hint="use 1 to 64 (default 4)")
     if rate is not None and not 1 <= rate <= MAX_RATE:
         raise ConfigError(
             f"--rate {rate} is out of range", hint=f"requests a minute, 1 to {MAX_RATE:,} (default 800, github.com allows 900)"
         )
-    if rate is not None:
-        policy = replace(policy or ClientPolicy(), per_minute=rate)
     if max_runs is not None and max_runs < 1:
         raise ConfigError(f"--max-runs {max_runs} must be at least 1", hint="omit it to fetch every run in the window")
+    if any(r < 1 for r in run_ids):
+        raise ConfigError(f"--run-id {min(run_ids)} is not a run id", hint="pass the number in the run's URL (…/actions/runs/ID)")
+    if attempt is not None and (attempt < 1 or len(run_ids) != 1):
+        hint = "--attempt N goes with exactly one --run-id" if len(run_ids) != 1 else "attempts count from 1"
+        raise ConfigError(f"--attempt {attempt} cannot be used here", hint=hint)
+    if lock_wait < 0:
+        raise ConfigError(f"--lock-wait {lock_wait} must not be negative", hint="seconds to wait for another fetch, e.g. 300")
+
+
+def fetch_locked(
+    settings: Settings,
+    store: Store,
+    *,
+    repo: str,
+    token: str,
+    workflows: Sequence[str] = (),
+    branch: str | None = None,
+    since: str | None = None,
+    max_runs: int | None = None,
+    logs: bool = True,
+    api_url: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_wait: float = DEFAULT_MAX_WAIT_S,
+    policy: ClientPolicy | None = None,
+    run_ids: Sequence[int] = (),
+    attempt: int | None = None,
+    rate: int | None = None,
+    archives: bool = True,
+    on_progress: Callable[[FetchProgress], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> FetchSummary:
+    """``fetch`` of ``repo`` (checked ``OWNER/NAME``) by a caller that holds its lock."""
+    if run_ids and (workflows or branch or since or max_runs):
+        raise ConfigError("--run-id fetches the runs it names", hint="leave out --workflow, --branch, --since and --max-runs")
     start = fetch_start(since, default_days=settings.window_days)
-    if not token:
-        raise AuthError("no GitHub token", hint=AUTH_HINT)
     began = time.monotonic()
-    with store_lock(store):
-        store.ensure_schema()
-        client = GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy)
-        job = Crawl(
-            store, client, repo=name, workflows=tuple(workflows), branch=branch, start=start, max_runs=max_runs,
-            logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning, archives=archives,
-        )  # fmt: skip
-        try:
-            summary = job.run()
-        finally:
-            job.client.close()
-        summary.parsed = reparse(store, settings.phases, on_progress=job.parse_progress, on_warning=on_warning)
+    if rate is not None:
+        policy = replace(policy or ClientPolicy(), per_minute=rate)
+    store.ensure_schema()
+    client = GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy)
+    job = Crawl(
+        store, client, repo=repo, workflows=tuple(workflows), branch=branch, start=start, max_runs=max_runs,
+        logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning, archives=archives,
+        run_ids=tuple(run_ids), attempt=attempt,
+    )  # fmt: skip
+    try:
+        summary = job.run()
+    finally:
+        job.client.close()
+    summary.parsed = reparse(
+        store, settings.phases, repo=summary.repo, on_progress=job.parse_progress, on_warning=on_warning
+    )
     summary.elapsed_s = time.monotonic() - began
     return summary

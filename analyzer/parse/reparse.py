@@ -33,18 +33,21 @@ def reparse(
     *,
     force: bool = False,
     job_ids: Sequence[int] | None = None,
+    repo: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> int:
     """Re-derive observations, incidents and failure excerpts from stored raw logs; returns the number
     of jobs parsed.
 
-    Only jobs parsed by another parser version or rule set are redone, unless ``force``.
+    Only jobs parsed by another parser version or rule set are redone, unless ``force``; with
+    ``repo``, only that repository's (what a fetch of it parses: workers of other repositories
+    parse their own).
     Each job is saved in its own transaction, so an interrupted reparse resumes where it stopped.
     """
     fingerprint = rules_fingerprint(rules)
     if job_ids is None:
-        job_ids = store.job_ids() if force else store.stale_jobs(PARSER_VERSION, fingerprint)
+        job_ids = store.job_ids(repo) if force else store.stale_jobs(PARSER_VERSION, fingerprint, repo=repo)
     total = len(job_ids)
     if total:
         from analyzer.parse.observe import analyze_job
@@ -53,6 +56,7 @@ def reparse(
         # Read, parse and save under one write lock: a fetch storing this job's log in between
         # would otherwise have its new log's analysis marked current while the old one is saved.
         with store.transaction():
+            store.lock_job(job_id)
             job = store.load_job(job_id)
             if job is None:
                 continue

@@ -13,12 +13,7 @@ from dataclasses import dataclass
 
 from analyzer.errors import AdvisorError
 from analyzer.redaction import redact
-from analyzer.store import DatabaseError, is_misuse
-
-STORE_HINT = (
-    "hint: the file may be damaged, locked by another program or on a full disk; check it with "
-    "`sqlite3 FILE 'PRAGMA integrity_check'`, or pass --store with another file"
-)
+from analyzer.store import is_database_error, is_misuse, store_failure_hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +39,9 @@ def explain(exc: BaseException, *, verbose: bool = False) -> Explained:
         if exc.hint:
             lines.append(redact(f"hint: {one_line(exc.hint, 2000)}"))
         return Explained(tuple(lines), 1)
-    if isinstance(exc, DatabaseError) and not is_misuse(exc):  # misuse of the API is a bug
+    if is_database_error(exc) and not is_misuse(exc):  # misuse of the API is a bug
         logging.getLogger("analyzer").debug("the store failed", exc_info=exc)
-        return Explained((redact(f"error: the store cannot be used: {one_line(str(exc))}"), STORE_HINT), 1)
+        return Explained((redact(f"error: the store cannot be used: {one_line(str(exc))}"), store_failure_hint(exc)), 1)
     lines = []
     if verbose:
         lines.append(redact("".join(traceback.format_exception(exc)).rstrip()))

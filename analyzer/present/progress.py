@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 
 from analyzer.collect.summary import FetchProgress
 from analyzer.window import Window
@@ -12,6 +13,11 @@ from analyzer.window import Window
 def stderr_line(message: str) -> None:
     """One line on stderr, flushed (a progress line, a warning, a summary)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def stderr_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        stderr_line(line)
 
 
 def warn(message: str) -> None:

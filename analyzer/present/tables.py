@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the analysis packages load pandas: not for the commands tha
     from analyzer.advise.patch import PatchPlan
     from analyzer.advise.result import Recommendation, RecommendResult
     from analyzer.bootstrap.forecast import Forecast
+    from analyzer.collect.org import RoundState, WorkerSummary
     from analyzer.model import UnitStats
     from analyzer.model.failures import FailureReport
     from analyzer.present.publish import CommentResult
@@ -37,6 +38,10 @@ class TableFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class ExportFormat(StrEnum):
+    parquet = "parquet"
 
 
 class ListFormat(StrEnum):
@@ -396,6 +401,13 @@ def forecast_text(forecast: Forecast, format: str) -> str:
 def patch_summary(plan: PatchPlan, directory: Path) -> str:
     changed = sum(1 for e in plan.edits if e.before != e.after)
     return f"patched {changed} file(s) under {directory}" if changed else f"nothing to change under {directory}"
+
+
+def many_lines(worker: WorkerSummary | None, state: RoundState) -> list[str]:
+    """The closing lines of ``fetch --org``/``--repos-file``: this worker's share, then the round."""
+    return [*([worker.line()] if worker is not None else []), *state.lines(),
+            *([f"stopped: {worker.stopped.message}", f"hint: {worker.stopped.hint}"]
+              if worker is not None and worker.stopped is not None else [])]  # fmt: skip
 
 
 def fetch_lines(summary: FetchSummary) -> list[str]:

@@ -15,6 +15,10 @@ so it is never stale, only absent; the next analysis that reads the observations
 (that read costs what reading them did before; ``fetch`` and ``ingest`` stay free of pandas). Code
 that writes the observations table other than through ``save_analysis`` must drop it too. A cache
 written for other columns or by another schema version is ignored and rewritten.
+
+On PostgreSQL the cache is the same table (``bytea`` blobs), in the order the observations were
+read; it is written under table locks (``Connection.lock_observations``) that keep the writers, who
+drop it first, waiting, and read in one snapshot (``Connection.snapshot``).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ def filters(
     event: str | None = None,
     table: str = "",
     workflow_column: str = "workflow",
+    dialect: str = "sqlite",
 ) -> tuple[str, tuple[Any, ...]]:
     """The WHERE clause of a history query and its arguments. ``column`` is the time the window is on;
     ``branch`` and ``event`` keep the rows of runs with that head branch and event; ``table`` qualifies
@@ -31,7 +32,7 @@ def filters(
     if repo:
         # ``+repo`` keeps SQLite off the (repo, workflow, ...) index when the repo is the only filter:
         # a store usually holds one repo, and an index walk over all its rows is ~3x slower than a scan.
-        clauses.append(f"{qualify}repo = ?" if workflow else f"+{qualify}repo = ?")
+        clauses.append(f"{qualify}repo = ?" if workflow or dialect != "sqlite" else f"+{qualify}repo = ?")
         args.append(repo)
     if workflow:
         clauses.append(f"{qualify}{workflow_column} = ?")

@@ -15,9 +15,10 @@ version bump). Test it on a store written at the previous version.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
     # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
@@ -49,6 +50,7 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
         "ALTER TABLE incidents ADD COLUMN silence_s REAL",
         "ALTER TABLE incidents ADD COLUMN last_output TEXT",
     ),
+    7: (),  # the crawl queue's tables (new tables: created by SCHEMA)
 }
 
 SCHEMA = """
@@ -134,6 +136,16 @@ CREATE TABLE IF NOT EXISTS http_cache (key TEXT PRIMARY KEY, etag TEXT NOT NULL,
 -- the observations again, one blob per column (store/columns.py): what analyses read. Dropped with
 -- every change to the observations, written again by the next read.
 CREATE TABLE IF NOT EXISTS observation_columns (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+-- fetch --org / --repos-file: each crawl queue's latest round (finished_at NULL: in progress) and the
+-- repositories of that round, leased one at a time to the workers (store/queue.py)
+CREATE TABLE IF NOT EXISTS crawl_rounds (
+    queue TEXT PRIMARY KEY, round INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS crawl_queue (
+    queue TEXT NOT NULL, repo TEXT NOT NULL, done_round INTEGER NOT NULL DEFAULT 0, owner TEXT, lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, finished_at TEXT, PRIMARY KEY (queue, repo)
+);
 """
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from analyzer.records import (
     WAITING_STATUSES,
@@ -33,7 +34,7 @@ from analyzer.records import (
 )
 from analyzer.store import codec
 from analyzer.store.bookkeeping import FetchBookkeeping
-from analyzer.store.connection import DatabaseError
+from analyzer.store.connection import is_database_error
 from analyzer.store.filters import filters
 from analyzer.store.schema import SCHEMA_VERSION
 
@@ -78,6 +79,20 @@ def pack_log(data: bytes | None) -> PackedLog:
     return codec.pack(data), len(data), hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class ExportColumns:
+    """A table as one text per column (``Store.export_columns``): ``rows`` rows; each text holds the
+    column's values as SQLite or PostgreSQL writes them as text, joined by ``SEP``, NULL written as
+    ``null_mark``; ``nulls`` counts the NULLs (a reader checks its split against them)."""
+
+    rows: int
+    texts: dict[str, str | None]
+    nulls: dict[str, int]
+    null_mark: str
+
+    SEP: ClassVar[str] = "\x1f"
+
+
 class Store(FetchBookkeeping):
     """A we-advisor store: its records, and the fetch's bookkeeping (``FetchBookkeeping``)."""
 
@@ -90,6 +105,7 @@ class Store(FetchBookkeeping):
     def save_job(self, job: Job) -> None:
         """Upsert a job and replace its steps."""
         with self.transaction():
+            self.lock_job(job.job_id)
             self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
             self._unparse(job.job_id)
@@ -123,6 +139,7 @@ class Store(FetchBookkeeping):
     def save_annotations(self, job_id: int, annotations: Sequence[Annotation]) -> None:
         """Replace the annotations of a job."""
         with self.transaction():
+            self.lock_job(job_id)
             self.conn.execute("DELETE FROM annotations WHERE job_id=?", (job_id,))
             self._unparse(job_id)
             self.conn.executemany(
@@ -142,6 +159,7 @@ class Store(FetchBookkeeping):
         """``save_log`` of a log already packed (``pack_log``, which can run in another thread)."""
         blob, size, digest = packed
         with self.transaction():
+            self.lock_job(job_id)
             self.conn.execute(
                 "INSERT OR REPLACE INTO logs VALUES (?,?,?,?,?,?,?,?)",
                 (job_id, part, name, state, blob, size, digest, iso(datetime.now(UTC))),
@@ -160,6 +178,7 @@ class Store(FetchBookkeeping):
     ) -> None:  # fmt: skip
         """Replace the parsed observations, the incident and the failure excerpt of one job."""
         with self.transaction():
+            self.lock_job(job_id)
             self.conn.execute("DELETE FROM observation_columns")  # the cache of the observations is stale now
             self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
@@ -203,8 +222,9 @@ class Store(FetchBookkeeping):
 
     def jobs_with_hash(self, text_hash: str) -> list[tuple[int, datetime | None, list[int]]]:
         """``(job_id, first_at, stored log parts)`` of every job whose log has this identity hash."""
+        parts = "group_concat(l.part)" if self.dialect != "postgresql" else "string_agg(l.part::text, ',')"
         rows = self.conn.execute(
-            "SELECT i.job_id, i.first_at, group_concat(l.part) FROM job_identity i JOIN jobs j ON j.job_id = i.job_id "
+            f"SELECT i.job_id, i.first_at, {parts} FROM job_identity i JOIN jobs j ON j.job_id = i.job_id "
             "LEFT JOIN logs l ON l.job_id = i.job_id AND l.state = 'ok' WHERE i.text_hash=? GROUP BY i.job_id "
             "ORDER BY i.job_id",
             (text_hash,),
@@ -223,6 +243,7 @@ class Store(FetchBookkeeping):
         """Remove a job and everything derived from it (a local copy of a job kept in a richer form);
         its run goes too when no job is left in it."""
         with self.transaction():
+            self.lock_job(job_id)
             row = self.conn.execute("SELECT run_id, run_attempt FROM jobs WHERE job_id=?", (job_id,)).fetchone()
             self.conn.execute("DELETE FROM observation_columns")  # its observations go: the cache of them is stale
             for table in ("jobs", "steps", "annotations", "logs", "observations", "incidents", "parse_state", "job_identity"):
@@ -312,12 +333,13 @@ class Store(FetchBookkeeping):
             sql, args = sql + " WHERE repo=?", (repo,)
         return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql + " ORDER BY repo, path, ref", args)]
 
-    def stale_jobs(self, parser_version: int, rules_hash: str) -> list[int]:
-        """Jobs whose parsed data is missing or came from another parser version or rule set."""
+    def stale_jobs(self, parser_version: int, rules_hash: str, *, repo: str | None = None) -> list[int]:
+        """Jobs (of ``repo``, or all) whose parsed data is missing or came from another parser version or rule set."""
+        only, args = (" AND j.repo = ?", (repo,)) if repo else ("", ())
         rows = self.conn.execute(
             "SELECT j.job_id FROM jobs j LEFT JOIN parse_state p ON p.job_id = j.job_id "
-            "WHERE p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ? ORDER BY j.job_id",
-            (parser_version, rules_hash),
+            f"WHERE (p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ?){only} ORDER BY j.job_id",
+            (parser_version, rules_hash, *args),
         )
         return [int(r[0]) for r in rows]
 
@@ -338,16 +360,16 @@ class Store(FetchBookkeeping):
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
         if workflow is None and branch is None and event is None:
-            try:
-                if not columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION):
-                    self.refresh_observation_columns()
-                cached = columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
-            except DatabaseError:  # e.g. a blob past the connection's length limit: read SQL
-                cached = None
+            if not self._from_cache(lambda: columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)):
+                self.refresh_observation_columns()
+            cached = self._from_cache(  # (None too where a blob is past the connection's length limit: SQL)
+                lambda: columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            )
             if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
                 return cached
         return observations_frame(
-            self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event
+            self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
+            dialect=self.dialect,
         )
 
     def refresh_observation_columns(self) -> bool:
@@ -358,12 +380,25 @@ class Store(FetchBookkeeping):
 
         try:
             with self.transaction():  # read and written under one lock: no write slips in between
-                everything = observations_frame(self.conn)
+                self.lock_observations()
+                everything = observations_frame(self.conn, dialect=self.dialect)
                 return not everything.empty and columns.write(
                     self.conn, everything, OBSERVATION_COLUMNS, SCHEMA_VERSION
                 )
-        except DatabaseError:  # a read-only file or folder: analyses read SQL instead
+        except Exception as exc:  # a read-only file, folder or database role: analyses read SQL instead
+            if not is_database_error(exc):
+                raise
             return False
+
+    def _from_cache(self, read: Callable[[], T]) -> T | None:
+        """``read()`` of the columns cache in one snapshot; None when the store fails it."""
+        try:
+            with self.snapshot():
+                return read()
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            return None
 
     def load_incidents(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
@@ -390,12 +425,14 @@ class Store(FetchBookkeeping):
         never started): what queue times are computed from. Times as UTC datetimes, ``labels`` joined by ", "."""
         import pandas as pd  # only for the commands that analyse
 
+        from analyzer.store.frame import read_frame
+
         where, args = filters(
             repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
-            column="coalesce(started_at, created_at)", workflow_column="workflow_name",
+            column="coalesce(started_at, created_at)", workflow_column="workflow_name", dialect=self.dialect,
         )  # fmt: skip
         columns = "job_id, run_id, run_attempt, repo, workflow_name, name, status, conclusion, created_at, started_at, queued_s, runner_name, labels"
-        frame = pd.read_sql_query(f"SELECT {columns} FROM jobs{where} ORDER BY job_id", self.conn, params=args)
+        frame = read_frame(self.conn, f"SELECT {columns} FROM jobs{where} ORDER BY job_id", args, dialect=self.dialect)
         frame.columns = list(JOB_COLUMNS)
         for name in ("created_at", "started_at"):
             frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
@@ -437,7 +474,8 @@ class Store(FetchBookkeeping):
         branch: str | None = None, event: str | None = None,
     ) -> dict[int, Excerpt]:  # fmt: skip
         """job id -> failure excerpt, for the incidents ``load_incidents`` returns with these filters."""
-        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event)
+        where, args = filters(repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event,
+                              dialect=self.dialect)  # fmt: skip
         rows = self.conn.execute(f"SELECT e.job_id, e.evidence_line, e.lines FROM excerpts e JOIN incidents USING (job_id){where}", args)
         return {int(r[0]): Excerpt.from_dict({"evidence_line": r[1], "lines": json.loads(r[2])}) for r in rows}
 
@@ -448,7 +486,7 @@ class Store(FetchBookkeeping):
         """Every job attempt of the runs with a job that started (else was created) at ``since`` or later,
         with its incident's kind: what rerun rates are counted from. ``run_ids``: of these runs only."""
         where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)", branch=branch,
-                              event=event)  # fmt: skip
+                              event=event, dialect=self.dialect)  # fmt: skip
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
         sql = ("SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
@@ -473,13 +511,11 @@ class Store(FetchBookkeeping):
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS
 
-        try:
-            cached, value = columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo)
-        except DatabaseError:
-            cached, value = False, None
+        newest = self._from_cache(lambda: columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo))
+        cached, value = newest or (False, None)
         if cached:
             return value
-        where, args = filters(repo=repo)
+        where, args = filters(repo=repo, dialect=self.dialect)
         row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
         return parse_iso(row[0]) if row else None
 
@@ -494,18 +530,18 @@ class Store(FetchBookkeeping):
             from analyzer.store import columns
             from analyzer.store.frame import OBSERVATION_COLUMNS
 
-            try:
-                cached = columns.job_span(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
-            except DatabaseError:
-                cached = None
+            cached = self._from_cache(
+                lambda: columns.job_span(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+            )
             if cached is not None:
                 return cached
-        where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event)
+        where, args = filters(repo=repo, workflow=workflow, branch=branch, event=event, dialect=self.dialect)
         where = (where + " AND" if where else " WHERE") + " scope = 'job'"
-        inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c) or "1"
+        inside = " AND ".join(c for c in ("started_at >= ?" if since else "", "started_at < ?" if until else "") if c)
+        counted = f"SUM(CASE WHEN {inside} THEN 1 ELSE 0 END)" if inside else "COUNT(*)"
         window_args = tuple(iso(t) for t in (since, until) if t is not None)
         row = self.conn.execute(
-            f"SELECT COUNT(*), COALESCE(SUM({inside}), 0), MIN(started_at), MAX(started_at) FROM observations{where}",
+            f"SELECT COUNT(*), COALESCE({counted}, 0), MIN(started_at), MAX(started_at) FROM observations{where}",
             (*window_args, *args),
         ).fetchone()
         return int(row[0]), int(row[1]), parse_iso(row[2]), parse_iso(row[3])
@@ -516,19 +552,47 @@ class Store(FetchBookkeeping):
             from analyzer.store import columns
             from analyzer.store.frame import OBSERVATION_COLUMNS
 
-            try:
-                cached = columns.repos(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
-            except DatabaseError:
-                cached = None
+            cached = self._from_cache(lambda: columns.repos(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION))
             if cached is not None:
                 return cached
-        where, args = filters(workflow=workflow)
+        where, args = filters(workflow=workflow, dialect=self.dialect)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT repo FROM observations{where} ORDER BY repo", args)]
 
     def workflow_names(self, repo: str | None = None) -> list[str]:
         """The workflows the store has jobs of (of ``repo``)."""
-        where, args = filters(repo=repo)
+        where, args = filters(repo=repo, dialect=self.dialect)
         return [str(r[0]) for r in self.conn.execute(f"SELECT DISTINCT workflow_name FROM jobs{where} ORDER BY 1", args)]
+
+    def export_columns(self, table: str) -> ExportColumns:
+        """A whole table for a warehouse export (``runs``, ``jobs``, ``observations``, ``incidents``, and
+        ``steps`` with its job's ``repo`` and ``started_at`` as ``job_started_at``), each column read as
+        one text (``ExportColumns``): values as stored (times ISO text, ``labels`` JSON text, numbers
+        exact), in one scan of the table, joined by ``SEP`` with ``NULL_MARK`` for NULL."""
+        if table == "steps":
+            names = ["job_id", *_COLUMNS["steps"], "repo", "job_started_at"]
+            exprs = [f"s.{n}" for n in ["job_id", *_COLUMNS["steps"]]] + ["j.repo", "j.started_at"]
+            source = "steps s JOIN jobs j ON j.job_id = s.job_id"
+        elif table == "observations":
+            names = ["job_id", "seq", *_COLUMNS["observations"]]
+            exprs, source = list(names), table
+        elif table in ("runs", "jobs", "incidents"):
+            names = list(_COLUMNS[table])
+            exprs, source = list(names), table
+        else:
+            raise ValueError(f"no export of table {table!r}")
+        sqlite = self.dialect != "postgresql"
+        mark, sep = ("char(0)", "char(31)") if sqlite else ("chr(30)", "chr(31)")
+        parts = []
+        for name, expr in zip(names, exprs, strict=True):
+            if sqlite:
+                value = f"CASE WHEN {expr} IS NULL THEN NULL ELSE printf('%!.17g', {expr}) END" if name.endswith("_s") else expr
+                parts += [f"group_concat(coalesce({value}, {mark}), {sep})", f"sum({expr} IS NULL)"]
+            else:
+                parts += [f"string_agg(coalesce(({expr})::text, {mark}), {sep})", f"count(*) - count({expr})"]
+        row = self.conn.execute(f"SELECT count(*), {', '.join(parts)} FROM {source}").fetchone()
+        texts = {name: row[1 + 2 * i] for i, name in enumerate(names)}
+        nulls = {name: int(row[2 + 2 * i] or 0) for i, name in enumerate(names)}
+        return ExportColumns(int(row[0]), texts, nulls, "\x00" if sqlite else "\x1e")
 
     def counts(self) -> dict[str, int]:
         names = ("runs", "jobs", "steps", "annotations", "logs", "observations", "incidents")
