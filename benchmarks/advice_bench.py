@@ -335,6 +335,14 @@ def less_slack_at_equal_kill(ours: Summary, theirs: Summary, matched: Matched | 
                 f"{matched.slack_minutes:,.0f} min, median ratio {matched.median_slack:.2f}")  # fmt: skip
 
 
+def population(scores: Sequence[UnitScore], min_runs: int = TARGET_RUNS) -> list[UnitScore]:
+    """Settable units with at least ``min_runs`` runs (the targets' population)."""
+    return [s for s in scores if s.unit.settable and s.runs >= min_runs]
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
 @dataclass
 class Outcome:
     histories: list[History]
