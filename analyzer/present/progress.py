@@ -31,9 +31,6 @@ class Windows(list[Window]):
     def lines(self) -> list[str]:
         return [window.line() for window in self]
 
-    def say(self) -> None:
-        stderr_lines(self.lines())
-
 
 class Progress:
     """A ``done/total`` progress line (parsing): redrawn in place on a terminal, a few plain lines otherwise."""
