@@ -1,7 +1,7 @@
 """The library behind the command line: one function per command, usable from Python.
 
 Each function takes ``Settings`` and an open ``Store`` (or paths) and returns plain data; nothing
-here prints, and files are read and written by the packages it delegates to. ``cli.py`` is a thin
+here prints, and files are read and written by the packages it delegates to. ``cli`` is a thin
 adapter over these::
 
     from analyzer import api

@@ -1,7 +1,7 @@
 """The project's exceptions.
 
 Every error a user can meet is an ``AdvisorError``: a one-line message plus a hint telling what
-to do next. Only ``cli.py`` turns them into exit codes (1); anything else escaping is a bug.
+to do next. Only the command line (``cli.app``) turns them into exit codes (1); anything else escaping is a bug.
 
     AdvisorError
     ├── ConfigError        we-advisor.toml, plan files, option values

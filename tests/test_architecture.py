@@ -37,7 +37,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "github": ("analyzer.collect.github",),  # PyGithub
     "requests": ("analyzer.collect.github", "analyzer.collect.transport"),
     "jinja2": ("analyzer.present.html",),
-    "typer": ("analyzer.cli",),
+    "typer": ("analyzer.cli", "analyzer.cli.app", "analyzer.cli.options"),  # the cli package
     "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
     "psycopg": ("analyzer.store.postgres",),
     "pyarrow": ("analyzer.present.parquet",),
@@ -49,7 +49,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "sre_parse": (),
 }
 MAX_LINES = 800  # the hard limit of the project's standards
-MAX_CLI_LINES = 420  # options, one library call, printing: about 15-28 lines per command (15 commands)
+MAX_CLI_LINES = 270  # the commands (cli/__init__.py): options, one library call, printing; 7-20 lines each (15 commands)
 
 
 def module_name(path: Path) -> str:

@@ -21,6 +21,13 @@ class WrittenReport:
     html_bytes: int
     markdown_chars: int
 
+    def paths(self) -> str:
+        """The files written, a line each (what ``report`` prints on stdout)."""
+        return "".join(f"{path}\n" for path in (self.html, self.markdown) if path is not None)
+
+    def line(self) -> str:
+        return f"report: {self.html_bytes:,} bytes of HTML, {self.markdown_chars:,} characters of Markdown"
+
 
 def write_reports(context: Mapping[str, Any], *, html: Path | None, markdown: Path | None) -> WrittenReport:
     from analyzer.present.html import render_html  # jinja2: only for the commands that write a report

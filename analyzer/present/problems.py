@@ -2,7 +2,7 @@
 
 A user error (``AdvisorError``) is its message and hint; a store that fails is told as such; an
 interrupt is one word; anything else is a bug, told in one line (with ``-v`` its traceback
-first). Every line is redacted: no token gets out. ``cli.py`` prints these and exits.
+first). Every line is redacted: no token gets out. ``cli.app.user_errors`` prints these and exits.
 """
 
 from __future__ import annotations

@@ -25,12 +25,11 @@ def warn(message: str) -> None:
 
 
 class Windows(list[Window]):
-    """The windows a history command used (its ``on_window``): said on stderr once the command has
-    succeeded (a failed command says only its error and hint)."""
+    """The windows a history command used (its ``on_window``): their lines go to stderr once the
+    command has succeeded (a failed command says only its error and hint)."""
 
-    def say(self) -> None:
-        for window in self:
-            stderr_line(window.line())
+    def lines(self) -> list[str]:
+        return [window.line() for window in self]
 
 
 class Progress:

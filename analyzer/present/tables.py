@@ -403,6 +403,11 @@ def patch_summary(plan: PatchPlan, directory: Path) -> str:
     return f"patched {changed} file(s) under {directory}" if changed else f"nothing to change under {directory}"
 
 
+def patch_lines(plan: PatchPlan, directory: Path) -> list[str]:
+    """What ``recommend --patch`` says on stderr after the diff: its notes, then what it changed."""
+    return [*(f"note: {note}" for note in plan.notes), patch_summary(plan, directory)]
+
+
 def many_lines(worker: WorkerSummary | None, state: RoundState) -> list[str]:
     """The closing lines of ``fetch --org``/``--repos-file``: this worker's share, then the round."""
     return [*([worker.line()] if worker is not None else []), *state.lines(),
@@ -431,6 +436,16 @@ def comment_line(result: CommentResult) -> str:
     if result.action == "none":
         return "no timeout changes in this pull request: nothing to comment"
     return f"comment {result.action} on {where}{chosen}" + (f": {result.url}" if result.url else "")
+
+
+def comment_text(result: CommentResult) -> str:
+    """What ``comment`` prints on stdout: the body when it was not posted (a dry run, no pull request)."""
+    return result.body + "\n" if result.action in ("dry-run", "skipped") else ""
+
+
+def check_text(result: CommentResult, dry_run: bool) -> str:
+    """What ``check`` prints on stdout: the body of a dry run's comment, if there is one."""
+    return result.body + "\n" if dry_run and result.body else ""
 
 
 def check_lines(check: PullCheck, result: CommentResult) -> list[str]:
