@@ -367,7 +367,6 @@ def recommend(
     from analyzer.advise.reruns import with_rerun_notes
     from analyzer.model import DurationModel, keys_of
     from analyzer.model.reruns import limit_reruns, stopped_by_limit
-    from analyzer.model.runners import preload
 
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
@@ -377,25 +376,19 @@ def recommend(
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
-    # runs on two kinds of runner: the runner split will need scikit-learn, imported meanwhile
-    loading = preload() if frame["runner"].nunique() > 1 else None
-    try:
-        found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
-        policy = Policy(quantile=target, min_samples=settings.min_samples)
-        # the model's units are the keys the current limits are looked up for; fitted once
-        model = DurationModel(
-            quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples,
-            kill_budget=policy.budget,
-        )  # fmt: skip
-        keys = keys_of(model.fit(frame).units_)
-        specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
-        current = current_limits(
-            keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found), timeouts=settings.timeouts
-        )
-        result = recommend_limits(frame, current, policy, model=model)
-    finally:
-        if loading is not None:
-            loading.join()
+    found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    policy = Policy(quantile=target, min_samples=settings.min_samples)
+    # the model's units are the keys the current limits are looked up for; fitted once
+    model = DurationModel(
+        quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples,
+        kill_budget=policy.budget,
+    )  # fmt: skip
+    keys = keys_of(model.fit(frame).units_)
+    specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
+    current = current_limits(
+        keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found), timeouts=settings.timeouts
+    )
+    result = recommend_limits(frame, current, policy, model=model)
     stopped = stopped_by_limit(frame)  # the attempts of runs a limit stopped are read only when there are some
     attempts = (  # only the runs a limit stopped: the note is about their next attempts
         store.load_attempts(repo=repo, workflow=workflow, since=start, run_ids=stopped["run_id"].unique().tolist())
