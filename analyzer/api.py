@@ -354,6 +354,7 @@ def recommend(
     on_warning: Warn | None = None,
     observations: pd.DataFrame | None = None,
     on_window: Announce | None = None,
+    on_model: Callable[[pd.DataFrame, Any], None] | None = None,
 ) -> RecommendResult:
     """``we-advisor recommend``: a limit and a verdict for every job, step and phase in the window.
 
@@ -362,6 +363,7 @@ def recommend(
     ``observations``: the store's observations of ``repo`` already read (``observations_frame``)
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
+    ``on_model``: called with the window's frame and its fitted ``DurationModel`` (``report`` reuses its hung runs).
     """
     from analyzer.advise import Policy, current_limits, logged_limits, recommend_limits
     from analyzer.advise.reruns import with_rerun_notes
@@ -384,6 +386,8 @@ def recommend(
         kill_budget=policy.budget,
     )  # fmt: skip
     keys = keys_of(model.fit(frame).units_)
+    if on_model is not None:
+        on_model(frame, model)
     specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
     current = current_limits(
         keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found), timeouts=settings.timeouts
@@ -498,11 +502,14 @@ def report_inputs(
     read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
-    found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung_attempts(everything))
+    fitted: list[Any] = []  # recommend's model, when its window is everything read: its hung runs are the same
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,
                        observations=everything, on_window=(
-        None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
+        None if on_window is None else lambda w: on_window(replace(w, what="recommendations from"))),
+                       on_model=lambda seen, model: fitted.append(model) if seen is everything else None,
     )  # fmt: skip
+    hung = hung_attempts(everything, fitted[0] if fitted else None)
+    found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung)
     failed = _failure_report(store, repo, None, start, branch=branch, event=event)
     return ReportInputs(
         repo=repo,
