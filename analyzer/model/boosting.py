@@ -56,6 +56,7 @@ class _Node:
     sum_hessians: float
     value: float
     split: _Split | None = None
+    histograms: list[tuple[Any, Any]] | None = None
     left: _Node | None = None
     right: _Node | None = None
     is_leaf: bool = False
@@ -109,6 +110,7 @@ class _Grower:
         min_samples_leaf: int,
     ) -> None:
         self.binned = binned
+        self.columns = [np.ascontiguousarray(binned[:, f], dtype=np.intp) for f in range(binned.shape[1])]
         self.gradients = gradients.astype(np.float64)
         self.n_bins_non_missing = n_bins_non_missing
         self.has_missing = has_missing
@@ -122,6 +124,7 @@ class _Grower:
         if n < 2 * min_samples_leaf or self.root.sum_hessians < MIN_HESSIAN_TO_SPLIT:
             self._finalize(self.root)
         else:
+            self.root.histograms = self._histograms(self.root.samples)
             self._split_and_push(self.root)
 
     def grow(self) -> _Node:
@@ -137,7 +140,7 @@ class _Grower:
         out = []
         g = self.gradients[samples]
         for f in range(self.binned.shape[1]):
-            column = self.binned[samples, f]
+            column = self.columns[f][samples]
             out.append((np.bincount(column, weights=g, minlength=256), np.bincount(column, minlength=256)))
         return out
 
@@ -149,7 +152,8 @@ class _Grower:
             heapq.heappush(self.splittable, node)
 
     def _find_split(self, node: _Node) -> _Split:
-        hists = self._histograms(node.samples)
+        hists = node.histograms
+        assert hists is not None
         n = int(node.samples.size)
         loss_current = node.sum_gradients * node.value
         best: _Split | None = None
@@ -280,7 +284,7 @@ class _Grower:
         node = heapq.heappop(self.splittable)
         split = node.split
         assert split is not None
-        column = self.binned[node.samples, split.feature]
+        column = self.columns[split.feature][node.samples]
         if split.is_categorical:
             goes_left = np.isin(column, np.fromiter(split.left_bins, dtype=np.int64))
         else:
@@ -303,6 +307,14 @@ class _Grower:
             self._finalize(left)
         if right.samples.size < 2 * self.min_samples_leaf:
             self._finalize(right)
+        if not (left.is_leaf and right.is_leaf):
+            # the smaller child counted, the larger one the parent minus it: as scikit-learn does, and
+            # exact here (float32 gradients summed in float64 lose nothing, so either way gives the same sums)
+            small, large = (left, right) if left.samples.size < right.samples.size else (right, left)
+            small.histograms = self._histograms(small.samples)
+            assert node.histograms is not None
+            large.histograms = [(ps - ss, pc - sc) for (ps, pc), (ss, sc) in zip(node.histograms, small.histograms, strict=True)]
+        node.histograms = None
         if not left.is_leaf:
             self._split_and_push(left)
         if not right.is_leaf:
