@@ -30,9 +30,9 @@ from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
 from analyzer.store.store import ExportColumns
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
-# The analysis packages (pandas, scikit-learn, scipy: most of a command's start-up) and the GitHub
-# client are imported by the functions that use them, so `ingest` and `fetch` never load pandas
-# or scikit-learn (tests/test_imports.py checks ``sys.modules`` after each).
+# The analysis packages (pandas, scipy: most of a command's start-up) and the GitHub client are
+# imported by the functions that use them, so `ingest` and `fetch` never load pandas or scipy
+# (tests/test_imports.py checks ``sys.modules`` after each; no command imports scikit-learn).
 if TYPE_CHECKING:
     import pandas as pd
 
