@@ -30,9 +30,9 @@ from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
 from analyzer.store.store import ExportColumns
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
-# The analysis packages (pandas, scikit-learn, scipy: most of a command's start-up) and the GitHub
-# client are imported by the functions that use them, so `ingest` and `fetch` never load pandas
-# or scikit-learn (tests/test_imports.py checks ``sys.modules`` after each).
+# The analysis packages (pandas, scipy: most of a command's start-up) and the GitHub client are
+# imported by the functions that use them, so `ingest` and `fetch` never load pandas or scipy
+# (tests/test_imports.py checks ``sys.modules`` after each; no command imports scikit-learn).
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -354,6 +354,7 @@ def recommend(
     on_warning: Warn | None = None,
     observations: pd.DataFrame | None = None,
     on_window: Announce | None = None,
+    on_model: Callable[[pd.DataFrame, Any], None] | None = None,
 ) -> RecommendResult:
     """``we-advisor recommend``: a limit and a verdict for every job, step and phase in the window.
 
@@ -362,12 +363,12 @@ def recommend(
     ``observations``: the store's observations of ``repo`` already read (``observations_frame``)
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
+    ``on_model``: called with the window's frame and its fitted ``DurationModel`` (``report`` reuses its hung runs).
     """
     from analyzer.advise import Policy, current_limits, logged_limits, recommend_limits
     from analyzer.advise.reruns import with_rerun_notes
     from analyzer.model import DurationModel, keys_of
     from analyzer.model.reruns import limit_reruns, stopped_by_limit
-    from analyzer.model.runners import preload
 
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
@@ -377,25 +378,21 @@ def recommend(
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
-    # runs on two kinds of runner: the runner split will need scikit-learn, imported meanwhile
-    loading = preload() if frame["runner"].nunique() > 1 else None
-    try:
-        found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
-        policy = Policy(quantile=target, min_samples=settings.min_samples)
-        # the model's units are the keys the current limits are looked up for; fitted once
-        model = DurationModel(
-            quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples,
-            kill_budget=policy.budget,
-        )  # fmt: skip
-        keys = keys_of(model.fit(frame).units_)
-        specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
-        current = current_limits(
-            keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found), timeouts=settings.timeouts
-        )
-        result = recommend_limits(frame, current, policy, model=model)
-    finally:
-        if loading is not None:
-            loading.join()
+    found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    policy = Policy(quantile=target, min_samples=settings.min_samples)
+    # the model's units are the keys the current limits are looked up for; fitted once
+    model = DurationModel(
+        quantile=policy.quantile, confidence=policy.confidence, min_samples=policy.min_samples,
+        kill_budget=policy.budget,
+    )  # fmt: skip
+    keys = keys_of(model.fit(frame).units_)
+    if on_model is not None:
+        on_model(frame, model)
+    specs = _workflow_specs(store, repo, directory=workflows_dir, on_warning=on_warning)
+    current = current_limits(
+        keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found), timeouts=settings.timeouts
+    )
+    result = recommend_limits(frame, current, policy, model=model)
     stopped = stopped_by_limit(frame)  # the attempts of runs a limit stopped are read only when there are some
     attempts = (  # only the runs a limit stopped: the note is about their next attempts
         store.load_attempts(repo=repo, workflow=workflow, since=start, run_ids=stopped["run_id"].unique().tolist())
@@ -505,11 +502,14 @@ def report_inputs(
     read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
-    found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung_attempts(everything))
+    fitted: list[Any] = []  # recommend's model, when its window is everything read: its hung runs are the same
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,
                        observations=everything, on_window=(
-        None if on_window is None else lambda w: on_window(replace(w, what="recommendations from")))
+        None if on_window is None else lambda w: on_window(replace(w, what="recommendations from"))),
+                       on_model=lambda seen, model: fitted.append(model) if seen is everything else None,
     )  # fmt: skip
+    hung = hung_attempts(everything, fitted[0] if fitted else None)
+    found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung)
     failed = _failure_report(store, repo, None, start, branch=branch, event=event)
     return ReportInputs(
         repo=repo,

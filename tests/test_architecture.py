@@ -42,8 +42,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "psycopg": ("analyzer.store.postgres",),
     "pyarrow": ("analyzer.present.parquet",),
     "ruamel": ("analyzer.advise.workflows",),
-    "sklearn": ("analyzer.model.runners", "analyzer.model.signatures"),
-    "threadpoolctl": ("analyzer.model.runners",),
+    "sklearn": (),  # the runner split and the failure signatures do its arithmetic in numpy and scipy
     "re._parser": ("analyzer.parse.logs.literals",),
     "zstandard": ("analyzer.store.codec",),
     "sre_parse": (),

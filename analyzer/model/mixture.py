@@ -56,54 +56,80 @@ class MixtureFit(TailFit):
         return np.asarray(np.where(ok, np.exp((lo + hi) / 2), np.nan), dtype=np.float64)
 
 
-def _parts(y: NDArray[np.float64], m: NDArray[np.float64], sd: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
-    """Per row: log density and log survival of N(m, sd) at y, and the standardized value."""
-    import scipy.special as sc
-
-    z = (y - m) / sd
-    return -0.5 * z * z - _LOG_SQRT_2PI - np.log(sd), sc.log_ndtr(-z), z
-
-
-def _loglik_rows(y: NDArray[np.float64], event: NDArray[np.bool_], p: NDArray[np.float64]) -> NDArray[np.float64]:
+def _loglik_rows(
+    y: NDArray[np.float64], event: NDArray[np.bool_], unit: NDArray[np.intp], p: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Per row: the mixture's log-likelihood contribution (log density of log t, or log survival) given
-    per-row parameters (logit w, m₁, log s₁, m₂, log s₂)."""
+    per-unit parameters ``p`` (logit w, m₁, log s₁, m₂, log s₂) and each row's ``unit``.
+
+    Every function of the parameters alone is taken per unit, then spread to the rows; the log density
+    only where a run finished and the log survival only where it was censored (the same numbers,
+    element by element, as computing both everywhere and choosing)."""
     import scipy.special as sc
 
+    out = np.empty(y.size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         lw, l1w = sc.log_expit(p[:, 0]), sc.log_expit(-p[:, 0])
-        f1, s1, _ = _parts(y, p[:, 1], np.exp(p[:, 2]))
-        f2, s2, _ = _parts(y, p[:, 3], np.exp(p[:, 4]))
-        return np.asarray(np.where(event, np.logaddexp(lw + f1, l1w + f2), np.logaddexp(lw + s1, l1w + s2)), dtype=np.float64)
+        sd1, sd2 = np.exp(p[:, 2]), np.exp(p[:, 4])
+        log_sd1, log_sd2 = np.log(sd1), np.log(sd2)
+        for rows, finished in ((np.flatnonzero(event), True), (np.flatnonzero(~event), False)):
+            if not rows.size:
+                continue
+            u = unit[rows]
+            yy = y[rows]
+            z1 = (yy - p[u, 1]) / sd1[u]
+            z2 = (yy - p[u, 3]) / sd2[u]
+            if finished:
+                a = -0.5 * z1 * z1 - _LOG_SQRT_2PI - log_sd1[u]
+                b = -0.5 * z2 * z2 - _LOG_SQRT_2PI - log_sd2[u]
+            else:
+                a, b = sc.log_ndtr(-z1), sc.log_ndtr(-z2)
+            out[rows] = np.logaddexp(lw[u] + a, l1w[u] + b)
+    return out
 
 
 def _em(
     y: NDArray[np.float64], event: NDArray[np.bool_], unit: NDArray[np.intp], n: int, start: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """EM from ``start`` (n, 5: w, m₁, s₁, m₂, s₂); returns the parameters (same layout) and log-likelihoods."""
+    """EM from ``start`` (n, 5: w, m₁, s₁, m₂, s₂); returns the parameters (same layout) and log-likelihoods.
+
+    The rows of the units still iterating are kept as compact arrays, cut again only when a unit
+    converges; the truncated-normal terms are computed for the censored rows only."""
+    import scipy.special as sc
 
     w, m1, s1, m2, s2 = (start[:, j].copy() for j in range(5))
     count = np.bincount(unit, minlength=n).astype(np.float64)
-    cens = ~event
     ll_old = np.full(n, -np.inf)
     active = np.ones(n, dtype=bool)
+    uu, yy, cc = unit, y, ~event
+    ci = np.flatnonzero(cc)
+    yc = yy[ci]
     for _ in range(_ITERATIONS):
-        rows = active[unit]
-        uu, yy, ev, cc = unit[rows], y[rows], event[rows], cens[rows]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            f1, l1, z1 = _parts(yy, m1[uu], s1[uu])
-            f2, l2, z2 = _parts(yy, m2[uu], s2[uu])
-            a = np.where(ev, f1, l1) + np.log(w[uu])
-            b = np.where(ev, f2, l2) + np.log1p(-w[uu])
+            mu1, sd1, mu2, sd2 = m1[uu], s1[uu], m2[uu], s2[uu]
+            z1 = (yy - mu1) / sd1
+            z2 = (yy - mu2) / sd2
+            a = -0.5 * z1 * z1 - _LOG_SQRT_2PI - np.log(sd1)
+            b = -0.5 * z2 * z2 - _LOG_SQRT_2PI - np.log(sd2)
+            zc1, zc2 = z1[ci], z2[ci]
+            l1, l2 = sc.log_ndtr(-zc1), sc.log_ndtr(-zc2)
+            a[ci], b[ci] = l1, l2
+            wu = w[uu]
+            a = a + np.log(wu)
+            b = b + np.log1p(-wu)
             total = np.logaddexp(a, b)
             r1 = np.exp(a - total)
             r2 = 1.0 - r1
             # per component: E[y] and E[y²] of each row (a censored row: the truncated normal's moments)
-            mills1 = np.exp(-0.5 * z1 * z1 - _LOG_SQRT_2PI - l1)
-            mills2 = np.exp(-0.5 * z2 * z2 - _LOG_SQRT_2PI - l2)
-            e1 = np.where(cc, m1[uu] + s1[uu] * mills1, yy)
-            e2 = np.where(cc, m2[uu] + s2[uu] * mills2, yy)
-            q1 = np.where(cc, m1[uu] ** 2 + s1[uu] ** 2 + s1[uu] * (yy + m1[uu]) * mills1, yy * yy)
-            q2 = np.where(cc, m2[uu] ** 2 + s2[uu] ** 2 + s2[uu] * (yy + m2[uu]) * mills2, yy * yy)
+            mills1 = np.exp(-0.5 * zc1 * zc1 - _LOG_SQRT_2PI - l1)
+            mills2 = np.exp(-0.5 * zc2 * zc2 - _LOG_SQRT_2PI - l2)
+            mc1, sc1, mc2, sc2 = mu1[ci], sd1[ci], mu2[ci], sd2[ci]
+            e1, e2 = yy.copy(), yy.copy()
+            e1[ci] = mc1 + sc1 * mills1
+            e2[ci] = mc2 + sc2 * mills2
+            q1, q2 = yy * yy, yy * yy
+            q1[ci] = mc1**2 + sc1**2 + sc1 * (yc + mc1) * mills1
+            q2[ci] = mc2**2 + sc2**2 + sc2 * (yc + mc2) * mills2
         ll = sum_by(uu, total, n)
         n1, n2 = sum_by(uu, r1, n), sum_by(uu, r2, n)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -119,8 +145,13 @@ def _em(
         active &= ~done
         if not active.any():
             break
+        if done.any():  # the rows of the units still iterating, in the same order
+            keep = active[uu]
+            uu, yy, cc = uu[keep], yy[keep], cc[keep]
+            ci = np.flatnonzero(cc)
+            yc = yy[ci]
     params = np.stack([w, m1, s1, m2, s2], axis=1)
-    final = sum_by(unit, _loglik_rows(y, event, _packed(params)[unit]), n)
+    final = sum_by(unit, _loglik_rows(y, event, unit, _packed(params)), n)
     return params, final
 
 
@@ -191,7 +222,7 @@ def _information(
     safe = np.where(found[:, None], p, 0.0)
 
     def ll(q: NDArray[np.float64]) -> NDArray[np.float64]:
-        return sum_by(unit, _loglik_rows(y, event, q[unit]), n)
+        return sum_by(unit, _loglik_rows(y, event, unit, q), n)
 
     base = ll(safe)
     out = np.zeros((n, k, k))

@@ -17,13 +17,20 @@ from analyzer.model.duration import DurationModel
 from analyzer.records import TIMEOUT_KINDS, Incident
 
 
-def hung_attempts(frame: pd.DataFrame) -> set[int]:
+def hung_attempts(frame: pd.DataFrame, model: DurationModel | None = None) -> set[int]:
     """The job attempts (``job_id``) of an observations frame in which a unit hung, as the duration model
     sets them apart (``DurationModel.hung_``: the silence rule, and for rows without a log's silences the
-    long-stop rule), so the incidents and the model count the same runs."""
+    long-stop rule), so the incidents and the model count the same runs.
+
+    ``model``: a model already fitted on this very frame (``recommend``'s, for ``report``); its ``hung_``
+    is used when it was fitted with the window and hang rule this function fits with (a second fit
+    of 10⁶ rows otherwise)."""
     if frame.empty or "job_id" not in frame:
         return set()
-    model = DurationModel(tail="never", by_runner=False).fit(frame)
+    own = DurationModel(tail="never", by_runner=False)
+    same_rule = model is not None and (model.window_days, model.hung_factor) == (own.window_days, own.hung_factor)
+    if model is None or not same_rule:
+        model = own.fit(frame)
     hung = np.asarray(model.hung_)
     return {int(j) for j in pd.unique(frame["job_id"].to_numpy()[model.positions_[hung]])}
 

@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import Counter
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer.model.base import ParamsMixin
+from analyzer.model.boosting import QuantileBoosting
 from analyzer.model.units import measured, utc_ns
-
-_THREADPOOLS: list[Any] = []
-
-
-def _threadpools() -> Any:
-    """One ``threadpoolctl.ThreadpoolController`` per process: building one scans every loaded library.
-
-    Made after scikit-learn's import, so it knows the OpenMP runtime the gradient boosting uses.
-    """
-    if not _THREADPOOLS:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
-
-        _THREADPOOLS.append(ThreadpoolController())
-    return _THREADPOOLS[0]
-
-
-def preload() -> threading.Thread:
-    """Import scikit-learn in a background thread (about 1 s of CPU, mostly scipy's import), so a
-    command that will fit a runner split pays for it while it reads and fits; join before exiting."""
-
-    def load() -> None:
-        with contextlib.suppress(Exception):  # the fit imports it again and reports what is wrong
-            import sklearn.ensemble  # noqa: F401
-
-    thread = threading.Thread(target=load, name="preload-sklearn", daemon=True)
-    thread.start()
-    return thread
 
 
 class RunnerQuantileModel(ParamsMixin):
     """Does a slow tail belong to one kind of runner? Conditional quantiles for one unit.
 
-    ``HistGradientBoostingRegressor(loss="quantile")`` on the runner label (categorical), the
+    Gradient-boosted quantile regression (``boosting.QuantileBoosting``: scikit-learn's
+    ``HistGradientBoostingRegressor(loss="quantile")`` reproduced in numpy) on the runner label (categorical), the
     weekday and the hour of day, so that a label which is slow only because it runs at busy
     hours is not blamed for them. Quantile regression knows nothing of censoring, so it is fitted
     on the runs that finished on their own; ``censored_`` says per label how many were left out,
@@ -69,11 +41,9 @@ class RunnerQuantileModel(ParamsMixin):
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes  # three low-cardinality features: small trees suffice
-        self.random_state = random_state
+        self.random_state = random_state  # kept for get_params; nothing in the fit is random (no subsampling)
 
     def fit(self, X: pd.DataFrame, y: object = None) -> RunnerQuantileModel:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
         # a few hundred rows: plain numpy, not pandas string methods (a per-call cost that dwarfed the work)
         keep = measured(X)
         raw = X["runner"].to_numpy(dtype=object)[keep]
@@ -95,20 +65,15 @@ class RunnerQuantileModel(ParamsMixin):
         features = np.column_stack([code, weekday.astype(np.float64), hour.astype(np.float64)])
         target = X["duration_s"].to_numpy(dtype=np.float64)[keep][inside]
         censored = X["censored"].to_numpy(dtype=bool)[keep][inside]
-        model = HistGradientBoostingRegressor(
-            loss="quantile",
+        model = QuantileBoosting(
             quantile=self.quantile,
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
-            categorical_features=[0],
-            early_stopping=False,
-            random_state=self.random_state,
+            categorical_features=(0,),
         )
-        # a few hundred rows: one thread is faster than OpenMP's start-up, and never oversubscribes
-        with _threadpools().limit(limits=1):
-            model.fit(features[~censored], target[~censored])
-            predicted = model.predict(features)
+        model.fit(features[~censored], target[~censored])
+        predicted = model.predict(features)
         self.estimator_ = model
         self.labels_ = labels
         self.quantiles_ = {label: float(predicted[code == i].mean()) for i, label in enumerate(labels)}

@@ -33,8 +33,6 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.sparse import csr_matrix, spmatrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.preprocessing import normalize as normalize_rows
 
 from analyzer.config import job_url
 from analyzer.model.generic import GENERIC_LINES
@@ -336,9 +334,8 @@ def _vectorize(keys: Sequence[str]) -> csr_matrix:
     n = len(keys)
     if not line_ids:
         return csr_matrix((n, 1), dtype=np.float32)
-    vectorizer = CountVectorizer(analyzer=_analyze, binary=True, dtype=np.float32)
-    lines = csr_matrix(vectorizer.fit_transform(list(line_ids)))
-    generic = csr_matrix(vectorizer.transform(_generic_lines()))
+    vocabulary, lines = binary_counts(list(line_ids))
+    _, generic = binary_counts(_generic_lines(), vocabulary)
     scale = (1.0 / np.sqrt(np.maximum(np.diff(lines.indptr), 1))).astype(np.float32)
     lines = csr_matrix(lines.multiply(scale[:, np.newaxis]))
     cause, context = (
@@ -352,7 +349,66 @@ def _vectorize(keys: Sequence[str]) -> csr_matrix:
     df = df + BACKGROUND * np.bincount(generic.indices, minlength=present.shape[1])
     idf = (np.log((1.0 + n + BACKGROUND * generic.shape[0]) / (1.0 + df)) + 1.0).astype(np.float32)
     total = csr_matrix(cause @ lines).multiply(idf**IDF_POWER) + CONTEXT * csr_matrix(context @ lines).multiply(idf)
-    return csr_matrix(normalize_rows(csr_matrix(total), norm="l2", copy=False), dtype=np.float32)
+    return csr_matrix(normalize_l2(csr_matrix(total)), dtype=np.float32)
+
+
+def binary_counts(docs: Sequence[str], vocabulary: dict[str, int] | None = None) -> tuple[dict[str, int], csr_matrix]:
+    """scikit-learn's ``CountVectorizer(analyzer=_analyze, binary=True, dtype=np.float32)``: its
+    ``fit_transform`` (``vocabulary`` None: the features of ``docs``, numbered in sorted order) or its
+    ``transform`` (a fitted ``vocabulary``: features outside it dropped), built as it builds them —
+    numbered as first seen, indices sorted, all columns kept (``X[:, all]``), renumbered in sorted
+    order — so that each row's indices come in the same order and the sparse products after it
+    add up in the same order (importing scikit-learn's text module costs 0.6 s)."""
+    fixed = vocabulary is not None
+    seen: dict[str, int] = dict(vocabulary) if vocabulary is not None else {}
+    j_indices: list[int] = []
+    indptr = [0]
+    for doc in docs:
+        counter: dict[int, int] = {}
+        for feature in _analyze(doc):
+            index = seen.get(feature)
+            if index is None:
+                if fixed:
+                    continue
+                index = seen[feature] = len(seen)
+            counter[index] = 1
+        j_indices.extend(counter)
+        indptr.append(len(j_indices))
+    if not seen:
+        raise ValueError("empty vocabulary")
+    x = csr_matrix(
+        (np.ones(len(j_indices), dtype=np.float32), np.asarray(j_indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
+        shape=(len(indptr) - 1, len(seen)),
+        dtype=np.float32,
+    )
+    x.sort_indices()
+    if fixed:
+        return seen, x
+    x = csr_matrix(x[:, np.arange(len(seen))])
+    order = sorted(seen.items())
+    renumber = np.empty(len(order), dtype=x.indices.dtype)
+    for new, (feature, old) in enumerate(order):
+        seen[feature] = new
+        renumber[old] = new
+    x.indices = renumber.take(x.indices, mode="clip")
+    return seen, x
+
+
+def normalize_l2(x: csr_matrix) -> csr_matrix:
+    """scikit-learn's ``normalize(x, norm="l2", copy=False)`` of a float32 CSR matrix, in place: each
+    row's squares (float32) added one after another in double precision, the row divided by the
+    root in double and stored as float32; empty rows left alone."""
+    data = x.data
+    squares = (data * data).astype(np.float64)
+    for i in range(x.shape[0]):
+        a, b = int(x.indptr[i]), int(x.indptr[i + 1])
+        if a == b:
+            continue
+        total = float(np.cumsum(squares[a:b])[-1])  # cumsum adds in order (a sum would pair them)
+        if total == 0.0:
+            continue
+        data[a:b] = (data[a:b].astype(np.float64) / np.sqrt(total)).astype(data.dtype)
+    return x
 
 
 @functools.cache
