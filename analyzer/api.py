@@ -23,11 +23,9 @@ from analyzer.config import Settings, require_label, require_quantile, require_r
 from analyzer.errors import AuthError, ConfigError, InputError, NotFoundError
 from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
-from analyzer.present.parquet import TABLES as EXPORT_TABLES
-from analyzer.present.parquet import ExportSummary, write_parquet
+from analyzer.present.parquet import ExportSummary, export_store
 from analyzer.records import TIMEOUT_KINDS, Incident
 from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
-from analyzer.store.store import ExportColumns
 from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
 
 # The analysis packages (pandas, scipy: most of a command's start-up) and the GitHub client are
@@ -719,19 +717,9 @@ def export(
     Parquet, partitioned by repository and month, rewriting only what changed (``present/parquet.py``)."""
     if format != "parquet":
         raise ConfigError(f"--format {format} is not an export format", hint="use --format parquet")
-    from concurrent.futures import ThreadPoolExecutor
-
     ensure_parsed(store, settings, on_warning=on_warning)
     location = store.location.url or str(store.path)
-
-    def read(table: str) -> ExportColumns:  # a connection each: the database scans tables side by side
-        with Store(location, create=False) as own:
-            return own.export_columns(table)
-
-    largest_first = sorted(EXPORT_TABLES, key=lambda t: t != "observations")
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="export") as pool:
-        frames = dict(zip(largest_first, pool.map(read, largest_first), strict=True))
-    return write_parquet(frames, directory, schema_version=SCHEMA_VERSION)
+    return export_store(lambda: Store(location, create=False), directory, schema_version=SCHEMA_VERSION)
 
 
 # -- bootstrap ----------------------------------------------------------------------------------

@@ -110,7 +110,69 @@ def test_export_of_a_postgresql_store_is_the_same_data(export_folder: Path, tmp_
         rows = [sorted(query(f"SELECT * FROM {source(out, table)}"), key=repr) for out in outs]
         assert rows[0] == rows[1], table
     manifests = [json.loads((out / "_we_advisor_export.json").read_text()) for out in outs]
-    assert manifests[0] == manifests[1]
+    assert manifests[0]["partitions"] == manifests[1]["partitions"]  # the same hashes: the same rows
+    assert manifests[0]["sources"].keys() == manifests[1]["sources"].keys() == {"observations"}
+    assert manifests[0]["sources"] != manifests[1]["sources"]  # each store's own state
+
+
+def tables(directory: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    return {str(p.relative_to(directory)): pq.read_table(p) for p in sorted(directory.rglob("*.parquet"))}
+
+
+def test_observations_from_the_columns_cache_are_the_rows_sql_gives(
+    export_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observations exported from their columns cache are those read as text from the table: the
+    same files (schema, its metadata, every row in order) and the same hashes."""
+    import analyzer.present.parquet
+
+    db = tmp_path / "s.db"
+    with FakeGitHub(export_folder) as fake:
+        run_fetch(fake, db)
+    cached, read = tmp_path / "cached", tmp_path / "read"
+    assert cli("export", str(cached), "--store", str(db))[0] == 0
+    monkeypatch.setattr(analyzer.present.parquet, "cached_table", lambda data: None)  # the table read as text instead
+    assert cli("export", str(read), "--store", str(db))[0] == 0
+    manifests = [json.loads((out / "_we_advisor_export.json").read_text()) for out in (cached, read)]
+    assert manifests[0]["partitions"] == manifests[1]["partitions"]
+    assert "observations" in manifests[0]["sources"] and "observations" not in manifests[1]["sources"]
+    ours, theirs = tables(cached), tables(read)
+    assert ours.keys() == theirs.keys() and any(k.startswith("observations/") for k in ours)
+    for name, table in ours.items():
+        assert table.schema.equals(theirs[name].schema, check_metadata=True), name
+        assert table.equals(theirs[name]), name
+
+
+def test_unchanged_observations_are_not_read_again(export_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second export of unchanged observations takes their partitions from the manifest; one whose
+    file went missing, or observations parsed again, are read again."""
+    from analyzer.store.store import Store as StoreClass
+
+    db, out = tmp_path / "s.db", tmp_path / "warehouse"
+    with FakeGitHub(export_folder) as fake:
+        run_fetch(fake, db)
+    assert cli("export", str(out), "--store", str(db))[0] == 0
+    first = json.loads((out / "_we_advisor_export.json").read_text())
+    reads: list[int] = []
+    real = StoreClass.observation_cache
+    monkeypatch.setattr(StoreClass, "observation_cache", lambda self: reads.append(1) or real(self))
+    code, _, err = cli("export", str(out), "--store", str(db))
+    assert code == 0 and " 0 partition file(s) written" in err and reads == [], err
+    assert json.loads((out / "_we_advisor_export.json").read_text()) == first
+    gone = next(p for p in out.rglob("*.parquet") if p.parts[-4] == "observations")
+    gone.unlink()
+    code, _, err = cli("export", str(out), "--store", str(db))
+    assert code == 0 and " 1 partition file(s) written" in err and reads == [1], err
+    assert gone.is_file()
+    with Store(db) as store:  # the observations written again (as a reparse does): a new state
+        store.conn.execute("DELETE FROM observation_columns")
+        store.conn.commit()
+    code, _, err = cli("export", str(out), "--store", str(db))
+    assert code == 0 and " 0 partition file(s) written" in err and reads == [1, 1], err
+    after = json.loads((out / "_we_advisor_export.json").read_text())
+    assert after["partitions"] == first["partitions"] and after["sources"] != first["sources"]
 
 
 def test_a_file_in_the_way_is_refused(tmp_path: Path) -> None:

@@ -51,8 +51,10 @@ class Crawl:
         archives: bool = True,
         run_ids: tuple[int, ...] = (),
         attempt: int | None = None,
+        parse: Callable[[list[int]], int] | None = None,
     ) -> None:
         self.store = store
+        self.parse = parse  # the jobs of each saved run, parsed by the writer while the next are fetched
         self.archives = archives
         self.run_ids = run_ids  # only these runs (event-driven: --run-id), no listing
         self.attempt = attempt
@@ -103,7 +105,7 @@ class Crawl:
         self.log_states = self.store.log_states(self.repo)
         self.statuses = self.store.run_statuses(self.repo)
         self.bare = self.store.runs_without_actor(self.repo)
-        self.writer = Writer(self.store, self.repo, self.logs, self.inflight.release)
+        self.writer = Writer(self.store, self.repo, self.logs, self.inflight.release, parse=self.parse)
         self.writer.start()
         self.pool = Pool(self.concurrency)
         if repo_cache is not None:

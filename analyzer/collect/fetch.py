@@ -15,7 +15,10 @@ One fetch, in order:
    saved as such and fetched once it has completed;
 4. runs stored while in progress and not listed this time are asked for again;
 5. the workflow files on the default branch (conditional), for the current ``timeout-minutes``;
-6. the new jobs are parsed (``parse.reparse``).
+6. the new jobs are parsed (``parse.reparse``); in an org crawl's workers each run's jobs are parsed
+   by the writer as soon as the run is saved, while the next runs are fetched (each job in its own
+   transaction, as a reparse does), and at the end whatever is still stale (a job that failed there,
+   one stored stale before).
 
 Logs come from the run-log archive of each new run attempt (one download, whatever the number of
 its jobs; ``collect.runlogs`` splits it and matches its files to the jobs), from the per-job
@@ -146,8 +149,12 @@ def fetch_locked(
     archives: bool = True,
     on_progress: Callable[[FetchProgress], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    parse_while_fetching: bool = False,
 ) -> FetchSummary:
-    """``fetch`` of ``repo`` (checked ``OWNER/NAME``) by a caller that holds its lock."""
+    """``fetch`` of ``repo`` (checked ``OWNER/NAME``) by a caller that holds its lock. With
+    ``parse_while_fetching`` (an org crawl's workers, ``collect.org``: the round ends when the last
+    repository is parsed) each run's jobs are parsed by the writer as soon as the run is saved, and
+    the closing reparse parses only what is still stale; otherwise all are parsed at the end."""
     if run_ids and (workflows or branch or since or max_runs):
         raise ConfigError("--run-id fetches the runs it names", hint="leave out --workflow, --branch, --since and --max-runs")
     start = fetch_start(since, default_days=settings.window_days)
@@ -156,17 +163,29 @@ def fetch_locked(
         policy = replace(policy or ClientPolicy(), per_minute=rate)
     store.ensure_schema()
     client = GitHubClient(token, api_url=api_url or DEFAULT_API_URL, max_wait_s=max_wait, policy=policy)
+    said: set[str] = set()
+
+    def warn_once(message: str) -> None:  # a parse warning (a composite in every run) is said once
+        if on_warning is not None and message not in said:
+            said.add(message)
+            on_warning(message)
+
+    def parse(job_ids: list[int]) -> int:  # a run's jobs, parsed as soon as they are saved
+        return reparse(store, settings.phases, job_ids=job_ids, on_warning=warn_once)
+
     job = Crawl(
         store, client, repo=repo, workflows=tuple(workflows), branch=branch, start=start, max_runs=max_runs,
         logs=logs, concurrency=concurrency, on_progress=on_progress, on_warning=on_warning, archives=archives,
-        run_ids=tuple(run_ids), attempt=attempt,
+        run_ids=tuple(run_ids), attempt=attempt, parse=parse if parse_while_fetching else None,
     )  # fmt: skip
     try:
         summary = job.run()
     finally:
         job.client.close()
-    summary.parsed = reparse(
-        store, settings.phases, repo=summary.repo, on_progress=job.parse_progress, on_warning=on_warning
-    )
+    # what the fetch did not parse yet (a job it failed on, one stored stale before): parsed now
+    closing = reparse(store, settings.phases, repo=summary.repo, on_progress=job.parse_progress, on_warning=warn_once)
+    summary.parsed = closing + (job.writer.parsed if job.writer is not None else 0)
+    if summary.parsed > closing:  # the parsing done while fetching, told once it is all done
+        job.parse_progress(summary.parsed, summary.parsed)
     summary.elapsed_s = time.monotonic() - began
     return summary

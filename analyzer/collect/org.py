@@ -240,7 +240,8 @@ def _fetch_one(
     repo, lock = claimed
     beat.repo = repo
     try:
-        result = fetch_locked(settings, store, repo=repo, token=token, on_warning=on_warning, **options)
+        result = fetch_locked(settings, store, repo=repo, token=token, on_warning=on_warning, parse_while_fetching=True,
+                              **options)  # fmt: skip
     except AuthError as exc:  # this worker's token is no good: leave the repository to the others
         work.release(repo)
         summary.stopped = exc

@@ -113,9 +113,14 @@ class Pool:
 class Writer(threading.Thread):
     """The one thread that writes to the store during a fetch."""
 
-    def __init__(self, store: Store, repo: str, logs: bool, release: Callable[[], None]) -> None:
+    def __init__(
+        self, store: Store, repo: str, logs: bool, release: Callable[[], None],
+        parse: Callable[[list[int]], int] | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(name="fetch-writer", daemon=True)
         self.store = store
+        self.parse = parse  # parses the jobs of a run once it is saved (``Crawl``'s ``parse``)
+        self.parsed = 0
         self.repo = repo
         self.logs = logs
         self.release = release
@@ -139,6 +144,18 @@ class Writer(threading.Thread):
                     self.error = exc
             if isinstance(item, RunWork) and item.track:
                 self.release()
+            if isinstance(item, RunWork) and item.jobs and self.parse is not None and self.error is None:
+                self._parse([job.job_id for job in item.jobs])
+
+    def _parse(self, job_ids: list[int]) -> None:
+        """Parse a saved run's jobs while the next runs are fetched, each job in its own transaction as
+        ``reparse`` does. Best effort: a job it fails on stays stale, and the fetch's closing
+        ``reparse`` (which parses every job still stale) meets the failure there, as without this."""
+        assert self.parse is not None
+        try:
+            self.parsed += self.parse(job_ids)
+        except Exception:  # left to the closing reparse, which reports it
+            return
 
     def _save(self, item: RunWork | PageDone | CachedAnswer | WorkflowFile | ContextFill) -> None:
         store = self.store

@@ -14,7 +14,9 @@ observations (``Store.save_analysis``: fetch, ingest, reparse) drops it in the s
 so it is never stale, only absent; the next analysis that reads the observations writes it again
 (that read costs what reading them did before; ``fetch`` and ``ingest`` stay free of pandas). Code
 that writes the observations table other than through ``save_analysis`` must drop it too. A cache
-written for other columns or by another schema version is ignored and rewritten.
+written for other columns or by another schema version is ignored and rewritten. Beside the
+analysis columns it keeps ``seq`` (``EXTRA``: the warehouse export's key), and a random ``token``
+per cache written: the same token, the same observations (the export skips them then).
 
 On PostgreSQL the cache is the same table (``bytea`` blobs), in the order the observations were
 read; it is written under table locks (``Connection.lock_observations``) that keep the writers, who
@@ -25,17 +27,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from analyzer.records import iso
 
-FORMAT = 1  # of the blobs below; a cache written in another format is rebuilt
+if TYPE_CHECKING:  # pandas is imported where a frame is made: the export reads the cache without it
+    import pandas as pd
+
+# The observations frame's columns (``frame.observations_frame``), which the cache keeps.
+OBSERVATION_COLUMNS = (
+    "scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt", "job_id",
+    "started_at", "duration_s", "outcome", "censored", "limit_s", "runner", "silence_s", "gap_s",
+)
+FORMAT = 2  # of the blobs below; a cache written in another format is rebuilt (2: with ``seq``, a token)
 _META = "_meta"
-_STAMP_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+EXTRA = ("seq",)  # kept beside the analysis columns (for the warehouse export), not read into their frames
 _ISO_LENGTH = 27  # ``iso``: 2026-03-02T10:11:12.123456Z, so text order is time order
 
 
@@ -45,12 +55,15 @@ def drop(conn: sqlite3.Connection) -> None:
 
 
 def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...], schema: int) -> bool:
-    """Keep ``frame`` (every observation, in table order) as the cache; False when a column cannot be
-    kept exactly (then there is no cache and reads go to SQL). Inside the caller's transaction, the
-    one ``frame`` was read in."""
+    """Keep ``frame`` (every observation, in table order: ``columns`` and ``EXTRA``) as the cache; False
+    when a column cannot be kept exactly (then there is no cache and reads go to SQL). Inside the
+    caller's transaction, the one ``frame`` was read in. Each cache gets a new random ``token``: the
+    same token later means the same observations (every write to them drops the cache)."""
+    import pandas as pd
+
     blobs: list[tuple[str, bytes]] = []
     kinds: dict[str, str] = {}
-    for name in columns:
+    for name in (*columns, *EXTRA):
         series = frame[name]
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             kinds[name] = "stamp"
@@ -74,7 +87,8 @@ def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...
         else:
             return False
     meta = {"format": FORMAT, "schema": schema, "rows": len(frame), "columns": [[n, kinds[n]] for n in columns],
-            "time_order": _times_in_text_order(conn)}  # fmt: skip
+            "extra": [[n, kinds[n]] for n in EXTRA], "time_order": _times_in_text_order(conn),
+            "token": uuid.uuid4().hex}  # fmt: skip
     drop(conn)
     conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
     return True
@@ -111,6 +125,30 @@ def newest(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, repo
     if not stamps.size:
         return True, None
     return True, _utc(int(stamps.max()))
+
+
+def token(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> str | None:
+    """The cache's token (see ``write``), None without a usable cache."""
+    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
+    if row is None:
+        return None
+    meta = json.loads(row[0])
+    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
+        return None
+    return str(meta["token"])
+
+
+def everything(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+    """(the cache's meta, with ``kinds``: column -> how it is kept, ``EXTRA`` included; every blob by
+    name), or None without a usable cache: the raw cache, for the warehouse export."""
+    rows = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM observation_columns")}
+    if _META not in rows:
+        return None
+    meta = json.loads(rows.pop(_META))
+    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
+        return None
+    meta["kinds"] = dict([*meta["columns"], *meta["extra"]])
+    return meta, rows
 
 
 def _blobs(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, names: tuple[str, ...]) -> dict[str, bytes] | None:
@@ -169,6 +207,8 @@ def repos(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> li
 
 
 def _utc(nanoseconds: int) -> datetime:
+    import pandas as pd
+
     return pd.Timestamp(nanoseconds, unit="ns", tz="UTC").to_pydatetime()
 
 
@@ -183,6 +223,8 @@ def read(
 ) -> pd.DataFrame | None:
     """The observations of ``repo`` started in [since, until) from the cache, or None when it cannot
     give them (absent, written for other columns or schema, or times it cannot cut exactly)."""
+    import pandas as pd
+
     row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
     if row is None:
         return None

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analyzer.store.columns import OBSERVATION_COLUMNS as OBSERVATION_COLUMNS  # (defined beside the cache: no pandas)
 from analyzer.store.filters import filters
 
 
@@ -31,14 +32,17 @@ def observations_frame(
     branch: str | None = None,
     event: str | None = None,
     dialect: str = "sqlite",
+    columns: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes. ``conn`` is a
-    ``sqlite3.Connection`` or a ``PgConnection`` (``dialect`` "postgresql")."""
+    ``sqlite3.Connection`` or a ``PgConnection`` (``dialect`` "postgresql"). ``columns``: the frame's
+    columns, ``OBSERVATION_COLUMNS`` unless asked for more (the columns cache also keeps ``seq``)."""
+    columns = columns or OBSERVATION_COLUMNS
     where, args = filters(repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event)
     known = {name: value for name, value in (("repo", repo), ("workflow", workflow)) if value}
-    frame = read_observation_columns(conn, where, args, known, dialect=dialect)
+    frame = read_observation_columns(conn, where, args, known, dialect=dialect, columns=columns)
     if frame is None:  # a value the fast path cannot carry: row by row
-        sql = f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM observations{where}"
+        sql = f"SELECT {', '.join(columns)} FROM observations{where}"
         frame = read_frame(conn, sql, args, dialect=dialect)
         if dialect != "sqlite":
             for name in ("duration_s", "limit_s"):
@@ -62,12 +66,8 @@ def read_frame(conn: Any, sql: str, args: tuple[Any, ...] = (), *, dialect: str 
     return pd.DataFrame.from_records(cursor.fetchall(), columns=[d[0] for d in cursor.description])
 
 
-OBSERVATION_COLUMNS = (
-    "scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt", "job_id",
-    "started_at", "duration_s", "outcome", "censored", "limit_s", "runner", "silence_s", "gap_s",
-)
 _TEXT_COLUMNS = frozenset({"scope", "repo", "workflow", "job", "step", "phase", "outcome", "runner"})
-_INT_COLUMNS = frozenset({"step_number", "run_id", "run_attempt", "job_id", "censored"})
+_INT_COLUMNS = frozenset({"step_number", "run_id", "run_attempt", "job_id", "censored", "seq"})
 _NULLABLE = frozenset({"step", "step_number", "phase", "started_at", "limit_s", "runner", "silence_s", "gap_s"})  # the others: NOT NULL
 _SEP = "\x1f"  # joins text values; a value containing it sends the read down the row-by-row path
 _NULL = "\x00"  # stands for NULL in joined text
@@ -83,7 +83,8 @@ def _text_column(values: np.ndarray[Any, np.dtype[np.object_]]) -> pd.Series:
 
 
 def read_observation_columns(
-    conn: Any, where: str, args: tuple[Any, ...], known: dict[str, str], *, dialect: str = "sqlite"
+    conn: Any, where: str, args: tuple[Any, ...], known: dict[str, str], *, dialect: str = "sqlite",
+    columns: tuple[str, ...] | None = None,
 ) -> pd.DataFrame | None:
     """The observations frame read column by column: one scan, one ``group_concat`` per column.
 
@@ -99,28 +100,29 @@ def read_observation_columns(
     PostgreSQL does the same with ``string_agg``: its ``float8::text`` is the shortest text that
     round-trips, and its text cannot hold NUL, so NULL is marked by U+001E there.
     """
+    names = columns or OBSERVATION_COLUMNS
     exprs: list[str] = []
     null_mark = _NULL if dialect == "sqlite" else _PG_NULL
-    for name in OBSERVATION_COLUMNS:
+    for name in names:
         exprs += _column_aggregate(name, known, dialect)
     sql = f"SELECT count(*), {', '.join(exprs)} FROM observations{where}"
     try:
-        row = conn.execute(sql, args).fetchone() if dialect == "sqlite" else _pg_halves(conn, sql, where, args)
+        row = conn.execute(sql, args).fetchone() if dialect == "sqlite" else _pg_halves(conn, sql, where, args, names)
     except sqlite3.DataError:  # a joined column longer than SQLite's string limit (1 GB by default)
         return None
     n = int(row[0])
     if n == 0:
         return None
-    columns: dict[str, Any] = {}
-    for i, name in enumerate(OBSERVATION_COLUMNS):
+    out: dict[str, Any] = {}
+    for i, name in enumerate(names):
         text, nulls = row[1 + 2 * i], int(row[2 + 2 * i])
         if name in known:
-            columns[name] = _text_column(np.full(n, known[name], dtype=object))
+            out[name] = _text_column(np.full(n, known[name], dtype=object))
         elif name == "started_at":
             stamps = _parse_stamps(text, n, nulls)
             if stamps is None:
                 return None
-            columns[name] = stamps
+            out[name] = stamps
         elif name in _TEXT_COLUMNS:
             values = np.array(text.split(_SEP), dtype=object)
             if values.size != n:
@@ -130,19 +132,19 @@ def read_observation_columns(
             if (int((codes == null_code[0]).sum()) if null_code else 0) != nulls:
                 return None
             shared = np.array([None if u == null_mark else u for u in uniques], dtype=object)
-            columns[name] = _text_column(shared.take(codes))
+            out[name] = _text_column(shared.take(codes))
         elif nulls == n:  # as pandas reads a column of NULLs: None objects
-            columns[name] = np.full(n, None, dtype=object)
+            out[name] = np.full(n, None, dtype=object)
         else:
             integer = name in _INT_COLUMNS and nulls == 0
             numbers = np.fromstring(text, dtype=np.int64 if integer else np.float64, sep=",")
             if numbers.size != n:
                 return None
-            columns[name] = numbers
-    return pd.DataFrame(columns, columns=list(OBSERVATION_COLUMNS), copy=False)  # no copy: no consolidation
+            out[name] = numbers
+    return pd.DataFrame(out, columns=list(names), copy=False)  # no copy: no consolidation
 
 
-def _pg_halves(conn: Any, sql: str, where: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+def _pg_halves(conn: Any, sql: str, where: str, args: tuple[Any, ...], names: tuple[str, ...]) -> tuple[Any, ...]:
     """PostgreSQL's row of ``sql`` (``count(*)``, then per column its joined text and NULL count), read as
     two halves of the job ids at once, on this connection and a sibling sharing its snapshot: the
     server joins 16 columns of 10⁶ rows in one backend process for seconds, and a second one halves
@@ -172,7 +174,7 @@ def _pg_halves(conn: Any, sql: str, where: str, args: tuple[Any, ...]) -> tuple[
     finally:
         conn.execute("COMMIT")
     out: list[Any] = [sum(int(r[0]) for r in rows)]
-    for i, name in enumerate(OBSERVATION_COLUMNS):
+    for i, name in enumerate(names):
         sep = _SEP if name in _TEXT_COLUMNS or name == "started_at" else ","
         texts = [r[1 + 2 * i] for r in rows if int(r[0]) and r[1 + 2 * i] is not None]
         out += [sep.join(texts) if texts else None, sum(int(r[2 + 2 * i] or 0) for r in rows)]

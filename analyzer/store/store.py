@@ -62,6 +62,8 @@ _COLUMNS = {
     "incidents": ("job_id", "repo", "workflow", "run_id", "run_attempt", "job", "step_number", "step", "phase", "kind",
                   "limit_s", "evidence", "occurred_at", "silence_s", "last_output"),
 }  # fmt: skip
+# The observations' columns in a warehouse export (``Store.export_columns``, ``Store.observation_cache``).
+EXPORT_OBSERVATIONS = ("job_id", "seq", *_COLUMNS["observations"])
 _BATCH = 500  # values bound in one IN (...): well below every backend's limit
 _DERIVED = frozenset({"queued_s"})  # saved from a record's property, not given back to its constructor
 # An incident's job context: the job's queue time and runner, the run attempt's actor, commit, event, branch.
@@ -91,6 +93,21 @@ class ExportColumns:
     null_mark: str
 
     SEP: ClassVar[str] = "\x1f"
+
+
+@dataclass(frozen=True, slots=True)
+class CachedColumns:
+    """The observations' columns cache as kept (``Store.observation_cache``, ``store/columns.py``):
+    ``rows`` rows in table order; ``kinds``: each column's form ("text": int32 codes (-1 NULL) in
+    ``blobs[name]`` into the JSON list ``blobs[name + ':values']``; "stamp": int64 nanoseconds UTC, NULL
+    the smallest int64; "none": all NULL; else a numpy dtype, NaN for NULL in floats); ``token`` names
+    this state of the observations; ``time_order``: every start time stored in ``iso``'s form."""
+
+    rows: int
+    kinds: dict[str, str]
+    blobs: dict[str, bytes]
+    token: str
+    time_order: bool
 
 
 class Store(FetchBookkeeping):
@@ -381,7 +398,9 @@ class Store(FetchBookkeeping):
         try:
             with self.transaction():  # read and written under one lock: no write slips in between
                 self.lock_observations()
-                everything = observations_frame(self.conn, dialect=self.dialect)
+                everything = observations_frame(
+                    self.conn, dialect=self.dialect, columns=(*OBSERVATION_COLUMNS, *columns.EXTRA)
+                )
                 return not everything.empty and columns.write(
                     self.conn, everything, OBSERVATION_COLUMNS, SCHEMA_VERSION
                 )
@@ -389,6 +408,35 @@ class Store(FetchBookkeeping):
             if not is_database_error(exc):
                 raise
             return False
+
+    def observation_cache_token(self) -> str | None:
+        """The token of the observations' columns cache (``columns.write``: the same token, the same
+        observations), the cache written first where it is missing; None where it cannot be kept."""
+        from analyzer.store import columns
+        from analyzer.store.columns import OBSERVATION_COLUMNS
+
+        found = self._from_cache(lambda: columns.token(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION))
+        if found is None and self.refresh_observation_columns():
+            found = self._from_cache(lambda: columns.token(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION))
+        return found
+
+    def observation_cache(self) -> CachedColumns | None:
+        """The observations' columns cache as it is kept (``CachedColumns``), read in one snapshot and
+        written first where it is missing; None where there is none (no observations, a value it
+        cannot carry, a store that cannot be written)."""
+        from analyzer.store import columns
+        from analyzer.store.columns import OBSERVATION_COLUMNS
+
+        def read() -> tuple[dict[str, Any], dict[str, bytes]] | None:
+            return self._from_cache(lambda: columns.everything(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION))
+
+        found = read()
+        if found is None and self.refresh_observation_columns():
+            found = read()
+        if found is None:
+            return None
+        meta, blobs = found
+        return CachedColumns(int(meta["rows"]), dict(meta["kinds"]), blobs, str(meta["token"]), bool(meta["time_order"]))
 
     def _from_cache(self, read: Callable[[], T]) -> T | None:
         """``read()`` of the columns cache in one snapshot; None when the store fails it."""
@@ -573,7 +621,7 @@ class Store(FetchBookkeeping):
             exprs = [f"s.{n}" for n in ["job_id", *_COLUMNS["steps"]]] + ["j.repo", "j.started_at"]
             source = "steps s JOIN jobs j ON j.job_id = s.job_id"
         elif table == "observations":
-            names = ["job_id", "seq", *_COLUMNS["observations"]]
+            names = list(EXPORT_OBSERVATIONS)
             exprs, source = list(names), table
         elif table in ("runs", "jobs", "incidents"):
             names = list(_COLUMNS[table])
