@@ -128,6 +128,23 @@ def test_verdicts_no_timeout_too_loose_insufficient() -> None:
     assert set(VERDICTS) == {"too_tight", "ok", "too_loose", "no_timeout", "insufficient_data", "not_settable"}
 
 
+def test_runs_stuck_at_the_limit_far_beyond_the_healthy_tail_are_named_not_raised_for() -> None:
+    """The demo's data-storage wait: healthy runs take about 13 s, and 2 of 183 runs (a deployment in
+    CrashLoopBackOff) sat at the 120 s limit. Raising the limit would not save them: the limit stays
+    `ok`, rated by the healthy runs' tail, and a note says why a limit that stopped runs rates near 0."""
+    frame = unit_history(lognormal(13, 0.5), 183, seed=3)
+    stuck = frame.index[[40, 140]]
+    frame.loc[stuck, ["duration_s", "outcome", "censored", "limit_s"]] = [120.0, "timeout", True, 120.0]
+    rec = only(frame, current=120.0)
+    assert rec.verdict == "ok" and rec.recommended_timeout_s == 120.0  # type: ignore[attr-defined]
+    assert rec.false_timeout_rate_current < 0.01  # type: ignore[attr-defined]
+    note = [n for n in rec.notes if "lasted to the limit in force" in n]  # type: ignore[attr-defined]
+    assert len(note) == 1 and note[0].startswith("2 run(s)"), rec.notes  # type: ignore[attr-defined]
+    # healthy runs alone: no such note
+    clean = only(unit_history(lognormal(13, 0.5), 183, seed=3), current=120.0)
+    assert not any("lasted to the limit in force" in n for n in clean.notes)  # type: ignore[attr-defined]
+
+
 def test_limits_do_not_flap_week_to_week() -> None:
     """Applying each week's recommendation: the limit settles once and then stays, although the raw
     bound moves with every week's sample (hysteresis: a limit inside the band is kept)."""

@@ -330,6 +330,7 @@ def _notes(
     if tail is not None and tail.used:
         notes.append(f"beyond the data a {_family(tail.model)} tail (censored MLE, accepted by a tail KS test) "
                      f"extrapolates: {_few(u, row, context.model)}")  # fmt: skip
+    notes += _beyond_the_tail(u, row, context)
     for v in context.nesting.aliases.get(u, []):
         notes.append(f"measures the same span as {context.keys[v].phase!r}")
     if row["hung"]:
@@ -368,6 +369,25 @@ def _f(value: object) -> float | None:
 def _family(model: str) -> str:
     return {"lognormal": "log-normal", "weibull": "Weibull", "gpd": "generalized Pareto (peaks over threshold)",
             "mixture": "two-component log-normal mixture"}.get(model, model)  # fmt: skip
+
+
+def _beyond_the_tail(u: int, row: dict[Any, Any], context: _Context) -> list[str]:
+    """Runs that lasted to the limit in force where the accepted tail, which rates the limit, expects
+    almost none (at most a tenth of them at its interval's upper end): failures that never finish (a
+    deployment in CrashLoopBackOff), not slow healthy runs. The rate stays the tail's; the note says
+    why a limit that stopped runs is still rated near zero."""
+    now = context.rate_now
+    if not math.isfinite(row["now"]) or not str(now.label(u) or "").startswith("tail:"):
+        return []
+    limits = np.full(len(context.model.units_), np.nan)
+    limits[u] = row["now"]
+    reached = int(context.model.runs_reaching(limits)[u])
+    expected = float(now.hi[u]) * int(row["samples"])
+    if reached < 1 or not expected < 0.1 * reached:
+        return []
+    return [f"{reached} run(s) lasted to the limit in force, where the healthy runs' tail expects at most {expected:.2g}: "
+            "they look like failures that never finish, not slow runs (a higher limit would not save them); "
+            "look at them before raising it"]  # fmt: skip
 
 
 def _few(u: int, row: dict[Any, Any], model: DurationModel) -> str:
