@@ -336,3 +336,30 @@ def test_version_prints_package_and_store_schema(tmp_path: Path) -> None:
     assert result.stdout == f"we-advisor {version('we-advisor')} (store schema {SCHEMA_VERSION})\n"
     assert re.fullmatch(r"we-advisor \d+\.\d+\.\d+\S* \(store schema \d+\)\n", result.stdout)
     assert not (tmp_path / "never.db").exists()
+
+
+@pytest.mark.parametrize("args", [("--help",), ("export", "--help"), ("recommend", "--help")])
+def test_help_into_a_pipe_nobody_reads_ends_quietly(args: tuple[str, ...]) -> None:
+    """`we-advisor export --help | head -1`: the reader is gone; no "unexpected BrokenPipeError"."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # closed before anything is written: the first write fails with EPIPE
+    try:
+        done = subprocess.run([sys.executable, "-m", "analyzer", *args], stdout=write, stderr=subprocess.PIPE,
+                              timeout=120, check=False)  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.stderr.decode() == ""
+    assert done.returncode == 1  # click's exit for a closed pipe, as at the top level
+
+
+def test_a_closed_pipe_inside_a_command_is_left_to_click() -> None:
+    """A command's (or its --help's) output into a pipe whose reader left: click's own quiet exit, never
+    "error: unexpected BrokenPipeError" with the "report it" hint."""
+    from analyzer.cli.app import user_errors
+
+    with pytest.raises(BrokenPipeError), user_errors():
+        raise BrokenPipeError(32, "Broken pipe")

@@ -182,3 +182,13 @@ def test_a_file_in_the_way_is_refused(tmp_path: Path) -> None:
     assert code == 1
     assert err.splitlines()[0] == f"error: {tmp_path / 'taken'} is not a folder"
     assert err.splitlines()[1].startswith("hint: ")
+
+
+def test_a_file_where_a_parent_folder_should_be_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s.db").write_bytes(b"")
+    (tmp_path / "taken").write_text("x")
+    code, _, err = cli("export", str(tmp_path / "taken" / "sub"), "--store", str(tmp_path / "s.db"))
+    assert code == 1
+    assert err.splitlines()[0].startswith(f"error: cannot create the export folder {tmp_path / 'taken' / 'sub'}: ")
+    assert err.splitlines()[1].startswith("hint: ") and len(err.splitlines()) == 2
+    assert (tmp_path / "taken").read_text() == "x"

@@ -61,6 +61,8 @@ def user_errors() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, typer.TyperException):  # exit codes and usage errors: typer's to print
         raise
+    except BrokenPipeError:  # the reader stopped reading (`| head`): click ends quietly, as at the top level
+        raise
     except (Exception, KeyboardInterrupt) as exc:
         explained = explain(exc, verbose=_verbose[0])
         for line in explained.lines:

@@ -348,7 +348,11 @@ class ParquetExport:
         _pyarrow()
         if directory.exists() and not directory.is_dir():
             raise InputError(f"{directory} is not a folder", hint="pass a folder to export into (it is created if missing)")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file where a parent folder should be, no permission, a read-only disk
+            raise InputError(f"cannot create the export folder {directory}: {e.strerror or e}",
+                             hint="pass a folder you can write to (it is created if missing)") from None  # fmt: skip
         self.directory = directory
         self.schema_version = schema_version
         self.manifest_path = directory / MANIFEST
