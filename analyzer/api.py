@@ -308,15 +308,20 @@ def failures(
 
 def _failure_report(
     store: Store, repo: str | None, workflow: str | None, start: datetime | None, *, branch: str | None = None,
-    event: str | None = None,
+    event: str | None = None, hung: set[int] | None = None,
 ) -> FailureReport:  # fmt: skip
-    """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends)."""
+    """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends); hung
+    attempts (``hung``, else found as ``incidents`` finds them) as kind ``hang``, as everywhere else."""
+    from analyzer.model import as_hangs, hung_attempts
     from analyzer.model.failures import HISTORY, failure_report
 
     newest = store.newest_time(repo=repo)
     history = None if start is None or newest is None else min(start, newest - HISTORY)
     scope: dict[str, Any] = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
     found = store.load_incidents(since=history, **scope)
+    if hung is None and any(i.kind in TIMEOUT_KINDS for i in found):
+        hung = hung_attempts(store.observations_frame(since=history, **scope))
+    found = as_hangs(found, hung or set())
     excerpts = store.load_excerpts(since=history, **scope)
     attempts = store.load_attempts(since=start, **scope)
     return failure_report(found, excerpts, attempts, since=start, now=newest)
@@ -508,7 +513,7 @@ def report_inputs(
     )  # fmt: skip
     hung = hung_attempts(everything, fitted[0] if fitted else None)
     found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung)
-    failed = _failure_report(store, repo, None, start, branch=branch, event=event)
+    failed = _failure_report(store, repo, None, start, branch=branch, event=event, hung=hung)
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),

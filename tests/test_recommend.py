@@ -409,3 +409,21 @@ def test_demo_flags_the_tekton_wait(tmp_path: Path) -> None:
     assert 0.05 < killed_now < 0.2
     assert "Backtest: limits chosen on the runs before" in result.text and "jenkins-elastic" in result.text
     assert result.recommendations is not None
+
+
+def test_failures_tell_hangs_as_incidents_do(sample_store: Path) -> None:
+    """A timeout after a long silence is a ``hang`` in `failures`' signatures as in `incidents` (it was
+    the limit's kind there: tool_timeout, job_timeout …), and both count the same failed attempts."""
+    config = str(SAMPLE / "we-advisor.toml")
+    code, out, err = cli("failures", "--store", str(sample_store), "--config", config, "--format", "json")
+    assert code == 0, err
+    kinds: dict[str, int] = {}
+    for signature in json.loads(out)["signatures"]:
+        for kind, n in (signature.get("kinds") or {}).items():
+            kinds[kind] = kinds.get(kind, 0) + n
+    code, out, err = cli("incidents", "--store", str(sample_store), "--config", config, "--format", "json")
+    assert code == 0, err
+    found = json.loads(out)
+    told = [i["kind"] for i in (found if isinstance(found, list) else found["incidents"]) if i["kind"] != "cancelled"]
+    assert kinds.get("hang", 0) > 0 and "hang" in told
+    assert sum(kinds.values()) == len(told)
