@@ -120,8 +120,10 @@ def _parsed(
     """A history command's repository (``--repo``, else the config's), its jobs parsed with the rules in
     force. Without one, a command about ``units`` needs the store's observations to be of one repository:
     units of the same name in two repositories are different units. A ``workflow`` must be one the store has."""
-    ensure_parsed(store, settings, on_warning=on_warning)
     repo = repo or settings.repo
+    if repo is not None and (known := store.observed_repos()) and repo not in known:
+        raise InputError(f"no repository {repo!r} in the store",
+                         hint="repositories: " + ", ".join(known[:8]) + (", …" if len(known) > 8 else ""))  # fmt: skip
     if workflow is not None:
         names = store.workflow_names(repo)
         if workflow not in names:
@@ -140,6 +142,9 @@ def _parsed(
                 "repositories are not one unit",
                 hint=f"pass --repo OWNER/NAME (or set repo in we-advisor.toml): {shown}",
             )
+    again = ensure_parsed(store, settings, on_warning=on_warning)  # after the checks: bad input writes nothing
+    if again and on_warning is not None:  # another config's phase rules (or parser) made these rows: say so
+        on_warning(f"re-parsed {again} job(s) with the phase rules in force (they were parsed with other rules or an older parser)")
     return repo
 
 

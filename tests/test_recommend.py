@@ -427,3 +427,24 @@ def test_failures_tell_hangs_as_incidents_do(sample_store: Path) -> None:
     told = [i["kind"] for i in (found if isinstance(found, list) else found["incidents"]) if i["kind"] != "cancelled"]
     assert kinds.get("hang", 0) > 0 and "hang" in told
     assert sum(kinds.values()) == len(told)
+
+
+def test_a_repository_the_store_lacks_is_an_error_and_other_rules_are_said(sample_store: Path, tmp_path: Path) -> None:
+    """`--repo` with a typo: an error naming the store's repositories, not an empty answer. A command
+    run with other phase rules than the store's rows (here: no config) re-parses, and says so."""
+    import shutil
+
+    store = tmp_path / "copy.db"
+    shutil.copy(sample_store, store)
+    config = str(SAMPLE / "we-advisor.toml")
+    for command in ("stats", "recommend", "incidents", "failures"):
+        code, out, err = cli(command, "--store", str(store), "--config", config, "--repo", "nonexistent/x")
+        assert code == 1 and out == "", (command, err)
+        assert err.splitlines()[0] == "error: no repository 'nonexistent/x' in the store", command
+        assert err.splitlines()[1].startswith("hint: repositories: ") and len(err.splitlines()) == 2
+    code, _, err = cli("stats", "--store", str(store), "--config", config)
+    assert code == 0 and "re-parsed" not in err
+    code, _, err = cli("stats", "--store", str(store))  # the built-in rules: the preset's phases are gone
+    assert code == 0 and "warning: re-parsed " in err and " job(s) with the phase rules in force" in err
+    code, _, err = cli("stats", "--store", str(store))
+    assert code == 0 and "re-parsed" not in err  # once
