@@ -114,7 +114,7 @@ class Window:
     def line(self) -> str:
         """``window: last 30 days ending 2026-07-29: 6 of 251 jobs; --since 2019-03-02 for all``."""
         if self.total == 0:
-            return f"{self.what}: no observations in the store" + ("" if self.since is None else f" (--since {self.since})")
+            return f"{self.what}: no job observations in the store" + ("" if self.since is None else f" (--since {self.since})")
         end = self.end or self.newest
         ending = f" ending {end:%Y-%m-%d}" if end is not None else ""
         if self.start is None:

@@ -363,3 +363,11 @@ def test_a_closed_pipe_inside_a_command_is_left_to_click() -> None:
 
     with pytest.raises(BrokenPipeError), user_errors():
         raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_window_without_jobs_says_so_not_that_the_store_is_empty() -> None:
+    """A store of bootstrap events holds phases but no job: the window line must not say it is empty."""
+    from analyzer.window import Window
+
+    line = Window(start=None, end=None, since=None, days=30, jobs=0, total=0, oldest=None, newest=None).line()
+    assert line == "window: no job observations in the store"
