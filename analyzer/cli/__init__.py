@@ -142,7 +142,7 @@ def check(
     pr: opt.CheckPr, repo: opt.Repo = None, since: opt.Since = None,
     api_url: opt.ApiUrl = None, dry_run: opt.DryRun = False, branch: opt.Branch = None, event: opt.Event = None, store: opt.Store = DEFAULT_STORE, config: opt.Config = None,
 ) -> None:  # fmt: skip
-    """Weigh the timeouts a pull request changes against measured durations, in one comment on it (token: GITHUB_TOKEN).
+    """Weigh the timeouts a pull request changes against measured durations, in one comment on it (token: GITHUB_TOKEN or GH_TOKEN).
 
     Example: we-advisor check --repo jordigilh/kubernaut --pr 42 --dry-run
     """

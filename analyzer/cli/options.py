@@ -27,7 +27,7 @@ PATCH_HELP = (
     "config; the unified diff goes to stdout (recommendations then only to --output)."
 )
 QUANTILE_HELP = "Target quantile: at most 1 - q of healthy runs stopped (default 0.99)."
-SPLIT_HELP = "YYYY-MM-DD: choose limits before it, replay after (default: 14 days before the newest data)."
+SPLIT_HELP = "YYYY-MM-DD or Nd (N days before the newest data): choose limits before it, replay after (default: 14 days before the newest data, the middle of a shorter history)."
 MAX_WAIT_HELP = "Seconds to wait for a used-up rate limit; longer: stop, resume later."
 ORG_HELP = "Every repository of this organization (or user) with Actions; shared by all workers on the store."
 WORKERS_HELP = "Worker processes for --org/--repos-file (one token each from GITHUB_TOKENS, round robin)."
