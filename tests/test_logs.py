@@ -173,6 +173,9 @@ def test_job_name_from_garbage_is_none() -> None:
         ("2026-03-02T10:00:00.0000000Z \udc80\n", "not UTF-8 text"),
         ("just some text\nwith two lines\n", "does not look like a GitHub Actions job log"),
         ('{"message": "Not Found"}', "does not look like a GitHub Actions job log"),
+        # notes about logs that quote their markers (realdata's README.md and PROVENANCE.tsv were jobs)
+        ("# Logs\n- `##[group]` is standard; some logs contain raw `::group::` lines\n", "does not look like a GitHub Actions job log"),
+        ("file\tnote\nx.txt\t1182 lines, 18 ##[group], 0 ##[error]\n", "does not look like a GitHub Actions job log"),
     ],
 )
 def test_non_logs_raise_log_parse_error(data: bytes | str, message: str) -> None:
@@ -181,6 +184,12 @@ def test_non_logs_raise_log_parse_error(data: bytes | str, message: str) -> None
         parse_job_log(data)
     assert message in info.value.message
     assert info.value.hint
+
+
+def test_a_log_without_timestamps_is_known_by_its_markers_at_line_starts() -> None:
+    """A log copied without timestamps still reads: workflow commands begin its lines."""
+    parse_job_log("##[group]Run make test\nmake test\n##[endgroup]\nok\n")
+    parse_job_log("  ::group::Install\npip install .\n::endgroup::\n")
 
 
 def test_stray_nul_deep_in_a_log_is_text() -> None:

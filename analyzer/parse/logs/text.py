@@ -16,7 +16,11 @@ _HINT_NOT_LOG = "pass a job log as GitHub serves it (lines starting with 2024-01
 _TS_BODY = rb"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z(?: |(?=[\r\n])|\Z)"
 TS_RE = re.compile(rb"(?:\xef\xbb\xbf)?" + _TS_BODY)
 TS_NL_RE = re.compile(rb"\n(?:\xef\xbb\xbf)?" + _TS_BODY)
-_MARKER_ANY_RE = re.compile(rb"##\[(?:group|endgroup|error|warning|notice|section|command|debug)\]|::(?:end)?group::")
+# a workflow command at the start of a line (a log without timestamps); one quoted inside prose (a
+# README, a TSV of notes about logs) does not make a log
+_MARKER_ANY_RE = re.compile(
+    rb"(?m)^(?:\xef\xbb\xbf)?[ \t]*(?:##\[(?:group|endgroup|error|warning|notice|section|command|debug)\]|::(?:end)?group::)"
+)
 
 _ANSI_RE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_]|)")
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
