@@ -538,14 +538,15 @@ class Store(FetchBookkeeping):
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
         sql = ("SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
-               f"LEFT JOIN incidents i ON i.job_id = j.job_id WHERE j.run_id IN (SELECT run_id FROM jobs{where})")  # fmt: skip
+               "LEFT JOIN incidents i ON i.job_id = j.job_id WHERE ")  # fmt: skip
         order = " ORDER BY j.run_id, j.run_attempt, j.job_id"
         if run_ids is None:
-            batches = [(sql + order, args)]
-        else:  # a few runs of many (those a limit stopped): in ascending batches, so in order still
-            wanted = sorted(set(run_ids))
+            batches = [(f"{sql}j.run_id IN (SELECT run_id FROM jobs{where}){order}", args)]
+        else:  # a few runs of many (those a limit stopped): those in the window (one scan), in ascending batches
+            window = {int(r[0]) for r in self.conn.execute(f"SELECT DISTINCT run_id FROM jobs{where}", args)}
+            wanted = sorted(set(run_ids) & window)
             batches = [
-                (f"{sql} AND j.run_id IN ({','.join('?' * len(chunk))}){order}", (*args, *chunk))
+                (f"{sql}j.run_id IN ({','.join('?' * len(chunk))}){order}", tuple(chunk))
                 for chunk in (wanted[k : k + _BATCH] for k in range(0, len(wanted), _BATCH))
             ]
         return [
