@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from analyzer.model.rates import KM_SUPPORT
     from analyzer.model.relabel import as_hangs, hung_attempts
     from analyzer.model.runners import RunnerQuantileModel
-    from analyzer.model.stats import STATS_QUANTILES, UnitStats, unit_stats, with_queue
+    from analyzer.model.stats import STATS_COLUMNS, STATS_QUANTILES, UnitStats, unit_stats, with_queue
     from analyzer.model.tails import TAIL_MODELS, Tails
     from analyzer.model.units import UNIT_COLUMNS, keys_of, measured, unit_codes, usable
 
@@ -39,6 +39,7 @@ _MODULES = {
     "as_hangs": "analyzer.model.relabel",
     "hung_attempts": "analyzer.model.relabel",
     "RunnerQuantileModel": "analyzer.model.runners",
+    "STATS_COLUMNS": "analyzer.model.stats",
     "STATS_QUANTILES": "analyzer.model.stats",
     "UnitStats": "analyzer.model.stats",
     "unit_stats": "analyzer.model.stats",
@@ -64,6 +65,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "KM_SUPPORT",
+    "STATS_COLUMNS",
     "STATS_QUANTILES",
     "TAIL_MODELS",
     "UNIT_COLUMNS",

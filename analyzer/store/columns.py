@@ -220,9 +220,11 @@ def read(
     repo: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> pd.DataFrame | None:
     """The observations of ``repo`` started in [since, until) from the cache, or None when it cannot
-    give them (absent, written for other columns or schema, or times it cannot cut exactly)."""
+    give them (absent, written for other columns or schema, or times it cannot cut exactly). ``only``:
+    the frame's columns, some of ``columns`` (all of them by default)."""
     import pandas as pd
 
     row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
@@ -264,7 +266,8 @@ def read(
     del keep
     count = n if rows is None else len(rows)
     out: dict[str, Any] = {}
-    for name in columns:
+    wanted = [name for name in columns if only is None or name in only]
+    for name in wanted:
         kind = kinds[name]
         if kind == "none":
             out[name] = np.full(count, None, dtype=object)
@@ -279,7 +282,7 @@ def read(
             out[name] = pd.Series(shared.take(data), dtype=object, copy=False)
         else:
             out[name] = data
-    return pd.DataFrame(out, columns=list(columns), copy=False)
+    return pd.DataFrame(out, columns=wanted, copy=False)
 
 
 def _nanoseconds(value: datetime) -> int:

@@ -369,24 +369,31 @@ class Store(FetchBookkeeping):
         until: datetime | None = None,
         branch: str | None = None,
         event: str | None = None,
+        only: tuple[str, ...] | None = None,
     ) -> pd.DataFrame:
         """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
         ``event`` keep the runs with that head branch and event. From their columns' cache (``columns``;
-        built here when missing) unless a workflow, branch or event is asked for, else read."""
+        built here when missing) unless a workflow, branch or event is asked for, else read. ``only``: some
+        of ``OBSERVATION_COLUMNS`` (in their order), for a command that needs no more (less memory)."""
         from analyzer.store import columns  # pandas only for the commands that analyse
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
+
+        if only is not None and [c for c in OBSERVATION_COLUMNS if c in only] != list(only):
+            raise ValueError(f"not observation columns in their order: {only}")
 
         if workflow is None and branch is None and event is None:
             if not self._from_cache(lambda: columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)):
                 self.refresh_observation_columns()
             cached = self._from_cache(  # (None too where a blob is past the connection's length limit: SQL)
-                lambda: columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+                lambda: columns.read(
+                    self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until, only=only
+                )
             )
             if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
                 return cached
         return observations_frame(
             self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
-            dialect=self.dialect,
+            dialect=self.dialect, columns=only,
         )
 
     def refresh_observation_columns(self) -> bool:
