@@ -260,9 +260,8 @@ def stats(
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
     start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
-    rows = unit_stats(  # the columns it reads only (less memory), and the frame let go before the jobs are read
-        store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event, only=STATS_COLUMNS)
-    )
+    rows = unit_stats(store.observations_frame(  # the columns it reads only, text as codes: less memory
+        repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event, only=STATS_COLUMNS, codes=True))
     waiting = store.waiting_runs(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
     if waiting and on_warning is not None:
         on_warning(f"{waiting} run(s) were still waiting for a runner when last fetched: not in the queue times yet")

@@ -265,7 +265,8 @@ def _newest(store: object, repo: object) -> object:
 
 def test_a_frame_of_some_columns_is_those_columns_of_the_whole_frame(tmp_path: Path) -> None:
     """``observations_frame(only=…)`` (what ``stats`` reads) gives exactly those columns of the whole frame,
-    from the columns cache, the one-scan read and the row-by-row read alike, and the same stats."""
+    from the columns cache, the one-scan read and the row-by-row read alike, and the same stats; with
+    ``codes`` (text as categoricals from the cache) the same values and the same stats."""
     import pandas as pd
 
     from analyzer.model import STATS_COLUMNS, unit_stats
@@ -282,6 +283,14 @@ def test_a_frame_of_some_columns_is_those_columns_of_the_whole_frame(tmp_path: P
             assert list(some.columns) == list(STATS_COLUMNS)
             pd.testing.assert_frame_equal(some, whole[list(STATS_COLUMNS)])
             assert unit_stats(some) == unit_stats(whole)
+            coded = store.observations_frame(**kwargs, only=STATS_COLUMNS, codes=True)  # text as categoricals (the cache)
+            for name in STATS_COLUMNS:
+                if isinstance(coded[name].dtype, pd.CategoricalDtype):
+                    assert list(coded[name].astype(object).where(coded[name].notna(), None)) == list(some[name])
+                else:
+                    pd.testing.assert_series_equal(coded[name], some[name])
+            assert kwargs.get("workflow") or (coded["step"].dtype == "category")
+            assert unit_stats(coded) == unit_stats(whole)
         store.conn.execute("UPDATE observations SET step = 'Run\x1fsplit' WHERE job_id % 5 = 0 AND seq = 2")
         store.conn.execute("DELETE FROM observation_columns")
         whole = store.observations_frame(workflow="Unit tests")  # row by row: a separator inside text

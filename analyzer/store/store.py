@@ -370,11 +370,13 @@ class Store(FetchBookkeeping):
         branch: str | None = None,
         event: str | None = None,
         only: tuple[str, ...] | None = None,
+        codes: bool = False,
     ) -> pd.DataFrame:
         """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
         ``event`` keep the runs with that head branch and event. From their columns' cache (``columns``;
         built here when missing) unless a workflow, branch or event is asked for, else read. ``only``: some
-        of ``OBSERVATION_COLUMNS`` (in their order), for a command that needs no more (less memory)."""
+        of ``OBSERVATION_COLUMNS`` (in their order), for a command that needs no more (less memory); ``codes``:
+        text as ``pd.Categorical`` where the cache gives it (for code that reads either, as ``model.units``)."""
         from analyzer.store import columns  # pandas only for the commands that analyse
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
@@ -386,7 +388,8 @@ class Store(FetchBookkeeping):
                 self.refresh_observation_columns()
             cached = self._from_cache(  # (None too where a blob is past the connection's length limit: SQL)
                 lambda: columns.read(
-                    self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until, only=only
+                    self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until, only=only,
+                    codes=codes,
                 )
             )
             if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
