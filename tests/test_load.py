@@ -300,6 +300,28 @@ def test_a_frame_of_some_columns_is_those_columns_of_the_whole_frame(tmp_path: P
             store.observations_frame(only=("job", "scope"))
 
 
+def test_the_attempts_of_some_runs_are_those_of_the_window(tmp_path: Path) -> None:
+    """``load_attempts(run_ids=…)`` (in batches of ``_BATCH`` runs) gives exactly the attempts of those runs
+    among the window's, in the same order: runs outside the window or unknown are left out."""
+    from datetime import UTC, datetime
+
+    from analyzer.store import Store
+    from analyzer.store.store import _BATCH
+
+    path = tmp_path / "s.db"
+    write_store(path, 3000)
+    since = datetime(2026, 11, 10, tzinfo=UTC)
+    with Store(path, create=False) as store:
+        everything = store.load_attempts()
+        ids = [*sorted({a.run_id for a in everything})[::2], -5, 10**15]  # every other run, and two unknown
+        assert len(ids) > 2 * _BATCH
+        for kwargs in [{}, {"since": since}, {"repo": "acme/monorepo", "since": since}, {"workflow": "Lint", "since": since}]:
+            window = store.load_attempts(**kwargs)
+            wanted = set(ids)
+            assert store.load_attempts(**kwargs, run_ids=ids) == [a for a in window if a.run_id in wanted]
+            assert 0 < len([a for a in window if a.run_id in wanted]) < len(window)
+
+
 def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path: Path) -> None:
     """A joined column past SQLite's length limit (1 GB by default: ~40M rows) falls back, same frame."""
     import pandas as pd

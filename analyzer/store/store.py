@@ -552,11 +552,12 @@ class Store(FetchBookkeeping):
         order = " ORDER BY j.run_id, j.run_attempt, j.job_id"
         if run_ids is None:
             batches = [(f"{sql}j.run_id IN (SELECT run_id FROM jobs{where}){order}", args)]
-        else:  # a few runs of many (those a limit stopped): those in the window (one scan), in ascending batches
-            window = {int(r[0]) for r in self.conn.execute(f"SELECT DISTINCT run_id FROM jobs{where}", args)}
-            wanted = sorted(set(run_ids) & window)
+        else:  # a few runs of many (those a limit stopped): in ascending batches, so in order still; the window's
+            # subquery asks for the batch's runs only (through the run index), not for every run of the window again
+            wanted = sorted(set(run_ids))
+            inside = f"{where}{' AND' if where else ' WHERE'} run_id IN "
             batches = [
-                (f"{sql}j.run_id IN ({','.join('?' * len(chunk))}){order}", tuple(chunk))
+                (f"{sql}j.run_id IN (SELECT run_id FROM jobs{inside}({','.join('?' * len(chunk))})){order}", (*args, *chunk))
                 for chunk in (wanted[k : k + _BATCH] for k in range(0, len(wanted), _BATCH))
             ]
         return [
