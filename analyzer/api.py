@@ -260,14 +260,13 @@ def stats(
 ) -> list[UnitStats]:  # fmt: skip
     """``we-advisor stats``: duration percentiles per unit in the window, queue times per job; ``branch``
     and ``event`` keep the runs with that head branch and event."""
-    from analyzer.model import queue_stats, unit_stats, with_queue
+    from analyzer.model import STATS_COLUMNS, queue_stats, unit_stats, with_queue
 
     repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
     _context_filters(store, repo, branch, event)
     start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
-    rows = unit_stats(
-        store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
-    )
+    rows = unit_stats(store.observations_frame(  # the columns it reads only, text as codes: less memory
+        repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event, only=STATS_COLUMNS, codes=True))
     waiting = store.waiting_runs(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
     if waiting and on_warning is not None:
         on_warning(f"{waiting} run(s) were still waiting for a runner when last fetched: not in the queue times yet")

@@ -263,6 +263,65 @@ def _newest(store: object, repo: object) -> object:
     return parse_iso(row[0])
 
 
+def test_a_frame_of_some_columns_is_those_columns_of_the_whole_frame(tmp_path: Path) -> None:
+    """``observations_frame(only=…)`` (what ``stats`` reads) gives exactly those columns of the whole frame,
+    from the columns cache, the one-scan read and the row-by-row read alike, and the same stats; with
+    ``codes`` (text as categoricals from the cache) the same values and the same stats."""
+    import pandas as pd
+
+    from analyzer.model import STATS_COLUMNS, unit_stats
+    from analyzer.store import Store
+
+    path = tmp_path / "s.db"
+    write_store(path, 300)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE observations SET started_at = NULL WHERE job_id % 11 = 0 AND seq = 1")
+    with Store(path, create=False) as store:
+        for kwargs in [{}, {"repo": "acme/monorepo"}, {"workflow": "Lint"}]:  # the cache, then SQL (a workflow)
+            whole = store.observations_frame(**kwargs)
+            some = store.observations_frame(**kwargs, only=STATS_COLUMNS)
+            assert list(some.columns) == list(STATS_COLUMNS)
+            pd.testing.assert_frame_equal(some, whole[list(STATS_COLUMNS)])
+            assert unit_stats(some) == unit_stats(whole)
+            coded = store.observations_frame(**kwargs, only=STATS_COLUMNS, codes=True)  # text as categoricals (the cache)
+            for name in STATS_COLUMNS:
+                if isinstance(coded[name].dtype, pd.CategoricalDtype):
+                    assert list(coded[name].astype(object).where(coded[name].notna(), None)) == list(some[name])
+                else:
+                    pd.testing.assert_series_equal(coded[name], some[name])
+            assert kwargs.get("workflow") or (coded["step"].dtype == "category")
+            assert unit_stats(coded) == unit_stats(whole)
+        store.conn.execute("UPDATE observations SET step = 'Run\x1fsplit' WHERE job_id % 5 = 0 AND seq = 2")
+        store.conn.execute("DELETE FROM observation_columns")
+        whole = store.observations_frame(workflow="Unit tests")  # row by row: a separator inside text
+        some = store.observations_frame(workflow="Unit tests", only=STATS_COLUMNS)
+        pd.testing.assert_frame_equal(some, whole[list(STATS_COLUMNS)])
+        with pytest.raises(ValueError):
+            store.observations_frame(only=("job", "scope"))
+
+
+def test_the_attempts_of_some_runs_are_those_of_the_window(tmp_path: Path) -> None:
+    """``load_attempts(run_ids=…)`` (in batches of ``_BATCH`` runs) gives exactly the attempts of those runs
+    among the window's, in the same order: runs outside the window or unknown are left out."""
+    from datetime import UTC, datetime
+
+    from analyzer.store import Store
+    from analyzer.store.store import _BATCH
+
+    path = tmp_path / "s.db"
+    write_store(path, 3000)
+    since = datetime(2026, 11, 10, tzinfo=UTC)
+    with Store(path, create=False) as store:
+        everything = store.load_attempts()
+        ids = [*sorted({a.run_id for a in everything})[::2], -5, 10**15]  # every other run, and two unknown
+        assert len(ids) > 2 * _BATCH
+        for kwargs in [{}, {"since": since}, {"repo": "acme/monorepo", "since": since}, {"workflow": "Lint", "since": since}]:
+            window = store.load_attempts(**kwargs)
+            wanted = set(ids)
+            assert store.load_attempts(**kwargs, run_ids=ids) == [a for a in window if a.run_id in wanted]
+            assert 0 < len([a for a in window if a.run_id in wanted]) < len(window)
+
+
 def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path: Path) -> None:
     """A joined column past SQLite's length limit (1 GB by default: ~40M rows) falls back, same frame."""
     import pandas as pd

@@ -16,6 +16,10 @@ from analyzer.model.units import Rows, keys_of, unit_rows
 from analyzer.records import UnitKey
 
 STATS_QUANTILES = (0.5, 0.9, 0.95, 0.99)
+# The observation columns ``unit_stats`` reads (``Store.observations_frame(only=…)``): a third less memory at 10⁶ rows.
+STATS_COLUMNS = (
+    "scope", "workflow", "job", "step", "step_number", "phase", "job_id", "started_at", "duration_s", "outcome", "censored",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ def measured(frame: pd.DataFrame) -> NDArray[np.bool_]:
     """Per row: whether it measures a duration (every outcome but ``skipped``)."""
     if "outcome" not in frame:
         return np.ones(len(frame), dtype=bool)
-    return np.asarray(frame["outcome"].to_numpy() != "skipped", dtype=bool)
+    return np.asarray(_values(frame["outcome"]) != "skipped", dtype=bool)
 
 
 def usable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,8 +39,24 @@ def _none_if_nan(value: object) -> str | None:
 
 
 def _factorize(values: object) -> tuple[NDArray[np.int64], list[object]]:
+    """Codes (-1 for a missing value) and the values they stand for. Of a categorical column (the
+    columns cache's text, see ``Store.observations_frame``), its codes renumbered over the categories
+    in use: another numbering than ``pd.factorize``'s, the same partition (what units are made of)."""
+    if isinstance(values, pd.Categorical):
+        codes = np.asarray(values.codes, dtype=np.int64)
+        used = np.zeros(len(values.categories) + 1, dtype=bool)
+        used[codes + 1] = True
+        present = np.flatnonzero(used[1:])
+        renumber = np.full(len(values.categories) + 1, -1, dtype=np.int64)
+        renumber[present + 1] = np.arange(present.size, dtype=np.int64)
+        return renumber[codes + 1], [values.categories[int(i)] for i in present]
     codes, uniques = pd.factorize(values, use_na_sentinel=True)  # type: ignore[call-overload]
     return np.asarray(codes, dtype=np.int64), list(uniques)
+
+
+def _values(series: pd.Series) -> Any:
+    """A column's values: a ``pd.Categorical`` as it is (its codes are used), else a numpy array."""
+    return series.array if isinstance(series.dtype, pd.CategoricalDtype) else series.to_numpy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +105,12 @@ def unit_rows(frame: pd.DataFrame, window_days: float | None) -> Rows:
     position = np.flatnonzero(keep).astype(np.intp)
     everything = position.size == n
 
-    def column(name: str) -> NDArray[Any]:
-        values = frame[name].to_numpy()
+    def column(name: str) -> Any:
+        values = _values(frame[name])
         return values if everything else values[position]
 
     scope = column("scope")
-    is_job, is_phase = scope == "job", scope == "phase"
+    is_job, is_phase = np.asarray(scope == "job", dtype=bool), np.asarray(scope == "phase", dtype=bool)
     # the store knows three scopes; anything else counts as a step
     scope_code = np.where(is_job, 0, np.where(is_phase, 2, 1)).astype(np.int64)
     scope_names: list[object] = ["job", "step", "phase"]
@@ -105,7 +121,7 @@ def unit_rows(frame: pd.DataFrame, window_days: float | None) -> Rows:
         first = np.full(int(attempt.max()) + 1 if attempt.size else 0, 0, dtype=np.intp)
         first[attempt[::-1]] = np.arange(attempt.size, dtype=np.intp)[::-1]
         for name in per_attempt:
-            codes, uniques = _factorize(frame[name].to_numpy()[position[first]])
+            codes, uniques = _factorize(_values(frame[name])[position[first]])
             columns[name] = (codes[attempt], uniques)
     else:
         for name in per_attempt:

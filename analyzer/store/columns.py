@@ -220,9 +220,13 @@ def read(
     repo: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    only: tuple[str, ...] | None = None,
+    codes: bool = False,
 ) -> pd.DataFrame | None:
     """The observations of ``repo`` started in [since, until) from the cache, or None when it cannot
-    give them (absent, written for other columns or schema, or times it cannot cut exactly)."""
+    give them (absent, written for other columns or schema, or times it cannot cut exactly). ``only``:
+    the frame's columns, some of ``columns`` (all of them by default); ``codes``: text as categoricals
+    (the cache's codes and values: a byte a row, not an 8-byte object pointer)."""
     import pandas as pd
 
     row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
@@ -264,7 +268,8 @@ def read(
     del keep
     count = n if rows is None else len(rows)
     out: dict[str, Any] = {}
-    for name in columns:
+    wanted = [name for name in columns if only is None or name in only]
+    for name in wanted:
         kind = kinds[name]
         if kind == "none":
             out[name] = np.full(count, None, dtype=object)
@@ -273,13 +278,15 @@ def read(
         data = data.take(rows) if rows is not None else data.copy()  # writable, and the blob is let go
         if kind == "stamp":
             out[name] = pd.Series(data.view("datetime64[ns]")).dt.tz_localize("UTC")
+        elif kind == "text" and codes:
+            out[name] = pd.Categorical.from_codes(data, categories=json.loads(blob(f"{name}:values")))
         elif kind == "text":
             # one shared object per distinct value, None for NULL (code -1 takes the last slot)
             shared = np.array([*json.loads(blob(f"{name}:values")), None], dtype=object)
             out[name] = pd.Series(shared.take(data), dtype=object, copy=False)
         else:
             out[name] = data
-    return pd.DataFrame(out, columns=list(columns), copy=False)
+    return pd.DataFrame(out, columns=wanted, copy=False)
 
 
 def _nanoseconds(value: datetime) -> int:

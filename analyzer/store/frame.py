@@ -36,7 +36,8 @@ def observations_frame(
 ) -> pd.DataFrame:
     """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes. ``conn`` is a
     ``sqlite3.Connection`` or a ``PgConnection`` (``dialect`` "postgresql"). ``columns``: the frame's
-    columns, ``OBSERVATION_COLUMNS`` unless asked for more (the columns cache also keeps ``seq``)."""
+    columns, ``OBSERVATION_COLUMNS`` unless asked for more (the columns cache also keeps ``seq``) or
+    fewer."""
     columns = columns or OBSERVATION_COLUMNS
     where, args = filters(repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event)
     known = {name: value for name, value in (("repo", repo), ("workflow", workflow)) if value}
@@ -46,14 +47,17 @@ def observations_frame(
         frame = read_frame(conn, sql, args, dialect=dialect)
         if dialect != "sqlite":
             for name in ("duration_s", "limit_s"):
-                frame[name] = frame[name].astype("float64")
-        for name in _TEXT_COLUMNS:  # pandas 3 reads text as its ``str`` dtype, NaN for NULL
+                if name in frame:
+                    frame[name] = frame[name].astype("float64")
+        for name in _TEXT_COLUMNS.intersection(frame.columns):  # pandas 3 reads text as its ``str`` dtype, NaN for NULL
             values = frame[name].to_numpy(dtype=object, copy=True)
             values[pd.isna(values)] = None
             frame[name] = _text_column(values)
-        stamps = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
-        frame["started_at"] = stamps.astype(_STAMP_DTYPE)  # pandas 3 infers the unit (µs here)
-    frame["censored"] = frame["censored"].astype(bool)
+        if "started_at" in frame:
+            stamps = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+            frame["started_at"] = stamps.astype(_STAMP_DTYPE)  # pandas 3 infers the unit (µs here)
+    if "censored" in frame:
+        frame["censored"] = frame["censored"].astype(bool)
     return frame
 
 

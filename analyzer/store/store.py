@@ -369,24 +369,34 @@ class Store(FetchBookkeeping):
         until: datetime | None = None,
         branch: str | None = None,
         event: str | None = None,
+        only: tuple[str, ...] | None = None,
+        codes: bool = False,
     ) -> pd.DataFrame:
         """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes; ``branch`` and
         ``event`` keep the runs with that head branch and event. From their columns' cache (``columns``;
-        built here when missing) unless a workflow, branch or event is asked for, else read."""
+        built here when missing) unless a workflow, branch or event is asked for, else read. ``only``: some
+        of ``OBSERVATION_COLUMNS`` (in their order), for a command that needs no more (less memory); ``codes``:
+        text as ``pd.Categorical`` where the cache gives it (for code that reads either, as ``model.units``)."""
         from analyzer.store import columns  # pandas only for the commands that analyse
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
+
+        if only is not None and [c for c in OBSERVATION_COLUMNS if c in only] != list(only):
+            raise ValueError(f"not observation columns in their order: {only}")
 
         if workflow is None and branch is None and event is None:
             if not self._from_cache(lambda: columns.present(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)):
                 self.refresh_observation_columns()
             cached = self._from_cache(  # (None too where a blob is past the connection's length limit: SQL)
-                lambda: columns.read(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until)
+                lambda: columns.read(
+                    self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo=repo, since=since, until=until, only=only,
+                    codes=codes,
+                )
             )
             if cached is not None and len(cached):  # (none: SQL's empty frame, whose dtypes pandas infers)
                 return cached
         return observations_frame(
             self.conn, repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
-            dialect=self.dialect,
+            dialect=self.dialect, columns=only,
         )
 
     def refresh_observation_columns(self) -> bool:
@@ -538,14 +548,16 @@ class Store(FetchBookkeeping):
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
         sql = ("SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
-               f"LEFT JOIN incidents i ON i.job_id = j.job_id WHERE j.run_id IN (SELECT run_id FROM jobs{where})")  # fmt: skip
+               "LEFT JOIN incidents i ON i.job_id = j.job_id WHERE ")  # fmt: skip
         order = " ORDER BY j.run_id, j.run_attempt, j.job_id"
         if run_ids is None:
-            batches = [(sql + order, args)]
-        else:  # a few runs of many (those a limit stopped): in ascending batches, so in order still
+            batches = [(f"{sql}j.run_id IN (SELECT run_id FROM jobs{where}){order}", args)]
+        else:  # a few runs of many (those a limit stopped): in ascending batches, so in order still; the window's
+            # subquery asks for the batch's runs only (through the run index), not for every run of the window again
             wanted = sorted(set(run_ids))
+            inside = f"{where}{' AND' if where else ' WHERE'} run_id IN "
             batches = [
-                (f"{sql} AND j.run_id IN ({','.join('?' * len(chunk))}){order}", (*args, *chunk))
+                (f"{sql}j.run_id IN (SELECT run_id FROM jobs{inside}({','.join('?' * len(chunk))})){order}", (*args, *chunk))
                 for chunk in (wanted[k : k + _BATCH] for k in range(0, len(wanted), _BATCH))
             ]
         return [
