@@ -103,13 +103,23 @@ def _times_in_text_order(conn: sqlite3.Connection) -> bool:
     return int(row[0]) == 0
 
 
-def present(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
-    """Whether there is a cache of these columns, written by this schema and format."""
+def _usable(meta: dict[str, Any], columns: tuple[str, ...], schema: int) -> bool:
+    """Whether a cache's meta says it was written by this format and schema, for these columns."""
+    return bool(meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns))
+
+
+def _meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
+    """The cache's meta, or None when there is no usable cache (see ``_usable``)."""
     row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
     if row is None:
-        return False
-    meta = json.loads(row[0])
-    return bool(meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns))
+        return None
+    meta: dict[str, Any] = json.loads(row[0])
+    return meta if _usable(meta, columns, schema) else None
+
+
+def present(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
+    """Whether there is a cache of these columns, written by this schema and format."""
+    return _meta(conn, columns, schema) is not None
 
 
 def newest(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, repo: str | None) -> tuple[bool, datetime | None]:
@@ -129,13 +139,8 @@ def newest(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, repo
 
 def token(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> str | None:
     """The cache's token (see ``write``), None without a usable cache."""
-    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
-    if row is None:
-        return None
-    meta = json.loads(row[0])
-    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
-        return None
-    return str(meta["token"])
+    meta = _meta(conn, columns, schema)
+    return None if meta is None else str(meta["token"])
 
 
 def everything(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> tuple[dict[str, Any], dict[str, bytes]] | None:
@@ -145,7 +150,7 @@ def everything(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) 
     if _META not in rows:
         return None
     meta = json.loads(rows.pop(_META))
-    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
+    if not _usable(meta, columns, schema):
         return None
     meta["kinds"] = dict([*meta["columns"], *meta["extra"]])
     return meta, rows
@@ -153,11 +158,8 @@ def everything(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) 
 
 def _blobs(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, names: tuple[str, ...]) -> dict[str, bytes] | None:
     """Some of the cache's blobs, by name; None when there is no usable cache (see ``present``)."""
-    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
-    if row is None:
-        return None
-    meta = json.loads(row[0])
-    if not (meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)):
+    meta = _meta(conn, columns, schema)
+    if meta is None:
         return None
     if not meta["time_order"] or dict(meta["columns"]).get("scope") != "text" or dict(meta["columns"]).get("repo") != "text":
         return None
@@ -229,13 +231,10 @@ def read(
     (the cache's codes and values: a byte a row, not an 8-byte object pointer)."""
     import pandas as pd
 
-    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
-    if row is None:
+    meta = _meta(conn, columns, schema)
+    if meta is None:
         return None
-    meta = json.loads(row[0])
     kinds = dict(meta["columns"])
-    if meta["format"] != FORMAT or meta["schema"] != schema or list(kinds) != list(columns):
-        return None
     if (since is not None or until is not None) and not meta["time_order"]:
         return None
 
