@@ -638,3 +638,17 @@ def test_random_bytes_named_zip_fail_cleanly(data: bytes) -> None:
     """Anything in a file called .zip: an AdvisorError (or, if it happens to be a log, a job)."""
     assume(data[:2] != b"PK" or len(data) > 4)
     check_zip_ingest(b"PK\x05\x06" + data if data[:1] == b"\x00" else data)
+
+
+def test_a_zip_member_without_a_name_is_skipped_not_a_crash() -> None:
+    """Found by the mutation fuzz: a central-directory entry whose name is empty made the stdlib's
+    ``ZipInfo.is_dir()`` raise IndexError ("unexpected error"); the named log beside it is ingested."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("1_a.txt", "2026-01-05T10:00:00.0000000Z ##[group]Run make test\n2026-01-05T10:00:05.0000000Z ok\n")
+        archive.writestr(zipfile.ZipInfo(""), "y")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "logs.zip"
+        path.write_bytes(buffer.getvalue())
+        batch = ingest.read_file(path)
+    assert [job.name for job in batch.jobs] == ["a"]

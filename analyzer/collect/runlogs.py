@@ -87,7 +87,11 @@ def read_members(source: bytes | Path, *, what: str) -> list[tuple[PurePosixPath
     damaged, encrypted or oversized archive. ``ingest`` reads zips with it too."""
     try:
         with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
-            infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+            # a member without a name (a damaged directory entry) is neither a folder nor a log: ZipInfo.is_dir()
+            # itself fails on it (IndexError), so the names are looked at here
+            infos = [
+                i for i in archive.infolist() if i.filename and not i.filename.endswith("/") and not i.filename.startswith("__MACOSX/")
+            ]
             declared = sum(i.file_size for i in infos)
             if declared > MAX_ARCHIVE_BYTES or any(i.file_size > MAX_MEMBER_BYTES for i in infos):
                 raise InputError(
