@@ -101,6 +101,11 @@ class Faults:
     always_fail: tuple[str, ...] = ()  # path regexes that always answer 502
     unauthorized: bool = False  # every API request answers 401 (a revoked token)
     seed: int = 0
+    # Transient faults are transient: one request target (path and query; a blob by its path) draws at most this
+    # many random faults in the fake's lifetime, fewer than the client's 5 tries, so "everything retrievable
+    # arrives" holds for every draw order the threads make, not only for most. always_fail, 410s and the primary
+    # limit are not random and not capped.
+    max_faults_per_target: int = 3
 
 
 @dataclass
@@ -187,6 +192,7 @@ class FakeGitHub:
         self.overrides: dict[int, dict[str, Any]] = {}  # run id -> fields replaced in its latest attempt
         self.lock = threading.Lock()
         self.rng = random.Random(self.faults.seed)
+        self.fault_count: Counter[str] = Counter()  # random faults drawn per request target
         self.window_used = 0
         self.window_reset = time.time() + 3600
         self.primary_spent = False  # Faults.primary_once_after has struck
@@ -299,11 +305,16 @@ class FakeGitHub:
 
     # -- faults ----------------------------------------------------------------------------------
 
-    def _draw(self, rate: float) -> bool:
+    def _draw(self, rate: float, target: str) -> bool:
         if rate <= 0:
             return False
         with self.lock:
-            return self.rng.random() < rate
+            if self.fault_count[target] >= self.faults.max_faults_per_target:
+                return False
+            hit = self.rng.random() < rate
+            if hit:
+                self.fault_count[target] += 1
+            return hit
 
     def _rate_headers(self) -> dict[str, str]:
         limit = self.faults.primary_limit or self.rate_limit
@@ -405,7 +416,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     self.end_headers()
                     return
             self._finish_count(status, kind)
-            self._raw(status, raw, out, truncate=status == 200 and fake._draw(fake.faults.truncate_rate))
+            self._raw(status, raw, out, truncate=status == 200 and fake._draw(fake.faults.truncate_rate, self.path))
 
         def _finish_count(self, status: int, kind: str) -> None:
             with fake.lock:
@@ -437,10 +448,10 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             with fake.lock:
                 fake.stats.api += 1
-            if fake._draw(faults.reset_rate):
+            if fake._draw(faults.reset_rate, self.path):
                 self._reset()
                 return
-            if fake._draw(faults.error_rate) or any(re.search(p, url.path) for p in faults.always_fail):
+            if fake._draw(faults.error_rate, self.path) or any(re.search(p, url.path) for p in faults.always_fail):
                 with fake.lock:
                     fake.stats.faults["5xx"] += 1
                 self._json(502, {"message": "Server Error"}, kind="error")
@@ -477,7 +488,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     kind="primary",
                 )
                 return
-            if fake._draw(faults.secondary_rate):
+            if fake._draw(faults.secondary_rate, self.path):
                 with fake.lock:
                     fake.stats.faults["secondary"] += 1
                 self._json(
@@ -725,7 +736,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.stats.blob_with_auth += 1
                 self._raw(400, b"InvalidAuthenticationInfo: a signed URL takes no Authorization header", {})
                 return
-            if fake._draw(fake.faults.reset_rate):
+            if fake._draw(fake.faults.reset_rate, path):
                 self._reset()
                 return
             if int(query.get("se") or 0) < time.time():
@@ -741,7 +752,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             if body is None:
                 self._raw(404, b"BlobNotFound", {})
                 return
-            self._raw(200, body, {"Content-Type": "text/plain"}, truncate=fake._draw(fake.faults.truncate_rate))
+            self._raw(200, body, {"Content-Type": "text/plain"}, truncate=fake._draw(fake.faults.truncate_rate, path))
 
     return Handler
 
