@@ -204,6 +204,7 @@ class UnitScore:
     proposed: bool = False  # a change or a limit for a unit without one
     recommended_s: float | None = None
     current_s: float | None = None
+    kept_with_note: bool = False  # ok, kept while its kill-rate interval contains the target ("kept: …")
 
     @property
     def label(self) -> str:
@@ -241,6 +242,8 @@ def score(histories: Sequence[History], recs: dict[Key, dict[str, Any]]) -> list
                 s.limits["we-advisor"] = r["recommended_timeout_s"]
                 s.contradictions = contradictions(r)
                 s.proposed = r["verdict"] in CHANGES and r["recommended_timeout_s"] is not None
+                upper = (r.get("false_timeout_rate_current_ci") or [None, None])[1]
+                s.kept_with_note = r["verdict"] == "ok" and upper is not None and upper > 1 - Q
             else:
                 s.limits["we-advisor"] = None
             for policy, limit in s.limits.items():
@@ -397,10 +400,20 @@ def findings(scores: Sequence[UnitScore]) -> dict[str, int]:
         "limits recommended for runner-made steps": sum(s.runner_made and s.recommended_s is not None for s in scores),
         "proposed limits over 1.5 % true kill (≥ 200 runs)": sum(s.kill.get("we-advisor", 0) > 0.015 for s in proposed if s.runs >= 200),
         "proposed limits over the slack bound (≥ 200 runs)": sum(s.over_bound() for s in proposed if s.runs >= 200),
-        "kept limits over 1.5 % true kill (≥ 200 runs)": sum(
-            s.kill.get("we-advisor", 0) > 0.015 for s in settable if s.verdict == "ok" and s.runs >= 200
+        "kept limits claimed within the target, over 1.5 % true kill (≥ 200 runs)": sum(
+            s.kill.get("we-advisor", 0) > 0.015 for s in settable if s.verdict == "ok" and not s.kept_with_note and s.runs >= 200
         ),
     }
+
+
+def kept_with_note(scores: Sequence[UnitScore]) -> tuple[int, int, int]:
+    """Kept limits whose kill-rate interval contains the target (issue 12's rule 1: "in between → keep, with a
+    note"), units with ≥ 200 runs: how many, how many of them truly stop over 1.5 %, and all kept limits. Told,
+    not a target: the data behind them cannot tell a limit at 0.4 % from one at 1.9 % (a 95 % bound misses 1 in
+    20), and a rule that raised them would call limits whose own estimate is 0.1–0.4 % too tight."""
+    kept = [s for s in scores if s.unit.settable and s.verdict == "ok" and s.runs >= 200]
+    noted = [s for s in kept if s.kept_with_note]
+    return len(noted), sum(s.kill.get("we-advisor", 0) > 0.015 for s in noted), len(kept)
 
 
 def rows_of(out: Outcome, quick: bool) -> list[dict[str, Any]]:
@@ -443,6 +456,9 @@ def rows_of(out: Outcome, quick: bool) -> list[dict[str, Any]]:
                     baseline="p95", baseline_value=100 * current.p95_kill))  # fmt: skip
     for metric, count in findings(out.scores).items():
         rows.append(row(b, metric, count, "count", target="0", ok=count == 0))
+    noted, over, kept = kept_with_note(out.scores)
+    rows.append(row(b, f"kept limits with a note (interval contains the target; {noted} of {kept} kept, ≥ 200 runs) "
+                       "over 1.5 % true kill", over, "count"))  # fmt: skip
     rows.append(row(b, "units in recommend's output not in the truth (parse artifacts)", out.unmatched, "count"))
     for stage, seconds in out.seconds.items():
         rows.append(row(b, f"time: {stage}", seconds, "s"))
@@ -507,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for metric, count in findings(out.scores).items():
         print(f"- {metric}: {count}")
+    noted, over, kept = kept_with_note(out.scores)
+    print(f"- kept limits with a note (interval contains the target): {noted} of {kept}, {over} over 1.5 % true kill")
     if args.details:
         print()
         print(details(out))

@@ -153,6 +153,25 @@ def test_beyond_a_stopped_run_only_a_lower_end_is_known_without_a_tail() -> None
     assert math.isnan(r.point[0]) and r.lo[0] == pytest.approx(0.2) and r.hi[0] == 1.0 and r.label(0) == "unknown"
 
 
+def test_a_limit_in_force_few_runs_reached_keeps_the_kaplan_meier_upper_end() -> None:
+    """A Pareto-tailed unit, 3 of 330 runs stopped at the limit in force: a tail fitted to the others may
+    rate it near 0, but the limit is judged with an upper end no lower than the Kaplan–Meier band's (3 of 330
+    runs reached it: above 1 %). A new limit (not in force) keeps the tail's narrower end."""
+    rng = np.random.default_rng(0)
+    t = 300 * (1 + rng.pareto(3.0, 330))
+    limit = float(np.sort(t)[-3])
+    stopped = t >= limit
+    model = DurationModel().fit(frame_of(np.where(stopped, limit, t), stopped))
+    new = model.rates(np.array([0]), np.array([limit]))
+    kept = model.rates(np.array([0]), np.array([limit]), in_force=True)
+    assert new.label(0) == kept.label(0) and str(kept.label(0)).startswith("tail:")  # fewer than KM_SUPPORT reached it
+    assert kept.point[0] == new.point[0] and kept.lo[0] == new.lo[0]
+    assert kept.hi[0] >= new.hi[0] and kept.hi[0] > 0.01
+    policy = Policy()
+    verdict, with_note = judge(float(kept.point[0]), float(kept.lo[0]), float(kept.hi[0]), policy)
+    assert verdict == "too_tight" or with_note  # never "surely within the target"
+
+
 # -- the policy ----------------------------------------------------------------------------------
 
 

@@ -138,6 +138,9 @@ def test_runs_stuck_at_the_limit_far_beyond_the_healthy_tail_are_named_not_raise
     rec = only(frame, current=120.0)
     assert rec.verdict == "ok" and rec.recommended_timeout_s == 120.0  # type: ignore[attr-defined]
     assert rec.false_timeout_rate_current < 0.01  # type: ignore[attr-defined]
+    # kept, not certified: 2 runs reached the limit, so its interval reaches past the target, and it says so
+    assert rec.rate_current_ci[1] > 0.01  # type: ignore[attr-defined]
+    assert rec.notes[0].startswith("kept: its kill rate's interval")  # type: ignore[attr-defined]
     note = [n for n in rec.notes if "lasted to the limit in force" in n]  # type: ignore[attr-defined]
     assert len(note) == 1 and note[0].startswith("2 run(s)"), rec.notes  # type: ignore[attr-defined]
     # healthy runs alone: no such note

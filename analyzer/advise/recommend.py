@@ -87,7 +87,7 @@ def recommend_limits(
     floor = round_limits(upper, minutes)
     advised = np.where(np.isfinite(advised) & np.isfinite(floor), np.fmax(advised, floor), advised)
 
-    rate_now = model.rates(np.arange(n), now)
+    rate_now = model.rates(np.arange(n), now, in_force=True)
     longest = units["max_s"].to_numpy(dtype=float)
     # where a cut would rest on a tail fitted to few runs: no lower than the quantile rule's value, nor, where the
     # longest run was stopped (nothing is known beyond it), 1.5 × that run
@@ -111,7 +111,8 @@ def recommend_limits(
     # a kept inner limit is cut along with its outer one only on the evidence a cut needs (loose_min_runs)
     cuttable = np.where(samples >= policy.loose_min_runs, advised, np.nan)
     layer_warnings, raised = apply_layers(nesting, keys, now, recommended, verdicts, policy, cuttable)
-    rate_rec = model.rates(np.arange(n), recommended)
+    # a kept limit is the limit in force: shown with the same interval it was judged by
+    rate_rec = model.rates(np.arange(n), recommended, in_force=np.array([v == "ok" for v in verdicts]))
     # how much sooner hung runs would have been stopped: at the recommended limit, or, where the limit in force
     # is kept, at the limit the data would set today when that is lower
     changing = np.array([v in PROPOSALS for v in verdicts])
@@ -376,13 +377,13 @@ def _beyond_the_tail(u: int, row: dict[Any, Any], context: _Context) -> list[str
     almost none (at most a tenth of them at its interval's upper end): failures that never finish (a
     deployment in CrashLoopBackOff), not slow healthy runs. The rate stays the tail's; the note says
     why a limit that stopped runs is still rated near zero."""
-    now = context.rate_now
-    if not math.isfinite(row["now"]) or not str(now.label(u) or "").startswith("tail:"):
+    if not math.isfinite(row["now"]) or not str(context.rate_now.label(u) or "").startswith("tail:"):
         return []
     limits = np.full(len(context.model.units_), np.nan)
     limits[u] = row["now"]
     reached = int(context.model.runs_reaching(limits)[u])
-    expected = float(now.hi[u]) * int(row["samples"])
+    tail = context.model.rates([u], [row["now"]])  # the tail's own upper end (the judged one is never below KM's)
+    expected = float(tail.hi[0]) * int(row["samples"])
     if reached < 1 or not expected < 0.1 * reached:
         return []
     return [f"{reached} run(s) lasted to the limit in force, where the healthy runs' tail expects at most {expected:.2g}: "

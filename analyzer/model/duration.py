@@ -330,12 +330,14 @@ class DurationModel(ParamsMixin):
         s = self.sorted_
         return _where_limited(limits, lambda units, lim: s.ends[units] - 1 - s.rows_at(units, lim, side="left"))
 
-    def rates(self, units: ArrayLike, limits: ArrayLike) -> Rates:
+    def rates(self, units: ArrayLike, limits: ArrayLike, *, in_force: ArrayLike = False) -> Rates:
         """The kill rate P(T > limit) of (unit, limit) pairs with its interval at ``confidence``, and what
-        it rests on (``model.rates``): Kaplan–Meier where it answers, the unit's accepted tail beyond."""
+        it rests on (``model.rates``): Kaplan–Meier where it answers, the unit's accepted tail beyond.
+        ``in_force`` (per pair, or for all): judged as the limit in force, see ``pair_rates``."""
         u = np.asarray(units, dtype=np.intp)
         lim = np.asarray(limits, dtype=np.float64)
-        return pair_rates(self.sorted_, self.band_lo_, self.band_hi_, self.tails_, self.z_, u, lim, self.confidence)
+        return pair_rates(self.sorted_, self.band_lo_, self.band_hi_, self.tails_, self.z_, u, lim, self.confidence,
+                          np.asarray(in_force, dtype=bool))  # fmt: skip
 
     def kill_rate(self, limits: ArrayLike) -> tuple[NDArray[np.float64], list[str | None]]:
         """Estimated share of runs a limit would stop, per unit (one limit each), and what each rests on

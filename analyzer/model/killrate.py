@@ -4,7 +4,8 @@ One estimator for every command: this is ``DurationModel.rates`` (``model.rates.
 kill rate ``recommend`` judges and proposes limits by, read one limit per unit for ``check``'s
 evidence. Kaplan–Meier with its pointwise log-log (Greenwood) band where the curve answers and at
 least ``KM_SUPPORT`` runs reached the limit; the unit's accepted tail where fewer did (its upper end
-no higher than the band's) and beyond the last finished run; beyond a run a limit stopped, with no
+no lower than the band's: ``check`` judges limits in force, its own and the one a change sets) and
+beyond the last finished run; beyond a run a limit stopped, with no
 accepted tail, no estimate (None).
 """
 
@@ -34,7 +35,7 @@ def kill_rates(model: DurationModel, limits: ArrayLike) -> list[KillRate | None]
     """Per unit of ``model.units_``: the share of its runs ``limits[u]`` stops, with its interval (None: no
     limit, or no estimate: past a stopped run without an accepted tail)."""
     lim = np.asarray(limits, dtype=np.float64)
-    r = model.rates(np.arange(lim.size), lim)
+    r = model.rates(np.arange(lim.size), lim, in_force=True)
     out: list[KillRate | None] = []
     for u in range(lim.size):
         basis = r.label(u)

@@ -7,7 +7,8 @@ band and the units' accepted tails (``tails.Tails``):
   run, which a limit or a cancel stopped), while S(L) > 0: the KM estimate and its pointwise
   log-log interval (basis ``km``); but where fewer than ``KM_SUPPORT`` runs reached L (the KM
   answer is then one of the last few runs, as wide as chance makes it) and the unit has an
-  accepted tail, the tail's estimate, its upper end no higher than the KM band's (``tail:<model>``);
+  accepted tail, the tail's estimate, its upper end no higher than the KM band's (``tail:<model>``)
+  — for a limit judged as the one in force (``in_force``), no lower than the band's;
 - beyond the last finished run of a unit whose longest run finished, KM says 0 however few runs
   were left at risk: the upper end is the KM interval's just before that run, narrowed by an
   accepted tail where there is one (``tail:<model>``, its point and lower end), else the point is
@@ -64,8 +65,14 @@ def pair_rates(
     units: NDArray[np.intp],
     limits: NDArray[np.float64],
     confidence: float = 0.90,
+    in_force: NDArray[np.bool_] | bool = False,
 ) -> Rates:
-    """P(T > limit) per (unit, limit) pair (see the module docstring); NaN where the limit is NaN."""
+    """P(T > limit) per (unit, limit) pair (see the module docstring); NaN where the limit is NaN.
+
+    ``in_force`` (per pair, or for all): the limit is judged as the one in force. Where fewer than
+    ``KM_SUPPORT`` runs reached it, the tail still gives the estimate, but the upper end is never below the
+    Kaplan–Meier band's: the runs that did reach it are evidence a tail fitted to the others cannot overrule,
+    so a kept limit says its interval contains the target instead of claiming a certainty it does not have."""
     m = units.size
     point, lo, hi = np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan)
     basis = np.zeros(m, dtype=np.int8)
@@ -106,7 +113,9 @@ def pair_rates(
     if few.any():
         f_idx = np.flatnonzero(few)
         sel = k[f_idx]
-        point[sel], lo[sel], hi[sel] = t_point[f_idx], t_lo[f_idx], np.minimum(t_hi[f_idx], b_hi[f_idx])
+        wide = np.broadcast_to(np.asarray(in_force, dtype=bool), units.shape)[k][f_idx]
+        t_upper = np.where(wide, np.maximum(t_hi[f_idx], b_hi[f_idx]), np.minimum(t_hi[f_idx], b_hi[f_idx]))
+        point[sel], lo[sel], hi[sel] = t_point[f_idx], t_lo[f_idx], t_upper
         basis[sel] = 2
         family[sel] = tails.family[uu[f_idx]]
 
