@@ -25,8 +25,18 @@ from analyzer.parse.reparse import reparse as reparse_store
 from analyzer.present.files import DEFAULT_HTML, WrittenReport, write_reports
 from analyzer.present.parquet import ExportSummary, export_store
 from analyzer.records import TIMEOUT_KINDS, Incident
+from analyzer.scope import (
+    Announce,
+    Progress,
+    Warn,
+    check_filters,
+    checked_repo,
+    ensure_parsed,
+    history_window,
+    window_stated,
+)
 from analyzer.store import SCHEMA_VERSION, Store, is_url, open_store
-from analyzer.window import DEFAULT_REPORT_PERIOD, Window, analysis_window, parse_since, pd_timestamp, window_of
+from analyzer.window import DEFAULT_REPORT_PERIOD, analysis_window, parse_since, pd_timestamp, window_of
 
 # The analysis packages (pandas, scipy: most of a command's start-up) and the GitHub client are
 # imported by the functions that use them, so `ingest` and `fetch` never load pandas or scipy
@@ -79,8 +89,6 @@ __all__ = [
     "version_line",
 ]
 
-Progress = Callable[[int, int], None]
-Warn = Callable[[str], None]
 
 
 def __getattr__(name: str) -> Any:
@@ -94,7 +102,6 @@ def __getattr__(name: str) -> Any:
 
         return run_file
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-Announce = Callable[[Window], None]  # a history command's window, for the caller to state (stderr)
 
 
 def version_line() -> str:
@@ -106,90 +113,6 @@ def version_line() -> str:
     except PackageNotFoundError:  # a source tree on sys.path that was never installed
         package = "(not installed)"
     return f"we-advisor {package} (store schema {SCHEMA_VERSION})"
-
-
-def ensure_parsed(store: Store, settings: Settings, *, on_progress: Progress | None = None, on_warning: Warn | None = None) -> int:
-    """Re-derive parsed data for jobs parsed by another parser version or other phase rules."""
-    return reparse_store(store, settings.phases, on_progress=on_progress, on_warning=on_warning)
-
-
-def _parsed(
-    settings: Settings, store: Store, repo: str | None, on_warning: Warn | None, *, workflow: str | None = None,
-    units: bool = True,
-) -> str | None:  # fmt: skip
-    """A history command's repository (``--repo``, else the config's), its jobs parsed with the rules in
-    force. Without one, a command about ``units`` needs the store's observations to be of one repository:
-    units of the same name in two repositories are different units. A ``workflow`` must be one the store has."""
-    repo = repo or settings.repo
-    if repo is not None and (known := store.observed_repos()) and repo not in known:
-        raise InputError(f"no repository {repo!r} in the store",
-                         hint="repositories: " + ", ".join(known[:8]) + (", …" if len(known) > 8 else ""))  # fmt: skip
-    if workflow is not None:
-        names = store.workflow_names(repo)
-        if workflow not in names:
-            where = f" of {repo}" if repo else ""
-            raise InputError(
-                f"no workflow {workflow!r} in the store{where}",
-                hint=("workflows: " + ", ".join(repr(n) for n in names[:12]) + (", …" if len(names) > 12 else ""))
-                if names else "run `we-advisor fetch` or `we-advisor ingest` first (or check --repo)",
-            )
-    if repo is None and units:
-        repos = store.observed_repos(workflow=workflow)
-        if len(repos) > 1:
-            shown = ", ".join(repos[:8]) + (f", … ({len(repos)} in all)" if len(repos) > 8 else "")
-            raise InputError(
-                f"the store holds the history of {len(repos)} repositories; units of the same name in two "
-                "repositories are not one unit",
-                hint=f"pass --repo OWNER/NAME (or set repo in we-advisor.toml): {shown}",
-            )
-    again = ensure_parsed(store, settings, on_warning=on_warning)  # after the checks: bad input writes nothing
-    if again and on_warning is not None:  # another config's phase rules (or parser) made these rows: say so
-        on_warning(f"re-parsed {again} job(s) with the phase rules in force (they were parsed with other rules or an older parser)")
-    return repo
-
-
-def _context_filters(store: Store, repo: str | None, branch: str | None, event: str | None) -> None:
-    """``--branch`` and ``--event`` name values some run in the store has: a typo is an error, not an
-    empty answer."""
-    for option, column, value in (("--branch", "head_branch", branch), ("--event", "event", event)):
-        if value is None:
-            continue
-        known = store.run_values(column, repo=repo)
-        if value in known:
-            continue
-        where = f" of {repo}" if repo else ""
-        if known:
-            shown = ", ".join(list(known)[:10]) + (", …" if len(known) > 10 else "")
-            hint = f"{option} takes a value the runs{where} have (most runs first): {shown}"
-        else:
-            hint = ("no run in the store says it: fetch from GitHub or ingest an export folder (local logs rarely show "
-                    "their run's branch or event)")  # fmt: skip
-        raise InputError(f"{option} {value!r}: no run{where} in the store has it", hint=hint)
-
-
-def _window(
-    store: Store, settings: Settings, since: str | None, repo: str | None, *, workflow: str | None = None,
-    on_window: Announce | None = None, what: str = "window", branch: str | None = None, event: str | None = None,
-) -> tuple[datetime | None, datetime | None]:  # fmt: skip
-    """``--since``, else the last ``window_days`` of ``repo``'s data; told to ``on_window`` with how many
-    of the jobs in scope it holds."""
-    start, end = analysis_window(store.newest_time(repo=repo), settings.window_days, since)
-    if on_window is not None:
-        on_window(window_stated(store, start, end, since=since, days=settings.window_days, repo=repo, workflow=workflow,
-                                what=what, branch=branch, event=event))  # fmt: skip
-    return start, end
-
-
-def window_stated(
-    store: Store, start: datetime | None, end: datetime | None, *, since: str | None, days: int | None,
-    repo: str | None = None, workflow: str | None = None, what: str = "window", branch: str | None = None,
-    event: str | None = None,
-) -> Window:  # fmt: skip
-    """The ``Window`` a history command used, with its counts: every history command states it."""
-    total, inside, oldest, newest = store.job_span(
-        repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event
-    )
-    return Window(start, end, since, days, inside, total, oldest, newest, what=what)
 
 
 # -- collecting ---------------------------------------------------------------------------------
@@ -262,9 +185,9 @@ def stats(
     and ``event`` keep the runs with that head branch and event."""
     from analyzer.model import STATS_COLUMNS, queue_stats, unit_stats, with_queue
 
-    repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
-    _context_filters(store, repo, branch, event)
-    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    repo = checked_repo(settings, store, repo, on_warning, workflow=workflow)
+    check_filters(store, repo, branch, event)
+    start, end = history_window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
     rows = unit_stats(store.observations_frame(  # the columns it reads only, text as codes: less memory
         repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event, only=STATS_COLUMNS, codes=True))
     waiting = store.waiting_runs(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
@@ -282,9 +205,9 @@ def incidents(
     """``we-advisor incidents``: every job attempt that did not succeed in the window, with its cause (a
     timeout after a long silence in the log as a ``hang``, see ``model.hangs``) and its run context
     (``Incident.context``)."""
-    repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
-    _context_filters(store, repo, branch, event)
-    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    repo = checked_repo(settings, store, repo, on_warning, workflow=workflow, units=False)
+    check_filters(store, repo, branch, event)
+    start, end = history_window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
     found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
     if not any(i.kind in TIMEOUT_KINDS for i in found):
         return found
@@ -304,9 +227,9 @@ def failures(
     branch: str | None = None, event: str | None = None, on_warning: Warn | None = None, on_window: Announce | None = None,
 ) -> FailureReport:  # fmt: skip
     """``we-advisor failures``: the window's failed job attempts as signatures, and the jobs' rerun rates."""
-    repo = _parsed(settings, store, repo, on_warning, workflow=workflow, units=False)
-    _context_filters(store, repo, branch, event)
-    start, _ = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    repo = checked_repo(settings, store, repo, on_warning, workflow=workflow, units=False)
+    check_filters(store, repo, branch, event)
+    start, _ = history_window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
     return _failure_report(store, repo, workflow, start, branch=branch, event=event)
 
 
@@ -377,10 +300,10 @@ def recommend(
     from analyzer.model import DurationModel, keys_of
     from analyzer.model.reruns import limit_reruns, stopped_by_limit
 
-    repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
-    _context_filters(store, repo, branch, event)
+    repo = checked_repo(settings, store, repo, on_warning, workflow=workflow)
+    check_filters(store, repo, branch, event)
     target = require_quantile(settings.quantile if quantile is None else quantile)
-    start, end = _window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
+    start, end = history_window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
     if observations is None:
         frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
     else:
@@ -435,8 +358,8 @@ def backtest(
     from analyzer.advise import Policy, current_limits, default_split, logged_limits, run_backtest
     from analyzer.model import keys_of, unit_codes
 
-    repo = _parsed(settings, store, repo, on_warning, workflow=workflow)
-    _context_filters(store, repo, branch, event)
+    repo = checked_repo(settings, store, repo, on_warning, workflow=workflow)
+    check_filters(store, repo, branch, event)
     everything = store.observations_frame(repo=repo, workflow=workflow, branch=branch, event=event)
     if everything.empty:
         raise InputError(
@@ -489,8 +412,8 @@ def report_inputs(
     from analyzer.present.charts import TREND_WEEKS
     from analyzer.present.context import ReportInputs, package_version
 
-    repo = _parsed(settings, store, repo, on_warning)
-    _context_filters(store, repo, branch, event)
+    repo = checked_repo(settings, store, repo, on_warning)
+    check_filters(store, repo, branch, event)
     end = store.newest_time(repo=repo)
     if end is None:
         raise InputError(
@@ -670,9 +593,9 @@ def check(
         source = repo if repo in store.repos() else None
         if source is None and on_warning is not None:
             on_warning(f"the store has no history for {repo}; weighing against {settings.repo or 'everything in the store'}")
-        source = _parsed(settings, store, source, on_warning)
-        _context_filters(store, source, branch, event)
-        start, end = _window(store, settings, since, source, on_window=on_window, what="evidence", branch=branch, event=event)
+        source = checked_repo(settings, store, source, on_warning)
+        check_filters(store, source, branch, event)
+        start, end = history_window(store, settings, since, source, on_window=on_window, what="evidence", branch=branch, event=event)
         frame = store.observations_frame(repo=source, since=start, until=end, branch=branch, event=event)
         keys = keys_of(unit_codes(frame)[1])
         changes = find_changes(pull.files, settings.timeouts, keys, on_warning=on_warning)

@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "errors": 0, "records": 0, "config": 0, "window": 0, "formatting": 0, "redaction": 0, "presets": 0,
     "store": 1,
     "parse": 2,
-    "collect": 3, "model": 3,
+    "collect": 3, "model": 3, "scope": 3,
     "advise": 4, "bootstrap": 4,
     "present": 5,
     "demo": 6,
