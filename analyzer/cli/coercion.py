@@ -3,8 +3,8 @@
 typer (0.29) converts each option's value (its default too) through a pydantic ``TypeAdapter``,
 built when the command runs: importing pydantic and building the adapters of a command's ten
 options cost 0.1–0.13 s, more than the rest of the command line together. The options of
-we-advisor are plain (``str``, ``bool``, ``int``, ``float``, ``Path``, an ``Enum``, a list of one of them), and
-so are their values: what ``lean`` does with one is what the adapter would have returned.
+we-advisor are plain (``str``, ``bool``, ``int``, ``float``, ``Path``, an ``Enum``, a list of one of
+them), and so are their values: what ``lean`` does with one is what the adapter would have returned.
 
 Nothing else changes: an option not given (``None``) is typer's own shortcut, a value ``lean`` is not
 sure about (``"1e3"`` for an ``int``, ``"0"`` below ``min=1``, a choice not in the list, a number
