@@ -2,7 +2,7 @@
 
 A row is a plain dict (it goes straight into JSON) with exactly these keys::
 
-    benchmark       section: "parse", "ingest", "fetch", "model", "report", "bootstrap", "failures", "advice", "team"
+    benchmark       section: "parse", "ingest", "fetch", "model", "report", "bootstrap", "failures", "advice", "team", "startup"
     metric          what was measured, e.g. "throughput"
     value           float, in ``unit``
     unit            "s", "ms", "MB", "MB/s", "bytes", "requests", "ratio", "%", "count" or "min"
@@ -24,7 +24,7 @@ from typing import Any
 
 KEYS = ("benchmark", "metric", "value", "unit", "baseline", "baseline_value", "ratio", "target", "ok")
 UNITS = ("s", "ms", "MB", "MB/s", "bytes", "requests", "ratio", "%", "count", "min")
-SECTIONS = ("parse", "ingest", "fetch", "model", "report", "bootstrap", "failures", "advice", "team")
+SECTIONS = ("parse", "ingest", "fetch", "model", "report", "bootstrap", "failures", "advice", "team", "startup")
 
 
 def row(

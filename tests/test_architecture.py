@@ -37,7 +37,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "github": ("analyzer.collect.github",),  # PyGithub
     "requests": ("analyzer.collect.github", "analyzer.collect.transport"),
     "jinja2": ("analyzer.present.html",),
-    "typer": ("analyzer.cli", "analyzer.cli.app", "analyzer.cli.options"),  # the cli package
+    "typer": ("analyzer.cli", "analyzer.cli.app", "analyzer.cli.coercion", "analyzer.cli.options"),  # the cli package
     "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
     "psycopg": ("analyzer.store.postgres",),
     "pyarrow": ("analyzer.present.parquet",),

@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+from enum import Enum
 from pathlib import Path
+from typing import Any, get_args, get_origin
 
 import pytest
 
@@ -62,3 +64,92 @@ def test_ingest_and_fetch_do_not_import_pandas_or_scikit_learn(tmp_path: Path) -
     assert "github" in modules  # the probe sees what a command imported
     assert not modules & set(HEAVY)
     assert "pandas" in loaded(["stats", "--store", str(store), "--since", "3650d", "--repo", REPO_NAME], tmp_path)
+
+
+def test_no_command_imports_pydantic(tmp_path: Path) -> None:
+    """typer converts option values through pydantic; ``cli.coercion`` does it for every option of
+    we-advisor, so ``--version``, ``--help``, ``ingest`` and ``stats`` never import pydantic; nor do the
+    first three import numpy or pandas (``ingest`` reads a small log's line times in plain Python)."""
+    log = tmp_path / "job.txt"
+    log.write_text("2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n", encoding="utf-8")
+    store = str(tmp_path / "s.db")
+    for args in (["--version"], ["--help"], ["stats", "--help"]):
+        assert not loaded(args, tmp_path) & {"pydantic", "pydantic_core", "pandas", "numpy"}, args
+    assert not loaded(["ingest", str(log), "--store", store], tmp_path) & {"pydantic", "pydantic_core", "pandas", "numpy"}
+    (tmp_path / "we-advisor.toml").write_text("", encoding="utf-8")
+    modules = loaded(
+        [
+            "stats",
+            "--store",
+            store,
+            "--since",
+            "3650d",
+            "--format",
+            "json",
+            "--config",
+            str(tmp_path / "we-advisor.toml"),
+        ],
+        tmp_path,
+    )
+    assert "pandas" in modules and "pydantic" not in modules
+
+
+def _samples(annotation: Any, tmp: Path) -> list[Any]:
+    """Values typer may hand an option of ``annotation``: typical, edge and wrong ones."""
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        one = _samples(item, tmp)
+        return [[], one[:1], one[:3], tuple(one[:2]), "x", None, one]
+    if annotation is str:
+        return ["", "x", "a\udcffb", " 4 ", b"bytes", 4, None]
+    if annotation is bool:
+        return [True, False, "true", "0", 1, None]
+    if annotation in (int, float):
+        return ["4", "+4", "-0", "04", " 4", "4.0", "1_000", "1e3", ".5", "5.", "inf", "nan", "x", "", "0", "64", "65",
+                "100000", "100001", "٤", "9" * 400, "-" + "9" * 400, "9" * 5000, "0" * 50 + "1",
+                0, 4, 65, 2.5, 300.0, True, None]  # fmt: skip
+    if annotation is Path:
+        (tmp / "file").write_text("x", encoding="utf-8")
+        return ["", "x", "-", str(tmp), str(tmp / "file"), "a\udcffb", Path("y"), b"bytes", 4, None]
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        first = next(iter(annotation))
+        return [first, first.value, first.value.upper(), "nope", "", 4, None]
+    raise AssertionError(f"no samples for {annotation!r}")
+
+
+def _outcome(runtime: Any, value: Any, param: Any, ctx: Any) -> tuple[str, str]:
+    try:
+        result = runtime.coerce(value, param=param, ctx=ctx)
+    except Exception as exc:  # the adapter's error: its type and message
+        return f"error {type(exc).__name__}", str(exc)
+    return type(result).__name__, repr(result)
+
+
+def test_option_values_convert_as_typers_adapters_do(tmp_path: Path) -> None:
+    """Every option of every command, for typical, edge and wrong values: ``cli.coercion`` gives what
+    typer's pydantic adapters give (the same value and type, or the same error and message)."""
+    import typer.core
+    from typer._coercion import build_runtime_param
+    from typer.core import TyperGroup
+    from typer.main import get_command
+
+    import analyzer.cli
+
+    assert typer.core.build_runtime_param is not build_runtime_param  # installed
+
+    def commands(group: Any) -> Any:
+        for command in group.commands.values():
+            yield from commands(command) if isinstance(command, TyperGroup) else [command]
+
+    checked = 0
+    for command in [get_command(analyzer.cli.app), *commands(get_command(analyzer.cli.app))]:
+        ctx = command.context_class(command)
+        for param in command.params:
+            lean = typer.core.build_runtime_param(param.type_descriptor)
+            assert type(lean).__name__ == "Lean", (command.name, param.name)  # every option of we-advisor
+            adapter = build_runtime_param(param.type_descriptor)
+            for value in _samples(param.type_descriptor.annotation, tmp_path):
+                expected = _outcome(adapter, value, param, ctx)
+                assert _outcome(lean, value, param, ctx) == expected, (command.name, param.name, value)
+                checked += 1
+    assert checked > 500

@@ -868,7 +868,7 @@ def test_silences_of_a_step_that_hung_until_the_job_limit() -> None:
 def test_line_times_cross_midnight_and_month_ends_and_keep_fractions() -> None:
     """Every line's time is read at once, to the second: the clock runs on across midnight (here at a year's
     end), a line without a timestamp has no time, a small step back stays one, the absolute time is exact."""
-    from analyzer.parse.logs.quiet import LineTimes
+    from analyzer.parse.logs.quiet import LineTimes, PlainLineTimes
 
     text = (
         b"2025-12-31T23:59:59.5000000Z a\n"
@@ -878,13 +878,43 @@ def test_line_times_cross_midnight_and_month_ends_and_keep_fractions() -> None:
         b"2026-01-01T00:01:00.9000000Z d (a step back)\n"
         b"2026-01-01T00:31:00.0000000Z ##[error]The operation was canceled.\n"
     )
-    times = LineTimes.of(text, 0)
-    assert times.line.tolist() == [0, 1, 3, 4, 5]
-    assert np.diff(times.seconds).tolist() == [2, 60, -1, 1800]  # to the second
-    assert times.origin + times.seconds[0] == pytest.approx(datetime(2025, 12, 31, 23, 59, 59, 500000, tzinfo=UTC).timestamp())
-    assert times.longest_gap(1, 5) == 60
-    (quiet,) = times.quiet([(1, 6, None)])
-    assert (quiet.silence_s, quiet.quiet_line) == (1800, 5)
+    for times in (LineTimes.read(text, 0), PlainLineTimes.of(text, 0)):  # with numpy, and in plain Python
+        assert list(times.line) == [0, 1, 3, 4, 5]
+        assert np.diff(times.seconds).tolist() == [2, 60, -1, 1800]  # to the second
+        assert times.origin + times.seconds[0] == pytest.approx(datetime(2025, 12, 31, 23, 59, 59, 500000, tzinfo=UTC).timestamp())
+        assert times.longest_gap(1, 5) == 60
+        (quiet,) = times.quiet([(1, 6, None)])
+        assert (quiet.silence_s, quiet.quiet_line) == (1800, 5)
+
+
+def test_line_times_in_plain_python_are_numpys() -> None:
+    """``PlainLineTimes`` (the first few MB of logs a process reads, without importing numpy) reads the lines,
+    offsets, clocks and origin ``LineTimes.read`` reads, and gives the same silences and gaps: on slices of
+    the sample's real logs at any offset, and on the same slices with bytes changed to newlines, digits, ``-``, ``T``,
+    ``:``, ``#``, ``[`` and worse (lines too short, broken stamps, clocks from non-digits, odd starts)."""
+    import gzip
+    import random
+
+    from analyzer.parse.logs.quiet import LineTimes, PlainLineTimes
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "logs"
+    logs = b"".join(gzip.decompress(path.read_bytes()) for path in sorted(sample.glob("*.txt.gz"))[:60])
+    assert len(logs) > 1_000_000
+    rnd = random.Random(15)
+    for n in range(400):
+        lo = rnd.randrange(len(logs))
+        buf = bytearray(logs[lo : lo + rnd.choice([0, 5, 20, 21, 100, 3000, 60000])])
+        for _ in range(rnd.randrange(40) if n % 2 and buf else 0):
+            buf[rnd.randrange(len(buf))] = rnd.choice(b"\n-T:0123456789 #[\xff\x00")
+        start = rnd.choice([0, 0, 1, 3]) if buf else 0
+        numpy_, plain = LineTimes.read(bytes(buf), start), PlainLineTimes.of(bytes(buf), start)
+        assert (numpy_.line.tolist(), numpy_.offset.tolist(), numpy_.seconds.tolist()) == (plain.line, plain.offset, plain.seconds)
+        assert repr(numpy_.origin) == repr(plain.origin)
+        lines = buf.count(b"\n") + 1
+        spans = [(f, f + rnd.randrange(60), None) for f in sorted(rnd.randrange(lines + 1) for _ in range(20))]
+        spans += [(1, lines, datetime(2026, 3, 2, 12, tzinfo=UTC)), (0, 5, None), (5, 4, None), (1, lines, None)]
+        assert numpy_.quiet(spans) == plain.quiet(spans)
+        assert [numpy_.longest_gap(f, e) for f, e, _ in spans] == [plain.longest_gap(f, e) for f, e, _ in spans]
 
 
 def test_line_times_find_newlines_a_mebibyte_at_a_time_as_one_mask_would() -> None:

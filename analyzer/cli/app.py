@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from analyzer import api
+from analyzer.cli import coercion
 from analyzer.cli.options import VERSION_HELP, Verbose
 from analyzer.present.options import command_shape, global_options_in_place
 from analyzer.present.problems import explain
@@ -37,6 +38,7 @@ class _Group(TyperGroup):
 if hasattr(TyperOption, "display_type_rich"):  # flags take no value: their help shows none (typer: ``<bool>``)
     _typed = TyperOption.display_type_rich
     TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else _typed(self, ctx)  # type: ignore[method-assign]
+coercion.install()  # option values converted without importing pydantic (``cli.coercion``)
 
 
 app = typer.Typer(

@@ -16,25 +16,36 @@ is read (to the second: silences that matter last minutes); the clock runs on ac
 That is two passes over the buffer and a few over the lines, so the parser stays near its speed;
 the one absolute time needed (the first timed line's) is read exactly, and the closing block is
 looked for only at the ends of the steps.
+
+Importing numpy costs more (0.1–0.15 s) than reading a few MB of logs line by line in Python, so
+the first logs of a process, up to ``PLAIN_BUDGET`` bytes in all, are read by ``PlainLineTimes``
+(the same checks, the same numbers, in plain Python): ``ingest`` of a few logs never imports numpy,
+a big log or a corpus pays for the import once and reads the rest with it.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any
 
 from analyzer.parse.logs.text import TS_RE
 
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
 _WIDTH = 20  # "2026-03-02T10:11:12."
 _CLOCK_AT = [11, 12, 14, 15, 17, 18]
-_CLOCK = np.array([36000, 3600, 600, 60, 10, 1], dtype=np.int32)
+_CLOCK = [36000, 3600, 600, 60, 10, 1]
 _HALF_DAY = 43200
+PLAIN_BUDGET = 4_000_000  # bytes of logs a process reads without numpy (~0.05 s) before it imports it
+_plain_read = [0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,37 +57,23 @@ class Quiet:
     quiet_line: int  # 1-based number of the last ordinary line before the silence (0: none)
 
 
-@dataclass(frozen=True)
-class LineTimes:
+class _Times:
     """The lines that carry a time: their number (0-based), where they start, and their time (seconds, on one
-    clock from the log's first timed line, which is at ``origin`` epoch seconds)."""
+    clock from the log's first timed line, which is at ``origin`` epoch seconds); numpy arrays or lists."""
 
     buf: bytes
-    line: NDArray[np.int64]
-    offset: NDArray[np.int64]
-    seconds: NDArray[np.float64]
+    line: Any
+    offset: Any
+    seconds: Any
     origin: float
 
-    @classmethod
-    def of(cls, buf: bytes, start: int) -> LineTimes:
-        data = np.frombuffer(buf, dtype=np.uint8)
-        starts = np.concatenate(([start], _newlines(data) + 1))
-        starts = starts[starts + _WIDTH <= data.size]
-        if not starts.size:
-            return cls(buf, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), float("nan"))
-        heads = np.lib.stride_tricks.sliding_window_view(data, _WIDTH)[starts]  # one copy of 20 bytes a line
-        ok = (heads[:, 4] == 45) & (heads[:, 10] == 84) & (heads[:, 13] == 58) & (heads[:, 16] == 58)  # - T : :
-        line = np.flatnonzero(ok)
-        clock = (heads[line][:, _CLOCK_AT].astype(np.int32) - 48) @ _CLOCK
-        # the clock runs on across midnight (a log's lines are in time order; a small step back is not a new day)
-        days = np.r_[0, np.cumsum(np.diff(clock) < -_HALF_DAY)] if clock.size else clock
-        seconds = (clock + 86400 * days).astype(np.float64)
-        origin = float("nan")
-        if line.size:
-            m = TS_RE.match(buf, int(starts[line[0]]))
-            first = _stamp(m) if m is not None else None
-            origin = float("nan") if first is None else first - float(seconds[0])
-        return cls(buf, line.astype(np.int64), starts[line].astype(np.int64), seconds, origin)
+    def _bounds(self, first_line: int, last_line: int) -> tuple[int, int]:
+        """The timed lines among lines ``first_line``..``last_line`` (1-based): ``a`` to ``b`` (exclusive)."""
+        raise NotImplementedError
+
+    def _gap(self, a: int, b: int) -> float:
+        """The longest time between consecutive timed lines ``a``..``b - 1`` (at least two), at least 0."""
+        raise NotImplementedError
 
     def _closing(self, k: int) -> bool:
         """Timed line ``k``'s text starts with ``##[`` (after its timestamp)."""
@@ -85,41 +82,29 @@ class LineTimes:
 
     def longest_gap(self, first_line: int, last_line: int) -> float | None:
         """The longest time between consecutive timed lines among lines ``first_line``..``last_line`` (1-based)."""
-        a, b = np.searchsorted(self.line, [first_line - 1, last_line])
+        a, b = self._bounds(first_line, last_line)
         if b - a < 2:
             return 0.0 if b > a else None
-        return float(max(np.max(np.diff(self.seconds[a:b])), 0.0))
+        return self._gap(a, b)
 
     def quiet(self, spans: Sequence[tuple[int, int, datetime | None]]) -> list[Quiet]:
         """Each step's silences (see the module docstring); ``spans``: (first line, last line, end time),
         lines 1-based, a first line of 0 for a step without lines."""
-        if not spans:
-            return []
-        first = np.array([f for f, _, _ in spans], dtype=np.int64)
-        last = np.array([e for _, e, _ in spans], dtype=np.int64)
-        has = (first > 0) & (last >= first)
-        a = np.searchsorted(self.line, first - 1)
-        b = np.searchsorted(self.line, last)
-        count = np.where(has, b - a, 0)
-        t = self.seconds
-        gaps = np.zeros(len(spans))
-        if t.size > 1:
-            d = np.maximum(np.diff(t), 0.0)
-            for j in np.flatnonzero(count >= 2).tolist():
-                gaps[j] = float(d[a[j] : b[j] - 1].max())
         out = []
-        for j, (_, _, end) in enumerate(spans):
-            if count[j] == 0:
+        t = self.seconds
+        for first, last, end in spans:
+            a, b = self._bounds(first, last) if first > 0 and last >= first else (0, 0)
+            if b <= a:
                 out.append(Quiet(None, None, 0))
                 continue
-            gap = float(gaps[j])
-            k = int(b[j]) - 1
-            while k >= a[j] and self._closing(k):  # the closing block: the runner's "##[…" lines at the end
+            gap = self._gap(a, b) if b - a >= 2 else 0.0
+            k = b - 1
+            while k >= a and self._closing(k):  # the closing block: the runner's "##[…" lines at the end
                 k -= 1
-            if k < a[j]:
+            if k < a:
                 out.append(Quiet(gap, None, 0))
                 continue
-            if k < b[j] - 1:
+            if k < b - 1:
                 stop = float(t[k + 1])
             elif end is not None and math.isfinite(self.origin):
                 stop = end.astimezone(UTC).timestamp() - self.origin
@@ -130,9 +115,113 @@ class LineTimes:
         return out
 
 
+class LineTimes(_Times):
+    """The line times read with numpy (a whole log at once)."""
+
+    def __init__(
+        self, buf: bytes, line: NDArray[np.int64], offset: NDArray[np.int64], seconds: NDArray[np.float64], origin: float
+    ) -> None:
+        self.buf, self.line, self.offset, self.seconds, self.origin = buf, line, offset, seconds, origin
+
+    @classmethod
+    def of(cls, buf: bytes, start: int) -> _Times:
+        """The line times of ``buf`` (its first line at ``start``): read in plain Python while the process is
+        within ``PLAIN_BUDGET`` and has not imported numpy, else with numpy (the same numbers either way)."""
+        if "numpy" not in sys.modules and _plain_read[0] + len(buf) <= PLAIN_BUDGET:
+            _plain_read[0] += len(buf)
+            return PlainLineTimes.of(buf, start)
+        return cls.read(buf, start)
+
+    @classmethod
+    def read(cls, buf: bytes, start: int) -> LineTimes:
+        import numpy as np
+
+        data = np.frombuffer(buf, dtype=np.uint8)
+        starts = np.concatenate(([start], _newlines(data) + 1))
+        starts = starts[starts + _WIDTH <= data.size]
+        if not starts.size:
+            return cls(buf, np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), float("nan"))
+        heads = np.lib.stride_tricks.sliding_window_view(data, _WIDTH)[starts]  # one copy of 20 bytes a line
+        ok = (heads[:, 4] == 45) & (heads[:, 10] == 84) & (heads[:, 13] == 58) & (heads[:, 16] == 58)  # - T : :
+        line = np.flatnonzero(ok)
+        clock = (heads[line][:, _CLOCK_AT].astype(np.int32) - 48) @ np.array(_CLOCK, dtype=np.int32)
+        # the clock runs on across midnight (a log's lines are in time order; a small step back is not a new day)
+        days = np.r_[0, np.cumsum(np.diff(clock) < -_HALF_DAY)] if clock.size else clock
+        seconds = (clock + 86400 * days).astype(np.float64)
+        origin = float("nan")
+        if line.size:
+            m = TS_RE.match(buf, int(starts[line[0]]))
+            first = _stamp(m) if m is not None else None
+            origin = float("nan") if first is None else first - float(seconds[0])
+        return cls(buf, line.astype(np.int64), starts[line].astype(np.int64), seconds, origin)
+
+    def _bounds(self, first_line: int, last_line: int) -> tuple[int, int]:
+        import numpy as np
+
+        a, b = np.searchsorted(self.line, [first_line - 1, last_line])
+        return int(a), int(b)
+
+    def _gap(self, a: int, b: int) -> float:
+        import numpy as np
+
+        return float(max(np.max(np.diff(self.seconds[a:b])), 0.0))
+
+
+class PlainLineTimes(_Times):
+    """The line times read in plain Python: what ``LineTimes.read`` reads, as lists (``line`` and ``offset``
+    ints, ``seconds`` floats), without importing numpy."""
+
+    def __init__(self, buf: bytes, line: list[int], offset: list[int], seconds: list[float], origin: float) -> None:
+        self.buf, self.line, self.offset, self.seconds, self.origin = buf, line, offset, seconds, origin
+
+    @classmethod
+    def of(cls, buf: bytes, start: int) -> PlainLineTimes:
+        end = len(buf) - _WIDTH  # a line starting after it is too short to be looked at
+        line: list[int] = []
+        offset: list[int] = []
+        seconds: list[float] = []
+        n = day = 0
+        last_clock: int | None = None
+        newline = -1
+        s = start
+        while True:  # s: the line starts LineTimes.read keeps, in its order (``start``, then after each newline)
+            if s <= end:
+                if buf[s + 4] == 45 and buf[s + 10] == 84 and buf[s + 13] == 58 and buf[s + 16] == 58:  # - T : :
+                    clock = (
+                        (buf[s + 11] - 48) * 36000 + (buf[s + 12] - 48) * 3600 + (buf[s + 14] - 48) * 600
+                        + (buf[s + 15] - 48) * 60 + (buf[s + 17] - 48) * 10 + (buf[s + 18] - 48)
+                    )  # fmt: skip
+                    if last_clock is not None and clock - last_clock < -_HALF_DAY:
+                        day += 1
+                    last_clock = clock
+                    line.append(n)
+                    offset.append(s)
+                    seconds.append(float(clock + 86400 * day))
+                n += 1
+            newline = buf.find(b"\n", newline + 1)
+            if newline < 0:
+                break
+            s = newline + 1
+        origin = float("nan")
+        if line:
+            m = TS_RE.match(buf, offset[0])
+            first = _stamp(m) if m is not None else None
+            origin = float("nan") if first is None else first - seconds[0]
+        return cls(buf, line, offset, seconds, origin)
+
+    def _bounds(self, first_line: int, last_line: int) -> tuple[int, int]:
+        return bisect_left(self.line, first_line - 1), bisect_left(self.line, last_line)
+
+    def _gap(self, a: int, b: int) -> float:
+        t: list[float] = self.seconds
+        return max(max(t[i + 1] - t[i] for i in range(a, b - 1)), 0.0)
+
+
 def _newlines(data: NDArray[np.uint8]) -> NDArray[np.intp]:
     """Where the newlines are, a MiB at a time: one comparison of a whole 100 MB log made a 100 MB mask
     (fresh pages, half of this module's time on such a log and its memory peak)."""
+    import numpy as np
+
     step = 1 << 20
     found = [np.flatnonzero(data[lo : lo + step] == 10) + lo for lo in range(0, data.size, step)]
     return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
