@@ -74,6 +74,14 @@ def _supported(annotation: Any, info: Any) -> bool:
     )
 
 
+def active() -> bool:
+    """Whether ``install`` took effect (False with a typer whose internals it was not written for: then
+    every value goes through typer's pydantic adapters, as before, only slower to start)."""
+    import typer.core
+
+    return getattr(getattr(typer.core, "build_runtime_param", None), "__name__", "") == "lean"
+
+
 def install() -> None:
     """Make typer build a ``Lean`` runtime parameter for every supported option (a no-op if typer changed)."""
     try:
