@@ -469,3 +469,23 @@ def test_act_on_these_names_the_workflow_when_two_workflows_have_a_job_of_that_n
     assert "Nightly › unit" in render_html(context)
     plain = build_context(make_inputs())
     assert "unit" in [a["name"] for a in plain["actions"]]
+
+
+@pytest.mark.parametrize("unit", ["us", "ns"])
+def test_trend_weeks_include_their_start_exclude_their_end_and_skip_unknown_starts(unit: str) -> None:
+    """A run that starts exactly at a week's start is that week's; one at its end is the next week's; a run
+    of unknown start is in no week; times in another zone count by their UTC instant."""
+    from analyzer.present.charts import trend_chart
+
+    weeks = [datetime(2026, 1, 5, tzinfo=UTC) + timedelta(weeks=k) for k in range(3)]
+    starts = pd.Series(
+        [weeks[0], weeks[1] - timedelta(microseconds=1), weeks[1], pd.NaT, weeks[2] + timedelta(days=6),
+         pd.Timestamp("2026-01-12T00:30:00+01:00")],  # 2026-01-11 23:30 UTC: week 0
+    )  # fmt: skip
+    group = pd.DataFrame({
+        "started_at": pd.to_datetime(starts, utc=True).astype(f"datetime64[{unit}, UTC]"),
+        "duration_s": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0], "censored": [False] * 6,
+    })  # fmt: skip
+    chart = trend_chart(group, weeks)
+    assert [p["n"] for p in chart["points"]] == [3, 1, 1]
+    assert chart["points"][1]["p50"] == 30.0 and chart["points"][2]["p95"] == 50.0

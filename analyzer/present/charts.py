@@ -157,11 +157,15 @@ TREND_W, TREND_H, TREND_PAD = 250, 150, 40
 def trend_chart(group: pd.DataFrame, weeks: Sequence[datetime]) -> dict[str, Any]:
     """Weekly KM p50/p95; a week is a regression when p95 is 20 % and 30 s above the prior median."""
     raw: list[dict[str, Any]] = []
+    # the week's rows by comparing start times as numbers (NaT is in no week), not as Timestamp Series
+    started = _utc_ns(group["started_at"])
+    durations = group["duration_s"].to_numpy()
+    censored = group["censored"].to_numpy()
     for i, start in enumerate(weeks):
         end = weeks[i + 1] if i + 1 < len(weeks) else start + timedelta(weeks=1, seconds=1)
-        sub = group[(group["started_at"] >= pd.Timestamp(start)) & (group["started_at"] < pd.Timestamp(end))]
-        p50, p95 = km(sub, (0.5, 0.95)) if len(sub) else (None, None)
-        raw.append({"week": f"{start + timedelta(days=1):%m-%d}", "n": len(sub), "p50": p50, "p95": p95})
+        inside = np.flatnonzero((started >= _utc_ns_of(start)) & (started < _utc_ns_of(end)))
+        p50, p95 = km_quantiles(durations[inside], censored[inside], (0.5, 0.95)) if inside.size else (None, None)
+        raw.append({"week": f"{start + timedelta(days=1):%m-%d}", "n": int(inside.size), "p50": p50, "p95": p95})
     values = [v for p in raw for v in (p["p50"], p["p95"]) if v is not None]
     ymax = nice_max(max(values) * 1.1) if values else 1.0
     inner_w, inner_h = TREND_W - TREND_PAD - 10, TREND_H - 2 * 16
@@ -198,6 +202,21 @@ def trend_chart(group: pd.DataFrame, weeks: Sequence[datetime]) -> dict[str, Any
         "line95": _polyline(points, "y95"),
         "band_w": round(step, 1),
     }
+
+
+def _utc_ns(times: pd.Series) -> np.ndarray[Any, Any]:
+    """Times as UTC nanoseconds (``datetime64[ns]``, NaT kept), whatever their unit and zone."""
+    index = pd.DatetimeIndex(times)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return np.asarray(index.to_numpy(dtype="datetime64[ns]"))
+
+
+def _utc_ns_of(when: datetime) -> np.datetime64:
+    stamp = pd.Timestamp(when)
+    if stamp.tz is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(int(stamp.as_unit("ns").value), "ns")
 
 
 def _polyline(points: Sequence[Mapping[str, Any]], key: str) -> str:
