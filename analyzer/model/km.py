@@ -124,7 +124,8 @@ def segment_search(
 def _segment_cumsum(values: NDArray[np.float64], starts: NDArray[np.intp], sizes: NDArray[np.intp]) -> NDArray[np.float64]:
     total = np.cumsum(values)
     base = total[starts] - values[starts] if values.size else np.empty(0)
-    return np.asarray(total - np.repeat(base, sizes), dtype=np.float64)
+    total -= np.repeat(base, sizes)  # in place: 10⁶ rows make each temporary 8 MB
+    return np.asarray(total, dtype=np.float64)
 
 
 def _sort_order(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArray[np.bool_]) -> NDArray[np.intp]:
@@ -137,11 +138,20 @@ def _sort_order(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArra
         new[0] = True
         np.not_equal(t_sorted[1:], t_sorted[:-1], out=new[1:])
     rank = np.empty(n, dtype=np.int64)
-    rank[by_time] = np.cumsum(new) - 1  # dense rank: equal durations share it
+    dense = np.cumsum(new)
+    dense -= 1
+    rank[by_time] = dense  # dense rank: equal durations share it
+    del by_time, t_sorted, new, dense
     distinct = int(rank.max()) + 1 if n else 1
-    key = (unit.astype(np.int64) * distinct + rank) * 2 + censored.astype(np.int64)
+    # (unit · distinct + rank) · 2 + censored, in place (each temporary of 10⁶ rows is 8 MB)
+    key = unit.astype(np.int64)
+    key *= distinct
+    key += rank
+    del rank
+    key *= 2
+    key += censored
     # equal keys are identical rows, so an unstable sort gives the same answers
-    return np.argsort(key).astype(np.intp)
+    return np.argsort(key).astype(np.intp, copy=False)
 
 
 def km_sorted(
@@ -161,13 +171,17 @@ def km_sorted(
     n = t_s.size
     sizes = np.bincount(unit_s, minlength=n_units).astype(np.intp)
     starts = (np.cumsum(sizes) - sizes).astype(np.intp)
-    at_risk = (np.repeat(starts + sizes, sizes) - np.arange(n)).astype(np.float64)
-    ev = event.astype(np.float64)
+    remaining = np.repeat(starts + sizes, sizes)
+    remaining -= np.arange(n)
+    at_risk = remaining.astype(np.float64)
+    del remaining
     dead = event & (at_risk == 1.0)  # the last row of a unit, an event: S drops to 0
     counted = event & ~dead
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_term = np.where(counted, np.log1p(-ev / at_risk), 0.0)
-    survival = np.exp(_segment_cumsum(log_term, starts, sizes))
+        log_term = np.where(counted, np.log1p(-1.0 / at_risk), 0.0)  # an event's term: log(1 − 1/at risk)
+    survival = _segment_cumsum(log_term, starts, sizes)
+    del log_term
+    np.exp(survival, out=survival)
     survival[dead] = 0.0
     monotone = bool(np.all((survival[1:] <= survival[:-1]) | (unit_s[1:] != unit_s[:-1])))
     if not greenwood:
@@ -179,9 +193,13 @@ def km_sorted(
     return SortedRows(order, unit_s, t_s, event, starts, sizes, survival, gw_sum, monotone)
 
 
-def sort_units(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArray[np.bool_], n_units: int) -> SortedRows:
+def sort_units(
+    unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArray[np.bool_], n_units: int, *, greenwood: bool = True
+) -> SortedRows:
+    """Every unit's rows sorted and its KM curve (``greenwood=False``: without the Greenwood sums, see
+    ``km_sorted``)."""
     order = _sort_order(unit, t, censored)
-    return km_sorted(order, unit[order], t[order], ~censored[order], n_units)
+    return km_sorted(order, unit[order], t[order], ~censored[order], n_units, greenwood=greenwood)
 
 
 def first_where(condition: NDArray[np.bool_], s: SortedRows) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:

@@ -98,7 +98,7 @@ def unit_stats(frame: pd.DataFrame) -> list[UnitStats]:
     n_units = len(rows.keys)
     if n_units == 0:
         return []
-    s = sort_units(rows.unit, rows.t, rows.censored, n_units)
+    s = sort_units(rows.unit, rows.t, rows.censored, n_units, greenwood=False)  # quantiles read survival only
     quantiles = [rows_to_times(s, *km_quantile_rows(s, q)) for q in STATS_QUANTILES]
     censored = np.bincount(rows.unit, weights=rows.censored.astype(np.float64), minlength=n_units)
     number = _unit_min(frame, "step_number", rows, n_units)
