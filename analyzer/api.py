@@ -184,6 +184,7 @@ def stats(
     """``we-advisor stats``: duration percentiles per unit in the window, queue times per job; ``branch``
     and ``event`` keep the runs with that head branch and event."""
     from analyzer.model import STATS_COLUMNS, queue_stats, unit_stats, with_queue
+    from analyzer.model.queue import QUEUE_COLUMNS
 
     repo = checked_repo(settings, store, repo, on_warning, workflow=workflow)
     check_filters(store, repo, branch, event)
@@ -193,7 +194,8 @@ def stats(
     waiting = store.waiting_runs(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
     if waiting and on_warning is not None:
         on_warning(f"{waiting} run(s) were still waiting for a runner when last fetched: not in the queue times yet")
-    jobs = store.jobs_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
+    jobs = store.jobs_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event,
+                            only=QUEUE_COLUMNS)  # fmt: skip
     return with_queue(rows, queue_stats(jobs))
 
 

@@ -203,6 +203,18 @@ def test_an_unknown_branch_or_event_is_one_error_naming_the_known_ones(fetched: 
     assert code == 1 and "hint: --event takes a value the runs have (most runs first): push, pull_request, schedule" in err
 
 
+def test_a_jobs_frame_of_some_columns_is_those_columns_of_the_whole(fetched: tuple[FakeGitHub, Path]) -> None:
+    """``stats`` reads the queue's columns only (less memory): the same values and types, the same queue stats."""
+    from analyzer.model.queue import QUEUE_COLUMNS
+
+    _, db = fetched
+    with Store(db, create=False) as store:
+        whole, some = store.jobs_frame(), store.jobs_frame(only=QUEUE_COLUMNS)
+    assert list(some.columns) == list(QUEUE_COLUMNS) and len(some) == len(whole) > 0
+    pd.testing.assert_frame_equal(some, whole[list(QUEUE_COLUMNS)])
+    assert queue_stats(some) == queue_stats(whole)
+
+
 def test_report_has_the_queue_panel_and_the_incidents_context(fetched: tuple[FakeGitHub, Path], tmp_path: Path) -> None:
     """The HTML's queue-time panel flags the self-hosted pool that fell short this week; the Markdown says
     so too; ``--branch`` narrows the report and says it does."""

@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 from analyzer.records import WAITING_STATUSES
 
 QUEUE_QUANTILES = (0.5, 0.9, 0.95, 0.99)
+# the columns of a jobs frame (``Store.jobs_frame``) that ``queue_stats`` reads
+QUEUE_COLUMNS = ("workflow", "job", "status", "conclusion", "created_at", "started_at", "queued_s", "runner_name")
 
 
 @dataclass(frozen=True, slots=True)
