@@ -79,9 +79,10 @@ def test_used_up_rate_limit_is_waited_for_within_max_wait(export: Path, tmp_path
 def test_used_up_rate_limit_stops_cleanly_and_the_same_command_resumes(export: Path, tmp_path: Path) -> None:
     """--max-wait 0: stop with everything fetched saved and a time to resume; repeating it completes the store.
 
-    60 requests an hour, and the test ends each hour (``end_rate_window``) before it repeats the command:
-    with 60 a second, a fetch slower than that on a loaded machine (~85/s measured idle, 89 in its first
-    second beside a second copy and 4 busy loops) never ran out, exited 0, and failed the test."""
+    60 requests an hour, and the test ends each hour (``end_rate_window``) before it repeats the command.
+    With 60 a second, the first command stopped only if it made 60 requests within its first second (a
+    40-run fetch: all 122 idle, 89 beside a second copy and 4 busy loops); a slower machine never ran
+    out, the command exited 0, and the test failed."""
     db = tmp_path / "s.db"
     faults = Faults(primary_limit=60, primary_reset_s=3600)
     with FakeGitHub(export, faults=faults) as fake:
