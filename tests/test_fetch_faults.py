@@ -142,15 +142,17 @@ def test_a_second_concurrent_fetch_on_the_same_store_is_refused(export: Path, tm
     with FakeGitHub(export) as fake:
         fake.hold(after=3)
         first = cli_process(fake, db, tmp_path)
-        wait_for_requests(fake, 4, first, limit_s=120)
-        assert fake.held() and first.poll() is None
-        result = CliRunner().invoke(
-            app, ["fetch", "--repo", fake.data.full_name, "--api-url", fake.url, "--store", str(db)],
-            env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""},
-        )  # fmt: skip
+        try:
+            wait_for_requests(fake, 4, first, limit_s=120)
+            assert fake.held() and first.poll() is None
+            result = CliRunner().invoke(
+                app, ["fetch", "--repo", fake.data.full_name, "--api-url", fake.url, "--store", str(db)],
+                env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""},
+            )  # fmt: skip
+        finally:
+            fake.release()  # the first fetch goes on (also when an assertion above failed)
         assert result.exit_code == 1
         assert f"error: another `we-advisor fetch` is writing {db}" in result.stderr
-        fake.release()
         _, err = first.communicate(timeout=60)
         assert first.returncode == 0, err
         assert_store_matches(fake, db)
