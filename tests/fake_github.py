@@ -197,6 +197,10 @@ class FakeGitHub:
         self.window_reset = time.time() + 3600
         self.primary_spent = False  # Faults.primary_once_after has struck
         self.requests: list[tuple[str, int]] = []  # (path with query, status)
+        # hold_after = N: every request after the N-th (stats.total) waits until ``released`` is set, so a
+        # client is stopped mid-fetch for as long as a test needs, whatever the machine's speed (``hold``)
+        self.hold_after: int | None = None
+        self.released = threading.Event()
         self.archive_layout = "whole+steps"  # or "steps" (older archives), "whole"
         self.archive_missing: set[int] = set()  # run ids whose archives answer 404
         self.archive_expired: set[int] = set()  # run ids whose archives answer 410
@@ -222,6 +226,32 @@ class FakeGitHub:
         self.server.server_close()
 
     # -- what a test looks at ------------------------------------------------------------------
+
+    def hold(self, after: int) -> threading.Event:
+        """Requests after the ``after``-th (counted by ``stats.total``) wait until the returned event is set
+        (or 120 s): a client cannot get past that point however fast it runs. ``held()`` tells when one waits."""
+        with self.lock:
+            self.released = threading.Event()
+            self.hold_after = after
+            return self.released
+
+    def held(self) -> bool:
+        """Whether a request is waiting in ``hold`` now (or has)."""
+        with self.lock:
+            return self.hold_after is not None and self.stats.total > self.hold_after
+
+    def release(self) -> None:
+        """Lets the held requests go and holds no more."""
+        with self.lock:
+            self.hold_after = None
+            self.released.set()
+
+    def end_rate_window(self) -> None:
+        """The primary rate limit's window is over, as if its reset time had come: the next request starts
+        a fresh one. (Tests that use it set a long ``primary_reset_s``, so a window ends when they say, not
+        when the clock says: how many requests fit in one must not depend on the machine's speed.)"""
+        with self.lock:
+            self.window_reset = time.time()
 
     def reset_stats(self) -> None:
         with self.lock:
@@ -443,6 +473,9 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 time.sleep(faults.latency)
             with fake.lock:
                 fake.stats.total += 1
+                held = fake.released if fake.hold_after is not None and fake.stats.total > fake.hold_after else None
+            if held is not None:
+                held.wait(timeout=120)
             if url.path.startswith("/_blob/"):
                 self._blob(url.path, query)
                 return

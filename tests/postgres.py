@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -62,8 +63,34 @@ def _uid(name: str) -> int | None:
         return None
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes the local ports of outgoing connections (and of ``bind(0)``) from."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free port of 127.0.0.1 below the ephemeral range.
+
+    ``bind(0)`` would give one inside it: between this check and the server's own bind (initdb takes
+    seconds), and again while ``restart()`` keeps the server down, any outgoing connection on the machine
+    (the fake GitHub's clients make thousands) may be given that port as its local one, and the server
+    then cannot listen. Below the range only a program that asks for that very port can take it.
+    """
+    low, _ = _ephemeral_ports()
+    first = max(1024, low - 10_000)
+    draw = random.SystemRandom()  # which free port: no test outcome depends on it
+    for _ in range(200):
+        port = draw.randrange(first, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded range: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -103,7 +130,15 @@ class PostgresServer:
             "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
         )  # fmt: skip
         password_file.unlink()
-        self._ctl_start()
+        for tries_left in reversed(range(5)):
+            try:
+                self._ctl_start()
+                break
+            except subprocess.CalledProcessError:
+                taken = self.log.exists() and "could not bind" in self.log.read_text(errors="replace")
+                if not taken or not tries_left:
+                    raise
+                self.port = free_port()  # another program took the port after free_port() saw it free
         return self
 
     def _ctl_start(self) -> None:

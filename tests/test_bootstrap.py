@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,16 +74,20 @@ def _wait_for(paths: list[Path], timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-# A task whose process group holds two grandchildren, one of which ignores SIGTERM.
+# A task whose process group holds two grandchildren, one of which ignores SIGTERM. The leader
+# writes its pid and says "started" only once that grandchild has set its trap (gc2.ready): a test
+# that waits for leader.pid, or sees "started", knows the group is complete.
 STUBBORN = (
-    "sleep 30 & echo $! > gc1.pid; (trap '' TERM; sleep 30) & echo $! > gc2.pid; "
-    "echo $$ > leader.pid; echo started; sleep 30"
+    "sleep 30 & echo $! > gc1.pid; (trap '' TERM; touch gc2.ready; sleep 30) & echo $! > gc2.pid; "
+    "while [ ! -e gc2.ready ]; do sleep 0.01; done; echo $$ > leader.pid; echo started; sleep 30"
 )
 
 
 def test_diamond_takes_its_critical_path_not_the_sum(tmp_path: Path) -> None:
     """a -> (b, c) -> d runs b and c together (they overlap), d only after both: the critical path
-    (1.0 s of sleeps), not the sum (1.6 s). Asserted on the order of events, not on the clock."""
+    (1.0 s of sleeps), not the sum (1.6 s). Asserted on the order of events, not on the clock: b and c
+    each wait until the other has started (a runner that ran them one after the other would time them
+    out), so they overlap however late the machine's load lets either of them start."""
     path = _plan(
         tmp_path,
         """
@@ -90,11 +96,15 @@ name = "a"
 run = ["sleep", "0.2"]
 [[task]]
 name = "b"
-run = ["sleep", "0.6"]
+run = "touch b.started; while [ ! -e c.started ]; do sleep 0.01; done; sleep 0.6"
+cwd = "."
+timeout_s = 60
 needs = ["a"]
 [[task]]
 name = "c"
-run = ["sleep", "0.6"]
+run = "touch c.started; while [ ! -e b.started ]; do sleep 0.01; done; sleep 0.6"
+cwd = "."
+timeout_s = 60
 needs = ["a"]
 [[task]]
 name = "d"
@@ -140,7 +150,11 @@ needs = ["quick"]
 
 
 def test_a_timed_out_task_leaves_no_process_behind(tmp_path: Path) -> None:
-    """Past its limit the whole group gets SIGTERM, then SIGKILL after the grace: grandchildren too."""
+    """Past its limit the whole group gets SIGTERM, then SIGKILL after the grace: grandchildren too.
+
+    The limit (2 s) only has to outlast the script's start-up (a few forks, ~10 ms; tens of ms on a
+    loaded machine): with 0.4 s a slow start could be cut short before the pid files, "started" or the
+    grandchild's trap existed, and the test failed on a missing file or a wall time under the grace."""
     path = _plan(
         tmp_path,
         f"""
@@ -148,18 +162,18 @@ grace_s = 0.3
 [[task]]
 name = "stubborn"
 run = "{STUBBORN}"
-timeout_s = 0.4
+timeout_s = 2
 cwd = "."
 """,
     )
     result, out, err = _run(path)
     task = result.result("stubborn")
-    assert (task.outcome, task.reason) == ("timeout", "timed out after 0.4 s")
-    assert task.duration_s >= 0.4  # not before its limit
-    assert result.wall_s >= 0.7  # limit + grace: the grandchild that ignores SIGTERM was SIGKILLed after it
+    assert (task.outcome, task.reason) == ("timeout", "timed out after 2 s")
+    assert task.duration_s >= 2  # not before its limit
+    assert result.wall_s >= 2.3  # limit + grace: the grandchild that ignores SIGTERM was SIGKILLed after it
     assert [p for p in _pids(tmp_path, "leader.pid", "gc1.pid", "gc2.pid") if _alive(p)] == []
     assert "[stubborn] started" in out
-    assert "stubborn passed its limit of 0.4 s: ending its process group" in err
+    assert "stubborn passed its limit of 2 s: ending its process group" in err
     assert result.exit_code == 1
 
 
@@ -259,7 +273,9 @@ def test_fail_fast_cancels_running_tasks(tmp_path: Path) -> None:
 grace_s = 0.3
 [[task]]
 name = "broken"
-run = "sleep 0.2; exit 1"
+run = "while [ ! -s long.pid ]; do sleep 0.01; done; exit 1"
+cwd = "."
+timeout_s = 60
 [[task]]
 name = "long"
 run = "echo $$ > long.pid; exec sleep 600"
@@ -270,6 +286,8 @@ run = "true"
 needs = ["long"]
 """,
     )
+    # "broken" fails once "long" has written its pid (not after a sleep that a slow start of "long" could
+    # outlast): "long" is certainly running, and its pid file there, when the failure cancels it
     result, _, _ = _run(path, fail_fast=True)
     outcomes = {r.name: (r.outcome, r.reason) for r in result.results}
     assert outcomes == {
@@ -302,11 +320,37 @@ cwd = "."
 
 
 def test_ticker_says_what_is_still_running(tmp_path: Path) -> None:
-    """While a task runs, a line per tick names it, its elapsed time and its limit."""
-    path = _plan(tmp_path, '[[task]]\nname = "tekton"\nrun = ["sleep", "0.35"]\ntimeout_s = 600\n')
-    _, _, err = _run(path, tick_s=0.1)
-    assert "bootstrap: still waiting for tekton (0.1 s elapsed, limit 600 s)" in err
-    assert "bootstrap: still waiting for tekton (0.3 s elapsed, limit 600 s)" in err
+    """While a task runs, a line per tick names it, its elapsed time and its limit.
+
+    The task runs until the test has seen three ticks (not for a fixed 0.35 s, in which a loaded machine
+    may wake the ticker late, print "0.2 s" for the first tick, or fewer ticks): each tick comes no
+    earlier than its multiple of the tick, and no line says less time than the one before."""
+    path = _plan(tmp_path, '[[task]]\nname = "tekton"\nrun = "while [ ! -e go ]; do sleep 0.01; done"\n'
+                           'cwd = "."\ntimeout_s = 600\n')  # fmt: skip
+    err, finished = io.StringIO(), threading.Event()
+
+    def release_after_three_ticks() -> None:
+        until = time.monotonic() + 60
+        while err.getvalue().count("still waiting for tekton") < 3 and time.monotonic() < until:
+            if finished.wait(0.01):
+                return
+        (tmp_path / "go").touch()
+
+    releaser = threading.Thread(target=release_after_three_ticks)
+    releaser.start()
+    try:
+        plan = load_plan(path)
+        result = run_plan(plan, resolve_limits(plan), out=io.StringIO(), err=err, tick_s=0.1)
+    finally:
+        finished.set()
+        releaser.join()
+    assert result.result("tekton").outcome == "success"
+    ticks = [line for line in err.getvalue().splitlines() if "still waiting" in line]
+    pattern = r"bootstrap: still waiting for tekton \((\d+(?:\.\d)?) s elapsed, limit 600 s\)"
+    elapsed = [float(re.fullmatch(pattern, line).group(1)) for line in ticks]  # type: ignore[union-attr]
+    assert len(elapsed) >= 3
+    assert all(e >= round(0.1 * k, 1) for k, e in enumerate(elapsed[:3], 1))  # never before its tick
+    assert elapsed == sorted(elapsed)  # each line says at least as much time as the one before
 
 
 def test_github_actions_output_is_grouped_per_task(tmp_path: Path) -> None:

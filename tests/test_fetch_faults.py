@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,8 +62,11 @@ def test_hundreds_of_runs_through_faults_all_stored(sample_or_generated: Path, t
 
 
 def test_used_up_rate_limit_is_waited_for_within_max_wait(export: Path, tmp_path: Path) -> None:
-    """The primary limit runs out after 25 requests for 1 s: the fetch waits and completes."""
-    faults = Faults(primary_limit=25, primary_reset_s=1.0)
+    """The primary limit runs out after 25 requests for 1 s: the fetch waits and completes.
+
+    (It runs out after the 25th counted request, whenever that comes: a limit of 25 requests a 1 s window
+    was never reached by a fetch slower than 25 requests a second, and then nothing was waited for.)"""
+    faults = Faults(primary_once_after=25, primary_reset_s=1.0)
     stages: list[FetchProgress] = []
     with FakeGitHub(export, faults=faults) as fake:
         fake.hidden.update(r["id"] for r in fake.visible_runs()[8:])
@@ -75,9 +77,14 @@ def test_used_up_rate_limit_is_waited_for_within_max_wait(export: Path, tmp_path
 
 
 def test_used_up_rate_limit_stops_cleanly_and_the_same_command_resumes(export: Path, tmp_path: Path) -> None:
-    """--max-wait 0: stop with everything fetched saved and a time to resume; repeating it completes the store."""
+    """--max-wait 0: stop with everything fetched saved and a time to resume; repeating it completes the store.
+
+    60 requests an hour, and the test ends each hour (``end_rate_window``) before it repeats the command.
+    With 60 a second, the first command stopped only if it made 60 requests within its first second (a
+    40-run fetch: all 122 idle, 89 beside a second copy and 4 busy loops); a slower machine never ran
+    out, the command exited 0, and the test failed."""
     db = tmp_path / "s.db"
-    faults = Faults(primary_limit=60, primary_reset_s=1.0)
+    faults = Faults(primary_limit=60, primary_reset_s=3600)
     with FakeGitHub(export, faults=faults) as fake:
         result = CliRunner().invoke(
             app, ["fetch", "--repo", fake.data.full_name, "--since", SINCE, "--api-url", fake.url, "--store", str(db),
@@ -95,7 +102,7 @@ def test_used_up_rate_limit_stops_cleanly_and_the_same_command_resumes(export: P
                     assert store.load_job(job["id"]) is not None
                     assert job["conclusion"] == "skipped" or store.log_state(job["id"]) is not None
         for _ in range(20):
-            time.sleep(max(0.0, fake.window_reset - time.time()) + 0.05)
+            fake.end_rate_window()  # the hour is over
             summary = run_fetch(fake, db, max_wait=0)
             if summary.stopped is None:
                 break
@@ -129,15 +136,21 @@ def test_a_failing_item_is_reported_without_aborting_and_retried_next_time(expor
 
 
 def test_a_second_concurrent_fetch_on_the_same_store_is_refused(export: Path, tmp_path: Path) -> None:
+    """The first fetch is held at its 4th request (the fake answers it only when the test says) while the
+    second is refused: with a fixed 10 ms a request, a fast first fetch could end before the second looked."""
     db = tmp_path / "s.db"
-    with FakeGitHub(export, faults=Faults(latency=0.01)) as fake:
+    with FakeGitHub(export) as fake:
+        fake.hold(after=3)
         first = cli_process(fake, db, tmp_path)
-        wait_for_requests(fake, 3, first)
-        assert first.poll() is None
-        result = CliRunner().invoke(
-            app, ["fetch", "--repo", fake.data.full_name, "--api-url", fake.url, "--store", str(db)],
-            env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""},
-        )  # fmt: skip
+        try:
+            wait_for_requests(fake, 4, first, limit_s=120)
+            assert fake.held() and first.poll() is None
+            result = CliRunner().invoke(
+                app, ["fetch", "--repo", fake.data.full_name, "--api-url", fake.url, "--store", str(db)],
+                env={"GITHUB_TOKEN": TOKEN, "GH_TOKEN": ""},
+            )  # fmt: skip
+        finally:
+            fake.release()  # the first fetch goes on (also when an assertion above failed)
         assert result.exit_code == 1
         assert f"error: another `we-advisor fetch` is writing {db}" in result.stderr
         _, err = first.communicate(timeout=60)

@@ -105,9 +105,19 @@ def test_four_workers_give_the_union_of_four_solo_crawls(
     org: FakeOrg, solo: dict[str, list[tuple[object, ...]]], pg_url: str, spawned: list[subprocess.Popen[str]]
 ) -> None:
     """``--workers 4`` on PostgreSQL, one token each from ``GITHUB_TOKENS``: every repository fetched
-    once, the rows those of four solo crawls; a second command starts round 2 and finds nothing new."""
+    once, the rows those of four solo crawls; a second command starts round 2 and finds nothing new.
+
+    Worker 1's requests for jobs wait until another worker has asked GitHub something: on a busy machine
+    worker 1 (forked first) could otherwise fetch all four repositories before the others started, and
+    only one of GITHUB_TOKENS would have been used."""
+    gate = threading.Event()
+    org.holds[TOKENS[0]] = (gate, 0)
     proc = worker(org, pg_url, TOKEN, "--workers", "4", tokens=",".join(TOKENS))
     spawned.append(proc)
+    try:
+        wait_until(lambda: {c.token for c in org.calls} & set(TOKENS[1:]), "a second worker at work")
+    finally:
+        gate.set()
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert "org:acme: round 1: 4 repositories, 4 fetched, 0 failed" in err.splitlines()[-1]

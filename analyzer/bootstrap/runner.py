@@ -245,9 +245,12 @@ class _TaskRun:
     def _attempt(self, number: int, total: int) -> Attempt:
         task, printer, events = self.task, self.runner.printer, self.runner.events
         limit = self.limit.seconds
+        # the wall-clock start is read before the monotonic one that times the attempt, so start + duration
+        # is never later than the moment the command ended (a thread preempted between the two reads would
+        # otherwise push an attempt's end past the start of a task that needed it)
+        started = datetime.now(UTC)
         self.stage, self.stage_t0 = "running", time.monotonic()
         self.next_tick = self.stage_t0 + self.runner.tick_s
-        started = datetime.now(UTC)
         events.write("start", task.name, start=started, limit_s=limit, attempt=number)
         tries = f", attempt {number} of {total}" if total > 1 else ""
         printer.status(f"{task.name} started (limit {plain_seconds(limit)} s{tries})")
