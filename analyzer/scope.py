@@ -1,4 +1,4 @@
-"""A history command's scope, checked before it reads anything: its repository, its workflow, its
+"""A history command's scope, checked before it reads its history: its repository, its workflow, its
 ``--branch``/``--event`` filters and its window, each told to the caller.
 
 Every history command (``stats``, ``incidents``, ``failures``, ``recommend``, ``backtest``,

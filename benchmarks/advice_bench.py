@@ -242,8 +242,7 @@ def score(histories: Sequence[History], recs: dict[Key, dict[str, Any]]) -> list
                 s.limits["we-advisor"] = r["recommended_timeout_s"]
                 s.contradictions = contradictions(r)
                 s.proposed = r["verdict"] in CHANGES and r["recommended_timeout_s"] is not None
-                upper = (r.get("false_timeout_rate_current_ci") or [None, None])[1]
-                s.kept_with_note = r["verdict"] == "ok" and upper is not None and upper > 1 - Q
+                s.kept_with_note = r["verdict"] == "ok" and any(n.startswith("kept:") for n in r["notes"])
             else:
                 s.limits["we-advisor"] = None
             for policy, limit in s.limits.items():

@@ -172,6 +172,57 @@ def test_a_limit_in_force_few_runs_reached_keeps_the_kaplan_meier_upper_end() ->
     assert verdict == "too_tight" or with_note  # never "surely within the target"
 
 
+def _few_reached(seed: int, units: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """``units`` phases of log-normal, Pareto, bimodal and Weibull runs (300–3,000, some cancelled), each with
+    a limit in force that 1–4 runs reached (stopped at it, or recorded up to 2 s short of it)."""
+    rng = np.random.default_rng(seed)
+    frames, limits, short = [], [], []
+    for i in range(units):
+        n = int(rng.choice([300, 1000, 3000]))
+        kind = int(rng.integers(4))
+        if kind == 0:
+            t = np.exp(rng.normal(5, rng.uniform(0.1, 1.0), n))
+        elif kind == 1:
+            t = 100 * (1 + rng.pareto(rng.uniform(1.5, 6), n))
+        elif kind == 2:
+            t = np.where(rng.random(n) < 0.9, np.exp(rng.normal(5, 0.2, n)), np.exp(rng.normal(6, 0.5, n)))
+        else:
+            t = 50 + rng.weibull(rng.uniform(0.5, 3), n) * 100
+        limit = float(np.sort(t)[-int(rng.integers(1, 5))])
+        stopped = t >= limit
+        cancelled = rng.random(n) < rng.choice([0, 0.1, 0.2])
+        under = float(rng.choice([0.0, 0.0, 0.5, 2.0]))  # a step's whole seconds can fall short of its limit
+        d = np.where(stopped, limit - under, np.where(cancelled, t * rng.random(n), t))
+        frames.append(frame_of(d, stopped | cancelled, f"p{i}"))
+        limits.append(limit)
+        short.append(under > 0)
+    return pd.concat(frames, ignore_index=True), np.array(limits), np.array(short)
+
+
+@pytest.mark.parametrize("seed", [7, 13])  # 13: a tail estimate above the band's upper end (it flipped a verdict)
+def test_judged_in_force_a_limit_keeps_its_verdict_and_every_interval_holds_its_estimate(seed: int) -> None:
+    """Limits in force that few runs reached, on units whose tails fit well or badly: judged as the limit in
+    force (the KM band's upper end kept) the verdict is the same as before, only less certain, never more;
+    every known estimate lies inside its interval either way (a tail estimate above the band's upper end
+    gives way to Kaplan–Meier); the runs recorded a little short of the limit count as having reached it."""
+    frame, limits, short = _few_reached(seed, 60)
+    model = DurationModel().fit(frame)
+    phases = model.units_["phase"].tolist()
+    units = np.array([phases.index(f"p{i}") for i in range(limits.size)])
+    new, kept = model.rates(units, limits), model.rates(units, limits, in_force=True)
+    policy = Policy()
+    for r in (new, kept):
+        known = r.known
+        assert np.all((r.lo[known] <= r.point[known] + 1e-12) & (r.point[known] <= r.hi[known] + 1e-12))
+    assert np.all(kept.hi >= new.hi - 1e-15)
+    for i in range(limits.size):
+        was = judge(float(new.point[i]), float(new.lo[i]), float(new.hi[i]), policy)
+        now = judge(float(kept.point[i]), float(kept.lo[i]), float(kept.hi[i]), policy)
+        assert now[0] == was[0], (i, new.label(i), was, now)
+    # the runs recorded short of the limit reached it: the band there bounds it, as at the limit itself
+    assert (kept.hi[short] > new.hi[short]).any()
+
+
 # -- the policy ----------------------------------------------------------------------------------
 
 

@@ -144,8 +144,8 @@ def test_a_raised_source_timeout_gets_one_evidence_comment(world: tuple[Path, st
         assert cells[6].startswith(f"{pct(rate_300)} (")  # the old limit stops ~5 % of the runs
         # past the longest run, which the old limit stopped: a tail's extrapolation, with the tail's interval, as
         # recommend's (one estimator: model.rates)
-        rates = model.rates(np.array([u]), np.array([600.0]))
-        assert cells[7] == f"{pct(rates.point[0])} ({rates.family[0]} tail: {pct(rates.lo[0])}–{pct(rates.hi[0])})"
+        rates = model.rates(np.array([u]), np.array([600.0]), in_force=True)
+        assert cells[7] == f"{pct(rates.point[0])} ({rates.family[0]} tail estimate; {pct(rates.lo[0])}–{pct(rates.hi[0])})"
         assert cells[7].startswith(("0", "<0.01"))
         # 300 s stops ~5 % (too tight); 600 s is inside the policy's band: kept, beside what the data alone ask for
         assert cells[8].startswith("**ok**: 10 min fits (the data alone: ") and "7 min" in cells[8]

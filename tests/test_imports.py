@@ -125,7 +125,7 @@ def _samples(annotation: Any, tmp: Path) -> list[Any]:
     if annotation in (int, float):
         return ["4", "+4", "-0", "04", " 4", "4.0", "1_000", "1e3", ".5", "5.", "inf", "nan", "x", "", "0", "64", "65",
                 "100000", "100001", "٤", "9" * 400, "-" + "9" * 400, "9" * 5000, "0" * 50 + "1",
-                0, 4, 65, 2.5, 300.0, True, None]  # fmt: skip
+                0, 4, 65, 2.5, 300.0, float("nan"), float("inf"), -float("inf"), True, None]  # fmt: skip
     if annotation is Path:
         (tmp / "file").write_text("x", encoding="utf-8")
         return ["", "x", "-", str(tmp), str(tmp / "file"), "a\udcffb", Path("y"), b"bytes", 4, None]

@@ -382,7 +382,7 @@ def _beyond_the_tail(u: int, row: dict[Any, Any], context: _Context) -> list[str
     limits = np.full(len(context.model.units_), np.nan)
     limits[u] = row["now"]
     reached = int(context.model.runs_reaching(limits)[u])
-    tail = context.model.rates([u], [row["now"]])  # the tail's own upper end (the judged one is never below KM's)
+    tail = context.model.rates([u], [row["now"]])  # the upper end a new limit gets: no higher than KM's (in force: no lower)
     expected = float(tail.hi[0]) * int(row["samples"])
     if reached < 1 or not expected < 0.1 * reached:
         return []

@@ -17,10 +17,22 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, cast, get_args, get_origin
 
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
+
+
+@dataclass(frozen=True)
+class _ProbeInfo:
+    """The parameter information ``install``'s trial conversion reads."""
+
+    min: Any = None
+    max: Any = None
+    clamp: bool = False
+    parser: Any = None
+    path_type: Any = None
+    case_sensitive: bool = True
 
 
 class _Unsure(Exception):
@@ -35,6 +47,8 @@ def _number(value: Any, kind: type, info: Any) -> Any:
     elif type(value) is int or (type(value) is float and kind is float):
         number = kind(value)
     else:
+        raise _Unsure
+    if number != number or number in (float("inf"), float("-inf")):  # NaN skips every comparison: typer's call
         raise _Unsure
     if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
         raise _Unsure  # typer's message for it
@@ -112,7 +126,17 @@ def install() -> None:
 
     def lean(descriptor: TypeDescriptor) -> Any:
         if descriptor.file_annotation is None and _supported(descriptor.annotation, descriptor.parameter_info):
-            return Lean(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation, descriptor=descriptor)
+            try:
+                return Lean(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation, descriptor=descriptor)
+            except Exception:  # a typer whose RuntimeParam changed shape: its own parameter, as without us
+                return build_runtime_param(descriptor)
         return build_runtime_param(descriptor)
 
+    # a typer that kept the names but not the shapes: try one conversion through it before taking it
+    try:
+        probe = Lean(parameter_info=cast(Any, _ProbeInfo()), annotation=int, descriptor=None)
+        if probe._coerce_value("4", None, None) != 4:
+            return
+    except Exception:
+        return
     typer.core.build_runtime_param = lean  # type: ignore[attr-defined]  # what _TyperParameter calls

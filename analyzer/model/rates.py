@@ -7,15 +7,17 @@ band and the units' accepted tails (``tails.Tails``):
   run, which a limit or a cancel stopped), while S(L) > 0: the KM estimate and its pointwise
   log-log interval (basis ``km``); but where fewer than ``KM_SUPPORT`` runs reached L (the KM
   answer is then one of the last few runs, as wide as chance makes it) and the unit has an
-  accepted tail, the tail's estimate, its upper end no higher than the KM band's (``tail:<model>``)
-  — for a limit judged as the one in force (``in_force``), no lower than the band's;
+  accepted tail whose estimate the band does not exclude, the tail's estimate, its upper end no
+  higher than the KM band's (``tail:<model>``) — for a limit judged as the one in force
+  (``in_force``), no lower than the band's;
 - beyond the last finished run of a unit whose longest run finished, KM says 0 however few runs
   were left at risk: the upper end is the KM interval's just before that run, narrowed by an
   accepted tail where there is one (``tail:<model>``, its point and lower end), else the point is
   0 (``km``);
 - beyond a censored end, the accepted tail (``tail:<model>``), else nothing is known: the point
   is NaN, the lower end S(longest run) (what KM proves: at least that many lasted that long) and
-  the upper end 1 (``unknown``).
+  the upper end 1 (``unknown``). A limit in force that the longest runs were stopped at, recorded
+  up to max(1 s, 0.5 %) short of it, keeps the KM band's upper end there as above.
 """
 
 from __future__ import annotations
@@ -109,7 +111,9 @@ def pair_rates(
     every = np.flatnonzero(km & (surv >= 1.0) & (reaching > 0))
     if every.size:
         lo[k[every]] = ((1.0 - confidence) / 2.0) ** (1.0 / reaching[every])
-    few = km & weak & tail_ok
+    # ... unless the tail's estimate lies above the band's upper end: the runs contradict the tail there, and
+    # KM answers (a tail's estimate with an upper end below it would be an interval that does not hold it)
+    few = km & weak & tail_ok & (t_point <= b_hi)
     if few.any():
         f_idx = np.flatnonzero(few)
         sel = k[f_idx]
@@ -143,7 +147,13 @@ def pair_rates(
         sel = k[o_idx]
         point[sel] = np.where(use_tail, t_point[o_idx], np.nan)
         lo[sel] = np.where(use_tail, t_lo[o_idx], surv[o_idx])
-        hi[sel] = np.where(use_tail, t_hi[o_idx], 1.0)
+        # a limit in force that stopped the longest runs, recorded a little short of it (step times are whole
+        # seconds): those runs reached it, and the band at them bounds it as inside
+        t_last = s.t[np.maximum(last[o_idx], 0)]
+        stopped_at = np.broadcast_to(np.asarray(in_force, dtype=bool), units.shape)[k][o_idx] & (
+            lim[o_idx] - t_last <= np.maximum(1.0, 0.005 * lim[o_idx]))  # fmt: skip
+        upper = np.where(stopped_at, np.maximum(t_hi[o_idx], b_hi[o_idx]), t_hi[o_idx])
+        hi[sel] = np.where(use_tail, upper, 1.0)
         basis[sel] = np.where(use_tail, 2, 3)
         family[sel] = np.where(use_tail, tails.family[uu[o_idx]], "")
     basis[k[empty]] = 3

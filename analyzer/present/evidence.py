@@ -96,7 +96,7 @@ def _stops(rate: KillRate | None, limit: float | None) -> str:
         return "–"
     interval = f"{pct(rate.low)}–{pct(rate.high)}"
     if rate.basis.startswith("tail:"):
-        return f"{pct(rate.rate)} ({rate.basis.removeprefix('tail:')} tail: {interval})"
+        return f"{pct(rate.rate)} ({rate.basis.removeprefix('tail:')} tail estimate; {interval})"
     return f"{pct(rate.rate)} ({interval})"
 
 

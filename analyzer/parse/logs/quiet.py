@@ -45,7 +45,8 @@ _CLOCK_AT = [11, 12, 14, 15, 17, 18]
 _CLOCK = [36000, 3600, 600, 60, 10, 1]
 _HALF_DAY = 43200
 PLAIN_BUDGET = 4_000_000  # bytes of logs a process reads without numpy (~0.05 s) before it imports it
-_plain_read = [0]
+PLAIN_LINES = 60_000  # ... and lines (the plain reader's cost is per line: 4 MB of empty lines would take 1.2 s)
+_plain_read = [0, 0]  # bytes, lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +127,14 @@ class LineTimes(_Times):
     @classmethod
     def of(cls, buf: bytes, start: int) -> _Times:
         """The line times of ``buf`` (its first line at ``start``): read in plain Python while the process is
-        within ``PLAIN_BUDGET`` and has not imported numpy, else with numpy (the same numbers either way)."""
+        within ``PLAIN_BUDGET`` bytes and ``PLAIN_LINES`` lines and has not imported numpy, else with numpy
+        (the same numbers either way)."""
         if "numpy" not in sys.modules and _plain_read[0] + len(buf) <= PLAIN_BUDGET:
-            _plain_read[0] += len(buf)
-            return PlainLineTimes.of(buf, start)
+            lines = buf.count(b"\n", start) + 1
+            if _plain_read[1] + lines <= PLAIN_LINES:
+                _plain_read[0] += len(buf)
+                _plain_read[1] += lines
+                return PlainLineTimes.of(buf, start)
         return cls.read(buf, start)
 
     @classmethod
