@@ -202,9 +202,10 @@ def _few_reached(seed: int, units: int) -> tuple[pd.DataFrame, np.ndarray, np.nd
 @pytest.mark.parametrize("seed", [7, 13])  # 13: a tail estimate above the band's upper end (it flipped a verdict)
 def test_judged_in_force_a_limit_keeps_its_verdict_and_every_interval_holds_its_estimate(seed: int) -> None:
     """Limits in force that few runs reached, on units whose tails fit well or badly: judged as the limit in
-    force (the KM band's upper end kept) the verdict is the same as before, only less certain, never more;
-    every known estimate lies inside its interval either way (a tail estimate above the band's upper end
-    gives way to Kaplan–Meier); the runs recorded a little short of the limit count as having reached it."""
+    force (the KM band's upper end kept) the verdict is the same as a new limit's, only less certain — except
+    where the tail's estimate lies above the band (a new limit is then rated by KM, the limit in force by the
+    tail, the higher rate): there it may only become too_tight. Every known estimate lies inside its interval
+    either way; the runs recorded a little short of the limit count as having reached it."""
     frame, limits, short = _few_reached(seed, 60)
     model = DurationModel().fit(frame)
     phases = model.units_["phase"].tolist()
@@ -215,12 +216,18 @@ def test_judged_in_force_a_limit_keeps_its_verdict_and_every_interval_holds_its_
         known = r.known
         assert np.all((r.lo[known] <= r.point[known] + 1e-12) & (r.point[known] <= r.hi[known] + 1e-12))
     assert np.all(kept.hi >= new.hi - 1e-15)
+    disagree = 0
     for i in range(limits.size):
         was = judge(float(new.point[i]), float(new.lo[i]), float(new.hi[i]), policy)
         now = judge(float(kept.point[i]), float(kept.lo[i]), float(kept.hi[i]), policy)
-        assert now[0] == was[0], (i, new.label(i), was, now)
+        if new.label(i) == "km" and str(kept.label(i)).startswith("tail:"):  # the tail's estimate above the band
+            assert kept.point[i] > new.hi[i] and now[0] in ("too_tight", was[0]), (i, was, now)
+            disagree += 1
+        else:
+            assert now[0] == was[0], (i, new.label(i), was, now)
     # the runs recorded short of the limit reached it: the band there bounds it, as at the limit itself
     assert (kept.hi[short] > new.hi[short]).any()
+    assert disagree <= limits.size // 10
 
 
 # -- the policy ----------------------------------------------------------------------------------

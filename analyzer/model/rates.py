@@ -9,7 +9,8 @@ band and the units' accepted tails (``tails.Tails``):
   answer is then one of the last few runs, as wide as chance makes it) and the unit has an
   accepted tail whose estimate the band does not exclude, the tail's estimate, its upper end no
   higher than the KM band's (``tail:<model>``) — for a limit judged as the one in force
-  (``in_force``), no lower than the band's;
+  (``in_force``), no lower than the band's, and the tail's estimate even where the band excludes it
+  (the higher rate: such a limit is not kept on the few runs that happened to pass it);
 - beyond the last finished run of a unit whose longest run finished, KM says 0 however few runs
   were left at risk: the upper end is the KM interval's just before that run, narrowed by an
   accepted tail where there is one (``tail:<model>``, its point and lower end), else the point is
@@ -111,13 +112,16 @@ def pair_rates(
     every = np.flatnonzero(km & (surv >= 1.0) & (reaching > 0))
     if every.size:
         lo[k[every]] = ((1.0 - confidence) / 2.0) ** (1.0 / reaching[every])
-    # ... unless the tail's estimate lies above the band's upper end: the runs contradict the tail there, and
-    # KM answers (a tail's estimate with an upper end below it would be an interval that does not hold it)
-    few = km & weak & tail_ok & (t_point <= b_hi)
+    # Where the tail's estimate lies above the band's upper end the two disagree: a new limit is rated by KM (its
+    # certificate was the band's upper end already; a tail estimate above it would make an interval that does
+    # not hold its estimate), the limit in force by the tail (the higher rate: a limit in force that may stop too
+    # many runs is not kept on the few runs that happened to pass it)
+    in_force_k = np.broadcast_to(np.asarray(in_force, dtype=bool), units.shape)[k]
+    few = km & weak & tail_ok & (in_force_k | (t_point <= b_hi))
     if few.any():
         f_idx = np.flatnonzero(few)
         sel = k[f_idx]
-        wide = np.broadcast_to(np.asarray(in_force, dtype=bool), units.shape)[k][f_idx]
+        wide = in_force_k[f_idx]
         t_upper = np.where(wide, np.maximum(t_hi[f_idx], b_hi[f_idx]), np.minimum(t_hi[f_idx], b_hi[f_idx]))
         point[sel], lo[sel], hi[sel] = t_point[f_idx], t_lo[f_idx], t_upper
         basis[sel] = 2
@@ -150,7 +154,7 @@ def pair_rates(
         # a limit in force that stopped the longest runs, recorded a little short of it (step times are whole
         # seconds): those runs reached it, and the band at them bounds it as inside
         t_last = s.t[np.maximum(last[o_idx], 0)]
-        stopped_at = np.broadcast_to(np.asarray(in_force, dtype=bool), units.shape)[k][o_idx] & (
+        stopped_at = in_force_k[o_idx] & (
             lim[o_idx] - t_last <= np.maximum(1.0, 0.005 * lim[o_idx]))  # fmt: skip
         upper = np.where(stopped_at, np.maximum(t_hi[o_idx], b_hi[o_idx]), t_hi[o_idx])
         hi[sel] = np.where(use_tail, upper, 1.0)
