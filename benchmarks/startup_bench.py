@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.rows import row  # noqa: E402
-from tests.loadgen import _MEASURE, Measured  # noqa: E402
+from tests.loadgen import Measured, run_measured  # noqa: E402
 
 SECTION = "startup"
 FLOOR = "floor: python -c pass (fresh interpreter)"
@@ -54,13 +53,7 @@ def _run(command: list[str], *, cwd: Path, root: Path | None) -> Measured:
         env.pop(name, None)
     if root is not None:
         env["PYTHONPATH"] = str(root)
-    done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, cwd=cwd, env=env, check=False)
-    head, _, rest = done.stdout.partition(b"\n")
-    figures = json.loads(head)
-    return Measured(
-        " ".join(command), figures["wall_s"], figures["cpu_s"], figures["peak_bytes"] / 1e6, figures["rc"],
-        rest.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"),
-    )  # fmt: skip
+    return run_measured(command, cwd=cwd, env=env, label=" ".join(command))
 
 
 def _copies(workdir: Path, checkouts: dict[str, Path]) -> dict[str, Path]:

@@ -606,16 +606,21 @@ class Measured:
 def measure(args: Sequence[str], *, cwd: Path, python: Sequence[str] | None = None, root: Path = ROOT) -> Measured:
     """Run ``python -m analyzer ARGS`` (the checkout at ``root``: this one) in a fresh process: time, peak RSS, output."""
     import os
-    import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "utf-8"}
     env.pop("WE_ADVISOR_STORE", None)
-    command = [*(python or [sys.executable, "-m", "analyzer"]), *args]
+    return run_measured([*(python or [sys.executable, "-m", "analyzer"]), *args], cwd=cwd, env=env, label=" ".join(args))
+
+
+def run_measured(command: Sequence[str], *, cwd: Path, env: dict[str, str], label: str) -> Measured:
+    """``command`` in a fresh process under ``env``, measured from a small intermediate interpreter."""
+    import subprocess
+
     done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, cwd=cwd, env=env, check=False)
     head, _, rest = done.stdout.partition(b"\n")
     figures = json.loads(head)
     return Measured(
-        " ".join(args), figures["wall_s"], figures["cpu_s"], figures["peak_bytes"] / 1e6, figures["rc"],
+        label, figures["wall_s"], figures["cpu_s"], figures["peak_bytes"] / 1e6, figures["rc"],
         rest.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace"),
     )
 
