@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analyzer.model import km_quantiles
+from analyzer.model.units import utc_ns
 from analyzer.present.index import UnitIndex
 from analyzer.present.text import dur, known
 
@@ -158,12 +159,12 @@ def trend_chart(group: pd.DataFrame, weeks: Sequence[datetime]) -> dict[str, Any
     """Weekly KM p50/p95; a week is a regression when p95 is 20 % and 30 s above the prior median."""
     raw: list[dict[str, Any]] = []
     # the week's rows by comparing start times as numbers (NaT is in no week), not as Timestamp Series
-    started = _utc_ns(group["started_at"])
+    started, unknown = utc_ns(group["started_at"])
     durations = group["duration_s"].to_numpy()
     censored = group["censored"].to_numpy()
     for i, start in enumerate(weeks):
         end = weeks[i + 1] if i + 1 < len(weeks) else start + timedelta(weeks=1, seconds=1)
-        inside = np.flatnonzero((started >= _utc_ns_of(start)) & (started < _utc_ns_of(end)))
+        inside = np.flatnonzero(~unknown & (started >= _ns(start)) & (started < _ns(end)))
         p50, p95 = km_quantiles(durations[inside], censored[inside], (0.5, 0.95)) if inside.size else (None, None)
         raw.append({"week": f"{start + timedelta(days=1):%m-%d}", "n": int(inside.size), "p50": p50, "p95": p95})
     values = [v for p in raw for v in (p["p50"], p["p95"]) if v is not None]
@@ -204,19 +205,9 @@ def trend_chart(group: pd.DataFrame, weeks: Sequence[datetime]) -> dict[str, Any
     }
 
 
-def _utc_ns(times: pd.Series) -> np.ndarray[Any, Any]:
-    """Times as UTC nanoseconds (``datetime64[ns]``, NaT kept), whatever their unit and zone."""
-    index = pd.DatetimeIndex(times)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return np.asarray(index.to_numpy(dtype="datetime64[ns]"))
-
-
-def _utc_ns_of(when: datetime) -> np.datetime64:
-    stamp = pd.Timestamp(when)
-    if stamp.tz is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return np.datetime64(int(stamp.as_unit("ns").value), "ns")
+def _ns(when: datetime) -> int:
+    """A time as nanoseconds since the epoch (UTC), as ``utc_ns`` gives a column's."""
+    return int(pd.Timestamp(when).as_unit("ns").value)
 
 
 def _polyline(points: Sequence[Mapping[str, Any]], key: str) -> str:
