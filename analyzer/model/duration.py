@@ -14,6 +14,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from analyzer.config import quantile_ok
+from analyzer.model import normal
 from analyzer.model.base import ParamsMixin
 from analyzer.model.hangs import hung_rows
 from analyzer.model.km import (
@@ -116,8 +117,6 @@ class DurationModel(ParamsMixin):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> DurationModel:
         """Fit every unit of an observations frame (columns as ``store.observations_frame``)."""
-        import scipy.special as sc
-
         if not quantile_ok(self.quantile):
             raise ValueError(f"quantile {self.quantile} is not in [0.5, 1)")
         if not 0 < self.confidence < 1:
@@ -133,7 +132,7 @@ class DurationModel(ParamsMixin):
         units["samples"] = s.sizes
         units["censored"] = np.bincount(rows.unit, weights=rows.censored.astype(np.float64), minlength=n_units).astype(np.intp)
         s, hung = self._drop_hung(s, n_units, X, rows)
-        self.z_ = float(sc.ndtri(0.5 + self.confidence / 2))
+        self.z_ = float(normal.ndtri(0.5 + self.confidence / 2))
         self.sorted_ = s
         self.band_lo_, self.band_hi_ = loglog_bands(s, self.z_) if s.t.size else (np.empty(0), np.empty(0))
         self.positions_ = rows.position

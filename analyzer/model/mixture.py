@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from analyzer.model import normal
 from analyzer.model.tailbase import TailFit, sum_by, symmetric_inverse
 
 _ITERATIONS = 120
@@ -31,13 +32,11 @@ class MixtureFit(TailFit):
     n_params = 5
 
     def _survival(self, idx: NDArray[np.intp], t: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
-        import scipy.special as sc
-
         logt = np.log(np.maximum(t, 1e-9))
         with np.errstate(over="ignore", invalid="ignore"):
-            w = sc.expit(p[:, 0])
-            s1 = sc.ndtr(-(logt - p[:, 1]) / np.exp(p[:, 2]))
-            s2 = sc.ndtr(-(logt - p[:, 3]) / np.exp(p[:, 4]))
+            w = normal.expit(p[:, 0])
+            s1 = normal.ndtr(-(logt - p[:, 1]) / np.exp(p[:, 2]))
+            s2 = normal.ndtr(-(logt - p[:, 3]) / np.exp(p[:, 4]))
         return np.asarray(w * s1 + (1 - w) * s2, dtype=np.float64)
 
     def _quantile(self, idx: NDArray[np.intp], q: float, p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -65,11 +64,9 @@ def _loglik_rows(
     Every function of the parameters alone is taken per unit, then spread to the rows; the log density
     only where a run finished and the log survival only where it was censored (the same numbers,
     element by element, as computing both everywhere and choosing)."""
-    import scipy.special as sc
-
     out = np.empty(y.size)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        lw, l1w = sc.log_expit(p[:, 0]), sc.log_expit(-p[:, 0])
+        lw, l1w = normal.log_expit(p[:, 0]), normal.log_expit(-p[:, 0])
         sd1, sd2 = np.exp(p[:, 2]), np.exp(p[:, 4])
         log_sd1, log_sd2 = np.log(sd1), np.log(sd2)
         for rows, finished in ((np.flatnonzero(event), True), (np.flatnonzero(~event), False)):
@@ -83,7 +80,7 @@ def _loglik_rows(
                 a = -0.5 * z1 * z1 - _LOG_SQRT_2PI - log_sd1[u]
                 b = -0.5 * z2 * z2 - _LOG_SQRT_2PI - log_sd2[u]
             else:
-                a, b = sc.log_ndtr(-z1), sc.log_ndtr(-z2)
+                a, b = normal.log_ndtr(-z1), normal.log_ndtr(-z2)
             out[rows] = np.logaddexp(lw[u] + a, l1w[u] + b)
     return out
 
@@ -95,8 +92,6 @@ def _em(
 
     The rows of the units still iterating are kept as compact arrays, cut again only when a unit
     converges; the truncated-normal terms are computed for the censored rows only."""
-    import scipy.special as sc
-
     w, m1, s1, m2, s2 = (start[:, j].copy() for j in range(5))
     count = np.bincount(unit, minlength=n).astype(np.float64)
     ll_old = np.full(n, -np.inf)
@@ -112,7 +107,7 @@ def _em(
             a = -0.5 * z1 * z1 - _LOG_SQRT_2PI - np.log(sd1)
             b = -0.5 * z2 * z2 - _LOG_SQRT_2PI - np.log(sd2)
             zc1, zc2 = z1[ci], z2[ci]
-            l1, l2 = sc.log_ndtr(-zc1), sc.log_ndtr(-zc2)
+            l1, l2 = normal.log_ndtr(-zc1), normal.log_ndtr(-zc2)
             a[ci], b[ci] = l1, l2
             wu = w[uu]
             a = a + np.log(wu)
@@ -157,10 +152,8 @@ def _em(
 
 def _packed(p: NDArray[np.float64]) -> NDArray[np.float64]:
     """(w, m₁, s₁, m₂, s₂) → (logit w, m₁, log s₁, m₂, log s₂)."""
-    import scipy.special as sc
-
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.stack([sc.logit(p[:, 0]), p[:, 1], np.log(p[:, 2]), p[:, 3], np.log(p[:, 4])], axis=1)
+        return np.stack([normal.logit(p[:, 0]), p[:, 1], np.log(p[:, 2]), p[:, 3], np.log(p[:, 4])], axis=1)
 
 
 def _starts(y: NDArray[np.float64], unit: NDArray[np.intp], n: int, split: float) -> NDArray[np.float64]:

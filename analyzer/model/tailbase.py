@@ -24,6 +24,8 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from analyzer.model import normal
+
 
 def sum_by(unit: NDArray[np.intp], weights: NDArray[np.float64], n_units: int) -> NDArray[np.float64]:
     return np.asarray(np.bincount(unit, weights=weights, minlength=n_units), dtype=np.float64)
@@ -126,14 +128,12 @@ class TailFit:
             grad = self._gradient(logit, i, p[i])
             var = np.einsum("ni,nij,nj->n", grad, self.cov[idx[i]], grad)
             var = var + self.zeta_var_log[idx[i]] / (1 - s[i]) ** 2
-            import scipy.special as sc
-
             mid = np.log(s[i]) - np.log1p(-s[i])
             with np.errstate(invalid="ignore"):
                 half = z * np.sqrt(np.maximum(var, 0.0))
             ok = np.isfinite(var)
-            lo[i] = np.where(ok, sc.expit(mid - half), np.nan)
-            hi[i] = np.where(ok, sc.expit(mid + half), np.nan)
+            lo[i] = np.where(ok, normal.expit(mid - half), np.nan)
+            hi[i] = np.where(ok, normal.expit(mid + half), np.nan)
         edge = np.flatnonzero(~inside & np.isfinite(s))
         if edge.size:
             low, high = self._spread(idx[edge], t[edge], z)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from analyzer.model import normal
 from analyzer.model.gpd import GpdFit, fit_gpd
 from analyzer.model.km import SortedRows, km_quantile_rows, rows_to_times
 from analyzer.model.mixture import MixtureFit, fit_mixture
@@ -59,18 +60,14 @@ class LocationScaleFit(TailFit):
         return np.asarray(p[:, 1] * y - p[:, 0], dtype=np.float64)
 
     def _survival(self, idx: NDArray[np.intp], t: NDArray[np.float64], p: NDArray[np.float64]) -> NDArray[np.float64]:
-        import scipy.special as sc
-
         z = self._z(idx, t, p)
         with np.errstate(over="ignore", invalid="ignore"):
             if self.weibull:
                 return np.asarray(np.exp(-np.exp(np.minimum(z, 700.0))), dtype=np.float64)
-            return np.asarray(sc.ndtr(-z), dtype=np.float64)
+            return np.asarray(normal.ndtr(-z), dtype=np.float64)
 
     def _quantile(self, idx: NDArray[np.intp], q: float, p: NDArray[np.float64]) -> NDArray[np.float64]:
-        import scipy.special as sc
-
-        w = float(np.log(-np.log1p(-q))) if self.weibull else float(sc.ndtri(q))
+        w = float(np.log(-np.log1p(-q))) if self.weibull else float(normal.ndtri(q))
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             y = (p[:, 0] + w) / p[:, 1]
             return np.asarray(np.exp(self.center[idx] + self.spread[idx] * y), dtype=np.float64)
@@ -92,8 +89,6 @@ def _row_terms(
     family: str, z: NDArray[np.float64], event: NDArray[np.bool_], want: int
 ) -> tuple[NDArray[np.float64], ...]:
     """Per row: log-likelihood (without the ``log b`` term) and, if ``want`` > 1, its z-derivatives."""
-    import scipy.special as sc
-
     if family == "lognormal":
         ll = -0.5 * z * z - _LOG_SQRT_2PI
         g = -z
@@ -101,7 +96,7 @@ def _row_terms(
         cens = ~event
         if cens.any():
             zc = z[cens]
-            log_surv = sc.log_ndtr(-zc)
+            log_surv = normal.log_ndtr(-zc)
             ll[cens] = log_surv
             if want > 1:
                 mills = np.exp(-0.5 * zc * zc - _LOG_SQRT_2PI - log_surv)
