@@ -307,7 +307,9 @@ def recommend(
     target = require_quantile(settings.quantile if quantile is None else quantile)
     start, end = history_window(store, settings, since, repo, workflow=workflow, on_window=on_window, branch=branch, event=event)
     if observations is None:
-        frame = store.observations_frame(repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event)
+        frame = store.observations_frame(  # text as codes: ~60 MB less at 10⁶ rows, the same JSON
+            repo=repo, workflow=workflow, since=start, until=end, branch=branch, event=event, codes=True
+        )
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
     found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)

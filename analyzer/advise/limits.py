@@ -189,7 +189,10 @@ def logged_limits(frame: pd.DataFrame, incidents: Sequence[Incident] = ()) -> di
         if len(limited):
             if "started_at" in limited:
                 limited = limited.sort_values("started_at", kind="stable")
-            last = limited.groupby(["scope", "workflow", "job", "step", "phase"], dropna=False, sort=False).tail(1)
+            # text may come as categoricals (recommend reads codes): observed=True keeps pandas 2 from warning;
+            # tail(1) keeps rows, so the groups are the same either way
+            keys = ["scope", "workflow", "job", "step", "phase"]
+            last = limited.groupby(keys, dropna=False, sort=False, observed=True).tail(1)
             columns = [last[c].tolist() for c in ("scope", "workflow", "job", "step", "phase", "limit_s")]
             for scope, workflow, job, step, phase, limit in zip(*columns, strict=True):
                 out[UnitKey.of(scope, workflow, job, step, phase)] = float(limit)
