@@ -603,11 +603,15 @@ class Measured:
     stderr: str
 
 
-def measure(args: Sequence[str], *, cwd: Path, python: Sequence[str] | None = None, root: Path = ROOT) -> Measured:
-    """Run ``python -m analyzer ARGS`` (the checkout at ``root``: this one) in a fresh process: time, peak RSS, output."""
+def measure(
+    args: Sequence[str], *, cwd: Path, python: Sequence[str] | None = None, root: Path = ROOT,
+    extra_env: dict[str, str] | None = None,
+) -> Measured:  # fmt: skip
+    """Run ``python -m analyzer ARGS`` (the checkout at ``root``: this one) in a fresh process: time, peak RSS,
+    output; ``extra_env`` added to its environment."""
     import os
 
-    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "utf-8"}
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "utf-8", **(extra_env or {})}
     env.pop("WE_ADVISOR_STORE", None)
     return run_measured([*(python or [sys.executable, "-m", "analyzer"]), *args], cwd=cwd, env=env, label=" ".join(args))
 
