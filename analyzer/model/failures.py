@@ -5,7 +5,7 @@ signatures (``model.signatures``) and the jobs' rerun rates (``model.reruns``).
 incidents it is given may reach back before the window (``since``): that history is clustered
 with the window's failures, so a signature's ``first_seen`` and trend ("new this week") see past
 the window, while its counts are the window's. Cancelled attempts (a concurrency cancel, a
-person) are not failures: they are counted, not clustered. The clustering (scipy) is imported only
+person) are not failures: they are counted, not clustered. The clustering (scipy.sparse) is imported only
 when there is something to cluster.
 """
 

@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.sparse import csr_matrix, spmatrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import csr_matrix
 
 from analyzer.config import job_url
 from analyzer.model.generic import GENERIC_LINES
+from analyzer.model.linkage import average_clusters, components
 from analyzer.parse.failures import Excerpt, is_generic, normalize_line
 
 THRESHOLD = 0.55  # cosine distance at which average-linkage merging stops
@@ -423,8 +422,7 @@ def _cluster_distinct(keys: Sequence[str], weights: Sequence[int], threshold: fl
         return [0]
     x = _vectorize(keys)
     tests = _TestSets([failed_tests(key) for key in keys])
-    graph = _neighbour_graph(x, 1.0 - threshold)
-    _, component = connected_components(graph, directed=False)
+    component = components(n, *_neighbour_pairs(x, 1.0 - threshold))
     labels = np.empty(n, dtype=np.int64)
     next_label = 0
     for members in _groups(component):
@@ -444,8 +442,8 @@ def _groups(component: np.ndarray) -> list[np.ndarray]:
     return list(np.split(order, cuts))
 
 
-def _neighbour_graph(x: csr_matrix, min_similarity: float) -> spmatrix:
-    """Pairs of rows with cosine similarity >= ``min_similarity`` (rows are L2-normalized).
+def _neighbour_pairs(x: csr_matrix, min_similarity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of rows (i < j) with cosine similarity >= ``min_similarity`` (rows are L2-normalized).
 
     Columns used by many rows go through dense products (BLAS), the rest through sparse ones;
     the two parts add up to the exact similarity because they share no column.
@@ -470,7 +468,7 @@ def _neighbour_graph(x: csr_matrix, min_similarity: float) -> spmatrix:
         cols.append(c[keep])
     row = np.concatenate(rows) if rows else np.empty(0, dtype=np.int64)
     col = np.concatenate(cols) if cols else np.empty(0, dtype=np.int64)
-    return csr_matrix((np.ones(len(row), dtype=np.int8), (row, col)), shape=(n, n))
+    return row, col
 
 
 def _cluster_component(x: csr_matrix, weights: Sequence[int], threshold: float, tests: _TestSets) -> np.ndarray:
@@ -497,9 +495,7 @@ def _average_linkage(x: csr_matrix, threshold: float, tests: _TestSets) -> np.nd
     sim = np.asarray(dense.todense(), dtype=np.float64)
     dist = np.clip(1.0 - sim, 0.0, 2.0)
     dist[tests.conflicts()] = 1.0  # different failed tests: never the same cause
-    condensed = dist[np.triu_indices(x.shape[0], k=1)]
-    tree = linkage(condensed, method="average")
-    return np.asarray(fcluster(tree, t=threshold, criterion="distance"), dtype=np.int64) - 1
+    return average_clusters(dist, threshold)
 
 
 def _leaders(x: csr_matrix, weights: Sequence[int], radius: float, tests: _TestSets) -> np.ndarray:
