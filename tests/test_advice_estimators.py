@@ -99,6 +99,45 @@ def test_mixture_em_reaches_the_likelihood_a_general_optimizer_reaches() -> None
     assert ll[0] >= -ref.fun - 1e-4
 
 
+def test_mixture_weighs_equal_runs_once_each_and_fits_as_if_every_row_were_there() -> None:
+    """Whole-second durations repeat: equal runs of a unit enter the EM once, weighted by their number.
+    Every run given three times is the same likelihood times three: the same parameters, a third of
+    the covariance and three times the log-likelihood, for each of three units."""
+    rng = np.random.default_rng(11)
+    ys, events, units = [], [], []
+    for u, (warm, cold) in enumerate([(250, 700), (90, 200), (30, 75)]):
+        n = 600
+        is_cold = rng.random(n) < 0.3
+        t = np.round(np.where(is_cold, rng.lognormal(math.log(cold), 0.15, n), rng.lognormal(math.log(warm), 0.2, n)))
+        censor = rng.random(n) < 0.1
+        t = np.maximum(np.where(censor, np.round(t * rng.random(n)), t), 1.0)
+        order = np.lexsort((censor, t))  # sorted by duration within the unit, as the model hands them
+        ys.append(np.log(t[order]))
+        events.append(~censor[order])
+        units.append(np.full(n, u, dtype=np.intp))
+    y, event, unit = np.concatenate(ys), np.concatenate(events), np.concatenate(units)
+    assert np.unique(np.stack([unit, y, event]), axis=1).shape[1] < y.size / 2  # many ties
+    once = fit_mixture(y, event, unit, 3)
+    thrice = fit_mixture(np.repeat(y, 3), np.repeat(event, 3), np.repeat(unit, 3), 3)
+    assert once[2].all() and thrice[2].all()
+    np.testing.assert_allclose(thrice[0], once[0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(3 * thrice[1], once[1], rtol=1e-2, atol=1e-9)
+    np.testing.assert_allclose(thrice[3], 3 * once[3], rtol=1e-9)
+    # and the weighted fit is the maximum of the likelihood of every row (L-BFGS from its parameters)
+    y0, e0, p0 = y[unit == 0], event[unit == 0], once[0][0]
+
+    def nll(p: np.ndarray) -> float:
+        z1, z2 = (y0 - p[1]) / math.exp(p[2]), (y0 - p[3]) / math.exp(p[4])
+        lw, l1w = math.log(special.expit(p[0])), math.log1p(-special.expit(p[0]))
+        d1 = -0.5 * z1**2 - 0.5 * math.log(2 * math.pi) - p[2]
+        d2 = -0.5 * z2**2 - 0.5 * math.log(2 * math.pi) - p[4]
+        f1, f2 = special.log_ndtr(-z1), special.log_ndtr(-z2)
+        return -float(np.sum(np.where(e0, np.logaddexp(lw + d1, l1w + d2), np.logaddexp(lw + f1, l1w + f2))))
+
+    assert once[3][0] == pytest.approx(-nll(p0), rel=1e-9)
+    assert once[3][0] >= -optimize.minimize(nll, p0, method="L-BFGS-B").fun - 1e-4
+
+
 def test_the_simplest_accepted_tail_is_chosen_and_labelled() -> None:
     """Log-normal data: the log-normal passes the tail test and is chosen. Warm and cold runs: neither
     log-normal nor Weibull follows the cold hump's tail, a model of the tail alone does (the GPD above a
