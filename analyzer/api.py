@@ -413,6 +413,7 @@ def report_inputs(
     recommendations; ``branch`` and ``event`` keep the runs with that head branch and event."""
     from analyzer.advise import recommendation_dict
     from analyzer.model import as_hangs, hung_attempts
+    from analyzer.model.queue import QUEUE_COLUMNS
     from analyzer.present.charts import TREND_WEEKS
     from analyzer.present.context import ReportInputs, package_version
 
@@ -457,7 +458,9 @@ def report_inputs(
         version=package_version(),
         local_runs=store.local_sources(),
         failures=failed,
-        jobs=store.jobs_frame(repo=repo, since=history_start, branch=branch, event=event),
+        jobs=store.jobs_frame(  # what the queue section reads, no more (10⁵ attempts: every cell an object)
+            repo=repo, since=history_start, branch=branch, event=event, only=(*QUEUE_COLUMNS, "labels")
+        ),
         filters=tuple((name, value) for name, value in (("branch", branch), ("event", event)) if value is not None),
         model_start=window_start,
         model_end=end,
