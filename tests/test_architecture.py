@@ -43,6 +43,9 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "pyarrow": ("analyzer.present.parquet",),
     "ruamel": ("analyzer.advise.workflows",),
     "sklearn": (),  # the runner split and the failure signatures do its arithmetic in numpy and scipy
+    # scipy.sparse for the signatures' vectors only: scipy.special, .cluster and .sparse.csgraph cost ~0.4 s of
+    # CPU to import (model.normal and model.linkage do that arithmetic)
+    "scipy": ("analyzer.model.signatures",),
     "re._parser": ("analyzer.parse.logs.literals",),
     "zstandard": ("analyzer.store.codec",),
     "sre_parse": (),
