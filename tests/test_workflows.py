@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -304,3 +305,30 @@ def test_invalid_yaml_is_a_user_error() -> None:
 
     with pytest.raises(InputError, match=r"broken\.yml is not valid YAML"):
         parse_workflow("jobs: [unclosed", "broken.yml")
+
+
+def test_the_store_version_in_force_is_the_newest_runs_and_one_version_needs_no_runs(tmp_path: Path) -> None:
+    """A workflow stored at several commits is read at its newest run's commit (not the last stored);
+    a path stored once is read as it is, without looking at the runs."""
+    from analyzer.api import _workflow_specs
+    from analyzer.records import Run
+    from analyzer.store import Store
+
+    def text(minutes: int) -> str:
+        return f"name: E2E\non: push\njobs:\n  e2e:\n    runs-on: ubuntu-latest\n    timeout-minutes: {minutes}\n    steps:\n      - run: make\n"
+
+    with Store(tmp_path / "s.db") as store:
+        store.save_workflow_file("o/r", ".github/workflows/e2e.yml", "bbb", text(45))  # stored last, older run
+        store.save_workflow_file("o/r", ".github/workflows/e2e.yml", "aaa", text(30))
+        store.save_workflow_file("o/r", ".github/workflows/lint.yml", "ccc", text(10).replace("E2E", "Lint"))
+        for run_id, sha, day in ((1, "bbb", 1), (2, "aaa", 2)):
+            store.save_run(Run(repo="o/r", run_id=run_id, run_attempt=1, workflow_name="E2E",
+                               workflow_path=".github/workflows/e2e.yml", head_sha=sha,
+                               run_started_at=datetime(2026, 11, day, tzinfo=UTC)))  # fmt: skip
+        specs = {s.name: s for s in _workflow_specs(store, "o/r")}
+        assert specs["E2E"].jobs[0].timeout.minutes == 30  # run 2 (the newest) ran at aaa
+        store.save_run(Run(repo="o/r", run_id=3, run_attempt=1, workflow_name="E2E",
+                           workflow_path=".github/workflows/e2e.yml", head_sha="bbb",
+                           run_started_at=datetime(2026, 11, 3, tzinfo=UTC)))  # fmt: skip
+        specs = {s.name: s for s in _workflow_specs(store, "o/r")}
+        assert specs["E2E"].jobs[0].timeout.minutes == 45 and specs["Lint"].jobs[0].timeout.minutes == 10
