@@ -133,3 +133,21 @@ def test_unit_stats_groups_units_and_counts_censoring() -> None:
     assert [(r.scope, r.samples, r.censored) for r in rows] == [("job", 4, 1), ("step", 3, 1)]
     assert rows[0].p50_s == 20.0
     assert rows[0].p99_s is None
+
+
+@pytest.mark.parametrize("n_units", [1, 300, 40_000])
+def test_rows_sort_by_unit_then_duration_then_events_first(n_units: int) -> None:
+    """The KM sort's order equals a lexicographic sort on (unit, duration, censored), ties and all, with
+    few units (a 16-bit radix sort) and with more than 16 bits hold (the general sort)."""
+    from analyzer.model.km import _sort_order
+
+    rng = np.random.default_rng(n_units)
+    n = 50_000
+    unit = rng.integers(0, n_units, n).astype(np.intp)
+    t = np.round(rng.lognormal(3, 1, n))  # whole seconds: many ties
+    censored = rng.random(n) < 0.2
+    order = _sort_order(unit, t, censored)
+    expected = np.lexsort((censored, t, unit))
+    assert sorted(order.tolist()) == list(range(n))
+    for column in (unit, t, censored):
+        assert np.array_equal(column[order], column[expected])

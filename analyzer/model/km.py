@@ -129,7 +129,11 @@ def _segment_cumsum(values: NDArray[np.float64], starts: NDArray[np.intp], sizes
 
 
 def _sort_order(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArray[np.bool_]) -> NDArray[np.intp]:
-    """Row order by (unit, exact duration, events before censorings), from one integer sort."""
+    """Row order by (unit, exact duration, events before censorings).
+
+    One sort by duration, then two stable sorts that cost little: by (duration rank, censored), whose
+    keys already run in order but within ties, and by unit as 16-bit integers (a radix sort). Rows with
+    equal keys are identical, so their order among themselves changes no answer."""
     n = t.size
     by_time = np.argsort(t)
     t_sorted = t[by_time]
@@ -137,21 +141,17 @@ def _sort_order(unit: NDArray[np.intp], t: NDArray[np.float64], censored: NDArra
     if n:
         new[0] = True
         np.not_equal(t_sorted[1:], t_sorted[:-1], out=new[1:])
-    rank = np.empty(n, dtype=np.int64)
-    dense = np.cumsum(new)
-    dense -= 1
-    rank[by_time] = dense  # dense rank: equal durations share it
-    del by_time, t_sorted, new, dense
-    distinct = int(rank.max()) + 1 if n else 1
-    # (unit · distinct + rank) · 2 + censored, in place (each temporary of 10⁶ rows is 8 MB)
-    key = unit.astype(np.int64)
-    key *= distinct
-    key += rank
-    del rank
+    del t_sorted
+    key = np.cumsum(new, dtype=np.int64)  # dense rank of the duration (+ 1), in duration order
+    del new
     key *= 2
-    key += censored
-    # equal keys are identical rows, so an unstable sort gives the same answers
-    return np.argsort(key).astype(np.intp, copy=False)
+    key += censored[by_time]
+    order = by_time[np.argsort(key, kind="stable")]
+    del key, by_time
+    units = unit[order]
+    if n and int(units.max()) >= np.iinfo(np.int16).max:  # more units than 16 bits hold: a general stable sort
+        return order[np.argsort(units, kind="stable")].astype(np.intp, copy=False)
+    return order[np.argsort(units.astype(np.int16), kind="stable")].astype(np.intp, copy=False)
 
 
 def km_sorted(
