@@ -440,7 +440,7 @@ def report_inputs(
     window_start, _ = analysis_window(end, settings.window_days, None)
     assert window_start is not None
     read_from = min(history_start, window_start)
-    everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event)
+    everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event, codes=True)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
     fitted: list[Any] = []  # recommend's model, when its window is everything read: its hung runs are the same
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,

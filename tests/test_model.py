@@ -151,3 +151,18 @@ def test_rows_sort_by_unit_then_duration_then_events_first(n_units: int) -> None
     assert sorted(order.tolist()) == list(range(n))
     for column in (unit, t, censored):
         assert np.array_equal(column[order], column[expected])
+
+
+def test_a_categorical_column_is_numbered_as_pd_factorize_numbers_its_values() -> None:
+    """Units are numbered in order of first appearance whether text comes as objects or as
+    categoricals whose categories are in another order (missing values: -1)."""
+    from analyzer.model.units import _factorize
+
+    rng = np.random.default_rng(5)
+    for k in range(200):
+        values = list(rng.choice(["a", "b", "c", "d", "e", None], size=int(rng.integers(0, 40))))
+        named = sorted({v for v in values if v is not None})
+        categories = named[::-1] if k % 2 else [*named, "unused"]
+        plain = _factorize(np.asarray(values, dtype=object))
+        coded = _factorize(pd.Categorical(values, categories=categories))
+        assert np.array_equal(plain[0], coded[0]) and list(plain[1]) == list(coded[1])

@@ -489,3 +489,34 @@ def test_trend_weeks_include_their_start_exclude_their_end_and_skip_unknown_star
     chart = trend_chart(group, weeks)
     assert [p["n"] for p in chart["points"]] == [3, 1, 1]
     assert chart["points"][1]["p50"] == 30.0 and chart["points"][2]["p95"] == 50.0
+
+
+def test_the_report_reads_text_as_categoricals_and_renders_as_from_plain_text(tmp_path: Path) -> None:
+    """``report`` reads the observations' text as categoricals (categories in the cache's order, not by
+    name): every unit, chart and table comes out as from the same history read as plain text."""
+    from analyzer import api
+    from analyzer.config import load_settings
+    from analyzer.model.units import _factorize
+    from analyzer.store import Store
+    from tests.loadgen import write_store
+
+    config = tmp_path / "we-advisor.toml"
+    config.write_text('repo = "acme/monorepo"\npreset = "kubernaut-e2e"\n', encoding="utf-8")
+    settings = load_settings(config)
+    write_store(tmp_path / "load.db", 1200, rules=settings.phases)
+    with Store(tmp_path / "load.db") as store:
+        inputs = api.report_inputs(settings, store, since="28d")
+        assert isinstance(inputs.observations["job"].dtype, pd.CategoricalDtype)
+        text = ("scope", "workflow", "job", "step", "phase", "outcome", "runner")
+        plain = inputs.observations.astype(dict.fromkeys(text, object))
+        # the cache's categories are not in name order: the test would not see a sort by category
+        assert list(inputs.observations["job"].cat.categories) != sorted(inputs.observations["job"].cat.categories)
+    now = inputs.generated_at
+    as_codes = build_context(inputs)
+    as_text = build_context(replace(inputs, observations=plain, generated_at=now))
+    assert render_html(as_codes) == render_html(as_text)
+    assert render_markdown(as_codes) == render_markdown(as_text)
+    for column in ("workflow", "job", "step"):  # numbered in order of first appearance either way
+        codes, names = _factorize(inputs.observations[column].array)
+        text_codes, text_names = _factorize(plain[column].to_numpy())
+        assert np.array_equal(codes, text_codes) and list(names) == list(text_names)

@@ -39,14 +39,17 @@ def _none_if_nan(value: object) -> str | None:
 
 
 def _factorize(values: object) -> tuple[NDArray[np.int64], list[object]]:
-    """Codes (-1 for a missing value) and the values they stand for. Of a categorical column (the
-    columns cache's text, see ``Store.observations_frame``), its codes renumbered over the categories
-    in use: another numbering than ``pd.factorize``'s, the same partition (what units are made of)."""
+    """Codes (-1 for a missing value) and the values they stand for, numbered in order of first
+    appearance as ``pd.factorize`` numbers them; of a categorical column (the columns cache's text, see
+    ``Store.observations_frame``) from its codes."""
     if isinstance(values, pd.Categorical):
         codes = np.asarray(values.codes, dtype=np.int64)
-        used = np.zeros(len(values.categories) + 1, dtype=bool)
-        used[codes + 1] = True
-        present = np.flatnonzero(used[1:])
+        # each category's first row (the last write of a reversed assignment wins), then the categories
+        # in use numbered in that order: pd.factorize's numbering, without hashing a string
+        first = np.full(len(values.categories) + 1, codes.size, dtype=np.int64)
+        first[codes[::-1] + 1] = np.arange(codes.size - 1, -1, -1, dtype=np.int64)
+        present = np.flatnonzero(first[1:] < codes.size)
+        present = present[np.argsort(first[1:][present], kind="stable")]
         renumber = np.full(len(values.categories) + 1, -1, dtype=np.int64)
         renumber[present + 1] = np.arange(present.size, dtype=np.int64)
         return renumber[codes + 1], [values.categories[int(i)] for i in present]

@@ -226,7 +226,10 @@ def gantts(frame: pd.DataFrame, index: UnitIndex) -> list[dict[str, Any]]:
     out = []
     job_ids = frame["job_id"].to_numpy()
     jobs = frame[index.is_job & (frame["outcome"] == "success").to_numpy()]
-    for (workflow, job), runs in jobs.groupby(["workflow", "job"], sort=True):
+    # by name (text read as categoricals groups in category order; observed=True: pandas 2 would make
+    # empty groups of every other (workflow, job) pair)
+    groups = sorted(jobs.groupby(["workflow", "job"], sort=False, observed=True), key=lambda g: (str(g[0][0]), str(g[0][1])))
+    for (workflow, job), runs in groups:
         runs = runs.sort_values(["duration_s", "job_id"])
         typical = runs.iloc[(len(runs) - 1) // 2]
         spans = frame.take(np.flatnonzero((job_ids == typical["job_id"]) & ~index.is_job))
