@@ -354,3 +354,21 @@ def test_hung_runs_leave_the_healthy_duration_model() -> None:
     model = DurationModel().fit(frame)
     row = model.units_.iloc[0]
     assert row["hung"] == 6 and not row["q_beyond"] and row["p99_s"] < 1200
+
+
+def test_per_unit_sums_equal_bincounts_in_any_row_order() -> None:
+    """``sum_by``: grouped rows go through ``np.add.reduceat`` (the same sums up to rounding), others
+    through ``np.bincount``; a unit outside 0 … n − 1 is never folded into a neighbour's slice."""
+    from analyzer.model.tailbase import sum_by
+
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        unit = np.sort(rng.integers(0, n, int(rng.integers(0, 500))))
+        weights = rng.normal(size=unit.size)
+        expected = np.bincount(unit, weights=weights, minlength=n)
+        np.testing.assert_allclose(sum_by(unit, weights, n), expected, rtol=1e-12, atol=1e-12)
+        shuffled = rng.permutation(unit.size)
+        np.testing.assert_allclose(sum_by(unit[shuffled], weights[shuffled], n), expected, rtol=1e-12, atol=1e-12)
+    beyond = sum_by(np.array([0, 1, 3, 3]), np.ones(4), 3)  # as np.bincount: a fourth bin, not unit 1's rows
+    assert beyond.tolist() == [1.0, 1.0, 0.0, 2.0]

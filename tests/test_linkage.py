@@ -70,3 +70,26 @@ def test_components_are_scipys(seed: int) -> None:
     ours = components(n, rows, cols)
     assert _first_appearance(ours) == _first_appearance(theirs)
     assert ours.tolist() == _first_appearance(ours)  # numbered in order of each component's smallest node
+
+
+def test_components_of_a_long_chain_take_few_passes() -> None:
+    """A path of 100,000 nodes numbered at random, a band around it and the path cut in two: the
+    components of graphs whose diameter is as large as it gets (hooking roots finds them in a few dozen
+    passes; propagating labels node by node took tens of seconds here)."""
+    rng = np.random.default_rng(1)
+    n = 100_000
+    nodes = rng.permutation(n)
+    rows, cols = nodes[:-1], nodes[1:]
+    assert components(n, rows, cols).tolist() == [0] * n
+    band = np.concatenate([nodes[:-k] for k in (1, 2, 3)]), np.concatenate([nodes[k:] for k in (1, 2, 3)])
+    assert set(components(n, *band).tolist()) == {0}
+    halves = np.concatenate([nodes[: n // 2 - 1], nodes[n // 2 : -1]]), np.concatenate([nodes[1 : n // 2], nodes[n // 2 + 1 :]])
+    numbered = components(n, *halves)
+    assert set(numbered.tolist()) == {0, 1} and numbered[nodes[0]] != numbered[nodes[-1]]
+
+
+def test_average_clusters_refuse_what_scipy_refuses() -> None:
+    with pytest.raises(ValueError):
+        average_clusters(np.array([[0.0, np.nan], [np.nan, 0.0]]), 0.5)
+    with pytest.raises(ValueError):
+        average_clusters(np.array([[0.0, 0.2], [0.3, 0.0]]), 0.5)

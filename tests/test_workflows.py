@@ -327,6 +327,14 @@ def test_the_store_version_in_force_is_the_newest_runs_and_one_version_needs_no_
                                run_started_at=datetime(2026, 11, day, tzinfo=UTC)))  # fmt: skip
         specs = {s.name: s for s in _workflow_specs(store, "o/r")}
         assert specs["E2E"].jobs[0].timeout.minutes == 30  # run 2 (the newest) ran at aaa
+        with Store(tmp_path / "single.db") as single:  # one version per path: the runs are not read
+            single.save_workflow_file("o/r", ".github/workflows/lint.yml", "ccc", text(10).replace("E2E", "Lint"))
+
+            def refuse(repo: str | None = None) -> dict[str, str]:
+                raise AssertionError("newest_heads read every run for a path stored once")
+
+            single.newest_heads = refuse  # type: ignore[method-assign]
+            assert [s.name for s in _workflow_specs(single, "o/r")] == ["Lint"]
         store.save_run(Run(repo="o/r", run_id=3, run_attempt=1, workflow_name="E2E",
                            workflow_path=".github/workflows/e2e.yml", head_sha="bbb",
                            run_started_at=datetime(2026, 11, 3, tzinfo=UTC)))  # fmt: skip

@@ -126,8 +126,8 @@ def _em(
             b += log_1mw[uu]
             total = np.logaddexp(a, b)
             a -= total
-            r1 = np.exp(a, out=a)
-            r2 = 1.0 - r1
+            r1 = np.exp(a, out=a)  # (``a`` is not used again: r1 takes its memory)
+            r2 = 1.0 - r1  # before r1 and total are weighted below
             # per component: E[y] and E[y²] of each row (a censored row: the truncated normal's moments)
             mills1 = np.exp(-0.5 * zc1 * zc1 - _LOG_SQRT_2PI - l1)
             mills2 = np.exp(-0.5 * zc2 * zc2 - _LOG_SQRT_2PI - l2)

@@ -32,9 +32,10 @@ def sum_by(unit: NDArray[np.intp], weights: NDArray[np.float64], n_units: int) -
 
     The fits hand rows grouped by unit (``SortedRows`` order): then each unit's rows are one slice,
     summed by ``np.add.reduceat`` (pairwise within the slice), about 20 times faster than
-    ``np.bincount``'s scattered adds at 10⁵ rows and no less accurate; rows in any other order are
-    summed by ``np.bincount``."""
-    if unit.size > 1 and unit[0] <= unit[-1] and bool((unit[1:] >= unit[:-1]).all()):
+    ``np.bincount``'s scattered adds at 10⁵ rows and no less accurate; rows in any other order (or a
+    unit outside 0 … n_units − 1, which ``np.bincount`` refuses or counts) go to ``np.bincount``."""
+    in_range = unit.size > 1 and 0 <= unit[0] <= unit[-1] < n_units
+    if in_range and bool((unit[1:] >= unit[:-1]).all()):
         starts = np.searchsorted(unit, np.arange(n_units + 1))
         filled = np.flatnonzero(starts[1:] > starts[:-1])
         out = np.zeros(n_units)
