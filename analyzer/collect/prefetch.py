@@ -1,0 +1,147 @@
+"""Ingest of many logs: the jobs parsed and packed ahead by worker processes, saved by this one.
+
+Parsing a job (``parse.reparse.parse_in_memory``) and packing its raw log (``store.store.pack_log``)
+touch no store, so forked workers do them while the main process writes, in the order ingest
+has always written: the workers only *prepare*; every row is still written by the main process,
+in the same transactions, so the store holds the same rows as a serial ingest and a killed ingest
+leaves it as before.
+
+The workers work from a guess of each job's record (what ``collect.ingest`` will save for a new
+job), made before anything is written; the main process takes a prepared job only when the record
+it saves is that guess (else, and whenever a worker failed on a job, it parses the job itself, as
+before, so an error or a warning is the same either way). Workers are forked after the inputs are
+read, so they see the logs in memory without their being sent to them; what comes back is the
+analysis and the packed logs.
+
+Measured on 2 CPUs (benchmarks/README.md, "Ingest"): ``MIN_JOBS`` below that a pool's start costs
+more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from analyzer.config import PhaseRule
+from analyzer.parse.reparse import Parsed, parse_in_memory
+from analyzer.records import Job, LogPart
+from analyzer.store.store import PackedLog, pack_log
+
+MIN_JOBS = 16  # fewer jobs than this are parsed in the main process (a pool's start costs ~0.1 s)
+CHUNK_BYTES = 1 << 20  # jobs sent to a worker together: up to this much log (one IPC round each, not one per job)
+CHUNK_JOBS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A job parsed and its log parts packed, by a worker."""
+
+    parsed: Parsed
+    packed: list[PackedLog]
+
+
+# What forked workers read: set by ``Prefetch`` before its workers are forked (never sent through a pipe).
+_TASKS: list[tuple[Job, list[LogPart]]] = []
+_RULES: list[PhaseRule] = []
+
+
+def _ignore_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (it rolls back)
+
+
+def _prepare_one(index: int) -> Prepared | None:
+    job, parts = _TASKS[index]
+    try:
+        parsed = parse_in_memory(job, parts, (), _RULES)
+        return Prepared(parsed, [pack_log(part.data) for part in parts])
+    except Exception:  # parsed again by the main process, which reports it as a serial ingest does
+        return None
+
+
+def _prepare(first: int, end: int) -> list[Prepared | None]:
+    return [_prepare_one(i) for i in range(first, end)]
+
+
+def _chunks(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Consecutive tasks grouped up to ``CHUNK_BYTES`` or ``CHUNK_JOBS`` (a bigger job alone): ``(first, end)``."""
+    out: list[tuple[int, int]] = []
+    first = total = 0
+    for i, size in enumerate(sizes):
+        if i > first and (total + size > CHUNK_BYTES or i - first >= CHUNK_JOBS):
+            out.append((first, i))
+            first, total = i, 0
+        total += size
+    if first < len(sizes):
+        out.append((first, len(sizes)))
+    return out
+
+
+def workers_for(jobs: int) -> int:
+    """How many worker processes ``jobs`` jobs are worth: none on one CPU, without fork, or for few jobs."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or jobs < MIN_JOBS or not hasattr(os, "fork"):
+        return 0
+    return min(cpus, jobs // MIN_JOBS + 1)
+
+
+class Prefetch:
+    """Jobs prepared by worker processes, each guessed ``(key, job, parts)`` of ``tasks``; ``take`` hands
+    one over. Without workers (``workers_for``) it prepares nothing and ``take`` says so.
+
+    Every task is sent at once, the biggest chunks first (a big log last would keep one worker busy
+    alone at the end); what comes back (the analysis and packed logs: about a seventh of the logs'
+    size) waits for its turn in memory beside the logs, which are all in memory already."""
+
+    def __init__(self, tasks: Sequence[tuple[object, Job, list[LogPart]]], rules: Sequence[PhaseRule]) -> None:
+        self._index = {id(key): i for i, (key, _, _) in enumerate(tasks)}
+        self._jobs = [job for _, job, _ in tasks]
+        self._pool: ProcessPoolExecutor | None = None
+        self._chunk_of: list[int] = []
+        self._futures: list[Future[list[Prepared | None]]] = []
+        self._bounds: list[tuple[int, int]] = []
+        workers = workers_for(len(tasks))
+        if not workers:
+            return
+        from analyzer.parse import context, observe  # what a worker needs, imported once before the fork
+
+        del context, observe
+
+        _TASKS[:] = [(job, parts) for _, job, parts in tasks]
+        _RULES[:] = rules
+        sizes = [sum(len(p.data or b"") for p in parts) for _, _, parts in tasks]
+        self._bounds = _chunks(sizes)
+        self._chunk_of = [c for c, (first, end) in enumerate(self._bounds) for _ in range(first, end)]
+        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupt)
+        by_size = sorted(range(len(self._bounds)), key=lambda c: -sum(sizes[slice(*self._bounds[c])]))
+        futures: dict[int, Future[list[Prepared | None]]] = {}
+        for c in by_size:  # forks the workers at the first, before ingest starts a thread of its own
+            futures[c] = self._pool.submit(_prepare, *self._bounds[c])
+        self._futures = [futures[c] for c in range(len(self._bounds))]
+
+    @property
+    def active(self) -> bool:
+        return self._pool is not None
+
+    def take(self, key: object, job: Job) -> Prepared | None:
+        """The prepared job for ``key`` if its guessed record is ``job``; None: parse it here."""
+        at = self._index.get(id(key))
+        if self._pool is None or at is None or self._jobs[at] != job:
+            return None
+        chunk = self._chunk_of[at]
+        try:
+            prepared = self._futures[chunk].result()
+        except Exception:  # a worker that died (BrokenProcessPool): this job is parsed here
+            return None
+        return prepared[at - self._bounds[chunk][0]]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._futures = []
+        _TASKS.clear()
+        _RULES.clear()
