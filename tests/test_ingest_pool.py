@@ -60,7 +60,7 @@ def _ingest(db: Path, paths: list[Path]) -> tuple[str, list[str]]:
 @pytest.fixture
 def pooled(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Worker processes for any number of jobs (on a machine of any size), and how many jobs they handed over."""
-    monkeypatch.setattr(prefetch, "MIN_JOBS", 2)
+    monkeypatch.setattr(prefetch, "MIN_BYTES", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     taken = {"prepared": 0, "asked": 0}
     take = prefetch.Prefetch.take
@@ -78,7 +78,7 @@ def pooled(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 def _serial(db: Path, paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
     with monkeypatch.context() as m:
-        m.setattr(prefetch, "MIN_JOBS", 10**9)
+        m.setattr(prefetch, "MIN_BYTES", 1 << 60)
         return _ingest(db, paths)
 
 
@@ -137,10 +137,11 @@ def test_a_worker_that_dies_leaves_its_jobs_to_the_main_process(
 
 def test_no_workers_on_one_cpu_or_for_few_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert prefetch.workers_for(10_000) == 0
+    assert prefetch.workers_for(10_000, 1 << 30) == 0
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert prefetch.workers_for(prefetch.MIN_JOBS - 1) == 0
-    assert prefetch.workers_for(10_000) == 2
+    assert prefetch.workers_for(1, 1 << 30) == 0  # one big log: its parse is not split
+    assert prefetch.workers_for(10_000, prefetch.MIN_BYTES - 1) == 0
+    assert prefetch.workers_for(10_000, 1 << 30) == 2
     assert not prefetch.Prefetch([], ()).active
 
 

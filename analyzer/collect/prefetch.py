@@ -13,8 +13,9 @@ before, so an error or a warning is the same either way). Workers are forked aft
 read, so they see the logs in memory without their being sent to them; what comes back is the
 analysis and the packed logs.
 
-Measured on 2 CPUs (benchmarks/README.md, "Ingest"): ``MIN_JOBS`` below that a pool's start costs
-more than it saves.
+Measured on 2 CPUs (benchmarks/README.md, "Ingest"): below ``MIN_BYTES`` of logs a pool's start costs
+more than it saves (32 logs, 1.2 MB: 0.21 s against 0.20 s in one process; 64 logs, 2.5 MB: 0.23 s
+against 0.26 s; 256 logs, 13 MB: 0.52 s against 0.69 s; medians of 5).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from analyzer.parse.reparse import Parsed, parse_in_memory
 from analyzer.records import Job, LogPart
 from analyzer.store.store import PackedLog, pack_log
 
-MIN_JOBS = 16  # fewer jobs than this are parsed in the main process (a pool's start costs ~0.1 s)
+MIN_BYTES = 2 << 20  # less log than this is parsed in the main process (a pool's start costs ~0.03 s)
+MIN_JOBS = 2
 CHUNK_BYTES = 1 << 20  # jobs sent to a worker together: up to this much log (one IPC round each, not one per job)
 CHUNK_JOBS = 32
 
@@ -80,12 +82,13 @@ def _chunks(sizes: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-def workers_for(jobs: int) -> int:
-    """How many worker processes ``jobs`` jobs are worth: none on one CPU, without fork, or for few jobs."""
+def workers_for(jobs: int, size: int) -> int:
+    """How many worker processes ``jobs`` jobs of ``size`` bytes of logs in all are worth: none on one CPU,
+    without fork, for one job or for little log."""
     cpus = os.cpu_count() or 1
-    if cpus < 2 or jobs < MIN_JOBS or not hasattr(os, "fork"):
+    if cpus < 2 or jobs < MIN_JOBS or size < MIN_BYTES or not hasattr(os, "fork"):
         return 0
-    return min(cpus, jobs // MIN_JOBS + 1)
+    return min(cpus, jobs)
 
 
 class Prefetch:
@@ -103,16 +106,19 @@ class Prefetch:
         self._chunk_of: list[int] = []
         self._futures: list[Future[list[Prepared | None]]] = []
         self._bounds: list[tuple[int, int]] = []
-        workers = workers_for(len(tasks))
+        sizes = [sum(len(p.data or b"") for p in parts) for _, _, parts in tasks]
+        workers = workers_for(len(tasks), sum(sizes))
         if not workers:
             return
         from analyzer.parse import context, observe  # what a worker needs, imported once before the fork
+        from analyzer.parse.logs import quiet
 
         del context, observe
+        if sum(sizes) > quiet.PLAIN_BUDGET:  # as one process would import it (else each worker would, once)
+            quiet.import_numpy()
 
         _TASKS[:] = [(job, parts) for _, job, parts in tasks]
         _RULES[:] = rules
-        sizes = [sum(len(p.data or b"") for p in parts) for _, _, parts in tasks]
         self._bounds = _chunks(sizes)
         self._chunk_of = [c for c, (first, end) in enumerate(self._bounds) for _ in range(first, end)]
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupt)
