@@ -35,6 +35,8 @@ def _folder(root: Path, count: int = 40) -> Path:
     (root / "copy-of-first.txt").write_bytes(gzip.decompress(logs[0].read_bytes()))
     _archive(root / "unzipped", root / "run.zip")
     (root / "notes.txt").write_text("not a job log\n", encoding="utf-8")
+    (root / "latin-1.txt").write_bytes("2025-10-09T08:26:40.0000000Z caf\xe9\n".encode("latin-1"))
+    (root / "binary.txt").write_bytes(bytes(range(256)) * 4)
     return root
 
 
@@ -90,7 +92,11 @@ def test_workers_and_one_process_store_the_same_rows(
     many, many_said = _ingest(tmp_path / "many.db", [folder])
     assert pooled["prepared"] > 30 and pooled["prepared"] == pooled["asked"]
     assert (many, many_said) == (one, one_said)
-    assert any(w.startswith("skipped ") for w in one_said)
+    assert [w.split("/")[-1] for w in one_said if w.startswith("skipped ")] == [
+        "binary.txt: is not UTF-8 text",
+        "latin-1.txt: is not UTF-8 text",
+        "notes.txt: not a job log (does not look like a GitHub Actions job log)",
+    ]  # (as before the workers)
     assert _rows(tmp_path / "many.db") == _rows(tmp_path / "one.db")
     # again, into those stores, with more logs beside (jobs known, new ones, a source seen before)
     more = _folder(tmp_path / "more", count=60)
@@ -131,6 +137,25 @@ def test_a_worker_that_dies_leaves_its_jobs_to_the_main_process(
         return parse(job, parts, *args)
 
     monkeypatch.setattr(prefetch, "parse_in_memory", dying)
+    assert _ingest(tmp_path / "many.db", [folder]) == one
+    assert _rows(tmp_path / "many.db") == _rows(tmp_path / "one.db")
+
+
+def test_a_worker_that_dies_while_files_are_checked_leaves_them_to_the_main_process(
+    tmp_path: Path, pooled: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.collect import archive
+
+    folder = _folder(tmp_path / "logs")
+    one = _serial(tmp_path / "one.db", [folder], monkeypatch)
+    main, facts = os.getpid(), archive._file_facts
+
+    def dying(item: Any) -> Any:
+        if os.getpid() != main:
+            os._exit(3)
+        return facts(item)
+
+    monkeypatch.setattr(archive, "_file_facts", dying)
     assert _ingest(tmp_path / "many.db", [folder]) == one
     assert _rows(tmp_path / "many.db") == _rows(tmp_path / "one.db")
 

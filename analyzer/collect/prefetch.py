@@ -23,9 +23,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from analyzer.config import PhaseRule
 from analyzer.parse.reparse import Parsed, parse_in_memory
@@ -46,9 +47,14 @@ class Prepared:
     packed: list[PackedLog]
 
 
-# What forked workers read: set by ``Prefetch`` before its workers are forked (never sent through a pipe).
+T = TypeVar("T")
+R = TypeVar("R")
+
+# What forked workers read: set by ``Prefetch`` and ``fork_map`` before their workers are forked (never sent
+# through a pipe).
 _TASKS: list[tuple[Job, list[LogPart]]] = []
 _RULES: list[PhaseRule] = []
+_MAP: list[Any] = []  # fork_map's function and items
 
 
 def _ignore_interrupt() -> None:
@@ -80,6 +86,30 @@ def _chunks(sizes: Sequence[int]) -> list[tuple[int, int]]:
     if first < len(sizes):
         out.append((first, len(sizes)))
     return out
+
+
+def _map_chunk(first: int, end: int) -> list[Any]:
+    function, items = _MAP
+    return [function(items[i]) for i in range(first, end)]
+
+
+def fork_map(function: Callable[[T], R], items: Sequence[T], sizes: Sequence[int]) -> list[R]:
+    """``[function(item) for item in items]``, by forked workers when they pay (``workers_for``: ``sizes``
+    are the items' bytes of log). The items are inherited by the fork, not sent; the results come back
+    pickled, in order. ``function`` must not raise (its own errors are part of what it returns); if a
+    worker dies, the items are done here."""
+    workers = workers_for(len(items), sum(sizes))
+    if not workers:
+        return [function(item) for item in items]
+    _MAP[:] = [function, items]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupt) as pool:
+            futures = [pool.submit(_map_chunk, first, end) for first, end in _chunks(sizes)]
+            return [result for future in futures for result in future.result()]
+    except Exception:  # a worker that died (BrokenProcessPool)
+        return [function(item) for item in items]
+    finally:
+        _MAP.clear()
 
 
 def workers_for(jobs: int, size: int) -> int:
