@@ -194,3 +194,52 @@ def test_a_big_log_is_stored_byte_for_byte(tmp_path: Path) -> None:
     assert codec.unpack(blob) == data and size == len(data) and digest == hashlib.sha256(data).hexdigest()
     assert bytes(blob) == codec.pack(data)
 
+
+
+def test_a_killed_ingest_leaves_no_workers_and_a_store_a_rerun_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main process killed while its workers parse: they end, the store holds nothing of this ingest
+    (one transaction), and running the ingest again stores what an uninterrupted one does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = _folder(tmp_path / "logs", count=400)  # above MIN_BYTES: the workers are forked
+    db = tmp_path / "killed.db"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "analyzer", "ingest", str(folder), "--store", str(db)]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[str] = []
+    for _ in range(600):  # until it has forked its workers (or finished)
+        workers = subprocess.run(["pgrep", "-P", str(child.pid)], capture_output=True, text=True).stdout.split()
+        if workers or child.poll() is not None:
+            break
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    for _ in range(500):  # a worker notices within a fraction of a second
+        alive = [pid for pid in workers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+        if not alive:
+            break
+        time.sleep(0.02)
+    assert alive == []
+    if db.exists() and "jobs" in _rows(db):
+        assert _rows(db)["jobs"] in ([], _rows_after_serial(tmp_path, folder, monkeypatch)["jobs"])
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+    assert _rows(db) == _rows_after_serial(tmp_path, folder, monkeypatch)
+
+
+def _state(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+def _rows_after_serial(tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[Any, ...]]]:
+    db = tmp_path / "serial.db"
+    if not db.exists():
+        _serial(db, [folder], monkeypatch)
+    return _rows(db)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -57,8 +59,23 @@ _RULES: list[PhaseRule] = []
 _MAP: list[Any] = []  # fork_map's function and items
 
 
-def _ignore_interrupt() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (it rolls back)
+def _worker_start(parent: int) -> None:
+    """A worker leaves Ctrl-C to the main process (which rolls back and stops it), and ends when the main
+    process is gone (killed: else it would wait forever for work, or to hand back what it did)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
+    )
 
 
 def _prepare_one(index: int) -> Prepared | None:
@@ -103,7 +120,7 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], sizes: Sequence[int
         return [function(item) for item in items]
     _MAP[:] = [function, items]
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupt) as pool:
+        with _pool(workers) as pool:
             futures = [pool.submit(_map_chunk, first, end) for first, end in _chunks(sizes)]
             return [result for future in futures for result in future.result()]
     except Exception:  # a worker that died (BrokenProcessPool)
@@ -151,7 +168,7 @@ class Prefetch:
         _RULES[:] = rules
         self._bounds = _chunks(sizes)
         self._chunk_of = [c for c, (first, end) in enumerate(self._bounds) for _ in range(first, end)]
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_interrupt)
+        self._pool = _pool(workers)
         by_size = sorted(range(len(self._bounds)), key=lambda c: -sum(sizes[slice(*self._bounds[c])]))
         futures: dict[int, Future[list[Prepared | None]]] = {}
         for c in by_size:  # forks the workers at the first, before ingest starts a thread of its own
