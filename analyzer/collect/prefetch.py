@@ -20,20 +20,22 @@ against 0.26 s; 256 logs, 13 MB: 0.52 s against 0.69 s; medians of 5).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from analyzer.config import PhaseRule
 from analyzer.parse.reparse import Parsed, parse_in_memory
 from analyzer.records import Job, LogPart
 from analyzer.store.store import PackedLog, pack_log
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 MIN_BYTES = 2 << 20  # less log than this is parsed in the main process (a pool's start costs ~0.03 s)
 MIN_JOBS = 2
@@ -73,6 +75,9 @@ def _worker_start(parent: int) -> None:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing  # (imported when there are workers to start: ~0.01 s)
+    from concurrent.futures import ProcessPoolExecutor
+
     return ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_start, initargs=(os.getpid(),)
     )
