@@ -52,7 +52,7 @@ def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         conn.close()
 
 
-def _ingest(db: Path, paths: list[Path]) -> tuple[str, list[str]]:
+def _ingest(db: Path | str, paths: list[Path]) -> tuple[str, list[str]]:
     warnings: list[str] = []
     with Store(db) as store:
         summary = ingest_paths(store, paths, on_warning=warnings.append)
@@ -78,7 +78,7 @@ def pooled(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return taken
 
 
-def _serial(db: Path, paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
+def _serial(db: Path | str, paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
     with monkeypatch.context() as m:
         m.setattr(prefetch, "MIN_BYTES", 1 << 60)
         return _ingest(db, paths)
@@ -243,3 +243,29 @@ def _rows_after_serial(tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyP
     if not db.exists():
         _serial(db, [folder], monkeypatch)
     return _rows(db)
+
+
+def test_workers_beside_a_postgresql_store(
+    tmp_path: Path, pooled: dict[str, int], monkeypatch: pytest.MonkeyPatch, pg_server: Any
+) -> None:
+    """Forked workers never touch the main process's PostgreSQL connection (they inherit its socket): the
+    store it writes holds what a serial ingest writes into another database."""
+    folder = _folder(tmp_path / "logs")
+    one_url, many_url = pg_server.database(), pg_server.database()
+    one = _serial(one_url, [folder], monkeypatch)
+    many = _ingest(many_url, [folder])
+    assert pooled["prepared"] > 30 and many == one
+    rows = _pg_rows(one_url)
+    assert len(rows["jobs"]) > 30 and len(rows["observations"]) > 30
+    assert _pg_rows(many_url) == rows
+
+
+def _pg_rows(url: str) -> dict[str, list[str]]:
+    tables = ("runs", "jobs", "logs", "job_identity", "observations", "incidents", "excerpts", "parse_state", "local_runs")
+    out = {}
+    with Store(url) as store:
+        for table in tables:
+            cursor = store.conn.execute(f"SELECT * FROM {table}")
+            keep = [i for i, d in enumerate(cursor.description) if d[0] not in WHEN]
+            out[table] = sorted(repr([row[i] for i in keep]) for row in cursor.fetchall())
+    return out
