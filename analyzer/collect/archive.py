@@ -191,15 +191,18 @@ def read_folder(folder: Path, warn: Warn) -> list[Batch]:
     known: dict[int, _Facts] = {}
     digest = hashlib.sha256()
     for item in found:
-        fact = next(facts) if not isinstance(item, str) else None
-        if isinstance(item, str) or (fact is not None and fact.skipped):
-            warn(item if isinstance(item, str) else fact.skipped if fact is not None else "")
+        if isinstance(item, str):
+            warn(item)
             continue
-        assert fact is not None
+        fact = next(facts)
+        if fact.skipped:
+            warn(fact.skipped)
+            continue
         _, rel, data = item
         entries.append((rel, data))
         known[id(data)] = fact
         digest.update(f"{rel}\x00{fact.sha256}\x00".encode())
+    del found, files  # (the files that are no job logs: let go before assembling)
     if entries:
         jobs = assemble(entries, folder, warn, systems=_system_files(folder), known=known)
         if jobs:
