@@ -170,6 +170,17 @@ def test_no_workers_on_one_cpu_or_for_few_jobs(monkeypatch: pytest.MonkeyPatch) 
     assert not prefetch.Prefetch([], ()).active
 
 
+def test_chunks_are_sent_in_saving_order_with_big_logs_between() -> None:
+    """The main process can write the first chunk at once; big logs go early, biggest first; none is lost."""
+    big = prefetch.CHUNK_BYTES + 1
+    sizes = [10, 3 * big, 20, big, 30, 2 * big, 40, 50]
+    order = prefetch._order(sizes)
+    assert sorted(order) == list(range(len(sizes)))
+    assert order[0] == 0 and [c for c in order if sizes[c] <= big - 1] == [0, 2, 4, 6, 7]
+    assert [c for c in order if sizes[c] >= big] == [1, 5, 3] and order.index(3) < order.index(7)
+    assert prefetch._chunks([big, 1, 1, big]) == [(0, 1), (1, 3), (3, 4)]
+
+
 def test_a_bad_file_named_is_still_one_error_before_anything_is_written(
     tmp_path: Path, pooled: dict[str, int]
 ) -> None:

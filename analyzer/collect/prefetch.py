@@ -134,6 +134,17 @@ def fork_map(function: Callable[[T], R], items: Sequence[T], sizes: Sequence[int
         _MAP.clear()
 
 
+def _order(sizes: Sequence[int]) -> list[int]:
+    """The order chunks of ``sizes`` bytes are sent in: the ordinary ones as they come, each followed by
+    one of those bigger than ``CHUNK_BYTES`` (single big logs), biggest first, while there are any."""
+    big = sorted((c for c, size in enumerate(sizes) if size > CHUNK_BYTES), key=lambda c: -sizes[c])
+    small = [c for c, size in enumerate(sizes) if size <= CHUNK_BYTES]
+    out: list[int] = []
+    for i in range(max(len(small), len(big))):
+        out += small[i : i + 1] + big[i : i + 1]
+    return out
+
+
 def workers_for(jobs: int, size: int) -> int:
     """How many worker processes ``jobs`` jobs of ``size`` bytes of logs in all are worth: none on one CPU,
     without fork, for one job or for little log."""
@@ -147,9 +158,11 @@ class Prefetch:
     """Jobs prepared by worker processes, each guessed ``(key, job, parts)`` of ``tasks``; ``take`` hands
     one over. Without workers (``workers_for``) it prepares nothing and ``take`` says so.
 
-    Every task is sent at once, the biggest chunks first (a big log last would keep one worker busy
-    alone at the end); what comes back (the analysis and packed logs: about a seventh of the logs'
-    size) waits for its turn in memory beside the logs, which are all in memory already."""
+    Every task is sent at once (``_order``): the chunks in the order they are saved, so that the main
+    process writes while the workers parse, with the logs bigger than a chunk, biggest first, between
+    them (one such log last would keep one worker busy alone at the end). What comes back (the analysis
+    and packed logs: about a seventh of the logs' size) waits for its turn in memory beside the logs,
+    which are all in memory already."""
 
     def __init__(self, tasks: Sequence[tuple[object, Job, list[LogPart]]], rules: Sequence[PhaseRule]) -> None:
         self._index = {id(key): i for i, (key, _, _) in enumerate(tasks)}
@@ -174,9 +187,8 @@ class Prefetch:
         self._bounds = _chunks(sizes)
         self._chunk_of = [c for c, (first, end) in enumerate(self._bounds) for _ in range(first, end)]
         self._pool = _pool(workers)
-        by_size = sorted(range(len(self._bounds)), key=lambda c: -sum(sizes[slice(*self._bounds[c])]))
         futures: dict[int, Future[list[Prepared | None]]] = {}
-        for c in by_size:  # forks the workers at the first, before ingest starts a thread of its own
+        for c in _order([sum(sizes[first:end]) for first, end in self._bounds]):  # forks the workers at the first
             futures[c] = self._pool.submit(_prepare, *self._bounds[c])
         self._futures = [futures[c] for c in range(len(self._bounds))]
 
