@@ -26,8 +26,10 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+from analyzer.collect.prefetch import fork_map
 from analyzer.collect.runlogs import MAX_MEMBER_BYTES, read_members
 from analyzer.errors import AdvisorError, InputError, LogParseError
 from analyzer.parse import events, logs
@@ -156,8 +158,7 @@ def read_folder(folder: Path, warn: Warn) -> list[Batch]:
     captures are inputs of their own; job logs and step files are assembled into jobs together
     (an unzipped run-log archive gives what its zip gives). Unusable files: one warning each, with why."""
     batches: list[Batch] = []
-    entries: list[tuple[PurePosixPath, bytes]] = []
-    digest = hashlib.sha256()
+    found: list[tuple[Path, PurePosixPath, bytes] | str] = []  # in the files' order: a file to check, or a warning
     for path in _walk(folder):
         rel = PurePosixPath(path.relative_to(folder).as_posix())
         try:
@@ -173,28 +174,77 @@ def read_folder(folder: Path, warn: Warn) -> list[Batch]:
             if _GH_VIEW_LINE.match(data[: 1 << 16].decode("utf-8", "ignore").lstrip("\ufeff")):  # as read_file
                 batches.append(read_file(path))
                 continue
-            try:
-                logs.check_log(data)  # (checks UTF-8 too, without decoding the whole file)
-            except LogParseError:
-                if not logs.is_utf8(data):
-                    _text(path, data)  # says it is not UTF-8 text
-                raise
         except LogParseError as exc:
-            warn(f"skipped {path}: not a job log ({exc.message})")
+            found.append(_skipped(path, exc))
             continue
         except AdvisorError as exc:
-            warn(f"skipped {path}: {exc.message.removeprefix(f'{path} ').removeprefix(f'{path}: ')}")
+            found.append(_skipped(path, exc))
             continue
         except OSError as exc:
-            warn(f"skipped {path}: cannot read it ({exc.strerror})")
+            found.append(f"skipped {path}: cannot read it ({exc.strerror})")
             continue
+        found.append((path, rel, data))
+    files = [item for item in found if not isinstance(item, str)]
+    # each file's checks and digests: by worker processes when there are many (``prefetch.fork_map``)
+    facts = iter(fork_map(_file_facts, files, [len(data) for _, _, data in files]))
+    entries: list[tuple[PurePosixPath, bytes]] = []
+    known: dict[int, _Facts] = {}
+    digest = hashlib.sha256()
+    for item in found:
+        if isinstance(item, str):
+            warn(item)
+            continue
+        fact = next(facts)
+        if fact.skipped:
+            warn(fact.skipped)
+            continue
+        _, rel, data = item
         entries.append((rel, data))
-        digest.update(f"{rel}\x00{hashlib.sha256(data).hexdigest()}\x00".encode())
+        known[id(data)] = fact
+        digest.update(f"{rel}\x00{fact.sha256}\x00".encode())
+    del found, files  # (the files that are no job logs: let go before assembling)
     if entries:
-        jobs = assemble(entries, folder, warn, systems=_system_files(folder))
+        jobs = assemble(entries, folder, warn, systems=_system_files(folder), known=known)
         if jobs:
             batches.insert(0, Batch(folder, digest.hexdigest(), "folder", jobs=jobs))
     return batches
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What ``read_folder`` learns of one file by reading it whole (``_file_facts``)."""
+
+    skipped: str = ""  # the warning when it is no job log
+    sha256: str = ""
+    whole: bool = False  # a whole job log, not a step file: the rest is known
+    digest: str | None = None  # ``lines_digest``
+    first_at: datetime | None = None
+    repo: str | None = None  # ``repository_of``
+
+
+def _skipped(path: Path, exc: AdvisorError) -> str:
+    if isinstance(exc, LogParseError):
+        return f"skipped {path}: not a job log ({exc.message})"
+    return f"skipped {path}: {exc.message.removeprefix(f'{path} ').removeprefix(f'{path}: ')}"
+
+
+def _file_facts(item: tuple[Path, PurePosixPath, bytes]) -> _Facts:
+    """A folder's file checked (a job log?) and hashed, and a whole log's identity and repository (in a
+    worker process when there are many: nothing here raises)."""
+    path, rel, data = item
+    try:
+        try:
+            logs.check_log(data)  # (checks UTF-8 too, without decoding the whole file)
+        except LogParseError:
+            if not logs.is_utf8(data):
+                _text(path, data)  # says it is not UTF-8 text
+            raise
+    except AdvisorError as exc:
+        return _Facts(_skipped(path, exc))
+    sha256 = hashlib.sha256(data).hexdigest()
+    if _STEP_FILE.match(rel.name) is not None and is_step_file(data):  # as ``assemble`` tells them (not in a zip)
+        return _Facts(sha256=sha256)
+    return _Facts(sha256=sha256, whole=True, digest=lines_digest([data]), first_at=first_timestamp(data), repo=repository_of(data))
 
 
 def _system_files(folder: Path) -> dict[PurePosixPath, bytes]:
@@ -286,12 +336,14 @@ def is_step_file(data: bytes) -> bool:
 
 def assemble(
     entries: list[tuple[PurePosixPath, bytes]], root: Path, warn: Warn, *, folder: str | None = None, archive: bool = False,
-    systems: Mapping[PurePosixPath, bytes] | None = None,
+    systems: Mapping[PurePosixPath, bytes] | None = None, known: Mapping[int, _Facts] | None = None,
 ) -> list[LocalJob]:  # fmt: skip
     """Jobs from a set of files (relative paths and contents): see the module's docstring. In an
     ``archive`` (a zip) the layout decides: ``job/N_step.txt`` are step files, ``N_job.txt`` whole logs.
-    ``systems``: the ``system.txt`` of job folders, kept with the job their step files make (``SYSTEM_PART``)."""
+    ``systems``: the ``system.txt`` of job folders, kept with the job their step files make (``SYSTEM_PART``).
+    ``known``: what ``_file_facts`` found of a whole log (by the ``id`` of its bytes), not found again."""
     systems = systems or {}
+    known = known or {}
     wholes: list[_Whole] = []
     groups: dict[PurePosixPath, list[tuple[int, str, bytes, PurePosixPath]]] = {}
     for rel, data in entries:
@@ -300,7 +352,8 @@ def assemble(
         if step and match:
             groups.setdefault(rel.parent, []).append((int(match.group(1)), match.group(2), data, rel))
         else:
-            wholes.append(_Whole(rel, data, lines_digest([data])))
+            fact = known.get(id(data))
+            wholes.append(_Whole(rel, data, fact.digest if fact is not None and fact.whole else lines_digest([data])))
     by_lines: dict[str | None, list[_Whole]] = {}
     for whole in wholes:
         by_lines.setdefault(whole.digest, []).append(whole)
@@ -332,8 +385,12 @@ def assemble(
         name = logs.job_name_from_log(whole.data) or name_from_file(whole.rel.name)
         source = f"{root}/{whole.rel}" if archive else str(root / whole.rel)
         # its identity from the digest made above (the whole log decides it: ``log_identity``)
-        known = LogIdentity(whole.digest, first_timestamp(whole.data)) if whole.digest and whole.data else None
-        jobs.append(LocalJob(name, parts, source, folder or _dir_name(root, whole.rel.parent), identity=known))
+        fact = known.get(id(whole.data))
+        fact = fact if fact is not None and fact.whole else None
+        first_at = fact.first_at if fact is not None else first_timestamp(whole.data) if whole.digest and whole.data else None
+        identity = LogIdentity(whole.digest, first_at) if whole.digest and whole.data else None
+        repo = fact.repo if fact is not None else None  # (None: looked for in its parts, as always)
+        jobs.append(LocalJob(name, parts, source, folder or _dir_name(root, whole.rel.parent), identity=identity, stated_repo=repo))
     return merge_same_jobs(jobs)
 
 

@@ -14,6 +14,8 @@ ids; their repository is the one the log names (``GITHUB_REPOSITORY``, actions/c
 
 A job is parsed from the bytes in memory as it is saved, while a second thread compresses, hashes
 and writes its raw log (``_Saver``): a big log costs about its parse, not parse + compress + unpack.
+Many jobs are parsed and packed ahead by worker processes (``collect.prefetch``) while this one
+writes, in the same order and transactions as it would alone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.collect.archive import Batch, LocalJob, merge_same_jobs, read_file, read_folder
+from analyzer.collect.prefetch import Prefetch, Prepared
 from analyzer.collect.rest import annotation_from_json, job_from_json, run_from_json
 from analyzer.config import PhaseRule
 from analyzer.errors import AdvisorError, InputError
@@ -111,7 +114,8 @@ def ingest_paths(
     _merge_forms(batches)
     _warn_about_repositories(batches, repo, warn)
 
-    saver = _Saver(store, rules, on_warning)
+    prefetch = Prefetch(_guesses(store, batches, repo=repo, workflow=workflow or LOCAL_WORKFLOW), rules)
+    saver = _Saver(store, rules, on_warning, prefetch)
     try:
         with store.transaction():  # all or nothing: a bad export file found while saving leaves the store as it was
             fill_identities(store)
@@ -129,6 +133,7 @@ def ingest_paths(
                 summary.jobs_known += known
     finally:
         saver.close()
+        prefetch.close()
     if saver.parsed and on_progress:
         on_progress(saver.parsed, saver.parsed)
     # jobs stored before and parsed with other rules (or by an older parser) are parsed now
@@ -141,8 +146,12 @@ class _Saver:
     compressed, hashed and written by a second thread while this one parses them (zstandard and
     hashlib release the GIL; the store is not touched by this thread meanwhile)."""
 
-    def __init__(self, store: Store, rules: Sequence[PhaseRule], on_warning: Callable[[str], None] | None) -> None:
+    def __init__(
+        self, store: Store, rules: Sequence[PhaseRule], on_warning: Callable[[str], None] | None,
+        prefetch: Prefetch | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
+        self.prefetch = prefetch
         self.rules = rules
         self.fingerprint = rules_fingerprint(rules)
         self.on_warning = on_warning
@@ -155,11 +164,21 @@ class _Saver:
 
     def save(
         self, job: Job, parts: Sequence[LogPart], annotations: Sequence[Annotation] = (),
-        after_logs: Callable[[], None] | None = None,
+        after_logs: Callable[[], None] | None = None, prepared: Prepared | None = None,
     ) -> None:  # fmt: skip
         """The job's log ``parts`` and its analysis (the job itself, and its annotations, saved by the
-        caller); ``after_logs`` runs once the logs are written, before the analysis is saved."""
+        caller); ``after_logs`` runs once the logs are written, before the analysis is saved.
+        ``prepared``: the parse and the packed logs made by a worker process (``collect.prefetch``)."""
         store = self.store
+        if prepared is not None:
+            for part, packed in zip(parts, prepared.packed, strict=True):
+                store.save_packed_log(job.job_id, packed, part=part.part, name=part.name, state=part.state)
+            saved, warning = save_parsed(
+                store, job, parts, annotations, self.rules, fingerprint=self.fingerprint, before_saving=after_logs,
+                parsed=prepared.parsed,
+            )  # fmt: skip
+            self._done(saved, warning)
+            return
 
         def write_logs() -> None:
             for part in parts:
@@ -178,6 +197,9 @@ class _Saver:
             )
         finally:
             written.result()  # never leave the other thread writing while this one goes on
+        self._done(saved, warning)
+
+    def _done(self, saved: bool, warning: str | None) -> None:
         self.parsed += saved
         if warning and self.on_warning and warning not in self._said:
             self._said.add(warning)
@@ -262,9 +284,7 @@ def _save_local(saver: _Saver, batch: Batch, summary: IngestSummary, *, repo: st
                 _save_job(saver, local, job_id, run_id, batch, repo=repo, workflow=workflow)
                 summary.jobs_richer += 1
             continue
-        identity = local.identity
-        job_id = synthetic_id("job", identity.text_hash, iso(identity.first_at) or "") if identity else synthetic_id("job", local.source)
-        _save_job(saver, local, job_id, run_id, batch, repo=repo, workflow=workflow)
+        _save_job(saver, local, _new_job_id(local), run_id, batch, repo=repo, workflow=workflow)
         new += 1
     return new, known
 
@@ -279,18 +299,50 @@ def _stored_copy(store: Store, local: LocalJob) -> tuple[int, list[int]] | None:
     return None
 
 
+def _new_job_id(local: LocalJob) -> int:
+    identity = local.identity
+    return synthetic_id("job", identity.text_hash, iso(identity.first_at) or "") if identity else synthetic_id("job", local.source)
+
+
+def _job_record(store: Store, local: LocalJob, job_id: int, run_id: int, *, repo: str | None, workflow: str) -> Job:
+    """The job record ``_save_job`` saves (the run of the job already stored under ``job_id`` kept)."""
+    existing = store.load_job(job_id)
+    if existing is not None:
+        run_id = existing.run_id
+    return Job(repo=_repo_of(local, repo), job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name)
+
+
+def _guesses(
+    store: Store, batches: Sequence[Batch], *, repo: str | None, workflow: str
+) -> list[tuple[object, Job, list[LogPart]]]:
+    """The jobs ``_save_local`` will most likely save as new, each with the record and parts it will save
+    (read from the store before anything is written): what worker processes may prepare ahead."""
+    out: list[tuple[object, Job, list[LogPart]]] = []
+    for batch in batches:
+        if batch.kind in ("export", "bootstrap") or store.has_source(batch.sha256):
+            continue
+        for local in batch.jobs:
+            if _stored_copy(store, local) is not None:
+                continue
+            job_id = _new_job_id(local)
+            run_id = synthetic_id("run", batch.sha256, _repo_of(local, repo), local.folder)
+            job = _job_record(store, local, job_id, run_id, repo=repo, workflow=workflow)
+            out.append((local, job, _log_parts(local, job_id)))
+    return out
+
+
+def _log_parts(local: LocalJob, job_id: int) -> list[LogPart]:
+    return [LogPart(job_id, part, name, "ok", data) for part, name, data in local.parts]
+
+
 def _save_job(
     saver: _Saver, local: LocalJob, job_id: int, run_id: int, batch: Batch, *, repo: str | None, workflow: str
 ) -> None:
     store = saver.store
-    where = _repo_of(local, repo)
     with store.transaction():
-        existing = store.load_job(job_id)
-        if existing is not None:
-            run_id = existing.run_id
-        store.save_run(Run(repo=where, run_id=run_id, run_attempt=1, workflow_name=workflow))
-        store.save_local_run(run_id, batch.path.name)
-        job = Job(repo=where, job_id=job_id, run_id=run_id, run_attempt=1, workflow_name=workflow, name=local.name)
+        job = _job_record(store, local, job_id, run_id, repo=repo, workflow=workflow)
+        store.save_run(Run(repo=job.repo, run_id=job.run_id, run_attempt=1, workflow_name=workflow))
+        store.save_local_run(job.run_id, batch.path.name)
         store.save_job(job)
         identity = local.identity
 
@@ -298,7 +350,8 @@ def _save_job(
             if identity is not None:
                 store.save_identity(job_id, identity.text_hash, identity.first_at)
 
-        saver.save(job, [LogPart(job_id, part, name, "ok", data) for part, name, data in local.parts], after_logs=save_identity)
+        prepared = saver.prefetch.take(local, job) if saver.prefetch is not None else None
+        saver.save(job, _log_parts(local, job_id), after_logs=save_identity, prepared=prepared)
 
 
 def _is_export(folder: Path) -> bool:

@@ -79,6 +79,19 @@ def reparse(
     return total
 
 
+Parsed = tuple[Job, Run | None, "Analysis"]  # the job with its log's context, its run's context, the analysis
+
+
+def parse_in_memory(
+    job: Job, parts: Sequence[LogPart], annotations: Sequence[Annotation], rules: Sequence[PhaseRule]
+) -> Parsed:
+    """The parse half of ``save_parsed``: pure (no store), so it can run in another process."""
+    from analyzer.parse.observe import analyze_job
+
+    derived, run = _log_context(job, parts) if _is_local_log(job, parts) else (job, None)
+    return derived, run, analyze_job(derived, parts, annotations, rules)
+
+
 def save_parsed(
     store: Store,
     job: Job,
@@ -88,16 +101,15 @@ def save_parsed(
     *,
     fingerprint: str | None = None,
     before_saving: Callable[[], None] | None = None,
+    parsed: Parsed | None = None,
 ) -> tuple[bool, str | None]:
     """What ``reparse`` does for one job, from log ``parts`` in memory: (saved, the parse warning).
     Not saved when the job turns out to be the poorer copy of another (then it is gone). The job's
     raw inputs must be saved before the result (saving them marks the job stale): before this call,
     or by ``before_saving``, called between the parse and the save (``ingest`` writes the raw log in
-    another thread meanwhile and waits for it there)."""
-    from analyzer.parse.observe import analyze_job
-
-    derived, run = _log_context(job, parts) if _is_local_log(job, parts) else (job, None)
-    result = analyze_job(derived, parts, annotations, rules)
+    another thread meanwhile and waits for it there). ``parsed``: ``parse_in_memory`` of the same
+    arguments, made beforehand (``ingest``'s worker processes); else the job is parsed here."""
+    derived, run, result = parsed if parsed is not None else parse_in_memory(job, parts, annotations, rules)
     if before_saving is not None:
         before_saving()
     if _poorer_copy(store, job.job_id, list(parts)):

@@ -222,6 +222,14 @@ class PlainLineTimes(_Times):
         return max(max(t[i + 1] - t[i] for i in range(a, b - 1)), 0.0)
 
 
+def import_numpy() -> None:
+    """Import numpy now: for a process about to fork workers that read more than ``PLAIN_BUDGET`` bytes of
+    logs among them (one import before the fork, not one in each worker once its plain budget is spent)."""
+    import importlib
+
+    importlib.import_module("numpy")
+
+
 def _newlines(data: NDArray[np.uint8]) -> NDArray[np.intp]:
     """Where the newlines are, a MiB at a time: one comparison of a whole 100 MB log made a 100 MB mask
     (fresh pages, half of this module's time on such a log and its memory peak)."""
