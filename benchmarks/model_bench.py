@@ -73,16 +73,18 @@ def make_frame(observations: int, units: int, seed: int = 0) -> tuple[pd.DataFra
         rng.uniform(0, 30 * 86400, attempts)[attempt] + np.where(k == 0, 0.0, k * 5.0), unit="s"
     )
 
-    def strings(values: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    def strings(values: np.ndarray, keep: np.ndarray | None = None) -> pd.Series:
         out = values.astype(object)  # one str object per row, like rows read from SQLite
         if keep is not None:
             out[~keep] = None
-        return out
+        # kept as objects, as Store.observations_frame gives text (pandas 3 would infer its pyarrow-backed
+        # ``str`` dtype from a plain array, which no store read produces: converting it back cost 0.33 s)
+        return pd.Series(out, dtype=object)
 
     frame = pd.DataFrame(
         {
             "scope": strings(scope),
-            "repo": "octo/app",
+            "repo": strings(np.full(unit.size, "octo/app")),
             "workflow": strings(workflows),
             "job": strings(job_names),
             "step": strings(step_names, k != 0),
