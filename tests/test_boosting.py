@@ -56,3 +56,20 @@ def test_a_feature_without_values_is_refused() -> None:
     X = np.column_stack([np.zeros(50), np.full(50, np.nan)])
     with pytest.raises(ValueError):
         QuantileBoosting(quantile=0.9, max_iter=3, learning_rate=0.2, max_leaf_nodes=8).fit(X, np.arange(50.0))
+
+
+@pytest.mark.parametrize("percent", [0.0, 10.0, 50.0, 90.0, 100 * 0.9, 99.0, 100.0])
+def test_percentiles_of_parts_equal_numpy(percent: float) -> None:
+    """The leaves' quantiles, all parts at once, are ``np.percentile``'s floats (ties, one-row parts, both lerp sides)."""
+    from analyzer.model.boosting import _percentiles
+
+    rng = np.random.default_rng(int(percent * 7))
+    for _ in range(200):
+        sizes = rng.integers(1, 40, int(rng.integers(1, 9)))
+        values = rng.normal(0, rng.choice([1e-3, 1.0, 1e6]), int(sizes.sum()))
+        if rng.random() < 0.3:
+            values = np.round(values)
+        parts = np.split(values, np.cumsum(sizes)[:-1])
+        expected = [np.percentile(part, percent) for part in parts]
+        got = _percentiles(values.copy(), sizes, percent)
+        assert got.tolist() == expected

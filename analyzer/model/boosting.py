@@ -339,6 +339,29 @@ def _predict_tree(node: _Node, X: Floats, rows: NDArray[np.intp], out: Floats) -
     _predict_tree(node.right, X, rows[~left], out)
 
 
+def _percentiles(values: Floats, sizes: NDArray[np.intp], percent: float) -> Floats:
+    """``np.percentile(part, percent)`` of every consecutive part of ``values`` (``sizes`` long, none empty,
+    no NaN) with numpy's arithmetic (``method="linear"``: the virtual index ``(n - 1) q``, its floor and
+    the next, ``_lerp``'s two formulas either side of a half), so each is the same float; without
+    ``np.percentile``'s per-call cost, a third of the runner split's fit. ``values`` is reordered."""
+    q = np.true_divide(percent, 100)
+    virtual = (sizes - 1) * q
+    previous = np.floor(virtual)
+    above = virtual >= sizes - 1
+    gamma = virtual - np.where(above, -1.0, previous)  # numpy's previous index is -1 there
+    lower = np.where(above, sizes - 1, previous).astype(np.intp).tolist()
+    upper = np.where(above, sizes - 1, previous + 1).astype(np.intp).tolist()
+    a, b = np.empty(sizes.size), np.empty(sizes.size)
+    start = 0
+    for k, size in enumerate(sizes.tolist()):
+        part = values[start : start + size]
+        part.partition((lower[k], upper[k]))  # in place: the order statistics at both places
+        a[k], b[k] = part[lower[k]], part[upper[k]]
+        start += size
+    difference = b - a
+    return np.where(gamma >= 0.5, b - difference * (1 - gamma), a + difference * gamma)
+
+
 class QuantileBoosting:
     """``HistGradientBoostingRegressor(loss="quantile", early_stopping=False, …)`` for dense float
     features, the categorical ones coded 0, 1, 2, … (see the module's docstring for the scope)."""
@@ -408,11 +431,12 @@ class QuantileBoosting:
                 is_categorical=is_categorical, max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
             )  # fmt: skip
             root = grower.grow()
-            for leaf in grower.leaves:
-                residuals = y[leaf.samples] - raw[leaf.samples]
-                leaf.value = self.learning_rate * float(np.percentile(residuals, 100 * self.quantile))
-            for leaf in grower.leaves:
-                raw[leaf.samples] += leaf.value
+            rows = np.concatenate([leaf.samples for leaf in grower.leaves])
+            sizes = np.array([leaf.samples.size for leaf in grower.leaves])
+            values = self.learning_rate * _percentiles(y[rows] - raw[rows], sizes, 100 * self.quantile)
+            for leaf, value in zip(grower.leaves, values.tolist(), strict=True):
+                leaf.value = value
+            raw[rows] += np.repeat(values, sizes)
             self._thresholds_in_raw_units(root, n_bins_non_missing)
             self.trees_.append(root)
         return self
