@@ -359,7 +359,8 @@ def _percentiles(values: Floats, sizes: NDArray[np.intp], percent: float) -> Flo
         a[k], b[k] = part[lower[k]], part[upper[k]]
         start += size
     difference = b - a
-    return np.where(gamma >= 0.5, b - difference * (1 - gamma), a + difference * gamma)
+    out: Floats = np.where(gamma >= 0.5, b - difference * (1 - gamma), a + difference * gamma)
+    return out
 
 
 class QuantileBoosting:
