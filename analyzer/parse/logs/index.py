@@ -21,28 +21,30 @@ _CAP = 8192  # bytes of a line (after its timestamp) looked at when classifying 
 
 # Candidate-line searches over the whole buffer. Each has a literal prefix, which CPython's
 # regex engine finds with a fast substring search; the same needles as one alternation are
-# ~1.6x slower, and alternations starting with many different characters far worse.
+# ~1.6x slower, and alternations starting with many different characters far worse. A needle that
+# is all literal is a bytes object, searched with bytes.find: its two-way search is 2-3x faster
+# than the regex engine's on the same literal (a 100 MB log: 0.02-0.05 s against 0.055-0.09 s).
 # Runner markers and go test lines start a line's text, right after its timestamp ("...Z "): one
 # search with that two-byte prefix replaces a search per marker.
 _MARKERS = (
     rb"##\[(?:group\]Run |error\]|section\]Starting: )|Post job cleanup\.|--- (?:PASS|FAIL): |ok  \t|FAIL\t"
     rb"|Current runner version|Cleaning up orphan processes"
 )
-_ANYWHERE = (
-    rb"ime(?:d? ?[Oo]ut| of \d)",  # timed out, Timed out, timeout (>, Ginkgo timeouts, execution time of
-    rb"deadline exceeded",
-    rb" seconds",  # Ginkgo: [BeforeSuite] PASSED [N seconds], Ran N of M Specs in X seconds
-    rb" in \d+(?:\.\d+)?s",  # pytest summary
+_ANYWHERE: tuple[re.Pattern[bytes] | bytes, ...] = (
+    re.compile(rb"ime(?:d? ?[Oo]ut| of \d)"),  # timed out, Timed out, timeout (>, Ginkgo timeouts, execution time of
+    b"deadline exceeded",
+    b" seconds",  # Ginkgo: [BeforeSuite] PASSED [N seconds], Ran N of M Specs in X seconds
+    re.compile(rb" in \d+(?:\.\d+)?s"),  # pytest summary
 )
-_SCANS = tuple(re.compile(p) for p in (rb"Z (?:" + _MARKERS + rb")", *_ANYWHERE))
+_SCANS: tuple[re.Pattern[bytes] | bytes, ...] = (re.compile(rb"Z (?:" + _MARKERS + rb")"), *_ANYWHERE)
 # A log without timestamps (rare, synthetic) has no "Z " before its markers.
-_SCANS_NO_TS = tuple(
-    re.compile(p)
-    for p in (rb"##\[(?:group\]Run |error\]|section\]Starting: )", rb"Post job cleanup\.", rb"--- (?:PASS|FAIL): ",
-              rb"\t\S+\t\d", rb"Current runner version", rb"Cleaning up orphan processes", *_ANYWHERE)
+_SCANS_NO_TS: tuple[re.Pattern[bytes] | bytes, ...] = (
+    re.compile(rb"##\[(?:group\]Run |error\]|section\]Starting: )"), b"Post job cleanup.",
+    re.compile(rb"--- (?:PASS|FAIL): "), re.compile(rb"\t\S+\t\d"), b"Current runner version",
+    b"Cleaning up orphan processes", *_ANYWHERE,
 )  # fmt: skip
-_KUBECTL_SCAN = re.compile(rb"kubectl wait")
-_CONDITION_MET_SCAN = re.compile(rb"condition met")
+_KUBECTL_SCAN = b"kubectl wait"
+_CONDITION_MET_SCAN = b"condition met"
 
 
 @dataclass(slots=True)
@@ -237,15 +239,29 @@ class LogIndex:
             self.clean_text(ln)
         return lines
 
-    def _scan(self, rx: re.Pattern[bytes], pos: int, found: dict[int, int]) -> int | None:
-        """Add the lines ``rx`` matches from ``pos`` on to ``found`` (line start -> line end).
+    def _scan(self, rx: re.Pattern[bytes] | bytes, pos: int, found: dict[int, int]) -> int | None:
+        """Add the lines ``rx`` matches (a pattern, or a literal) from ``pos`` on to ``found`` (line start -> line end).
 
         Returns the first such line's start. After a hit the search resumes at the next line, so
         a line full of hits costs one visit.
         """
         buf, n, start = self.buf, self.n, self.start
-        search = rx.search
         first: int | None = None
+        if isinstance(rx, bytes):
+            find, size = buf.find, len(rx)
+            while pos < n:
+                hit = find(rx, pos)
+                if hit < 0:
+                    break
+                ls = max(start, buf.rfind(b"\n", 0, hit) + 1)
+                e = buf.find(b"\n", hit + size)
+                e = n if e < 0 else e
+                found[ls] = e
+                if first is None:
+                    first = ls
+                pos = e + 1
+            return first
+        search = rx.search
         while pos < n:
             m = search(buf, pos)
             if m is None:
