@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, overload
 
 from analyzer.parse.logs.text import TS_STRIP_RE, strip_ansi
@@ -374,8 +375,13 @@ _KEPT_RE = re.compile("\ue000(q+)\ue001")
 _SPACES_RE = re.compile(r"[ \t]{2,}")
 
 
+@lru_cache(maxsize=8192)
 def normalize_line(text: str) -> str:
-    """One cleaned line with its run-specific parts replaced by placeholders."""
+    """One cleaned line with its run-specific parts replaced by placeholders.
+
+    Remembered: failures repeat their lines (``Process completed with exit code 1.`` thousands of times
+    over a store), and a line's ten substitutions cost ~30 µs. At 10⁵ runs the signatures normalized
+    5,733 lines of 66 distinct texts."""
     kept: list[str] = []
     text = text.replace("\ue000", "").replace("\ue001", "")
 
