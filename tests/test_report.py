@@ -524,3 +524,42 @@ def test_the_report_reads_text_as_categoricals_and_renders_as_from_plain_text(tm
         codes, names = _factorize(inputs.observations[column].array)
         text_codes, text_names = _factorize(plain[column].to_numpy())
         assert np.array_equal(codes, text_codes) and list(names) == list(text_names)
+
+
+def test_compiled_templates_render_the_same_and_never_stop_a_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The templates' code kept between processes (``present.html._Compiled``) renders what a fresh compile
+    renders; a damaged cache file, an unwritable directory or one that is not the user's own only cost the compile."""
+    import tempfile
+
+    import jinja2
+
+    from analyzer.present import html
+
+    context = build_context(make_inputs())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache_dir = tmp_path / f"_jinja2-cache-{os.getuid()}"
+    first = render_html(context)  # compiles, writes the cache
+    files = sorted(cache_dir.glob("__we_advisor_*.cache"))
+    assert files and all(f.stat().st_size > 100 for f in files)
+    loaded: list[bool] = []
+    real_load = jinja2.bccache.Bucket.load_bytecode
+    monkeypatch.setattr(jinja2.bccache.Bucket, "load_bytecode", lambda self, f: (loaded.append(True), real_load(self, f))[1])
+    assert render_html(context) == first and len(loaded) == len(files)  # every template from the cache
+    for f in files:
+        f.write_bytes(f.read_bytes()[:40] + b"\x00garbage")  # the header intact, the code not
+    assert render_html(context) == first
+    for f in files:
+        f.write_bytes(b"")
+    assert render_html(context) == first
+    with monkeypatch.context() as m:
+        m.setattr(jinja2.FileSystemBytecodeCache, "_get_cache_filename", lambda self, bucket: str(tmp_path / "no" / "x"))
+        assert render_html(context) == first  # nowhere to write
+    elsewhere = tmp_path / "elsewhere"
+    cache_dir.rename(elsewhere)
+    cache_dir.symlink_to(elsewhere)  # a link planted in the temp directory: jinja2 refuses it
+    assert html._bytecode_cache() is None
+    assert render_html(context) == first
+    cache_dir.unlink()
+    tagged = html._Compiled().pattern
+    monkeypatch.setitem(html._OPTIONS, "trim_blocks", False)  # other options compile other code: other files
+    assert html._Compiled().pattern != tagged
