@@ -235,19 +235,34 @@ def failures(
     return _failure_report(store, repo, workflow, start, branch=branch, event=event)
 
 
-def _failure_report(
-    store: Store, repo: str | None, workflow: str | None, start: datetime | None, *, branch: str | None = None,
-    event: str | None = None, hung: set[int] | None = None,
-) -> FailureReport:  # fmt: skip
-    """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends); hung
-    attempts (``hung``, else found as ``incidents`` finds them) as kind ``hang``, as everywhere else."""
-    from analyzer.model import as_hangs, hung_attempts
-    from analyzer.model.failures import HISTORY, failure_report
+def _failure_history(store: Store, repo: str | None, start: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """The newest observation's time, and where the failures clustered with those since ``start`` begin."""
+    from analyzer.model.failures import HISTORY
 
     newest = store.newest_time(repo=repo)
-    history = None if start is None or newest is None else min(start, newest - HISTORY)
+    return newest, None if start is None or newest is None else min(start, newest - HISTORY)
+
+
+def _incidents_since(found: list[Incident], since: datetime | None) -> list[Incident]:
+    """``found`` (in time order) from ``since`` on, as ``Store.load_incidents(since=...)`` would have read them."""
+    if since is None:
+        return found
+    return [i for i in found if i.occurred_at is not None and i.occurred_at >= since]
+
+
+def _failure_report(
+    store: Store, repo: str | None, workflow: str | None, start: datetime | None, *, branch: str | None = None,
+    event: str | None = None, hung: set[int] | None = None, incidents: list[Incident] | None = None,
+) -> FailureReport:  # fmt: skip
+    """Failures since ``start``, clustered with the ``HISTORY`` before it (for first seen and trends); hung
+    attempts (``hung``, else found as ``incidents`` finds them) as kind ``hang``, as everywhere else.
+    ``incidents``: the scope's incidents already read, from the history's start or earlier (``report``)."""
+    from analyzer.model import as_hangs, hung_attempts
+    from analyzer.model.failures import failure_report
+
+    newest, history = _failure_history(store, repo, start)
     scope: dict[str, Any] = {"repo": repo, "workflow": workflow, "branch": branch, "event": event}
-    found = store.load_incidents(since=history, **scope)
+    found = store.load_incidents(since=history, **scope) if incidents is None else _incidents_since(incidents, history)
     if hung is None and any(i.kind in TIMEOUT_KINDS for i in found):
         hung = hung_attempts(store.observations_frame(since=history, **scope))
     found = as_hangs(found, hung or set())
@@ -292,6 +307,7 @@ def recommend(
     observations: pd.DataFrame | None = None,
     on_window: Announce | None = None,
     on_model: Callable[[pd.DataFrame, Any], None] | None = None,
+    incidents: list[Incident] | None = None,
 ) -> RecommendResult:
     """``we-advisor recommend``: a limit and a verdict for every job, step and phase in the window.
 
@@ -301,6 +317,7 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
     ``on_model``: called with the window's frame and its fitted ``DurationModel`` (``report`` reuses its hung runs).
+    ``incidents``: likewise the store's incidents of ``repo`` already read, from the window's start or earlier.
     """
     from analyzer.advise import Policy, current_limits, logged_limits, recommend_limits
     from analyzer.advise.reruns import with_rerun_notes
@@ -317,7 +334,10 @@ def recommend(
         )
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
-    found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    if incidents is None:
+        found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+    else:
+        found = [i for i in _incidents_since(incidents, start) if workflow is None or i.workflow == workflow]
     policy = Policy(quantile=target, min_samples=settings.min_samples)
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(
@@ -442,15 +462,20 @@ def report_inputs(
     read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event, codes=True)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
+    # likewise one read of the incidents, for the period, recommend's window and the failures' history
+    _, history = _failure_history(store, repo, start)
+    incidents = store.load_incidents(
+        repo=repo, since=None if history is None else min(start, window_start, history), branch=branch, event=event
+    )
     fitted: list[Any] = []  # recommend's model, when its window is everything read: its hung runs are the same
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,
-                       observations=everything, on_window=(
+                       observations=everything, incidents=incidents, on_window=(
         None if on_window is None else lambda w: on_window(replace(w, what="recommendations from"))),
                        on_model=lambda seen, model: fitted.append(model) if seen is everything else None,
     )  # fmt: skip
     hung = hung_attempts(everything, fitted[0] if fitted else None)
-    found = as_hangs(store.load_incidents(repo=repo, since=start, branch=branch, event=event), hung)
-    failed = _failure_report(store, repo, None, start, branch=branch, event=event, hung=hung)
+    found = as_hangs(_incidents_since(incidents, start), hung)
+    failed = _failure_report(store, repo, None, start, branch=branch, event=event, hung=hung, incidents=incidents)
     return ReportInputs(
         repo=repo,
         generated_at=datetime.now(UTC),

@@ -322,6 +322,45 @@ def test_the_attempts_of_some_runs_are_those_of_the_window(tmp_path: Path) -> No
             assert 0 < len([a for a in window if a.run_id in wanted]) < len(window)
 
 
+def test_incidents_read_once_are_those_each_window_reads(tmp_path: Path) -> None:
+    """``report`` reads the incidents once, from its earliest window, and takes each window's from them
+    (``api._incidents_since``): what ``load_incidents(since=…)`` reads for that window, in the same order;
+    recommend given them advises what it advises reading them itself."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    from analyzer import api
+    from analyzer.config import load_settings
+    from analyzer.store import Store
+
+    path = tmp_path / "s.db"
+    config = tmp_path / "we-advisor.toml"
+    config.write_text('repo = "acme/monorepo"\npreset = "kubernaut-e2e"\n', encoding="utf-8")
+    write_store(path, 3000)
+    settings = load_settings(config)
+    with Store(path, create=False) as store:
+        everything = store.load_incidents()
+        times = sorted(i.occurred_at for i in everything if i.occurred_at is not None)
+        assert len(times) > 100
+        for since in [None, times[0], times[len(times) // 2], times[len(times) // 2] + timedelta(microseconds=1), times[-1],
+                      datetime(2030, 1, 1, tzinfo=UTC)]:  # fmt: skip
+            assert api._incidents_since(everything, since) == store.load_incidents(since=since)
+        for workflow in ("Lint", None):
+            own = api.recommend(settings, store, workflow=workflow)
+            reads: list[object] = []
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(store, "load_incidents", lambda _reads=reads, **kwargs: _reads.append(kwargs))
+                given = api.recommend(settings, store, workflow=workflow, incidents=everything)
+            assert replace(given, generated_at=own.generated_at) == own and not reads
+        calls: list[object] = []
+        with pytest.MonkeyPatch.context() as m:
+            read = store.load_incidents
+            m.setattr(store, "load_incidents", lambda _calls=calls, _read=read, **kwargs: _calls.append(kwargs) or _read(**kwargs))
+            inputs = api.report_inputs(settings, store)
+        period = api._incidents_since(everything, inputs.period_start)  # hung ones become kind "hang" in the report
+        assert len(calls) == 1 and [i.job_id for i in inputs.incidents] == [i.job_id for i in period]
+
+
 def test_column_read_longer_than_sqlites_string_limit_reads_row_by_row(tmp_path: Path) -> None:
     """A joined column past SQLite's length limit (1 GB by default: ~40M rows) falls back, same frame."""
     import pandas as pd
