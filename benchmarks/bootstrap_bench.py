@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -139,13 +140,15 @@ def measure_cold(processes: int) -> list[float]:
 def measure_forecast(repeat: int) -> tuple[float, float]:
     """(``bootstrap plan``'s parallel p50 after two ingested runs, median wall time of ``repeat`` more runs)."""
     cli = [sys.executable, "-m", "analyzer"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this working tree's package, installed or not
     with tempfile.TemporaryDirectory() as tmp:
         events, store = Path(tmp) / "events.jsonl", Path(tmp) / "store.db"
         for _ in range(2):
-            subprocess.run([*cli, "bootstrap", "run", str(EXAMPLE), "--events", str(events)], cwd=tmp, capture_output=True, check=True)
-        subprocess.run([*cli, "ingest", str(events), "--store", str(store)], cwd=tmp, capture_output=True, check=True)
+            subprocess.run([*cli, "bootstrap", "run", str(EXAMPLE), "--events", str(events)], cwd=tmp, env=env,
+                           capture_output=True, check=True)  # fmt: skip
+        subprocess.run([*cli, "ingest", str(events), "--store", str(store)], cwd=tmp, env=env, capture_output=True, check=True)
         done = subprocess.run([*cli, "bootstrap", "plan", str(EXAMPLE), "--store", str(store), "--format", "json"],
-                              cwd=tmp, capture_output=True, text=True, check=True)
+                              cwd=tmp, env=env, capture_output=True, text=True, check=True)  # fmt: skip
         predicted = float(json.loads(done.stdout)["parallel"]["p50_s"])
         plan = load_plan(EXAMPLE)
         walls = []
