@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from analyzer.model.reruns import RerunRate, rerun_rates
@@ -88,7 +89,9 @@ def failure_report(
     )
 
 
+@lru_cache(maxsize=8192)
 def evidence_excerpt(evidence: str) -> Excerpt:
-    """An excerpt of one line, the incident's evidence, for a failure whose log lines are unknown."""
+    """An excerpt of one line, the incident's evidence, for a failure whose log lines are unknown.
+    Remembered (an ``Excerpt`` is immutable): many failures share their evidence line."""
     text = clean_line(" ".join(evidence.split()))
     return Excerpt((ExcerptLine(0, text, "evidence"),) if text else (), None)
