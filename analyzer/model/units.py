@@ -115,59 +115,73 @@ def unit_rows(frame: pd.DataFrame, window_days: float | None) -> Rows:
     scope = column("scope")
     is_job, is_phase = np.asarray(scope == "job", dtype=bool), np.asarray(scope == "phase", dtype=bool)
     # the store knows three scopes; anything else counts as a step
-    scope_code = np.where(is_job, 0, np.where(is_phase, 2, 1)).astype(np.int64)
     scope_names: list[object] = ["job", "step", "phase"]
-    columns: dict[str, tuple[NDArray[np.int64], list[object]]] = {}
-    per_attempt = ["workflow", "job"] + (["runner"] if "runner" in frame else [])
     attempt = _factorize(column("job_id"))[0] if "job_id" in frame else None
+    per_attempt = ["workflow", "job"] + (["runner"] if "runner" in frame else [])
+    names: dict[str, list[object]] = {}
+    # a per-attempt column's codes, per attempt (spread to the rows as they are used: 8 MB a column at 10⁶ rows)
+    attempt_codes: dict[str, NDArray[np.int64]] = {}
     if attempt is not None and not frame["job_id"].isna().any():
         first = np.full(int(attempt.max()) + 1 if attempt.size else 0, 0, dtype=np.intp)
         first[attempt[::-1]] = np.arange(attempt.size, dtype=np.intp)[::-1]
         for name in per_attempt:
-            codes, uniques = _factorize(_values(frame[name])[position[first]])
-            columns[name] = (codes[attempt], uniques)
-    else:
-        for name in per_attempt:
-            columns[name] = _factorize(column(name))
-    step_codes, step_names = _factorize(column("step"))
-    phase_codes, phase_names = _factorize(column("phase"))
-    step_codes = np.where(is_job, -1, step_codes)
-    phase_codes = np.where(is_phase, phase_codes, -1)
-    wf_codes, wf_names = columns["workflow"]
-    job_codes, job_names = columns["job"]
-    parts = [
-        (scope_code, len(scope_names)),
-        (wf_codes, len(wf_names) + 1),
-        (job_codes, len(job_names) + 1),
-        (step_codes, len(step_names) + 1),
-        (phase_codes, len(phase_names) + 1),
-    ]
-    combined = scope_code.copy()
+            attempt_codes[name], names[name] = _factorize(_values(frame[name])[position[first]])
+
+    def codes_of(name: str) -> NDArray[np.int64]:
+        if name in attempt_codes:
+            assert attempt is not None
+            return attempt_codes[name][attempt]
+        codes, names[name] = _factorize(column(name))
+        return codes
+
+    # the unit key, in mixed radix: scope, then each part's code + 1 (0: none); its parts are read back
+    # from it at each unit's first row, so no part's codes outlive their turn (the fit's peak of memory)
+    combined = np.where(is_job, 0, np.where(is_phase, 2, 1)).astype(np.int64)
     span = len(scope_names)  # combined < span
-    for codes, size in parts[1:]:
+    sizes: list[int] = []
+    for name in ("workflow", "job", "step", "phase"):
+        codes = codes_of(name)
+        if name == "step":
+            codes[is_job] = -1
+        elif name == "phase":
+            codes[~is_phase] = -1
+        size = len(names[name]) + 1
+        sizes.append(size)
         combined *= size
         combined += codes
         combined += 1
         span *= size
+        del codes
     unit, first_rows = _factorize_first(combined, span)
+    head = combined[first_rows]
+    del combined
+    parts: dict[str, NDArray[np.int64]] = {}
+    for name, size in zip(("phase", "step", "job", "workflow"), reversed(sizes), strict=True):
+        head, parts[name] = np.divmod(head, size)
+        parts[name] -= 1
+    scope_code = head
 
-    def label(values: list[object], code: int) -> str | None:
-        return None if code < 0 else _none_if_nan(values[code])
+    def labels(name: str) -> pd.Series:
+        values = names[name]
+        # object columns, explicitly: None stays None (pandas 3 would infer its ``str`` dtype, NaN for None)
+        return pd.Series([None if c < 0 else _none_if_nan(values[c]) for c in parts[name].tolist()], dtype=object)
 
-    # object columns, explicitly: None stays None (pandas 3 would infer its ``str`` dtype, NaN for None)
     keys = pd.DataFrame(
         {
-            "scope": pd.Series([str(scope_names[c]) for c in scope_code[first_rows]], dtype=object),
-            "workflow": pd.Series([label(wf_names, c) for c in wf_codes[first_rows]], dtype=object),
-            "job": pd.Series([label(job_names, c) for c in job_codes[first_rows]], dtype=object),
-            "step": pd.Series([label(step_names, c) for c in step_codes[first_rows]], dtype=object),
-            "phase": pd.Series([label(phase_names, c) for c in phase_codes[first_rows]], dtype=object),
+            "scope": pd.Series([str(scope_names[c]) for c in scope_code.tolist()], dtype=object),
+            "workflow": labels("workflow"),
+            "job": labels("job"),
+            "step": labels("step"),
+            "phase": labels("phase"),
         }
     )
     t = np.asarray(column("duration_s"), dtype=np.float64)
     t = np.where(np.isfinite(t), np.maximum(t, 0.0), 0.0)
     censored = np.asarray(column("censored"), dtype=bool)
-    runner_codes, runner_names = columns.get("runner", (np.full(position.size, -1, np.int64), []))
+    if "runner" in per_attempt:
+        runner_codes, runner_names = codes_of("runner"), names["runner"]
+    else:
+        runner_codes, runner_names = np.full(position.size, -1, np.int64), []
     started_rows = started if everything else started[position]
     runner_labels = [str(r) for r in runner_names]
     return Rows(position, unit, keys, t, censored, started_rows, runner_codes, runner_labels, attempt)
