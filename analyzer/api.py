@@ -334,10 +334,11 @@ def recommend(
         )
     else:
         frame = window_of(observations, workflow=workflow, since=start, until=end)
+    # the incidents that name a limit: the limits the logs revealed (``logged_limits`` reads no others)
     if incidents is None:
-        found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event)
+        found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event, limited=True)
     else:
-        found = [i for i in _incidents_since(incidents, start) if workflow is None or i.workflow == workflow]
+        found = [i for i in _incidents_since(incidents, start) if workflow in (None, i.workflow) and i.limit_s is not None]
     policy = Policy(quantile=target, min_samples=settings.min_samples)
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(
@@ -415,7 +416,7 @@ def backtest(
             f"--split {point:%Y-%m-%d} leaves no observations on one side",
             hint=f"the history runs from {started.min():%Y-%m-%d} to {started.max():%Y-%m-%d}",
         )
-    found = store.load_incidents(repo=repo, workflow=workflow, branch=branch, event=event)
+    found = store.load_incidents(repo=repo, workflow=workflow, branch=branch, event=event, limited=True)
     specs = _workflow_specs(store, repo, on_warning=on_warning)
     before = [i for i in found if i.occurred_at is None or i.occurred_at < point]
     current = current_limits(
@@ -638,7 +639,7 @@ def check(
         changes = find_changes(pull.files, settings.timeouts, keys, on_warning=on_warning)
         policy = Policy(quantile=settings.quantile, min_samples=settings.min_samples)
         heads = [(f.path, f.after) for f in pull.files if is_workflow_path(f.path) and f.after is not None]
-        found = store.load_incidents(repo=source, since=start, branch=branch, event=event)
+        found = store.load_incidents(repo=source, since=start, branch=branch, event=event, limited=True)
         specs = _workflow_specs(store, source, local=heads)  # the pull request's workflows in force
         current = current_limits(keys, workflows=specs, phases=settings.phases, logged=logged_limits(frame, found))
         weighed, runs = weigh_changes(changes, frame, current, policy)

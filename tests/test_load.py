@@ -325,7 +325,7 @@ def test_the_attempts_of_some_runs_are_those_of_the_window(tmp_path: Path) -> No
 def test_incidents_read_once_are_those_each_window_reads(tmp_path: Path) -> None:
     """``report`` reads the incidents once, from its earliest window, and takes each window's from them
     (``api._incidents_since``): what ``load_incidents(since=…)`` reads for that window, in the same order;
-    recommend given them advises what it advises reading them itself."""
+    recommend given them advises what it advises reading them itself (it reads those naming a limit only)."""
     from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
@@ -345,6 +345,9 @@ def test_incidents_read_once_are_those_each_window_reads(tmp_path: Path) -> None
         for since in [None, times[0], times[len(times) // 2], times[len(times) // 2] + timedelta(microseconds=1), times[-1],
                       datetime(2030, 1, 1, tzinfo=UTC)]:  # fmt: skip
             assert api._incidents_since(everything, since) == store.load_incidents(since=since)
+            limited = store.load_incidents(since=since, limited=True)  # what recommend reads: those naming a limit
+            assert limited == [i for i in store.load_incidents(since=since) if i.limit_s is not None]
+        assert 0 < len(store.load_incidents(limited=True)) < len(everything)
         for workflow in ("Lint", None):
             own = api.recommend(settings, store, workflow=workflow)
             reads: list[object] = []

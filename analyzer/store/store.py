@@ -461,12 +461,15 @@ class Store(FetchBookkeeping):
 
     def load_incidents(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
-        branch: str | None = None, event: str | None = None,
+        branch: str | None = None, event: str | None = None, limited: bool = False,
     ) -> list[Incident]:  # fmt: skip
-        """Incidents in time order, each with its job's context (``Incident.context``)."""
+        """Incidents in time order, each with its job's context (``Incident.context``). ``limited``: only those
+        that name the limit that fired (``limit_s``), what the limits a log revealed are read from."""
         where, args = filters(
             repo=repo, workflow=workflow, since=since, column="occurred_at", branch=branch, event=event, table="i"
         )
+        if limited:
+            where += f"{' AND' if where else ' WHERE'} i.limit_s IS NOT NULL"
         columns = ", ".join(f"i.{c}" for c in _COLUMNS["incidents"])
         joins = "LEFT JOIN jobs j ON j.job_id = i.job_id LEFT JOIN runs r ON r.run_id = i.run_id AND r.run_attempt = i.run_attempt"
         order = " ORDER BY i.occurred_at, i.run_id, i.run_attempt, i.job_id"
