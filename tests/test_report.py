@@ -557,9 +557,40 @@ def test_compiled_templates_render_the_same_and_never_stop_a_report(tmp_path: Pa
     elsewhere = tmp_path / "elsewhere"
     cache_dir.rename(elsewhere)
     cache_dir.symlink_to(elsewhere)  # a link planted in the temp directory: jinja2 refuses it
-    assert html._bytecode_cache() is None
+    assert html._bytecode_cache(html._environment()) is None
     assert render_html(context) == first
     cache_dir.unlink()
-    tagged = html._Compiled().pattern
-    monkeypatch.setitem(html._OPTIONS, "trim_blocks", False)  # other options compile other code: other files
-    assert html._Compiled().pattern != tagged
+    tagged = html._Compiled(html._environment()).pattern
+    with monkeypatch.context() as m:
+        m.setitem(html._OPTIONS, "trim_blocks", False)  # other options compile other code: other files
+        assert html._Compiled(html._environment()).pattern != tagged
+    with monkeypatch.context() as m:  # and so does a filter called otherwise (here: given the context)
+        m.setattr(html, "pct", jinja2.pass_context(lambda ctx, value, *a, **k: "?"))
+        assert html._Compiled(html._environment()).pattern != tagged
+
+
+def test_compiled_code_that_no_longer_fits_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached template whose code was compiled for other filters (its file's name missed what changed)
+    fails to render: the report is rendered from a fresh compile, which replaces the file."""
+    import tempfile
+
+    import jinja2
+
+    from analyzer.present import html
+
+    context = build_context(make_inputs())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(html._Compiled, "__init__", lambda self, env, *, fresh=False: (
+        jinja2.FileSystemBytecodeCache.__init__(self, pattern="__we_advisor_fixed_%s.cache"), setattr(self, "fresh", fresh))[0])
+    expected = html._environment(fresh=True)
+    expected.bytecode_cache = None
+    want = expected.get_template("report.html.j2").render(**context)
+    plain = html.pct
+    with monkeypatch.context() as m:  # the cache written by code whose pct took the context
+        m.setattr(html, "pct", jinja2.pass_context(lambda ctx, value, *a, **k: plain(value, *a, **k)))
+        assert render_html(context) == want
+    assert render_html(context) == want  # the stale code fails, a fresh compile renders and is written
+    loaded: list[bool] = []
+    real_load = jinja2.bccache.Bucket.load_bytecode
+    monkeypatch.setattr(jinja2.bccache.Bucket, "load_bytecode", lambda self, f: (loaded.append(True), real_load(self, f))[1])
+    assert render_html(context) == want and loaded  # from the rewritten cache, without a failure

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,21 +28,33 @@ _OPTIONS: dict[str, Any] = {  # beside autoescape=True (log text is untrusted)
 
 class _Compiled(jinja2.FileSystemBytecodeCache):
     """The templates compiled once per version of their text, as Python keeps bytecode: compiling
-    ``report.html.j2`` is ~0.07 s of every report. jinja2's per-user cache directory (in the temp
-    directory, created 0700 and refused unless the user's own); a file is the template's code for its exact
-    text (jinja2 checks a checksum of the source), and its name carries jinja2's version and these options,
-    which the code depends on too. The cache is an optimisation only: a directory that cannot be made, a
-    file that cannot be read or written, or one that does not load, and the template is compiled as before."""
+    ``report.html.j2`` is ~0.1 s of every report. jinja2's per-user cache directory (in the temp directory,
+    created 0700 and refused unless the user's own and no link); a file is the template's code for its
+    exact text (jinja2 checks a checksum of the source), and its name carries everything else the code
+    depends on: jinja2's version, the environment's options and how each filter is called. The cache is
+    an optimisation only: a directory that cannot be made, a file that cannot be read or written, or one
+    that does not load, and the template is compiled as before (``render_html`` also renders once more
+    without it when rendering from it fails). ``fresh``: load nothing, write what is compiled."""
 
-    def __init__(self) -> None:
-        options = repr((jinja2.__version__, "autoescape", sorted(_OPTIONS.items(), key=str)))
+    def __init__(self, env: jinja2.Environment, *, fresh: bool = False) -> None:
+        filters = sorted(
+            (name, getattr(f, "__module__", ""), getattr(f, "__qualname__", repr(f)), repr(getattr(f, "jinja_pass_arg", None)))
+            for name, f in env.filters.items()
+        )
+        options = repr((jinja2.__version__, env.autoescape, sorted(_OPTIONS.items(), key=str), filters))
         tag = hashlib.sha256(options.encode()).hexdigest()[:16]
         super().__init__(pattern=f"__we_advisor_{tag}_%s.cache")
+        self.fresh = fresh
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if self.fresh:
+            return
         try:
             super().load_bytecode(bucket)
         except Exception:  # a damaged file: compile instead (and write it again)
+            bucket.reset()
+        code: object = bucket.code
+        if code is not None and not isinstance(code, types.CodeType):  # not a template's code
             bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
@@ -49,25 +62,33 @@ class _Compiled(jinja2.FileSystemBytecodeCache):
             super().dump_bytecode(bucket)
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    try:
-        return _Compiled()
-    except (OSError, RuntimeError):  # no safe directory: no cache
-        return None
-
-
-def _environment() -> jinja2.Environment:
+def _environment(*, fresh: bool = False) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("analyzer.present", "templates"),
         autoescape=True,
-        bytecode_cache=_bytecode_cache(),
         **_OPTIONS,
     )
     env.filters["dur"] = dur
     env.filters["pct"] = pct
     env.filters["middle"] = shorten_name  # labels cut in the middle: their distinguishing ends stay
+    env.bytecode_cache = _bytecode_cache(env, fresh=fresh)
     return env
 
 
+def _bytecode_cache(env: jinja2.Environment, *, fresh: bool = False) -> jinja2.BytecodeCache | None:
+    try:
+        return _Compiled(env, fresh=fresh)
+    except (OSError, RuntimeError):  # no safe directory: no cache
+        return None
+
+
 def render_html(context: Mapping[str, Any]) -> str:
-    return _environment().get_template("report.html.j2").render(**context)
+    env = _environment()
+    try:
+        return env.get_template("report.html.j2").render(**context)
+    except Exception:
+        if env.bytecode_cache is None:
+            raise
+    # compiled code from the cache that does not fit this code: compiled afresh, and the cache written again
+    # (a fault of the template or the context raises again, as it would have)
+    return _environment(fresh=True).get_template("report.html.j2").render(**context)
