@@ -317,7 +317,8 @@ def recommend(
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
     ``on_model``: called with the window's frame and its fitted ``DurationModel`` (``report`` reuses its hung runs).
-    ``incidents``: likewise the store's incidents of ``repo`` already read, from the window's start or earlier.
+    ``incidents``: likewise the store's incidents of ``repo`` already read (with the same ``branch`` and ``event``),
+    from the window's start or earlier.
     """
     from analyzer.advise import Policy, current_limits, logged_limits, recommend_limits
     from analyzer.advise.reruns import with_rerun_notes
@@ -338,7 +339,7 @@ def recommend(
     if incidents is None:
         found = store.load_incidents(repo=repo, workflow=workflow, since=start, branch=branch, event=event, limited=True)
     else:
-        found = [i for i in _incidents_since(incidents, start) if workflow in (None, i.workflow) and i.limit_s is not None]
+        found = [i for i in _incidents_since(incidents, start) if (not workflow or i.workflow == workflow) and i.limit_s is not None]
     policy = Policy(quantile=target, min_samples=settings.min_samples)
     # the model's units are the keys the current limits are looked up for; fitted once
     model = DurationModel(
