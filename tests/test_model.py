@@ -166,3 +166,27 @@ def test_a_categorical_column_is_numbered_as_pd_factorize_numbers_its_values() -
         plain = _factorize(np.asarray(values, dtype=object))
         coded = _factorize(pd.Categorical(values, categories=categories))
         assert np.array_equal(plain[0], coded[0]) and list(plain[1]) == list(coded[1])
+
+
+def test_a_fitted_models_rows_refuse_a_refit_of_their_tails() -> None:
+    """The fit drops its rows' Greenwood sums once the bands and tails are fitted; a tail or band asked of
+    ``sorted_`` afterwards raises instead of reading the missing sums as no variance."""
+    from analyzer.model import DurationModel
+    from analyzer.model.km import loglog_bands
+    from analyzer.model.tails import fit_unit_tails
+
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame({
+        "scope": "job", "repo": "o/r", "workflow": "ci", "job": "e2e", "step": None, "step_number": np.nan, "phase": None,
+        "run_id": np.arange(n), "run_attempt": 1, "job_id": np.arange(n) + 10_000,
+        "started_at": pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(np.arange(n) * 600, unit="s"),
+        "duration_s": rng.lognormal(6, 0.3, n), "outcome": "success", "censored": False, "limit_s": np.nan,
+        "runner": "ubuntu-latest", "silence_s": np.nan, "gap_s": np.nan,
+    })  # fmt: skip
+    model = DurationModel().fit(frame)
+    assert model.sorted_.t.size == n and model.sorted_.greenwood.size == 0
+    with pytest.raises(ValueError, match="Greenwood"):
+        fit_unit_tails(model.sorted_, np.ones(1, bool))
+    with pytest.raises(ValueError, match="Greenwood"):
+        loglog_bands(model.sorted_, 1.96)

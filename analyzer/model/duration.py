@@ -168,7 +168,8 @@ class DurationModel(ParamsMixin):
         units["insufficient"] = units["samples"] < self.min_samples
         self.units_ = units
         self._fit_tail_models()
-        # the Greenwood sums served the bands and the tails; nothing reads them after (8 bytes a row)
+        # the Greenwood sums served the bands and the tails; nothing reads them after (8 bytes a row): a tail or
+        # band asked of sorted_ now raises rather than reading them as zero
         self.sorted_ = s = replace(s, greenwood=np.empty(0))
         self._fit_change(rows)
         self.by_runner_ = self._fit_by_runner(rows) if self.by_runner else _empty_runner_frame()

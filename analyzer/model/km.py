@@ -246,6 +246,8 @@ def rows_to_times(s: SortedRows, rows: NDArray[np.intp], known: NDArray[np.bool_
 
 def loglog_bands(s: SortedRows, z: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Pointwise log-log (exponential Greenwood) confidence band for S at every row: (low, high)."""
+    if s.t.size and s.greenwood.size != s.t.size:
+        raise ValueError("the rows carry no Greenwood sums: sort them with greenwood=True")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # z √greenwood / |log S|, then exp(log S · e^±spread): the same operations as written out, in place
         # (10⁶ rows: 8 MB a temporary)

@@ -357,6 +357,8 @@ def _mixture(s: SortedRows, units: NDArray[np.intp], u: NDArray[np.float64]) -> 
 
 def fit_unit_tails(s: SortedRows, wanted: NDArray[np.bool_], greenwood: NDArray[np.float64] | None = None) -> Tails:
     """The simplest accepted tail of each ``wanted`` unit with at least ``TAIL_MIN_EVENTS`` finished runs."""
+    if greenwood is None and s.t.size and s.greenwood.size != s.t.size:  # km_sorted(greenwood=False), a fit's sorted_
+        raise ValueError("the rows carry no Greenwood sums: sort them with greenwood=True")
     n_units = s.starts.size
     tails = Tails.empty(n_units)
     events = np.add.reduceat(s.event.astype(np.int64), s.starts) if s.t.size else np.zeros(n_units, np.int64)
