@@ -248,26 +248,24 @@ class LogIndex:
         buf, n, start = self.buf, self.n, self.start
         first: int | None = None
         if isinstance(rx, bytes):
-            find, size = buf.find, len(rx)
-            while pos < n:
-                hit = find(rx, pos)
-                if hit < 0:
-                    break
-                ls = max(start, buf.rfind(b"\n", 0, hit) + 1)
-                e = buf.find(b"\n", hit + size)
-                e = n if e < 0 else e
-                found[ls] = e
-                if first is None:
-                    first = ls
-                pos = e + 1
-            return first
-        search = rx.search
+            size = len(rx)
+
+            def span_from(at: int) -> tuple[int, int] | None:
+                hit = buf.find(rx, at)
+                return None if hit < 0 else (hit, hit + size)
+        else:
+            search = rx.search
+
+            def span_from(at: int) -> tuple[int, int] | None:
+                m = search(buf, at)
+                return None if m is None else m.span()
+
         while pos < n:
-            m = search(buf, pos)
-            if m is None:
+            span = span_from(pos)
+            if span is None:
                 break
-            ls = max(start, buf.rfind(b"\n", 0, m.start()) + 1)
-            e = buf.find(b"\n", m.end())
+            ls = max(start, buf.rfind(b"\n", 0, span[0]) + 1)
+            e = buf.find(b"\n", span[1])
             e = n if e < 0 else e
             found[ls] = e
             if first is None:
