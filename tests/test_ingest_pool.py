@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,39 +107,41 @@ def test_workers_and_one_process_store_the_same_rows(
     assert _rows(tmp_path / "many.db") == _rows(tmp_path / "one.db")
 
 
-def test_a_job_a_worker_fails_on_is_parsed_as_in_one_process(
-    tmp_path: Path, pooled: dict[str, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _ingest_with_faulty_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Callable[[Job], None]) -> None:
+    """A folder ingested by workers whose parse meets ``fault`` first (set before they are forked, so in
+    them only) gives what one process gives: the same summary and the same rows."""
     folder = _folder(tmp_path / "logs")
     one = _serial(tmp_path / "one.db", [folder], monkeypatch)
     parse = prefetch.parse_in_memory
 
-    def failing(job: Job, parts: list[LogPart], *args: Any) -> Any:
-        if job.job_id % 3 == 0:
-            raise RuntimeError("a worker's own trouble")
+    def faulty(job: Job, parts: list[LogPart], *args: Any) -> Any:
+        fault(job)
         return parse(job, parts, *args)
 
-    monkeypatch.setattr(prefetch, "parse_in_memory", failing)  # in the workers only: they are forked after this
+    monkeypatch.setattr(prefetch, "parse_in_memory", faulty)
     assert _ingest(tmp_path / "many.db", [folder]) == one
-    assert 0 < pooled["prepared"] < pooled["asked"]
     assert _rows(tmp_path / "many.db") == _rows(tmp_path / "one.db")
+
+
+def test_a_job_a_worker_fails_on_is_parsed_as_in_one_process(
+    tmp_path: Path, pooled: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(job: Job) -> None:
+        if job.job_id % 3 == 0:
+            raise RuntimeError("a worker's own trouble")
+
+    _ingest_with_faulty_workers(tmp_path, monkeypatch, failing)
+    assert 0 < pooled["prepared"] < pooled["asked"]
 
 
 def test_a_worker_that_dies_leaves_its_jobs_to_the_main_process(
     tmp_path: Path, pooled: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = _folder(tmp_path / "logs")
-    one = _serial(tmp_path / "one.db", [folder], monkeypatch)
-    parse = prefetch.parse_in_memory
-
-    def dying(job: Job, parts: list[LogPart], *args: Any) -> Any:
+    def dying(job: Job) -> None:
         if job.name and len(job.name) % 2:
             os._exit(3)  # as a worker the kernel killed
-        return parse(job, parts, *args)
 
-    monkeypatch.setattr(prefetch, "parse_in_memory", dying)
-    assert _ingest(tmp_path / "many.db", [folder]) == one
-    assert _rows(tmp_path / "many.db") == _rows(tmp_path / "one.db")
+    _ingest_with_faulty_workers(tmp_path, monkeypatch, dying)
 
 
 def test_a_worker_that_dies_while_files_are_checked_leaves_them_to_the_main_process(
