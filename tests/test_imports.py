@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from enum import Enum
@@ -21,7 +22,9 @@ from tests.fake_github import REPO_NAME, ROOT, SINCE, TOKEN, FakeGitHub, build_e
 
 HEAVY = ("pandas", "sklearn", "scipy")
 _PROBE = """
-import json, sys
+import json, os, sys
+if os.environ.get("PROBE_IMPORT_FIRST"):  # a process that imported pandas before the entry point ran
+    import pandas
 from analyzer.cli import main
 sys.argv = ["we-advisor", *sys.argv[1:]]
 try:
@@ -190,3 +193,77 @@ def test_option_values_convert_as_typers_adapters_do(tmp_path: Path) -> None:
                 assert _outcome(lean, value, param, ctx) == expected, (command.name, param.name, value)
                 checked += 1
     assert checked > 500
+
+
+_LEAN = """
+import importlib.resources, json, sys
+from analyzer.cli.lean import PandasWithoutPyarrow, hide_pyarrow_from_pandas
+installed = hide_pyarrow_from_pandas()
+import pandas
+import pandas.compat.pyarrow as compat
+hidden = "pyarrow" in sys.modules
+loader = type(pandas.__loader__).__name__, type(pandas.__spec__.loader).__name__
+resources = sorted(p.name for p in importlib.resources.files("pandas").iterdir())[:3]
+import pyarrow  # the Parquet export imports it itself: it is there
+import pandas.io.formats.style_render  # noqa: F401  (a pandas module imported later: still without pyarrow)
+print(json.dumps({"installed": installed, "again": hide_pyarrow_from_pandas(), "hidden": hidden,
+                  "has_pyarrow": compat.HAS_PYARROW, "loader": loader, "resources": resources,
+                  "pyarrow": pyarrow.__version__, "first": sys.meta_path[0] is PandasWithoutPyarrow}))
+"""
+
+
+def test_the_entry_point_imports_pandas_as_without_pyarrow(tmp_path: Path) -> None:
+    """pandas imports pyarrow whenever it is installed (38 MB of libraries); in a process of the command line
+    it loads as where pyarrow is not installed, keeps its own loader and resources, and pyarrow itself can still
+    be imported (by the Parquet export). A process that imported pandas first is left as it is."""
+    pytest.importorskip("pyarrow")  # without it there is nothing to hide
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _LEAN], env=environ, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["installed"] and seen["again"] and seen["first"]
+    assert not seen["hidden"] and seen["has_pyarrow"] is False
+    assert seen["loader"] == ["SourceFileLoader", "SourceFileLoader"] and seen["resources"] and seen["pyarrow"]
+    already = "import pandas, sys; from analyzer.cli.lean import hide_pyarrow_from_pandas as h; print(h(), 'pyarrow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", already], env=environ, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_analysis_commands_leave_pyarrow_unloaded_and_answer_the_same(tmp_path: Path) -> None:
+    """``stats``, ``recommend`` and ``report`` through the entry point import pandas but not pyarrow, and
+    ``recommend`` and ``report`` write what they write in a process whose pandas has pyarrow; ``export``
+    imports pyarrow and writes the same Parquet files either way."""
+    pytest.importorskip("pyarrow")
+    from analyzer.config import load_settings
+    from tests.loadgen import write_store
+
+    config = tmp_path / "we-advisor.toml"
+    config.write_text('repo = "acme/monorepo"\npreset = "kubernaut-e2e"\n', encoding="utf-8")
+    store = tmp_path / "load.db"
+    write_store(store, 600, rules=load_settings(config).phases)
+    common = ["--store", str(store), "--config", str(config)]
+    outputs: dict[str, list[str]] = {}
+    for side, env in (("lean", {}), ("arrow", {"PROBE_IMPORT_FIRST": "1"})):
+        out = tmp_path / side
+        out.mkdir()
+        commands = {
+            "stats": ["stats", "--format", "json"],
+            "recommend": ["recommend", "--format", "json", "--output", str(out / "recommend.json")],
+            "report": ["report", "--html", str(out / "report.html"), "--markdown", str(out / "weekly.md")],
+            "export": ["export", str(out / "warehouse")],
+        }
+        for name, args in commands.items():
+            modules = loaded([*args, *common], tmp_path, **env)
+            assert "pandas" in modules or name == "export", (side, name)
+            assert ("pyarrow" in modules) == (side == "arrow" or name == "export"), (side, name)
+        generated = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ|generated [^<\n]*")
+        outputs[side] = [
+            generated.sub("", (out / name).read_text(encoding="utf-8"))
+            for name in ("recommend.json", "report.html", "weekly.md")
+        ]
+        outputs[side] += sorted(
+            f"{p.relative_to(out)} {p.read_bytes().hex() if p.suffix == '.parquet' else ''}"
+            for p in out.rglob("*.parquet")
+        )
+    assert len(outputs["lean"]) > 3 and outputs["lean"] == outputs["arrow"]

@@ -1,0 +1,83 @@
+"""pandas as a plain install has it: without pyarrow, in every we-advisor command.
+
+pandas imports pyarrow whenever it is installed (``pandas.compat.pyarrow``, pandas 2 and 3), for its
+Arrow-backed dtypes. we-advisor's analysis uses none of them: the store gives text as codes or Python
+strings, and pyarrow is an optional dependency (``we-advisor[parquet]``), imported by
+``present/parquet.py`` alone. Loaded anyway, it cost every analysis command 38 MB of resident memory
+for its libraries, and pandas then turned SQL text into Arrow strings: at 100,000 runs ``report``'s peak
+RSS went 470 → 394 MB, ``recommend``'s 350 → 302 MB, and at 10,000 runs ``recommend`` 1.01 → 0.87 s
+(``benchmarks/README.md``, issue 15), with the same output.
+
+So the entry point (``main``) installs ``hide_pyarrow_from_pandas``: while a pandas module is executed,
+``import pyarrow`` fails as it does where pyarrow is not installed, and pandas sets itself up for that
+case, which is tested (``.ci/run``'s second pandas). Nothing else changes: the Parquet export imports
+pyarrow itself and gets it; a process that imported pandas or pyarrow before (a library user, the tests'
+own process) keeps pandas as it is.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib.abc import Loader
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
+
+HIDDEN = "pyarrow"
+
+
+class _Loader(Loader):
+    """A pandas module's loader that executes it with pyarrow hidden (the real loader otherwise)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package, …: the real loader's
+        return getattr(self.loader, name)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        created: ModuleType | None = self.loader.create_module(spec)
+        return created
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = self.loader  # the module keeps its own loader (importlib.resources asks it)
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        hide = HIDDEN not in sys.modules
+        if hide:
+            sys.modules[HIDDEN] = None  # type: ignore[assignment]  # "import pyarrow" raises ImportError
+        try:
+            self.loader.exec_module(module)
+        finally:
+            if hide and HIDDEN in sys.modules and sys.modules[HIDDEN] is None:
+                del sys.modules[HIDDEN]
+
+
+class PandasWithoutPyarrow:
+    """A ``sys.meta_path`` finder: pandas' modules, found by the finders after it, loaded by ``_Loader``."""
+
+    @classmethod
+    def find_spec(
+        cls, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != "pandas" and not name.startswith("pandas."):
+            return None
+        after = sys.meta_path[sys.meta_path.index(cls) + 1 :] if cls in sys.meta_path else []
+        for finder in after:
+            find = getattr(finder, "find_spec", None)
+            spec: ModuleSpec | None = find(name, path, target) if find is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+def hide_pyarrow_from_pandas() -> bool:
+    """Install ``PandasWithoutPyarrow`` first in ``sys.meta_path``, unless pandas or pyarrow is imported
+    already (then there is nothing to gain, and pandas stays consistent); True if installed."""
+    if "pandas" in sys.modules or HIDDEN in sys.modules or PandasWithoutPyarrow in sys.meta_path:
+        return PandasWithoutPyarrow in sys.meta_path
+    sys.meta_path.insert(0, PandasWithoutPyarrow)
+    return True
