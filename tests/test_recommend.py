@@ -454,8 +454,9 @@ def test_a_repository_the_store_lacks_is_an_error_and_other_rules_are_said(sampl
 
 
 def test_recommend_reads_text_as_codes_and_advises_as_from_plain_text(tmp_path: Path) -> None:
-    """``recommend`` reads the observations' text as categoricals (less memory at 10⁶ rows); every
-    field of every recommendation equals what the same history read as plain text gives."""
+    """``recommend`` reads the observations' text as categoricals and only the columns it uses
+    (``RECOMMEND_COLUMNS``: less memory at 10⁶ rows); every field of every recommendation, and the
+    window, equal what the same history read whole as plain text gives."""
     from analyzer import api
     from analyzer.advise import recommendation_dict
     from analyzer.config import load_settings
@@ -472,6 +473,8 @@ def test_recommend_reads_text_as_codes_and_advises_as_from_plain_text(tmp_path: 
         assert plain["job"].dtype == object and store.observations_frame(codes=True)["job"].dtype == "category"
         as_text = api.recommend(settings, store, observations=plain)
     assert as_codes.runs == as_text.runs > 0
+    assert (as_codes.window_start, as_codes.window_end) == (as_text.window_start, as_text.window_end)
+    assert as_codes.window_start is not None and as_codes.window_start.tzinfo is not None
     codes = [recommendation_dict(r) for r in as_codes.recommendations]
     text = [recommendation_dict(r) for r in as_text.recommendations]
     assert len(codes) > 50 and json.dumps(codes, sort_keys=True) == json.dumps(text, sort_keys=True)

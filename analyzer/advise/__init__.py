@@ -11,12 +11,13 @@ from analyzer.advise.backtest import POLICIES, BacktestResult, default_split, ru
 from analyzer.advise.limits import CurrentLimit, current_limits, logged_limits
 from analyzer.advise.patch import FileEdit, PatchPlan, patch_checkout, plan_source_patches, plan_workflow_patches
 from analyzer.advise.policy import VERDICTS, Policy, quantile_label, round_limit
-from analyzer.advise.recommend import recommend_limits
+from analyzer.advise.recommend import RECOMMEND_COLUMNS, recommend_limits
 from analyzer.advise.result import LayerWarning, Recommendation, RecommendResult, recommendation_dict
 from analyzer.advise.workflows import WorkflowSpec, choose_specs, parse_workflow
 
 __all__ = [
     "POLICIES",
+    "RECOMMEND_COLUMNS",
     "VERDICTS",
     "BacktestResult",
     "CurrentLimit",

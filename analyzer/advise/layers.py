@@ -62,11 +62,12 @@ def structure(frame: pd.DataFrame, model: DurationModel, keys: Sequence[UnitKey]
             first[np.isinf(first)] = np.nan
             offset = np.full(begun.size, np.nan)
             offset[known] = begun[known] - first[attempt[known]]
-        lasted = frame["duration_s"].to_numpy(dtype=float)[model.positions_]
+        ended = frame["duration_s"].to_numpy(dtype=float)[model.positions_]  # a copy: the end made in place
+        ended += offset
         # the model's sorted rows are grouped by unit already, unless hung runs were set aside
         s = model.sorted_
         grouped = None if model.hung_.any() else (s.order, s.unit)
-        start, end = segment_nanmedians(model.unit_of_row_, [offset, offset + lasted], n, grouped)
+        start, end = segment_nanmedians(model.unit_of_row_, [offset, ended], n, grouped)
     median = np.where(np.isfinite(median), median, end - start)
     index = {k: u for u, k in enumerate(keys)}
     # Python floats for the pairwise loops below (numpy scalar arithmetic was most of their time)

@@ -37,6 +37,13 @@ from analyzer.model import DurationModel, RunnerQuantileModel, keys_of
 from analyzer.model.rates import Rates
 from analyzer.records import UnitKey
 
+# The observation columns a recommendation reads (``Store.observations_frame(only=…)``, in its order): all but
+# ``step_number`` (the model, the limits the logs revealed, the layers, the runner splits and the rerun notes)
+RECOMMEND_COLUMNS = (
+    "scope", "repo", "workflow", "job", "step", "phase", "run_id", "run_attempt", "job_id", "started_at", "duration_s",
+    "outcome", "censored", "limit_s", "runner", "silence_s", "gap_s",
+)  # fmt: skip
+
 
 def recommend_limits(
     frame: pd.DataFrame,
@@ -234,16 +241,26 @@ def _window(frame: pd.DataFrame) -> tuple[datetime | None, datetime | None, int]
     """The first and last start in the frame and its job attempts."""
     if frame.empty:
         return None, None, 0
-    runs = int(frame["job_id"].nunique()) if "job_id" in frame else 0
+    runs = _distinct(frame["job_id"]) if "job_id" in frame else 0
     if "started_at" not in frame:
         return None, None, runs
-    stamps = pd.to_datetime(frame["started_at"], utc=True)
+    stamps = frame["started_at"]
+    if not (isinstance(stamps.dtype, pd.DatetimeTZDtype) and str(stamps.dtype.tz) == "UTC"):  # else it is UTC already
+        stamps = pd.to_datetime(stamps, utc=True)
     first, last = stamps.min(), stamps.max()
 
     def when(value: Any) -> datetime | None:
         return None if pd.isna(value) else pd.Timestamp(value).floor("us").to_pydatetime()
 
     return when(first), when(last), runs
+
+
+def _distinct(values: pd.Series) -> int:
+    """``values.nunique()``: for integers by numpy's sort of a copy (8 bytes a row), not pandas' hash table
+    (34 MB at 10⁶ rows, the peak of ``recommend``'s memory)."""
+    if values.dtype.kind in "iu":
+        return int(np.unique(values.to_numpy()).size)
+    return int(values.nunique())
 
 
 def _hung_saved(model: DurationModel, limits: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
