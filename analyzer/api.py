@@ -316,7 +316,8 @@ def recommend(
     ``observations``: the store's observations of ``repo`` already read (``observations_frame``)
     from the start of the window or earlier, so that a caller that needs them too (``report``)
     reads 10⁶ rows once (read with the same ``branch`` and ``event``); the window is then taken from them.
-    ``on_model``: called with the window's frame and its fitted ``DurationModel`` (``report`` reuses its hung runs).
+    ``on_model``: called with the window's frame and its fitted ``DurationModel`` (``report`` reuses its hung runs);
+    read here, the frame has ``RECOMMEND_COLUMNS`` only.
     ``incidents``: likewise the store's incidents of ``repo`` already read (with the same ``branch`` and ``event``),
     from the window's start or earlier.
     """

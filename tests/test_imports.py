@@ -196,7 +196,8 @@ def test_option_values_convert_as_typers_adapters_do(tmp_path: Path) -> None:
 
 
 _LEAN = """
-import importlib.resources, json, sys
+import copy, importlib, importlib.resources, importlib.util, json, sys, threading
+from analyzer.cli import lean
 from analyzer.cli.lean import PandasWithoutPyarrow, hide_pyarrow_from_pandas
 installed = hide_pyarrow_from_pandas()
 import pandas
@@ -204,18 +205,33 @@ import pandas.compat.pyarrow as compat
 hidden = "pyarrow" in sys.modules
 loader = type(pandas.__loader__).__name__, type(pandas.__spec__.loader).__name__
 resources = sorted(p.name for p in importlib.resources.files("pandas").iterdir())[:3]
+wrapped = importlib.util.find_spec("pandas.io.formats.style")  # not imported yet: found through the hook
+copied = type(copy.copy(wrapped.loader)).__name__
+# while a thread executes a pandas module, pyarrow is hidden from that thread only
+lean._executing.depth = 1
+try:
+    importlib.import_module("pyarrow")
+    this_thread = "imported"
+except ModuleNotFoundError:
+    this_thread = "hidden"
+other = []
+thread = threading.Thread(target=lambda: other.append(importlib.import_module("pyarrow").__version__))
+thread.start()
+thread.join()
+lean._executing.depth = 0
 import pyarrow  # the Parquet export imports it itself: it is there
-import pandas.io.formats.style_render  # noqa: F401  (a pandas module imported later: still without pyarrow)
 print(json.dumps({"installed": installed, "again": hide_pyarrow_from_pandas(), "hidden": hidden,
-                  "has_pyarrow": compat.HAS_PYARROW, "loader": loader, "resources": resources,
-                  "pyarrow": pyarrow.__version__, "first": sys.meta_path[0] is PandasWithoutPyarrow}))
+                  "has_pyarrow": compat.HAS_PYARROW, "loader": loader, "resources": resources, "copied": copied,
+                  "this_thread": this_thread, "other_thread": other, "pyarrow": pyarrow.__version__,
+                  "still_no_pyarrow": compat.HAS_PYARROW, "first": sys.meta_path[0] is PandasWithoutPyarrow}))
 """
 
 
 def test_the_entry_point_imports_pandas_as_without_pyarrow(tmp_path: Path) -> None:
     """pandas imports pyarrow whenever it is installed (38 MB of libraries); in a process of the command line
-    it loads as where pyarrow is not installed, keeps its own loader and resources, and pyarrow itself can still
-    be imported (by the Parquet export). A process that imported pandas first is left as it is."""
+    it loads as where pyarrow is not installed, keeps its own loader and resources, pyarrow is hidden only from
+    a thread executing a pandas module, and pyarrow itself can still be imported (by the Parquet export). A
+    process that imported pandas first is left as it is."""
     pytest.importorskip("pyarrow")  # without it there is nothing to hide
     environ = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", _LEAN], env=environ, capture_output=True, text=True, timeout=120)
@@ -224,6 +240,9 @@ def test_the_entry_point_imports_pandas_as_without_pyarrow(tmp_path: Path) -> No
     assert seen["installed"] and seen["again"] and seen["first"]
     assert not seen["hidden"] and seen["has_pyarrow"] is False
     assert seen["loader"] == ["SourceFileLoader", "SourceFileLoader"] and seen["resources"] and seen["pyarrow"]
+    assert seen["copied"] == "_Loader"  # a copy of a hooked loader (no recursion into its missing attribute)
+    assert seen["this_thread"] == "hidden" and seen["other_thread"] == [seen["pyarrow"]]
+    assert seen["still_no_pyarrow"] is False  # pandas keeps the setup it chose; nothing of ours uses its Arrow dtypes
     already = "import pandas, sys; from analyzer.cli.lean import hide_pyarrow_from_pandas as h; print(h(), 'pyarrow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", already], env=environ, capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "True"], done.stderr

@@ -258,7 +258,7 @@ def _window(frame: pd.DataFrame) -> tuple[datetime | None, datetime | None, int]
 def _distinct(values: pd.Series) -> int:
     """``values.nunique()``: for integers by numpy's sort of a copy (8 bytes a row), not pandas' hash table
     (34 MB at 10⁶ rows, the peak of ``recommend``'s memory)."""
-    if values.dtype.kind in "iu":
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # (not Int64 and kin: they hold NA)
         return int(np.unique(values.to_numpy()).size)
     return int(values.nunique())
 

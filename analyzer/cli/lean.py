@@ -5,19 +5,22 @@ Arrow-backed dtypes. we-advisor's analysis uses none of them: the store gives te
 strings, and pyarrow is an optional dependency (``we-advisor[parquet]``), imported by
 ``present/parquet.py`` alone. Loaded anyway, it cost every analysis command 38 MB of resident memory
 for its libraries, and pandas then turned SQL text into Arrow strings: at 100,000 runs ``report``'s peak
-RSS went 470 → 394 MB, ``recommend``'s 350 → 302 MB, and at 10,000 runs ``recommend`` 1.01 → 0.87 s
+RSS went 470 → 394 MB, ``recommend``'s 350 → 302 MB, and at 10,000 runs ``recommend`` 0.89 → 0.82 s
 (``benchmarks/README.md``, issue 15), with the same output.
 
-So the entry point (``main``) installs ``hide_pyarrow_from_pandas``: while a pandas module is executed,
-``import pyarrow`` fails as it does where pyarrow is not installed, and pandas sets itself up for that
-case, which is tested (``.ci/run``'s second pandas). Nothing else changes: the Parquet export imports
-pyarrow itself and gets it; a process that imported pandas or pyarrow before (a library user, the tests'
-own process) keeps pandas as it is.
+So the entry point (``main``) installs ``hide_pyarrow_from_pandas``: while a thread executes a pandas
+module, its ``import pyarrow`` fails as it does where pyarrow is not installed, and pandas sets itself up
+for that case, which is tested (``.ci/run``'s second pandas). Nothing else changes: other threads, and the
+Parquet export, import pyarrow and get it. Once pyarrow is imported, pandas modules imported after it see
+it, while pandas itself still reports no pyarrow (its Arrow dtypes raise): nothing in we-advisor uses them.
+A process that imported pandas or pyarrow before (a library user, the tests' own process) keeps pandas as
+it is.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Sequence
 from importlib.abc import Loader
 from importlib.machinery import ModuleSpec
@@ -25,15 +28,18 @@ from types import ModuleType
 from typing import Any
 
 HIDDEN = "pyarrow"
+_executing = threading.local()  # per thread: how many pandas modules it is executing (nested imports)
 
 
 class _Loader(Loader):
-    """A pandas module's loader that executes it with pyarrow hidden (the real loader otherwise)."""
+    """A pandas module's loader: executes it with pyarrow hidden from this thread (the real loader otherwise)."""
 
     def __init__(self, loader: Any) -> None:
         self.loader = loader
 
     def __getattr__(self, name: str) -> Any:  # get_resource_reader, is_package, …: the real loader's
+        if name == "loader":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
@@ -44,23 +50,25 @@ class _Loader(Loader):
         module.__loader__ = self.loader  # the module keeps its own loader (importlib.resources asks it)
         if module.__spec__ is not None:
             module.__spec__.loader = self.loader
-        hide = HIDDEN not in sys.modules
-        if hide:
-            sys.modules[HIDDEN] = None  # type: ignore[assignment]  # "import pyarrow" raises ImportError
+        _executing.depth = getattr(_executing, "depth", 0) + 1
         try:
             self.loader.exec_module(module)
         finally:
-            if hide and HIDDEN in sys.modules and sys.modules[HIDDEN] is None:
-                del sys.modules[HIDDEN]
+            _executing.depth -= 1
 
 
 class PandasWithoutPyarrow:
-    """A ``sys.meta_path`` finder: pandas' modules, found by the finders after it, loaded by ``_Loader``."""
+    """A ``sys.meta_path`` finder: pandas' modules, found by the finders after it, loaded by ``_Loader``; and
+    no pyarrow for a thread executing one of them."""
 
     @classmethod
     def find_spec(
         cls, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
+        if name == HIDDEN or name.startswith(HIDDEN + "."):
+            if getattr(_executing, "depth", 0):  # (not imported yet, or the import system would not ask)
+                raise ModuleNotFoundError(f"No module named {name!r} (hidden from pandas)", name=name)
+            return None
         if name != "pandas" and not name.startswith("pandas."):
             return None
         after = sys.meta_path[sys.meta_path.index(cls) + 1 :] if cls in sys.meta_path else []
