@@ -215,6 +215,23 @@ def test_a_jobs_frame_of_some_columns_is_those_columns_of_the_whole(fetched: tup
     assert queue_stats(some) == queue_stats(whole)
 
 
+def test_a_jobs_frame_shares_its_texts_and_reads_null_as_none(fetched: tuple[FakeGitHub, Path]) -> None:
+    """The jobs' text columns are Python objects under pandas 2 and 3, None for NULL, and each distinct value
+    is one object (10⁵ attempts: ~1 MB a column instead of a string a cell): the values the table holds."""
+    _, db = fetched
+    with Store(db, create=False) as store:
+        frame = store.jobs_frame()
+        rows = store.conn.execute("SELECT workflow_name, name, status, conclusion, runner_name FROM jobs ORDER BY job_id").fetchall()
+    texts = ["workflow", "job", "status", "conclusion", "runner_name"]
+    assert len(frame) == len(rows) > 3
+    assert [tuple(r) for r in frame[texts].itertuples(index=False)] == [tuple(r) for r in rows]
+    for name in texts:
+        assert frame[name].dtype == object, name
+        values = frame[name].tolist()
+        assert len({id(v) for v in values}) == len(set(values)), name  # one object per distinct value (None too)
+    assert any(v is None for v in frame["runner_name"]) or all(r[4] is not None for r in rows)
+
+
 def test_report_has_the_queue_panel_and_the_incidents_context(fetched: tuple[FakeGitHub, Path], tmp_path: Path) -> None:
     """The HTML's queue-time panel flags the self-hosted pool that fell short this week; the Markdown says
     so too; ``--branch`` narrows the report and says it does."""

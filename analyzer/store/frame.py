@@ -86,6 +86,18 @@ def _text_column(values: np.ndarray[Any, np.dtype[np.object_]]) -> pd.Series:
     return pd.Series(values, dtype=object, copy=False)
 
 
+def shared_text(series: pd.Series, shared: dict[str, str] | None = None) -> pd.Series:
+    """A text column as Python objects, None for NULL, each distinct value one object shared by its cells
+    (and with the columns read before that share ``shared``): as read, every cell is a string of its own
+    (10⁵ job attempts: ~6 MB a column, 0.9 MB shared)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    shared = {} if shared is None else shared
+    values = np.empty(len(uniques) + 1, dtype=object)
+    values[:-1] = [shared.setdefault(str(v), str(v)) for v in uniques]
+    values[-1] = None  # code -1, NULL
+    return pd.Series(values[codes], index=series.index, dtype=object, copy=False)
+
+
 def read_observation_columns(
     conn: Any, where: str, args: tuple[Any, ...], known: dict[str, str], *, dialect: str = "sqlite",
     columns: tuple[str, ...] | None = None,

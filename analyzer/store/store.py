@@ -47,6 +47,8 @@ JOB_COLUMNS = (
     "job_id", "run_id", "run_attempt", "repo", "workflow", "job", "status", "conclusion", "created_at", "started_at",
     "queued_s", "runner_name", "labels",
 )  # fmt: skip
+_JOB_TEXT = frozenset({"repo", "workflow", "job", "status", "conclusion", "runner_name"})  # (labels: mapped below, shared)
+_JOB_CHUNK = 16384  # job attempts read at a time (``jobs_frame``)
 
 # The columns of each record's table, in table order: a record is saved as these values and loaded
 # back from them (``_values``, ``_record``).
@@ -490,7 +492,7 @@ class Store(FetchBookkeeping):
         1.5 MB a text column), so a command reads the columns it uses."""
         import pandas as pd  # only for the commands that analyse
 
-        from analyzer.store.frame import read_frame
+        from analyzer.store.frame import shared_text
 
         where, args = filters(
             repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
@@ -499,17 +501,31 @@ class Store(FetchBookkeeping):
         names = list(JOB_COLUMNS if only is None else [c for c in JOB_COLUMNS if c in only])
         sql_names = {"workflow": "workflow_name", "job": "name"}
         columns = ", ".join(sql_names.get(name, name) for name in names)
-        frame = read_frame(self.conn, f"SELECT {columns} FROM jobs{where} ORDER BY job_id", args, dialect=self.dialect)
-        frame.columns = names
-        for name in ("created_at", "started_at"):
-            if name in frame:
-                frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
-        if "queued_s" in frame:
-            frame["queued_s"] = frame["queued_s"].astype(float)
-        if "labels" in frame:
-            joined = {text: ", ".join(json.loads(text)) for text in pd.unique(frame["labels"])}  # few distinct sets
-            frame["labels"] = frame["labels"].map(joined).astype(object)
-        return frame
+        cursor = self.conn.execute(f"SELECT {columns} FROM jobs{where} ORDER BY job_id", args)
+        shared: dict[str, str] = {}  # each distinct text once, across the chunks
+        joined: dict[str, str] = {}  # label sets (few), as shown
+        chunks = []
+        while True:  # in chunks: a row of Python objects is ~700 bytes, a row of the frame ~100
+            rows = cursor.fetchmany(_JOB_CHUNK)
+            if not rows and chunks:
+                break
+            chunk = pd.DataFrame.from_records(rows, columns=names)
+            for name in _JOB_TEXT.intersection(names):
+                chunk[name] = shared_text(chunk[name], shared)
+            for name in ("created_at", "started_at"):
+                if name in chunk:
+                    chunk[name] = pd.to_datetime(chunk[name], utc=True, format="ISO8601")
+            if "queued_s" in chunk:
+                chunk["queued_s"] = chunk["queued_s"].astype(float)
+            if "labels" in chunk:
+                for text in pd.unique(chunk["labels"]):
+                    if text not in joined:
+                        joined[text] = ", ".join(json.loads(text))
+                chunk["labels"] = chunk["labels"].map(joined).astype(object)
+            chunks.append(chunk)
+            if not rows:
+                break
+        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
 
     def run_values(self, column: str, *, repo: str | None = None) -> dict[str, int]:
         """How many run attempts (of ``repo``) have each value of ``column`` (``event``, ``head_branch``)."""
