@@ -504,7 +504,7 @@ class Store(FetchBookkeeping):
         cursor = self.conn.execute(f"SELECT {columns} FROM jobs{where} ORDER BY job_id", args)
         shared: dict[str, str] = {}  # each distinct text once, across the chunks
         joined: dict[str, str] = {}  # label sets (few), as shown
-        chunks = []
+        chunks: list[pd.DataFrame] = []
         while True:  # in chunks: a row of Python objects is ~700 bytes, a row of the frame ~100
             rows = cursor.fetchmany(_JOB_CHUNK)
             if not rows and chunks:
