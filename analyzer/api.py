@@ -481,20 +481,19 @@ def report_inputs(
     read_from = min(history_start, window_start)
     everything = store.observations_frame(repo=repo, since=read_from, branch=branch, event=event, codes=True)
     frame = everything if read_from == history_start else window_of(everything, since=history_start)
-    # likewise one read of the incidents, for the period, recommend's window and the failures' history
-    _, history = _failure_history(store, repo, start)
-    incidents = store.load_incidents(
-        repo=repo, since=None if history is None else min(start, window_start, history), branch=branch, event=event
-    )
     fitted: list[Any] = []  # recommend's model, when its window is everything read: its hung runs are the same
     result = recommend(settings, store, repo=repo, quantile=settings.quantile, branch=branch, event=event,
-                       observations=everything, incidents=incidents, on_window=(
+                       observations=everything, on_window=(
         None if on_window is None else lambda w: on_window(replace(w, what="recommendations from"))),
                        on_model=lambda seen, model: fitted.append(model) if seen is everything else None,
     )  # fmt: skip
     hung = hung_attempts(everything, fitted[0] if fitted else None)
     fitted.clear()  # the model's rows (~90 MB at 10⁶ observations) are not needed past here: freed before the jobs are read
     release_freed_memory()
+    # one read of the incidents, for the period and the failures' history, once the model is freed (recommend
+    # read the few that name a limit: the incidents' text is held from here on, not during the fit)
+    _, history = _failure_history(store, repo, start)
+    incidents = store.load_incidents(repo=repo, since=None if history is None else min(start, history), branch=branch, event=event)
     found = as_hangs(_incidents_since(incidents, start), hung)
     failed = _failure_report(store, repo, None, start, branch=branch, event=event, hung=hung, incidents=incidents)
     return ReportInputs(

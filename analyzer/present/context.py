@@ -142,13 +142,12 @@ _UNREAD = ("repo", "runner", "silence_s", "gap_s")
 
 
 def _usable(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows that measure a duration, ``started_at`` as UTC times, without the columns no view reads;
-    read only from here on: no copy when there is nothing to leave out."""
+    """The rows that measure a duration, ``started_at`` as UTC times; read only from here on: no copy when
+    every row measures one, else a copy without the columns no view reads."""
     if frame.empty:
         return frame
     keep = measured(frame)
-    columns = [c for c in frame.columns if c not in _UNREAD]
-    out = frame if keep.all() and len(columns) == frame.shape[1] else frame.loc[keep, columns]  # one copy
+    out = frame if keep.all() else frame.loc[keep, [c for c in frame.columns if c not in _UNREAD]]  # one copy, or none
     if not isinstance(out["started_at"].dtype, pd.DatetimeTZDtype):
         out = out.assign(started_at=pd.to_datetime(out["started_at"], utc=True))
     return out
@@ -176,7 +175,8 @@ def _units(
         number = float(np.nanmin(mine)) if np.isfinite(mine).any() else -1.0
         ranked.append(((order, key[1], key[2], number, key[0], key[4] or ""), key, rows))
     ranked.sort(key=lambda r: r[0])  # what needs action first (the action list's order), then as a workflow reads
-    return [(key, frame.take(rows)) for _, key, rows in ranked[:MAX_UNITS]]
+    read = [i for i, c in enumerate(frame.columns) if c not in _UNREAD]  # each unit's copy: the columns its views read
+    return [(key, frame.iloc[rows, read]) for _, key, rows in ranked[:MAX_UNITS]]
 
 
 def _week_over_week(frame: pd.DataFrame, start: datetime, end: datetime, index: UnitIndex) -> list[dict[str, Any]]:
