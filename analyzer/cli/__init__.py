@@ -18,7 +18,7 @@ import typer
 from analyzer import api
 from analyzer.cli import options as opt
 from analyzer.cli.app import app, bootstrap_app, exit_with, show
-from analyzer.cli.lean import hide_pyarrow_from_pandas
+from analyzer.cli.lean import lean_imports
 from analyzer.cli.options import DEFAULT_STORE
 from analyzer.config import Settings, load_settings
 from analyzer.present import tables
@@ -260,5 +260,5 @@ def bootstrap_plan(
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    hide_pyarrow_from_pandas()  # pandas as without pyarrow: less memory, same results (cli/lean.py)
+    lean_imports()  # pandas as without pyarrow, numpy's f2py and testing lazily: less memory and time (cli/lean.py)
     app()

@@ -1,4 +1,5 @@
-"""pandas as a plain install has it: without pyarrow, in every we-advisor command.
+"""Lean imports for every we-advisor command: pandas as a plain install has it (without pyarrow), and
+numpy's ``f2py`` and ``testing`` loaded only if used.
 
 pandas imports pyarrow whenever it is installed (``pandas.compat.pyarrow``, pandas 2 and 3), for its
 Arrow-backed dtypes. we-advisor's analysis uses none of them: the store gives text as codes or Python
@@ -8,7 +9,13 @@ for its libraries, and pandas then turned SQL text into Arrow strings: at 100,00
 RSS went 470 → 394 MB, ``recommend``'s 350 → 302 MB, and at 10,000 runs ``recommend`` 0.89 → 0.82 s
 (``benchmarks/README.md``, issue 15), with the same output.
 
-So the entry point (``main``) installs ``hide_pyarrow_from_pandas``: while a thread executes a pandas
+scipy's array-API layer (imported with ``scipy.sparse``, which the failure signatures use) copies
+numpy's namespace attribute by attribute, which imports ``numpy.f2py`` (and with it
+``charset_normalizer``) and ``numpy.testing``: 65 ms of the 100 ms ``scipy.sparse`` takes to import,
+for modules nothing calls. They are imported lazily (``importlib.util.LazyLoader``): a module object
+at once, executed on first use of one of its attributes.
+
+So the entry point (``main``) installs ``LeanImports`` (``lean_imports``): while a thread executes a pandas
 module, its ``import pyarrow`` fails as it does where pyarrow is not installed, and pandas sets itself up
 for that case, which is tested (``.ci/run``'s second pandas). Nothing else changes: other threads, and the
 Parquet export, import pyarrow and get it. Once pyarrow is imported, pandas modules imported after it see
@@ -24,10 +31,12 @@ import threading
 from collections.abc import Sequence
 from importlib.abc import Loader
 from importlib.machinery import ModuleSpec
+from importlib.util import LazyLoader
 from types import ModuleType
 from typing import Any
 
 HIDDEN = "pyarrow"
+LAZY = frozenset({"numpy.f2py", "numpy.testing"})  # executed on first use
 _executing = threading.local()  # per thread: how many pandas modules it is executing (nested imports)
 
 
@@ -57,9 +66,9 @@ class _Loader(Loader):
             _executing.depth -= 1
 
 
-class PandasWithoutPyarrow:
-    """A ``sys.meta_path`` finder: pandas' modules, found by the finders after it, loaded by ``_Loader``; and
-    no pyarrow for a thread executing one of them."""
+class LeanImports:
+    """A ``sys.meta_path`` finder: pandas' modules, found by the finders after it, loaded by ``_Loader``; no
+    pyarrow for a thread executing one of them; ``LAZY`` modules loaded by ``importlib.util.LazyLoader``."""
 
     @classmethod
     def find_spec(
@@ -69,23 +78,31 @@ class PandasWithoutPyarrow:
             if getattr(_executing, "depth", 0):  # (not imported yet, or the import system would not ask)
                 raise ModuleNotFoundError(f"No module named {name!r} (hidden from pandas)", name=name)
             return None
-        if name != "pandas" and not name.startswith("pandas."):
+        if name != "pandas" and not name.startswith("pandas.") and name not in LAZY:
             return None
+        spec = cls._others(name, path, target)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = LazyLoader(spec.loader) if name in LAZY else _Loader(spec.loader)
+        return spec
+
+    @classmethod
+    def _others(cls, name: str, path: Sequence[str] | None, target: ModuleType | None) -> ModuleSpec | None:
+        """The spec the finders after this one give."""
         after = sys.meta_path[sys.meta_path.index(cls) + 1 :] if cls in sys.meta_path else []
         for finder in after:
             find = getattr(finder, "find_spec", None)
             spec: ModuleSpec | None = find(name, path, target) if find is not None else None
             if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _Loader(spec.loader)
                 return spec
         return None
 
 
-def hide_pyarrow_from_pandas() -> bool:
-    """Install ``PandasWithoutPyarrow`` first in ``sys.meta_path``, unless pandas or pyarrow is imported
-    already (then there is nothing to gain, and pandas stays consistent); True if installed."""
-    if "pandas" in sys.modules or HIDDEN in sys.modules or PandasWithoutPyarrow in sys.meta_path:
-        return PandasWithoutPyarrow in sys.meta_path
-    sys.meta_path.insert(0, PandasWithoutPyarrow)
+def lean_imports() -> bool:
+    """Install ``LeanImports`` first in ``sys.meta_path``, unless pandas, pyarrow or numpy is imported already
+    (then there is little to gain, and pandas stays consistent); True if installed."""
+    if LeanImports in sys.meta_path:
+        return True
+    if {"pandas", HIDDEN, "numpy"} & sys.modules.keys():
+        return False
+    sys.meta_path.insert(0, LeanImports)
     return True
