@@ -4,6 +4,7 @@ paths to ../shared/realdata."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from analyzer.store import Store
 from tests.browser import chromium
 from tests.fake_github import COMMENT_PR, FakeGitHub
 from tests.postgres import REQUIRE_ENV, PostgresServer, missing_reason
+
+# the per-user cache of derived values (analyzer/cache.py) of this test run, commands run by it included:
+# a directory of its own, not the machine's
+os.environ.setdefault("WE_ADVISOR_CACHE_DIR", tempfile.mkdtemp(prefix="we-advisor-test-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "analyzer"
 # Lower numbers are lower layers. A module may import its own package and lower layers; packages of
 # the same rank are independent of each other (collect | model, advise | bootstrap).
 LAYERS: dict[str, int] = {
-    "errors": 0, "records": 0, "config": 0, "window": 0, "formatting": 0, "redaction": 0, "presets": 0,
+    "errors": 0, "records": 0, "config": 0, "window": 0, "formatting": 0, "redaction": 0, "cache": 0, "presets": 0,
     "store": 1,
     "parse": 2,
     "collect": 3, "model": 3, "scope": 3,

@@ -1,0 +1,110 @@
+"""The per-user cache of derived values (``analyzer/cache.py``), as parsed workflow files use it: a value is
+derived once per content and code, read back only from this user's own directory and only as the classes
+its user allows; anything wrong with it means deriving again, never an error or a wrong value."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from analyzer import cache
+from analyzer.advise import workflows
+from analyzer.advise.workflows import parse_workflow
+
+WORKFLOW = """name: E2E
+on: push
+jobs:
+  e2e:
+    runs-on: ubuntu-latest
+    timeout-minutes: 30
+    strategy:
+      matrix:
+        python: ["3.11", "3.12"]
+        since: [2024-01-01]
+    steps:
+      - name: Create cluster
+        timeout-minutes: 10
+        run: kind create cluster
+"""
+
+
+@pytest.fixture
+def where(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    monkeypatch.setenv(cache.CACHE_ENV, str(directory))
+    return directory
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Counts the real parses (``_parse_workflow`` calls)."""
+    parsed: list[str] = []
+    real = workflows._parse_workflow
+
+    def counted(text: str, path: str) -> workflows.WorkflowSpec:
+        parsed.append(path)
+        return real(text, path)
+
+    monkeypatch.setattr(workflows, "_parse_workflow", counted)
+    return parsed
+
+
+def test_a_workflow_is_parsed_once_per_text_and_path(where: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _counting(monkeypatch)
+    first = parse_workflow(WORKFLOW, ".github/workflows/e2e.yml")
+    again = parse_workflow(WORKFLOW, ".github/workflows/e2e.yml")
+    assert first == again and parsed == [".github/workflows/e2e.yml"]
+    assert again.jobs[0].timeout is not None and again.jobs[0].timeout.line == 5  # positions kept (patches use them)
+    assert again.jobs[0].matrix[0].values["since"].isoformat() == "2024-01-01"  # a YAML date
+    parse_workflow(WORKFLOW, "other.yml")  # another path
+    parse_workflow(WORKFLOW.replace("30", "45"), ".github/workflows/e2e.yml")  # another text
+    assert len(parsed) == 3 and len(list(where.glob("workflow-*.pickle"))) == 3
+    assert (where.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_torn_or_foreign_file_is_parsed_again_and_builds_nothing_else(where: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _counting(monkeypatch)
+    expected = parse_workflow(WORKFLOW, "e2e.yml")
+    (kept,) = where.glob("workflow-*.pickle")
+    kept.write_bytes(kept.read_bytes()[:40])  # torn
+    assert parse_workflow(WORKFLOW, "e2e.yml") == expected and len(parsed) == 2
+
+    marker = where.parent / "built"
+
+    class Planted:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.touch, (str(marker),))  # what a planted pickle would run
+
+    kept.write_bytes(pickle.dumps(Planted()))
+    assert parse_workflow(WORKFLOW, "e2e.yml") == expected and len(parsed) == 3
+    assert not marker.exists()  # refused by the restricted unpickler
+    assert parse_workflow(WORKFLOW, "e2e.yml") == expected and len(parsed) == 3  # saved over: kept again
+
+
+def test_a_directory_others_may_write_or_off_is_not_used(where: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _counting(monkeypatch)
+    where.mkdir()
+    os.chmod(where, 0o777)
+    parse_workflow(WORKFLOW, "e2e.yml")
+    parse_workflow(WORKFLOW, "e2e.yml")
+    assert len(parsed) == 2 and not list(where.iterdir()) and cache.directory() is None
+    monkeypatch.setenv(cache.CACHE_ENV, "off")
+    assert cache.directory() is None and not cache.save("workflow", "x", 1)
+    monkeypatch.setenv(cache.CACHE_ENV, str(where.parent / "a-file"))
+    (where.parent / "a-file").write_text("x", encoding="utf-8")
+    assert cache.directory() is None and parse_workflow(WORKFLOW, "e2e.yml").name == "E2E"
+
+
+def test_keys_delimit_their_parts() -> None:
+    assert cache.key("ab", "c") != cache.key("a", "bc") and cache.key("a", b"b") == cache.key(b"a", "b")
+
+
+def test_an_invalid_workflow_is_not_kept(where: Path) -> None:
+    from analyzer.errors import InputError
+
+    for _ in range(2):
+        with pytest.raises(InputError):
+            parse_workflow("jobs: [unclosed", "bad.yml")
+    assert not list(where.glob("workflow-*"))
