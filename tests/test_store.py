@@ -222,3 +222,43 @@ def test_a_store_from_before_the_hang_columns_gains_them(tmp_path: Path) -> None
                             rules_hash="x")  # fmt: skip
         assert store.observations_frame()["silence_s"].tolist() == [900.0]
         assert store.load_incidents()[0].last_output == "waiting"
+
+
+def test_answers_are_kept_only_while_the_store_is_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stale_jobs`` and ``newest_time`` asked again of an unchanged store answer without reading it again
+    (``report`` asks both several times); a write by this connection or a commit by another one, and the
+    store is read again, and the answers follow the writes."""
+    from analyzer.parse.logs import PARSER_VERSION
+    from analyzer.store import columns
+    from tests.loadgen import write_store
+
+    path = tmp_path / "s.db"
+    write_store(path, 40)
+    reads: list[str] = []
+    real_newest = columns.newest
+    monkeypatch.setattr(columns, "newest", lambda *a, **k: reads.append("newest") or real_newest(*a, **k))
+    with Store(path, create=False) as store:
+        store.conn.set_trace_callback(lambda sql: reads.append("stale") if "parse_state p" in sql else None)
+        (rules_hash,) = {r[0] for r in store.conn.execute("SELECT rules_hash FROM parse_state")}
+        first = store.stale_jobs(PARSER_VERSION, rules_hash)
+        newest = store.newest_time()
+        assert first == [] and newest is not None
+        assert store.stale_jobs(PARSER_VERSION, rules_hash) == [] and store.newest_time() == newest
+        assert reads == ["stale", "newest"]
+        store.stale_jobs(PARSER_VERSION, "other rules")  # another question: read
+        assert reads[-1] == "stale"
+        other = sqlite3.connect(path)  # another connection's commit
+        victim = other.execute("SELECT MIN(job_id) FROM jobs").fetchone()[0]
+        other.execute("DELETE FROM parse_state WHERE job_id = ?", (victim,))
+        other.commit()
+        reads.clear()
+        assert store.stale_jobs(PARSER_VERSION, rules_hash) == [victim] and reads == ["stale"]
+        kept = store.stale_jobs(PARSER_VERSION, rules_hash)
+        kept.append(-1)  # the caller's copy: what is kept is not changed
+        assert store.stale_jobs(PARSER_VERSION, rules_hash) == [victim] and reads == ["stale"]
+        store.conn.execute("UPDATE runs SET event = event")  # this connection's write
+        assert store.newest_time() == newest and reads == ["stale", "newest"]
+        other.close()
+        store.conn.set_trace_callback(None)
+    with Store(path, create=False) as again:  # a new connection keeps nothing of the last one
+        assert again.stale_jobs(PARSER_VERSION, rules_hash) == [victim]

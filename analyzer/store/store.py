@@ -354,14 +354,34 @@ class Store(FetchBookkeeping):
         return [(r[0], r[1], r[2], r[3]) for r in self.conn.execute(sql + " ORDER BY repo, path, ref", args)]
 
     def stale_jobs(self, parser_version: int, rules_hash: str, *, repo: str | None = None) -> list[int]:
-        """Jobs (of ``repo``, or all) whose parsed data is missing or came from another parser version or rule set."""
+        """Jobs (of ``repo``, or all) whose parsed data is missing or came from another parser version or rule set
+        (asked again of an unchanged store, the answer kept: ``report`` asks twice, 0.08 s each at 10⁵ jobs)."""
         only, args = (" AND j.repo = ?", (repo,)) if repo else ("", ())
-        rows = self.conn.execute(
-            "SELECT j.job_id FROM jobs j LEFT JOIN parse_state p ON p.job_id = j.job_id "
-            f"WHERE (p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ?){only} ORDER BY j.job_id",
-            (parser_version, rules_hash, *args),
-        )
-        return [int(r[0]) for r in rows]
+
+        def read() -> list[int]:
+            rows = self.conn.execute(
+                "SELECT j.job_id FROM jobs j LEFT JOIN parse_state p ON p.job_id = j.job_id "
+                f"WHERE (p.job_id IS NULL OR p.parser_version != ? OR p.rules_hash != ?){only} ORDER BY j.job_id",
+                (parser_version, rules_hash, *args),
+            )
+            return [int(r[0]) for r in rows]
+
+        return list(self._kept(("stale_jobs", parser_version, rules_hash, repo), read))
+
+    def _kept(self, key: tuple[Any, ...], read: Callable[[], T]) -> T:
+        """``read()``, or what it gave for ``key`` while nothing has been written to the store since (SQLite:
+        ``data_version`` moves with another connection's commits, ``total_changes`` with this one's changes);
+        always read on PostgreSQL."""
+        if self.dialect != "sqlite":
+            return read()
+        token = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), int(self.conn.total_changes))
+        kept: dict[tuple[Any, ...], tuple[tuple[int, int], Any]] = self.__dict__.setdefault("_answers", {})
+        if key in kept and kept[key][0] == token:
+            value: T = kept[key][1]
+            return value
+        value = read()
+        kept[key] = (token, value)
+        return value
 
     def observations_frame(
         self,
@@ -595,17 +615,21 @@ class Store(FetchBookkeeping):
         ]
 
     def newest_time(self, *, repo: str | None = None) -> datetime | None:
-        """The latest observation start in the store (the end of the default analysis window)."""
+        """The latest observation start in the store (the end of the default analysis window; kept while the
+        store is unchanged: a report asks four times, 0.03 s each at 10⁶ observations)."""
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS
 
-        newest = self._from_cache(lambda: columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo))
-        cached, value = newest or (False, None)
-        if cached:
-            return value
-        where, args = filters(repo=repo, dialect=self.dialect)
-        row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
-        return parse_iso(row[0]) if row else None
+        def read() -> datetime | None:
+            newest = self._from_cache(lambda: columns.newest(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION, repo))
+            cached, value = newest or (False, None)
+            if cached:
+                return value
+            where, args = filters(repo=repo, dialect=self.dialect)
+            row = self.conn.execute(f"SELECT MAX(started_at) FROM observations{where}", args).fetchone()
+            return parse_iso(row[0]) if row else None
+
+        return self._kept(("newest_time", repo), read)
 
     def job_span(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
