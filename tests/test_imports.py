@@ -251,6 +251,11 @@ def test_the_entry_point_imports_pandas_as_without_pyarrow(tmp_path: Path) -> No
     assert seen["still_no_pyarrow"] is False  # pandas keeps the setup it chose; nothing of ours uses its Arrow dtypes
     # scipy.sparse's copy of numpy's namespace leaves f2py and testing unexecuted until used
     assert seen["lazy"] == [["_LazyModule", "_LazyModule"], False] and seen["used"] == "module"
+    # pyarrow imported first (the Parquet export), then pandas (its columns cache): pandas sees pyarrow, whole
+    first = ("from analyzer.cli.lean import lean_imports; lean_imports(); import pyarrow, pandas, pandas.compat.pyarrow as c; "
+             "print(c.HAS_PYARROW, type(pandas.array(['a'], dtype='string[pyarrow]')).__name__)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", first], env=environ, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "ArrowStringArray"], done.stderr
     already = "import pandas, sys; from analyzer.cli.lean import lean_imports as h; print(h(), 'pyarrow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", already], env=environ, capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "True"], done.stderr
@@ -274,11 +279,11 @@ def test_analysis_commands_leave_pyarrow_unloaded_and_answer_the_same(tmp_path: 
     for side, env in (("lean", {}), ("arrow", {"PROBE_IMPORT_FIRST": "1"})):
         out = tmp_path / side
         out.mkdir()
-        commands = {
+        commands = {  # export first: on a new store it imports pyarrow, then pandas (to write the columns cache)
+            "export": ["export", str(out / "warehouse")],
             "stats": ["stats", "--format", "json"],
             "recommend": ["recommend", "--format", "json", "--output", str(out / "recommend.json")],
             "report": ["report", "--html", str(out / "report.html"), "--markdown", str(out / "weekly.md")],
-            "export": ["export", str(out / "warehouse")],
         }
         for name, args in commands.items():
             modules = loaded([*args, *common], tmp_path, **env)

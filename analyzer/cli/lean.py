@@ -19,7 +19,8 @@ So the entry point (``main``) installs ``LeanImports`` (``lean_imports``): while
 module, its ``import pyarrow`` fails as it does where pyarrow is not installed, and pandas sets itself up
 for that case, which is tested (``.ci/run``'s second pandas). Nothing else changes: other threads, and the
 Parquet export, import pyarrow and get it. Once pyarrow is imported, pandas modules imported after it see
-it, while pandas itself still reports no pyarrow (its Arrow dtypes raise): nothing in we-advisor uses them.
+it: all of pandas when the export imported pyarrow first, else the late ones only, while pandas itself still
+reports no pyarrow (its Arrow dtypes raise): nothing in we-advisor uses them.
 A process that imported pandas or pyarrow before (a library user, the tests' own process) keeps pandas as
 it is.
 """
@@ -75,7 +76,9 @@ class LeanImports:
         cls, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         if name == HIDDEN or name.startswith(HIDDEN + "."):
-            if getattr(_executing, "depth", 0):  # (not imported yet, or the import system would not ask)
+            # hidden only while pyarrow itself is not imported: once it is (the Parquet export imports it first),
+            # pandas imported after it sees all of it, or its own modules would fail to import
+            if getattr(_executing, "depth", 0) and HIDDEN not in sys.modules:
                 raise ModuleNotFoundError(f"No module named {name!r} (hidden from pandas)", name=name)
             return None
         if name != "pandas" and not name.startswith("pandas.") and name not in LAZY:
