@@ -471,6 +471,10 @@ def test_recommend_reads_text_as_codes_and_advises_as_from_plain_text(tmp_path: 
         as_codes = api.recommend(settings, store)
         plain = store.observations_frame(codes=False)
         assert plain["job"].dtype == object and store.observations_frame(codes=True)["job"].dtype == "category"
+        # a column of NULLs (no log silences in this history): None objects as read, an empty categorical as codes
+        silent = store.observations_frame(codes=True)["silence_s"]
+        assert plain["silence_s"].isna().all() and plain["silence_s"].dtype == object
+        assert silent.dtype == "category" and silent.isna().all() and silent.array.codes.dtype == "int8"
         as_text = api.recommend(settings, store, observations=plain)
     assert as_codes.runs == as_text.runs > 0
     assert (as_codes.window_start, as_codes.window_end) == (as_text.window_start, as_text.window_end)

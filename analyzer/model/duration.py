@@ -446,8 +446,11 @@ def _column(frame: pd.DataFrame, name: str, position: NDArray[np.intp]) -> NDArr
     """A numeric column of the fitted rows (NaN where missing, or all NaN when the frame has none)."""
     if name not in frame:
         return np.full(position.size, np.nan)
-    if frame[name].dtype == object and frame[name].isna().all():  # a column of NULLs (None objects, as read):
-        return np.full(position.size, np.nan)  # what to_numeric makes of it, without converting 10⁶ objects
+    column = frame[name]
+    if (column.dtype == object or isinstance(column.dtype, pd.CategoricalDtype)) and column.isna().all():
+        # a column of NULLs (None objects as read, or an empty categorical from the columns cache): what
+        # to_numeric makes of it, without converting 10⁶ objects
+        return np.full(position.size, np.nan)
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     return np.asarray(values[position], dtype=np.float64)
 

@@ -228,7 +228,8 @@ def read(
     """The observations of ``repo`` started in [since, until) from the cache, or None when it cannot
     give them (absent, written for other columns or schema, or times it cannot cut exactly). ``only``:
     the frame's columns, some of ``columns`` (all of them by default); ``codes``: text as categoricals
-    (the cache's codes and values: a byte a row, not an 8-byte object pointer)."""
+    (the cache's codes and values: a byte a row, not an 8-byte object pointer), and a column of NULLs as an
+    empty one."""
     import pandas as pd
 
     meta = _meta(conn, columns, schema)
@@ -270,8 +271,9 @@ def read(
     wanted = [name for name in columns if only is None or name in only]
     for name in wanted:
         kind = kinds[name]
-        if kind == "none":
-            out[name] = np.full(count, None, dtype=object)
+        if kind == "none":  # all NULL: as read (None objects), or with ``codes`` an empty categorical (1 byte a row)
+            empty = pd.Categorical.from_codes(np.full(count, -1, np.int8), dtype=pd.CategoricalDtype([])) if codes else None
+            out[name] = empty if empty is not None else np.full(count, None, dtype=object)
             continue
         data = np.frombuffer(blob(name), dtype="<i8" if kind == "stamp" else ("<i4" if kind == "text" else kind))
         data = data.take(rows) if rows is not None else data.copy()  # writable, and the blob is let go
