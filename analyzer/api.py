@@ -442,7 +442,7 @@ def release_freed_memory() -> bool:
 
     try:
         trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # no such function, or no C library to name (Windows)
         return False
     trim(0)
     return True

@@ -6,8 +6,8 @@ with ten large workflows paid a second in every ``recommend``, ``report`` and ``
 computed. Each value is a pickle named by a hash of everything it was derived from (the content, the
 deriving code, the library's version): a changed input is a new name, never a stale value.
 
-Where: ``$WE_ADVISOR_CACHE_DIR`` if set (``off`` turns the cache off), else ``we-advisor-cache-<uid>`` in the
-temporary directory. It is used only when it is a directory of this user that no one else may write (made
+Where: ``$WE_ADVISOR_CACHE_DIR`` if set (``off`` turns the cache off; a directory whose parents only this user
+may change), else ``we-advisor-cache-<uid>`` in the temporary directory. Files are written ``0600``. It is used only when it is a directory of this user that no one else may write (made
 ``0700``), because a pickle is code; any problem (a full disk, a torn or foreign file) means the value is
 derived again, never an error; and a value is read back only as the classes its user allows (a restricted
 unpickler), so even a planted file builds nothing else. Safe to delete.
@@ -89,11 +89,16 @@ def save(kind: str, name: str, value: Any) -> bool:
     if where is None:
         return False
     final = where / f"{kind}-{name}.pickle"
-    tmp = where / f".{kind}-{name}.{os.getpid()}.tmp"
+    tmp: Path | None = None
     try:
-        tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        handle, named = tempfile.mkstemp(dir=where, prefix=f".{kind}-", suffix=".tmp")  # 0600, a name of its own
+        tmp = Path(named)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         tmp.replace(final)
-    except (OSError, pickle.PicklingError):
-        tmp.unlink(missing_ok=True)
+    except Exception:  # (not picklable, a full disk, …): the value is derived again next time
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         return False
     return True

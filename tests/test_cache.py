@@ -97,6 +97,13 @@ def test_a_directory_others_may_write_or_off_is_not_used(where: Path, monkeypatc
     assert cache.directory() is None and parse_workflow(WORKFLOW, "e2e.yml").name == "E2E"
 
 
+def test_a_value_that_cannot_be_kept_is_not_an_error(where: Path) -> None:
+    assert not cache.save("workflow", "x", lambda: None)  # not picklable
+    assert cache.save("workflow", "y", {"a": 1}) and not list(where.glob(".*.tmp"))
+    assert (where / "workflow-y.pickle").stat().st_mode & 0o777 == 0o600
+    assert cache.load("workflow", "y", {}) == {"a": 1} and cache.load("workflow", "x", {}) is None
+
+
 def test_keys_delimit_their_parts() -> None:
     assert cache.key("ab", "c") != cache.key("a", "bc") and cache.key("a", b"b") == cache.key(b"a", "b")
 

@@ -232,6 +232,25 @@ def test_a_jobs_frame_shares_its_texts_and_reads_null_as_none(fetched: tuple[Fak
     assert any(v is None for v in frame["runner_name"]) or all(r[4] is not None for r in rows)
 
 
+def test_a_jobs_frame_read_in_chunks_is_the_frame_read_at_once(fetched: tuple[FakeGitHub, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``jobs_frame`` reads 16,384 attempts at a time: in chunks of 2 (a NULL runner among them) the same frame,
+    values, dtypes and index, each distinct text still one object across the chunks."""
+    from analyzer.store import store as store_module
+
+    _, db = fetched
+    with Store(db, create=False) as store:
+        store.conn.execute("UPDATE jobs SET runner_name = NULL WHERE job_id = (SELECT MIN(job_id) FROM jobs)")
+        whole = store.jobs_frame()
+        monkeypatch.setattr(store_module, "_JOB_CHUNK", 2)
+        chunked = store.jobs_frame()
+        store.conn.execute("DELETE FROM jobs WHERE 0")  # (a no-op keeps the fixture's store as it was for others)
+    assert len(whole) > 4 and whole["runner_name"].isna().any()
+    pd.testing.assert_frame_equal(chunked, whole)
+    for name in ("workflow", "job", "conclusion", "runner_name", "labels"):
+        values = chunked[name].tolist()
+        assert len({id(v) for v in values}) == len(set(values)), name
+
+
 def test_report_has_the_queue_panel_and_the_incidents_context(fetched: tuple[FakeGitHub, Path], tmp_path: Path) -> None:
     """The HTML's queue-time panel flags the self-hosted pool that fell short this week; the Markdown says
     so too; ``--branch`` narrows the report and says it does."""

@@ -258,6 +258,12 @@ def test_answers_are_kept_only_while_the_store_is_unchanged(tmp_path: Path, monk
         assert store.stale_jobs(PARSER_VERSION, rules_hash) == [victim] and reads == ["stale"]
         store.conn.execute("UPDATE runs SET event = event")  # this connection's write
         assert store.newest_time() == newest and reads == ["stale", "newest"]
+        # inside a transaction nothing is kept: a rollback takes back what total_changes counted
+        with pytest.raises(RuntimeError), store.transaction():
+            store.conn.execute("DELETE FROM parse_state")
+            assert len(store.stale_jobs(PARSER_VERSION, rules_hash)) == store.conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+            raise RuntimeError("rolled back")
+        assert store.stale_jobs(PARSER_VERSION, rules_hash) == [victim]
         other.close()
         store.conn.set_trace_callback(None)
     with Store(path, create=False) as again:  # a new connection keeps nothing of the last one

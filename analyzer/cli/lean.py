@@ -13,7 +13,8 @@ scipy's array-API layer (imported with ``scipy.sparse``, which the failure signa
 numpy's namespace attribute by attribute, which imports ``numpy.f2py`` (and with it
 ``charset_normalizer``) and ``numpy.testing``: 65 ms of the 100 ms ``scipy.sparse`` takes to import,
 for modules nothing calls. They are imported lazily (``importlib.util.LazyLoader``): a module object
-at once, executed on first use of one of its attributes.
+at once, executed on first use of one of its attributes. (Before Python 3.12.3 a first use from two
+threads at once can fail, gh-114763; nothing in we-advisor uses either module, in any thread.)
 
 So the entry point (``main``) installs ``LeanImports`` (``lean_imports``): while a thread executes a pandas
 module, its ``import pyarrow`` fails as it does where pyarrow is not installed, and pandas sets itself up

@@ -137,7 +137,8 @@ def build_context(inputs: ReportInputs) -> dict[str, Any]:
 
 
 # Observation columns no view of the report reads: not carried into its copies of the rows (at 10⁶
-# observations the two text-or-NULL silence columns are 16 MB in each copy)
+# observations the two text-or-NULL silence columns are 16 MB in each copy). A view must not read them: they
+# are absent from the frames it gets whenever a row is left out (and from every unit's copy).
 _UNREAD = ("repo", "runner", "silence_s", "gap_s")
 
 

@@ -47,7 +47,7 @@ JOB_COLUMNS = (
     "job_id", "run_id", "run_attempt", "repo", "workflow", "job", "status", "conclusion", "created_at", "started_at",
     "queued_s", "runner_name", "labels",
 )  # fmt: skip
-_JOB_TEXT = frozenset({"repo", "workflow", "job", "status", "conclusion", "runner_name"})  # (labels: mapped below, shared)
+_JOB_TEXT = frozenset({"repo", "workflow", "job", "status", "conclusion", "runner_name"})  # (labels: joined, then shared)
 _JOB_CHUNK = 16384  # job attempts read at a time (``jobs_frame``)
 
 # The columns of each record's table, in table order: a record is saved as these values and loaded
@@ -371,8 +371,9 @@ class Store(FetchBookkeeping):
     def _kept(self, key: tuple[Any, ...], read: Callable[[], T]) -> T:
         """``read()``, or what it gave for ``key`` while nothing has been written to the store since (SQLite:
         ``data_version`` moves with another connection's commits, ``total_changes`` with this one's changes);
-        always read on PostgreSQL."""
-        if self.dialect != "sqlite":
+        always read on PostgreSQL, and inside a transaction (a rollback takes back writes ``total_changes`` counted).
+        Schema changes are not counted: none of the tables these answers read is ever dropped."""
+        if self.dialect != "sqlite" or self.conn.in_transaction:
             return read()
         token = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), int(self.conn.total_changes))
         kept: dict[tuple[Any, ...], tuple[tuple[int, int], Any]] = self.__dict__.setdefault("_answers", {})
@@ -541,7 +542,7 @@ class Store(FetchBookkeeping):
                 for text in pd.unique(chunk["labels"]):
                     if text not in joined:
                         joined[text] = ", ".join(json.loads(text))
-                chunk["labels"] = chunk["labels"].map(joined).astype(object)
+                chunk["labels"] = shared_text(chunk["labels"].map(joined), shared)
             chunks.append(chunk)
             if not rows:
                 break
