@@ -3,7 +3,9 @@ paths to ../shared/realdata."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,9 @@ from tests.postgres import REQUIRE_ENV, PostgresServer, missing_reason
 
 # the per-user cache of derived values (analyzer/cache.py) of this test run, commands run by it included:
 # a directory of its own, not the machine's
-os.environ.setdefault("WE_ADVISOR_CACHE_DIR", tempfile.mkdtemp(prefix="we-advisor-test-cache-"))
+if "WE_ADVISOR_CACHE_DIR" not in os.environ:
+    os.environ["WE_ADVISOR_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="we-advisor-test-cache-")
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
