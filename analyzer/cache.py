@@ -1,6 +1,7 @@
 """A per-user cache of values derived from content, so that a command does not derive them again.
 
-Its one use: parsed workflow files (``advise.workflows.parse_workflow``). ruamel.yaml's round-trip parser,
+Its uses: the report's compiled templates (``present.html``, through jinja2's bytecode cache), and parsed
+workflow files (``advise.workflows.parse_workflow``). ruamel.yaml's round-trip parser,
 which keeps the positions a patch edits, takes about 0.1 s for a workflow of 1,500 lines, so a repository
 with ten large workflows paid a second in every ``recommend``, ``report`` and ``check`` before a number was
 computed. Each value is a pickle named by a hash of everything it was derived from (the content, the

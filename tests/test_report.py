@@ -529,15 +529,14 @@ def test_the_report_reads_text_as_categoricals_and_renders_as_from_plain_text(tm
 def test_compiled_templates_render_the_same_and_never_stop_a_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The templates' code kept between processes (``present.html._Compiled``) renders what a fresh compile
     renders; a damaged cache file, an unwritable directory or one that is not the user's own only cost the compile."""
-    import tempfile
-
     import jinja2
 
+    from analyzer.cache import CACHE_ENV
     from analyzer.present import html
 
     context = build_context(make_inputs())
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    cache_dir = tmp_path / f"_jinja2-cache-{os.getuid()}"
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(cache_dir))
     first = render_html(context)  # compiles, writes the cache
     files = sorted(cache_dir.glob("__we_advisor_*.cache"))
     assert files and all(f.stat().st_size > 100 for f in files)
@@ -556,32 +555,34 @@ def test_compiled_templates_render_the_same_and_never_stop_a_report(tmp_path: Pa
         assert render_html(context) == first  # nowhere to write
     elsewhere = tmp_path / "elsewhere"
     cache_dir.rename(elsewhere)
-    cache_dir.symlink_to(elsewhere)  # a link planted in the temp directory: jinja2 refuses it
+    cache_dir.symlink_to(elsewhere)  # a link planted where the cache goes: refused
     assert html._bytecode_cache(html._environment()) is None
     assert render_html(context) == first
     cache_dir.unlink()
-    tagged = html._Compiled(html._environment()).pattern
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert html._bytecode_cache(html._environment()) is None and render_html(context) == first
+    tagged = html._Compiled(html._environment(), str(tmp_path)).pattern
     with monkeypatch.context() as m:
         m.setitem(html._OPTIONS, "trim_blocks", False)  # other options compile other code: other files
-        assert html._Compiled(html._environment()).pattern != tagged
+        assert html._Compiled(html._environment(), str(tmp_path)).pattern != tagged
     with monkeypatch.context() as m:  # and so does a filter called otherwise (here: given the context)
         m.setattr(html, "pct", jinja2.pass_context(lambda ctx, value, *a, **k: "?"))
-        assert html._Compiled(html._environment()).pattern != tagged
+        assert html._Compiled(html._environment(), str(tmp_path)).pattern != tagged
 
 
 def test_compiled_code_that_no_longer_fits_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cached template whose code was compiled for other filters (its file's name missed what changed)
     fails to render: the report is rendered from a fresh compile, which replaces the file."""
-    import tempfile
-
     import jinja2
 
+    from analyzer.cache import CACHE_ENV
     from analyzer.present import html
 
     context = build_context(make_inputs())
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(html._Compiled, "__init__", lambda self, env, *, fresh=False: (
-        jinja2.FileSystemBytecodeCache.__init__(self, pattern="__we_advisor_fixed_%s.cache"), setattr(self, "fresh", fresh))[0])
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(html._Compiled, "__init__", lambda self, env, directory, *, fresh=False: (
+        jinja2.FileSystemBytecodeCache.__init__(self, directory, pattern="__we_advisor_fixed_%s.cache"),
+        setattr(self, "fresh", fresh))[0])
     expected = html._environment(fresh=True)
     expected.bytecode_cache = None
     want = expected.get_template("report.html.j2").render(**context)

@@ -28,22 +28,22 @@ _OPTIONS: dict[str, Any] = {  # beside autoescape=True (log text is untrusted)
 
 class _Compiled(jinja2.FileSystemBytecodeCache):
     """The templates compiled once per version of their text, as Python keeps bytecode: compiling
-    ``report.html.j2`` is ~0.1 s of every report. jinja2's per-user cache directory (in the temp directory,
-    created 0700 and refused unless the user's own and no link); a file is the template's code for its
-    exact text (jinja2 checks a checksum of the source), and its name carries everything else the code
-    depends on: jinja2's version, the environment's options and how each filter is called. The cache is
-    an optimisation only: a directory that cannot be made, a file that cannot be read or written, or one
-    that does not load, and the template is compiled as before (``render_html`` also renders once more
-    without it when rendering from it fails). ``fresh``: load nothing, write what is compiled."""
+    ``report.html.j2`` is ~0.1 s of every report. Kept in we-advisor's per-user cache directory
+    (``analyzer.cache.directory``: made 0700, refused unless the user's own and no link; ``off`` turns it
+    off); a file is the template's code for its exact text (jinja2 checks a checksum of the source), and its
+    name carries everything else the code depends on: jinja2's version, the environment's options and how
+    each filter is called. The cache is an optimisation only: no directory, a file that cannot be read or
+    written, or one that does not load, and the template is compiled as before (``render_html`` also renders
+    once more without it when rendering from it fails). ``fresh``: load nothing, write what is compiled."""
 
-    def __init__(self, env: jinja2.Environment, *, fresh: bool = False) -> None:
+    def __init__(self, env: jinja2.Environment, directory: str, *, fresh: bool = False) -> None:
         filters = sorted(
             (name, getattr(f, "__module__", ""), getattr(f, "__qualname__", repr(f)), repr(getattr(f, "jinja_pass_arg", None)))
             for name, f in env.filters.items()
         )
         options = repr((jinja2.__version__, env.autoescape, sorted(_OPTIONS.items(), key=str), filters))
         tag = hashlib.sha256(options.encode()).hexdigest()[:16]
-        super().__init__(pattern=f"__we_advisor_{tag}_%s.cache")
+        super().__init__(directory, pattern=f"__we_advisor_{tag}_%s.cache")
         self.fresh = fresh
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
@@ -76,10 +76,10 @@ def _environment(*, fresh: bool = False) -> jinja2.Environment:
 
 
 def _bytecode_cache(env: jinja2.Environment, *, fresh: bool = False) -> jinja2.BytecodeCache | None:
-    try:
-        return _Compiled(env, fresh=fresh)
-    except (OSError, RuntimeError):  # no safe directory: no cache
-        return None
+    from analyzer import cache
+
+    where = cache.directory()
+    return None if where is None else _Compiled(env, str(where), fresh=fresh)  # (none safe, or off: no cache)
 
 
 def render_html(context: Mapping[str, Any]) -> str:
