@@ -301,3 +301,28 @@ def test_analysis_commands_leave_pyarrow_unloaded_and_answer_the_same(tmp_path: 
             for p in out.rglob("*.parquet")
         )
     assert len(outputs["lean"]) > 3 and outputs["lean"] == outputs["arrow"]
+
+
+def test_commands_collect_cyclic_garbage_less_often_and_library_callers_keep_their_setting() -> None:
+    """The entry point sets the young generation's threshold to ``YOUNG_COLLECTION`` (100,000; CPython's is
+    700 or 2,000), keeps a higher one, and leaves the older generations' as they are; importing the library
+    (``api``, the CLI module) changes nothing."""
+    from analyzer.cli.lean import YOUNG_COLLECTION
+
+    probe = (
+        "import gc, sys\n"
+        "gc.set_threshold(int(sys.argv[1]), 7, 9)\n"
+        "import analyzer.api, analyzer.cli\n"
+        "imported = gc.get_threshold()\n"
+        "sys.argv = ['we-advisor', '--version']\n"
+        "try:\n"
+        "    analyzer.cli.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(list(imported), list(gc.get_threshold()))\n"
+    )
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for before, after in ((700, YOUNG_COLLECTION), (2 * YOUNG_COLLECTION, 2 * YOUNG_COLLECTION)):
+        done = subprocess.run([sys.executable, "-c", probe, str(before)], env=environ, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == f"[{before}, 7, 9] [{after}, 7, 9]", done.stdout
