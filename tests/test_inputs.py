@@ -473,3 +473,41 @@ def test_a_checked_log_is_not_kept_once_parsed() -> None:
     assert text._PASSED and text._PASSED[0] is data
     logs.parse_job_log(data)
     assert not text._PASSED
+
+
+def test_a_big_file_is_hashed_beside_its_checks_and_no_hashing_thread_outlives_its_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``read_file`` hashes a file of a MiB or more in a thread of its own: the batch's digest is the file's
+    SHA-256 all the same, and when the file is refused the thread has ended before the error is raised
+    (ingest forks worker processes later: no thread may be running then; a slow hash makes sure it would be)."""
+    import hashlib
+    import threading
+    import time
+
+    from analyzer.collect import archive
+    from analyzer.collect.archive import read_file
+    from analyzer.errors import InputError
+
+    real_sha256 = hashlib.sha256
+
+    def slow_sha256(data: bytes) -> hashlib._Hash:
+        if threading.current_thread().name == "ingest-hash":
+            time.sleep(0.3)
+        return real_sha256(data)
+
+    monkeypatch.setattr(archive.hashlib, "sha256", slow_sha256)
+
+    line = b"2026-01-01T00:00:00.0000000Z ##[group]Run make\n2026-01-01T00:00:01.0000000Z building\n"
+    good = tmp_path / "big.txt"
+    good.write_bytes(line * (3 * (1 << 20) // len(line)))
+    bad = tmp_path / "not-a-log.txt"
+    bad.write_bytes(b"\xff\xfe not text" * (1 << 17))
+    for path in (good, bad):
+        assert path.stat().st_size >= 1 << 20
+    batch = read_file(good)
+    assert batch.kind == "log" and batch.sha256 == hashlib.sha256(good.read_bytes()).hexdigest()
+    assert batch.jobs[0].parts[0][2] == good.read_bytes()
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        read_file(bad)
+    assert not [t for t in threading.enumerate() if t.name == "ingest-hash"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -97,17 +98,25 @@ def read_file(path: Path, *, folder: str | None = None) -> Batch:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}", hint="check the path and its permissions") from None
-    digest = hashlib.sha256(data).hexdigest()
-    where = folder or _folder_name(path)
+    digest = _Digest(data)  # hashed by another thread while this one checks the file
+    try:
+        return _read_data(path, data, digest, folder or _folder_name(path))
+    finally:
+        digest.join()  # also when the file is refused: no thread left running (ingest forks workers later)
+
+
+def _read_data(path: Path, data: bytes, digest: _Digest, where: str) -> Batch:
+    """``read_file`` of the bytes read."""
     if not data:
         raise InputError(f"{path} is empty", hint="pass a GitHub Actions job log, a run-log .zip or a folder")
     if path.suffix.lower() == ".jsonl":  # bootstrap runner events: one job per plan execution
         executions = events.split_executions(data, source=str(path))
         jobs = [LocalJob(e.plan, [(0, events.EVENTS_LOG_NAME, e.data)], str(path), where, key=e.key) for e in executions]
-        return Batch(path, digest, "bootstrap", jobs=jobs)
+        return Batch(path, digest.hexdigest(), "bootstrap", jobs=jobs)
     if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06" or path.suffix.lower() == ".zip":
         if zipfile.is_zipfile(path):
-            return Batch(path, digest, "zip", jobs=_read_zip(path, where))
+            jobs = _read_zip(path, where)
+            return Batch(path, digest.hexdigest(), "zip", jobs=jobs)
         if not _looks_like_log(data):
             raise InputError(
                 f"{path} is not a zip archive",
@@ -115,8 +124,8 @@ def read_file(path: Path, *, folder: str | None = None) -> Batch:
             )
     # the format from the first lines: decoding the whole of a 100 MB log costs more than parsing a quarter of it
     if _GH_VIEW_LINE.match(data[: 1 << 16].decode("utf-8", "ignore").lstrip("\ufeff")):
-        text = _text(path, data)
-        return Batch(path, digest, "gh-view", jobs=_split_gh_view(text, str(path), where))
+        jobs = _split_gh_view(_text(path, data), str(path), where)
+        return Batch(path, digest.hexdigest(), "gh-view", jobs=jobs)
     try:
         name = logs.job_name_from_log(data) or name_from_file(path.name)
         logs.check_log(data)  # parsing proper happens once, on save
@@ -124,7 +133,38 @@ def read_file(path: Path, *, folder: str | None = None) -> Batch:
         if not logs.is_utf8(data):
             _text(path, data)  # says it is not UTF-8 text
         raise InputError(f"{path}: {exc.message}", hint=exc.hint or "pass a GitHub Actions job log") from None
-    return Batch(path, digest, "log", jobs=[LocalJob(name, [(0, None, data)], str(path), where)])
+    jobs = [LocalJob(name, [(0, None, data)], str(path), where)]  # (its identity read while the hash is made)
+    return Batch(path, digest.hexdigest(), "log", jobs=jobs)
+
+
+class _Digest:
+    """The SHA-256 of ``data``, computed by a thread of its own when ``data`` is big (hashlib releases the GIL):
+    a 100 MB log's hash (0.05 s) then costs nothing beside its checks."""
+
+    THREAD_BYTES = 1 << 20
+
+    def __init__(self, data: bytes) -> None:
+        self._hex: str | None = None
+        self._thread: threading.Thread | None = None
+        if len(data) < self.THREAD_BYTES:
+            self._hex = hashlib.sha256(data).hexdigest()
+            return
+
+        def run() -> None:
+            self._hex = hashlib.sha256(data).hexdigest()
+
+        self._thread = threading.Thread(target=run, name="ingest-hash", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def hexdigest(self) -> str:
+        self.join()
+        assert self._hex is not None
+        return self._hex
 
 
 def _text(path: Path, data: bytes) -> str:
