@@ -12,10 +12,16 @@ may change), else ``we-advisor-cache-<uid>`` in the temporary directory. Files a
 ``0700``), because a pickle is code; any problem (a full disk, a torn or foreign file) means the value is
 derived again, never an error; and a value is read back only as the classes its user allows (a restricted
 unpickler), so even a planted file builds nothing else. Safe to delete.
+
+It stays small by itself: each save that finds more than ``MAX_VALUES`` values kept removes the least
+recently used down to ``KEEP_VALUES`` (a value read is marked used: its file's time is set), and leftovers of
+a save that was killed mid-way after an hour. Every edit of a workflow, and every release of we-advisor,
+would otherwise leave files of a few KB behind for good.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -27,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "WE_ADVISOR_CACHE_DIR"
+MAX_VALUES = 256  # values kept before a save removes the least recently used ...
+KEEP_VALUES = 192  # ... down to this many
+STALE_TMP_S = 3600.0  # a save's temporary file older than this was left by a killed process
 
 
 def directory() -> Path | None:
@@ -77,11 +86,14 @@ def load(kind: str, name: str, allowed: Mapping[str, Collection[str]]) -> Any | 
     where = directory()
     if where is None:
         return None
+    path = where / f"{kind}-{name}.pickle"
     try:
-        data = (where / f"{kind}-{name}.pickle").read_bytes()
-        return _Only(data, allowed).load()  # (this user's own 0700 directory, and only the allowed classes)
+        value = _Only(path.read_bytes(), allowed).load()  # (this user's own 0700 directory, only the allowed classes)
     except Exception:  # a torn or foreign file: derived again, and saved over
         return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # used now: the last to be removed (``_evict``)
+    return value
 
 
 def save(kind: str, name: str, value: Any) -> bool:
@@ -102,4 +114,32 @@ def save(kind: str, name: str, value: Any) -> bool:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         return False
+    _evict(where)
     return True
+
+
+def _evict(where: Path) -> None:
+    """Remove the least recently used values beyond ``MAX_VALUES`` (down to ``KEEP_VALUES``) and the temporary
+    files of killed saves; nothing else (jinja2's template files are few and reused). Never raises."""
+    import time
+
+    try:
+        values: list[tuple[float, str]] = []
+        now = time.time()
+        with os.scandir(where) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if entry.name.endswith(".pickle") and not entry.name.startswith("."):
+                    values.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
+                elif (
+                    entry.name.startswith(".") and entry.name.endswith(".tmp")
+                    and now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S
+                ):  # fmt: skip
+                    (where / entry.name).unlink(missing_ok=True)
+        if len(values) > MAX_VALUES:
+            values.sort()
+            for _, name in values[: len(values) - KEEP_VALUES]:
+                (where / name).unlink(missing_ok=True)
+    except OSError:  # a file another process removed first, a directory gone: nothing to do
+        pass

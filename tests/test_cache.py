@@ -115,3 +115,30 @@ def test_an_invalid_workflow_is_not_kept(where: Path) -> None:
         with pytest.raises(InputError):
             parse_workflow("jobs: [unclosed", "bad.yml")
     assert not list(where.glob("workflow-*"))
+
+
+def test_the_cache_keeps_the_values_used_last_and_removes_what_killed_saves_left(
+    where: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``MAX_VALUES`` values, a save removes the least recently used down to ``KEEP_VALUES``: a value read
+    counts as used (an old one read just now stays), other files (jinja2's) are left alone, and so is a
+    temporary file of a save that may still be running; one over an hour old is a killed save's, removed."""
+    import time
+
+    monkeypatch.setattr(cache, "MAX_VALUES", 6)
+    monkeypatch.setattr(cache, "KEEP_VALUES", 4)
+    long_ago = time.time() - 10_000
+    for n in range(6):
+        assert cache.save("workflow", f"v{n}", n)
+        os.utime(where / f"workflow-v{n}.pickle", (long_ago + n, long_ago + n))  # v0 the oldest
+    assert cache.load("workflow", "v0", {}) == 0  # read: now the most recent
+    (where / "__jinja2_report.cache").write_bytes(b"template")
+    (where / ".workflow-killed.tmp").write_bytes(b"torn")
+    os.utime(where / ".workflow-killed.tmp", (long_ago, long_ago))
+    (where / ".workflow-running.tmp").write_bytes(b"half")
+    assert sorted(p.name for p in where.glob("workflow-*")) == [f"workflow-v{n}.pickle" for n in range(6)]
+    assert cache.save("workflow", "v6", 6)  # the seventh: v1, v2 and v3 (the least recently used) go
+    assert sorted(p.name for p in where.glob("workflow-*")) == [f"workflow-v{n}.pickle" for n in (0, 4, 5, 6)]
+    assert [cache.load("workflow", f"v{n}", {}) for n in (0, 1, 6)] == [0, None, 6]
+    assert (where / "__jinja2_report.cache").exists() and (where / ".workflow-running.tmp").exists()
+    assert not (where / ".workflow-killed.tmp").exists()
