@@ -13,10 +13,12 @@ may change), else ``we-advisor-cache-<uid>`` in the temporary directory. Files a
 derived again, never an error; and a value is read back only as the classes its user allows (a restricted
 unpickler), so even a planted file builds nothing else. Safe to delete.
 
-It stays small by itself: each save that finds more than ``MAX_VALUES`` values kept removes the least
-recently used down to ``KEEP_VALUES`` (a value read is marked used: its file's time is set), and leftovers of
-a save that was killed mid-way after an hour. Every edit of a workflow, and every release of we-advisor,
-would otherwise leave files of a few KB behind for good.
+It does not grow for good (every edit of a workflow, and every release of we-advisor, leaves files of a few
+KB): each save removes the values not used for ``UNUSED_S`` (30 days; a value read is marked used, its file's
+time set) and, past ``MAX_VALUES``, the least recently used down to ``KEEP_VALUES``; the compiled templates
+written more than ``UNUSED_S`` ago (compiled again, in milliseconds, when next needed); and what a save killed
+mid-way left, after an hour. Only files named as the cache names its own are touched: the directory
+``$WE_ADVISOR_CACHE_DIR`` names may hold others.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import stat
 import tempfile
 from collections.abc import Collection, Mapping
@@ -33,9 +36,15 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "WE_ADVISOR_CACHE_DIR"
-MAX_VALUES = 256  # values kept before a save removes the least recently used ...
-KEEP_VALUES = 192  # ... down to this many
+UNUSED_S = 30 * 86400.0  # a value not used for this long is removed (a compiled template: not written)
+MAX_VALUES = 4096  # values kept (a few KB each) before a save removes the least recently used ...
+KEEP_VALUES = 3072  # ... down to this many
 STALE_TMP_S = 3600.0  # a save's temporary file older than this was left by a killed process
+# The cache's own files: values (``save``: kind, a key's 64 hex digits), their temporary files (``mkstemp``), the
+# compiled templates (``present.html._Compiled``: a tag of 16 hex digits, jinja2's SHA-1) and theirs (jinja2's).
+_VALUE = re.compile(r"[a-z][a-z0-9_]*-[0-9a-f]{64}\.pickle")
+_TEMPLATE = re.compile(r"__we_advisor_[0-9a-f]{16}_[0-9a-f]{40}\.cache")
+_TEMPORARY = re.compile(r"\.[a-z][a-z0-9_]*-[A-Za-z0-9_]+\.tmp|__we_advisor_[0-9a-f]{16}_[0-9a-f]{40}\.cache[A-Za-z0-9_]+\.tmp")
 
 
 def directory() -> Path | None:
@@ -92,7 +101,7 @@ def load(kind: str, name: str, allowed: Mapping[str, Collection[str]]) -> Any | 
     except Exception:  # a torn or foreign file: derived again, and saved over
         return None
     with contextlib.suppress(OSError):
-        os.utime(path)  # used now: the last to be removed (``_evict``)
+        os.utime(path)  # used now: the last to be removed (``tidy``)
     return value
 
 
@@ -114,32 +123,40 @@ def save(kind: str, name: str, value: Any) -> bool:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         return False
-    _evict(where)
+    tidy(where)
     return True
 
 
-def _evict(where: Path) -> None:
-    """Remove the least recently used values beyond ``MAX_VALUES`` (down to ``KEEP_VALUES``) and the temporary
-    files of killed saves; nothing else (jinja2's template files are few and reused). Never raises."""
+def tidy(where: Path | str) -> None:
+    """Remove what the cache keeps no longer (see the module docstring), and nothing that is not its own.
+    Never raises: a file another process removed first is skipped."""
     import time
 
+    where = Path(where)
+    now = time.time()
+    values: list[tuple[float, str]] = []
     try:
-        values: list[tuple[float, str]] = []
-        now = time.time()
         with os.scandir(where) as entries:
-            for entry in entries:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                if entry.name.endswith(".pickle") and not entry.name.startswith("."):
-                    values.append((entry.stat(follow_symlinks=False).st_mtime, entry.name))
-                elif (
-                    entry.name.startswith(".") and entry.name.endswith(".tmp")
-                    and now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S
-                ):  # fmt: skip
-                    (where / entry.name).unlink(missing_ok=True)
-        if len(values) > MAX_VALUES:
-            values.sort()
-            for _, name in values[: len(values) - KEEP_VALUES]:
+            names = [entry.name for entry in entries]
+    except OSError:
+        return
+    for name in names:
+        value, template, temporary = _VALUE.fullmatch(name), _TEMPLATE.fullmatch(name), _TEMPORARY.fullmatch(name)
+        if not (value or template or temporary):
+            continue
+        try:
+            info = (where / name).lstat()
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            age = now - info.st_mtime
+            if age > (STALE_TMP_S if temporary else UNUSED_S):
                 (where / name).unlink(missing_ok=True)
-    except OSError:  # a file another process removed first, a directory gone: nothing to do
-        pass
+            elif value:
+                values.append((info.st_mtime, name))
+        except OSError:
+            continue
+    if len(values) > MAX_VALUES:
+        values.sort()
+        for _, name in values[: len(values) - KEEP_VALUES]:
+            with contextlib.suppress(OSError):
+                (where / name).unlink(missing_ok=True)

@@ -117,28 +117,42 @@ def test_an_invalid_workflow_is_not_kept(where: Path) -> None:
     assert not list(where.glob("workflow-*"))
 
 
-def test_the_cache_keeps_the_values_used_last_and_removes_what_killed_saves_left(
+def test_the_cache_removes_what_it_keeps_no_longer_and_nothing_that_is_not_its_own(
     where: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past ``MAX_VALUES`` values, a save removes the least recently used down to ``KEEP_VALUES``: a value read
-    counts as used (an old one read just now stays), other files (jinja2's) are left alone, and so is a
-    temporary file of a save that may still be running; one over an hour old is a killed save's, removed."""
+    """A save removes the values unused for 30 days and, past ``MAX_VALUES``, the least recently used down to
+    ``KEEP_VALUES`` (a value read counts as used: an old one read just now stays); compiled templates written
+    30 days ago; a killed save's temporary file after an hour (not one that may still be being written). Files
+    it did not name itself stay, however old: ``$WE_ADVISOR_CACHE_DIR`` may name a directory that holds others."""
     import time
 
     monkeypatch.setattr(cache, "MAX_VALUES", 6)
     monkeypatch.setattr(cache, "KEEP_VALUES", 4)
-    long_ago = time.time() - 10_000
+    names = [cache.key(str(n)) for n in range(8)]
+    an_hour_ago, long_ago = time.time() - 2 * 3600, time.time() - 31 * 86400
+
+    def written(name: str, data: bytes, when: float | None = None) -> None:
+        (where / name).write_bytes(data)
+        if when is not None:
+            os.utime(where / name, (when, when))
+
     for n in range(6):
-        assert cache.save("workflow", f"v{n}", n)
-        os.utime(where / f"workflow-v{n}.pickle", (long_ago + n, long_ago + n))  # v0 the oldest
-    assert cache.load("workflow", "v0", {}) == 0  # read: now the most recent
-    (where / "__jinja2_report.cache").write_bytes(b"template")
-    (where / ".workflow-killed.tmp").write_bytes(b"torn")
-    os.utime(where / ".workflow-killed.tmp", (long_ago, long_ago))
-    (where / ".workflow-running.tmp").write_bytes(b"half")
-    assert sorted(p.name for p in where.glob("workflow-*")) == [f"workflow-v{n}.pickle" for n in range(6)]
-    assert cache.save("workflow", "v6", 6)  # the seventh: v1, v2 and v3 (the least recently used) go
-    assert sorted(p.name for p in where.glob("workflow-*")) == [f"workflow-v{n}.pickle" for n in (0, 4, 5, 6)]
-    assert [cache.load("workflow", f"v{n}", {}) for n in (0, 1, 6)] == [0, None, 6]
-    assert (where / "__jinja2_report.cache").exists() and (where / ".workflow-running.tmp").exists()
-    assert not (where / ".workflow-killed.tmp").exists()
+        assert cache.save("workflow", names[n], n)
+        os.utime(where / f"workflow-{names[n]}.pickle", (an_hour_ago + n, an_hour_ago + n))  # 0 the oldest
+    assert cache.load("workflow", names[0], {}) == 0  # read: now the most recent
+    written(f"workflow-{names[6]}.pickle", pickle.dumps(6), long_ago)  # unused for 31 days
+    old_template, new_template = (f"__we_advisor_{a * 16}_{b * 40}.cache" for a, b in (("a", "b"), ("c", "d")))
+    written(old_template, b"code", long_ago)
+    written(new_template, b"code")
+    written(".workflow-killed1.tmp", b"torn", an_hour_ago)
+    written(".workflow-running.tmp", b"being written")
+    foreign = {"model.pickle": b"a user's", ".draft.tmp": b"a user's", "workflow-notahash.pickle": b"not ours"}
+    for name, data in foreign.items():
+        written(name, data, long_ago)
+    assert cache.save("workflow", names[7], 7)  # 8 values: 6 (unused for 31 days) goes, then 1, 2, 3 (the LRU)
+    kept = sorted(p.name for p in where.glob("workflow-*.pickle") if p.name not in foreign)
+    assert kept == sorted(f"workflow-{names[n]}.pickle" for n in (0, 4, 5, 7))
+    assert [cache.load("workflow", names[n], {}) for n in (0, 1, 6, 7)] == [0, None, None, 7]
+    assert not (where / old_template).exists() and (where / new_template).exists()
+    assert not (where / ".workflow-killed1.tmp").exists() and (where / ".workflow-running.tmp").exists()
+    assert {name: (where / name).read_bytes() for name in foreign} == foreign

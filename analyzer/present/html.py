@@ -58,8 +58,11 @@ class _Compiled(jinja2.FileSystemBytecodeCache):
             bucket.reset()
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        from analyzer import cache
+
         with contextlib.suppress(OSError):
             super().dump_bytecode(bucket)
+        cache.tidy(self.directory)  # what the cache keeps no longer goes (a new template's files come)
 
 
 def _environment(*, fresh: bool = False) -> jinja2.Environment:
