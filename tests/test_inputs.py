@@ -490,8 +490,10 @@ def test_a_big_file_is_hashed_beside_its_checks_and_no_hashing_thread_outlives_i
     from analyzer.errors import InputError
 
     real_sha256 = hashlib.sha256
+    hashed_by: list[str] = []
 
     def slow_sha256(data: bytes) -> hashlib._Hash:
+        hashed_by.append(threading.current_thread().name)
         if threading.current_thread().name == "ingest-hash":
             time.sleep(0.3)
         return real_sha256(data)
@@ -511,3 +513,8 @@ def test_a_big_file_is_hashed_beside_its_checks_and_no_hashing_thread_outlives_i
     with pytest.raises(InputError, match="not UTF-8 text"):
         read_file(bad)
     assert not [t for t in threading.enumerate() if t.name == "ingest-hash"]
+    assert hashed_by.count("ingest-hash") == 2  # both files hashed by the thread (whose end was waited for)
+    # no thread to be had: hashed all the same, by the caller
+    monkeypatch.setattr(archive.threading.Thread, "start", lambda self: (_ for _ in ()).throw(RuntimeError("no")))
+    again = read_file(good)
+    assert again.sha256 == batch.sha256 and hashed_by.count("ingest-hash") == 2

@@ -21,6 +21,7 @@ that are not job logs are skipped with the reason, once each.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -139,22 +140,24 @@ def _read_data(path: Path, data: bytes, digest: _Digest, where: str) -> Batch:
 
 class _Digest:
     """The SHA-256 of ``data``, computed by a thread of its own when ``data`` is big (hashlib releases the GIL):
-    a 100 MB log's hash (0.05 s) then costs nothing beside its checks."""
+    a 100 MB log's hash (0.05 s) then costs nothing beside its checks. Where no thread can be started, or the
+    thread failed, ``hexdigest`` hashes ``data`` itself (small data: always)."""
 
     THREAD_BYTES = 1 << 20
 
     def __init__(self, data: bytes) -> None:
+        self._data = data
         self._hex: str | None = None
         self._thread: threading.Thread | None = None
-        if len(data) < self.THREAD_BYTES:
-            self._hex = hashlib.sha256(data).hexdigest()
-            return
+        if len(data) >= self.THREAD_BYTES:
+            thread = threading.Thread(target=self._run, name="ingest-hash", daemon=True)
+            with contextlib.suppress(RuntimeError):  # no thread to be had (a process or thread limit)
+                thread.start()
+                self._thread = thread
 
-        def run() -> None:
-            self._hex = hashlib.sha256(data).hexdigest()
-
-        self._thread = threading.Thread(target=run, name="ingest-hash", daemon=True)
-        self._thread.start()
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # (no traceback from the thread: ``hexdigest`` hashes again)
+            self._hex = hashlib.sha256(self._data).hexdigest()
 
     def join(self) -> None:
         if self._thread is not None:
@@ -163,7 +166,8 @@ class _Digest:
 
     def hexdigest(self) -> str:
         self.join()
-        assert self._hex is not None
+        if self._hex is None:
+            self._hex = hashlib.sha256(self._data).hexdigest()
         return self._hex
 
 
