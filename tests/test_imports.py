@@ -303,26 +303,42 @@ def test_analysis_commands_leave_pyarrow_unloaded_and_answer_the_same(tmp_path: 
     assert len(outputs["lean"]) > 3 and outputs["lean"] == outputs["arrow"]
 
 
-def test_commands_collect_cyclic_garbage_less_often_and_library_callers_keep_their_setting() -> None:
-    """The entry point sets the young generation's threshold to ``YOUNG_COLLECTION`` (100,000; CPython's is
-    700 or 2,000), keeps a higher one, and leaves the older generations' as they are; importing the library
-    (``api``, the CLI module) changes nothing."""
+def test_analyses_collect_cyclic_garbage_less_often_and_other_processes_keep_their_setting(tmp_path: Path) -> None:
+    """An analysis (and ``ingest``) started from the entry point sets the young generation's threshold to
+    ``YOUNG_COLLECTION`` (100,000; CPython's is 700 or 2,000), keeps a higher one and leaves the older
+    generations' as they are; ``--version`` (no command) and ``bootstrap plan`` keep Python's, and so does a
+    process that runs the same command without the entry point (a library caller, the tests' ``CliRunner``)."""
     from analyzer.cli.lean import YOUNG_COLLECTION
 
     probe = (
-        "import gc, sys\n"
+        "import gc, json, sys\n"
         "gc.set_threshold(int(sys.argv[1]), 7, 9)\n"
-        "import analyzer.api, analyzer.cli\n"
-        "imported = gc.get_threshold()\n"
-        "sys.argv = ['we-advisor', '--version']\n"
+        "import analyzer.cli\n"
+        "from typer.testing import CliRunner\n"
+        "in_process = CliRunner().invoke(analyzer.cli.app, sys.argv[2:]).exit_code\n"
+        "runner = list(gc.get_threshold())\n"
+        "sys.argv = ['we-advisor', *sys.argv[2:]]\n"
         "try:\n"
         "    analyzer.cli.main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(list(imported), list(gc.get_threshold()))\n"
+        "print(json.dumps([in_process, runner, list(gc.get_threshold())]))\n"
     )
     environ = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for before, after in ((700, YOUNG_COLLECTION), (2 * YOUNG_COLLECTION, 2 * YOUNG_COLLECTION)):
-        done = subprocess.run([sys.executable, "-c", probe, str(before)], env=environ, capture_output=True, text=True, timeout=120)
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[[step]]\nname = "a"\nrun = "true"\n', encoding="utf-8")
+    store = str(tmp_path / "none.db")  # no store: the analysis stops with its error after setting up
+    cases = [
+        (700, ["stats", "--store", store], YOUNG_COLLECTION),
+        (700, ["ingest", str(tmp_path / "missing.log"), "--store", store], YOUNG_COLLECTION),
+        (2 * YOUNG_COLLECTION, ["report", "--store", store], 2 * YOUNG_COLLECTION),
+        (700, ["--version"], 700),
+        (700, ["bootstrap", "plan", str(plan), "--store", store], 700),
+    ]
+    for before, args, after in cases:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(before), *args], env=environ, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().splitlines()[-1] == f"[{before}, 7, 9] [{after}, 7, 9]", done.stdout
+        _, runner, entry = json.loads(done.stdout.strip().splitlines()[-1])
+        assert runner == [before, 7, 9] and entry == [after, 7, 9], (args, done.stdout)

@@ -18,7 +18,7 @@ import typer
 from analyzer import api
 from analyzer.cli import options as opt
 from analyzer.cli.app import app, bootstrap_app, exit_with, show
-from analyzer.cli.lean import fewer_collections, lean_imports
+from analyzer.cli.lean import command_process, fewer_collections, lean_imports
 from analyzer.cli.options import DEFAULT_STORE
 from analyzer.config import Settings, load_settings
 from analyzer.present import tables
@@ -35,6 +35,7 @@ def _history(call: Callable[..., T], store: str, settings: Settings, *, local: b
     the windows it used (said after the output, once it succeeded) and, if ``local``, the locally
     ingested runs (shown by their file, not their synthetic id)."""
     windows = Windows()
+    fewer_collections()  # an analysis: a young-generation collection every 10⁵ allocations, not every 700 (cli/lean.py)
     with api.open_store(store) as db:
         return call(settings, db, on_warning=warn, on_window=windows.append, **options), windows, api.local_runs(db) if local else {}
 
@@ -46,6 +47,7 @@ def ingest(paths: opt.PathsArg, repo: opt.Repo = None, workflow: opt.LocalWorkfl
     Example: we-advisor ingest logs_123.zip ./saved-logs/
     """
     settings = load_settings(config)
+    fewer_collections()
     with api.open_store(store, create=True) as db:
         summary = api.ingest(settings, db, paths, repo=repo, workflow=workflow, on_progress=Progress("parsing"), on_warning=warn)
     stderr_line(summary.line())
@@ -261,5 +263,5 @@ def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     lean_imports()  # pandas as without pyarrow, numpy's f2py and testing lazily: less memory and time (cli/lean.py)
-    fewer_collections()  # a young-generation collection every 10⁵ allocations, not every 700 (cli/lean.py)
+    command_process()  # the process is the command's: it may set how often garbage is collected (cli/lean.py)
     app()

@@ -1,6 +1,6 @@
 """Lean imports for every we-advisor command: pandas as a plain install has it (without pyarrow), and
-numpy's ``f2py`` and ``testing`` loaded only if used; and fewer cyclic garbage collections
-(``fewer_collections``).
+numpy's ``f2py`` and ``testing`` loaded only if used; and, for the analyses and ``ingest``, fewer cyclic
+garbage collections (``fewer_collections``).
 
 pandas imports pyarrow whenever it is installed (``pandas.compat.pyarrow``, pandas 2 and 3), for its
 Arrow-backed dtypes. we-advisor's analysis uses none of them: the store gives text as codes or Python
@@ -117,13 +117,22 @@ def lean_imports() -> bool:
 # Objects allocated (net) between two collections of the youngest generation: CPython's default is 700 (2,000
 # from 3.13), so reading 10⁵ attempts, incidents or job rows runs hundreds of collections, and every few of
 # them a full one over all that is alive (benchmarks/README.md, issue 15: at 100,000 runs ``report`` spent
-# 0.16 s collecting; 0.02 s with this). Garbage in reference cycles waits a little longer; the peak RSS of
-# ``report``, ``recommend`` and ``stats`` at 10⁴ and 10⁵ runs stayed the same.
+# 0.16 s collecting; 0.04 s with this). Garbage in reference cycles waits a little longer: the peak RSS of
+# ``report``, ``recommend``, ``stats`` (10⁴ and 10⁵ runs) and ``ingest`` stayed the same. Measured on 3.11;
+# 3.14's incremental collector reads the threshold differently.
 YOUNG_COLLECTION = 100_000
+_ENTRY_POINT = [False]  # set by ``cli.main``: this process is a command's own
+
+
+def command_process() -> None:
+    """Say that this process runs a command from the entry point (``cli.main``), so that settings of the whole
+    process (``fewer_collections``) are ours to make; a library caller's process, or the tests', is not."""
+    _ENTRY_POINT[0] = True
 
 
 def fewer_collections() -> None:
-    """Collect cyclic garbage every ``YOUNG_COLLECTION`` allocations, not every few hundred: for a command's
-    process (``cli.main``), not for a library caller's."""
-    if gc.get_threshold()[0] < YOUNG_COLLECTION:
+    """For the commands whose memory and time were measured with it (the analyses and ``ingest``), in a
+    command's own process: cyclic garbage collected every ``YOUNG_COLLECTION`` allocations, not every few
+    hundred (a higher threshold is kept). Long-running commands (``fetch``, ``bootstrap run``) keep Python's."""
+    if _ENTRY_POINT[0] and gc.get_threshold()[0] < YOUNG_COLLECTION:
         gc.set_threshold(YOUNG_COLLECTION)
