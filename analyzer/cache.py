@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "WE_ADVISOR_CACHE_DIR"
-UNUSED_S = 30 * 86400.0  # a value not used for this long is removed (a compiled template: not written)
+UNUSED_S = 30 * 86400.0  # a value not read or written, or a compiled template not written, for this long is removed
 MAX_VALUES = 4096  # values kept (a few KB each) before a save removes the least recently used ...
 KEEP_VALUES = 3072  # ... down to this many
 STALE_TMP_S = 3600.0  # a save's temporary file older than this was left by a killed process
