@@ -41,10 +41,20 @@ MAX_VALUES = 4096  # values kept (a few KB each) before a save removes the least
 KEEP_VALUES = 3072  # ... down to this many
 STALE_TMP_S = 3600.0  # a save's temporary file older than this was left by a killed process
 # The cache's own files: values (``save``: kind, a key's 64 hex digits), their temporary files (``mkstemp``), the
-# compiled templates (``present.html._Compiled``: a tag of 16 hex digits, jinja2's SHA-1) and theirs (jinja2's).
+# compiled templates (``template_pattern``: a tag of 16 hex digits, jinja2's SHA-1) and theirs (jinja2's).
+_TEMPLATE_NAME = r"__we_advisor_[0-9a-f]{16}_[0-9a-f]{40}\.cache"
 _VALUE = re.compile(r"[a-z][a-z0-9_]*-[0-9a-f]{64}\.pickle")
-_TEMPLATE = re.compile(r"__we_advisor_[0-9a-f]{16}_[0-9a-f]{40}\.cache")
-_TEMPORARY = re.compile(r"\.[a-z][a-z0-9_]*-[A-Za-z0-9_]+\.tmp|__we_advisor_[0-9a-f]{16}_[0-9a-f]{40}\.cache[A-Za-z0-9_]+\.tmp")
+_TEMPLATE = re.compile(_TEMPLATE_NAME)
+_TEMPORARY = re.compile(rf"\.[a-z][a-z0-9_]*-[A-Za-z0-9_]+\.tmp|{_TEMPLATE_NAME}[A-Za-z0-9_]+\.tmp")
+
+
+def template_pattern(tag: str) -> str:
+    """The file name pattern of the compiled templates (``present.html``, jinja2's bytecode cache, which puts
+    its SHA-1 of the template in ``%s``): ``tag``, 16 hex digits, names what the code depends on. Named here,
+    beside ``tidy``, which removes these files (and only files named so) once unused."""
+    if re.fullmatch(r"[0-9a-f]{16}", tag) is None:
+        raise ValueError(f"a template tag is 16 hex digits, not {tag!r}")
+    return f"__we_advisor_{tag}_%s.cache"
 
 
 def directory() -> Path | None:

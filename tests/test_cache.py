@@ -141,7 +141,7 @@ def test_the_cache_removes_what_it_keeps_no_longer_and_nothing_that_is_not_its_o
         os.utime(where / f"workflow-{names[n]}.pickle", (an_hour_ago + n, an_hour_ago + n))  # 0 the oldest
     assert cache.load("workflow", names[0], {}) == 0  # read: now the most recent
     written(f"workflow-{names[6]}.pickle", pickle.dumps(6), long_ago)  # unused for 31 days
-    old_template, new_template = (f"__we_advisor_{a * 16}_{b * 40}.cache" for a, b in (("a", "b"), ("c", "d")))
+    old_template, new_template = (cache.template_pattern(a * 16) % (b * 40) for a, b in (("a", "b"), ("c", "d")))
     written(old_template, b"code", long_ago)
     written(new_template, b"code")
     written(".workflow-killed1.tmp", b"torn", an_hour_ago)

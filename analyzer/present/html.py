@@ -42,8 +42,9 @@ class _Compiled(jinja2.FileSystemBytecodeCache):
             for name, f in env.filters.items()
         )
         options = repr((jinja2.__version__, env.autoescape, sorted(_OPTIONS.items(), key=str), filters))
-        tag = hashlib.sha256(options.encode()).hexdigest()[:16]
-        super().__init__(directory, pattern=f"__we_advisor_{tag}_%s.cache")
+        from analyzer import cache
+
+        super().__init__(directory, pattern=cache.template_pattern(hashlib.sha256(options.encode()).hexdigest()[:16]))
         self.fresh = fresh
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
