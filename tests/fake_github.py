@@ -919,7 +919,7 @@ def dump_store(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         out: dict[str, list[tuple[Any, ...]]] = {}
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
         for table in tables:
-            if table in ("meta", "sources", "observation_columns"):  # (the last: a cache, written by reads)
+            if table in ("meta", "sources", "observation_columns", "job_columns"):  # (the last two: caches, written by reads)
                 continue
             cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[1] not in skip.get(table, set())]
             out[table] = sorted(conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall(), key=repr)

@@ -182,7 +182,7 @@ class PostgresServer:
 # -- comparing stores of either backend ----------------------------------------------------------------
 
 SKIP_COLUMNS = {"logs": {"saved_at"}, "parse_state": {"parsed_at"}}
-SKIP_TABLES = {"meta", "sources", "crawl_rounds", "crawl_queue", "observation_columns"}  # when, by which worker, a cache
+SKIP_TABLES = {"meta", "sources", "crawl_rounds", "crawl_queue", "observation_columns", "job_columns"}  # when, by which worker, caches
 
 
 def table_names() -> list[str]:

@@ -38,7 +38,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "requests": ("analyzer.collect.github", "analyzer.collect.transport"),
     "jinja2": ("analyzer.present.html",),
     "typer": ("analyzer.cli", "analyzer.cli.app", "analyzer.cli.coercion", "analyzer.cli.options"),  # the cli package
-    "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns"),
+    "sqlite3": ("analyzer.store.connection", "analyzer.store.frame", "analyzer.store.columns", "analyzer.store.jobcolumns"),
     "psycopg": ("analyzer.store.postgres",),
     "pyarrow": ("analyzer.present.parquet",),
     "ruamel": ("analyzer.advise.workflows",),

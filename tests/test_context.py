@@ -233,16 +233,21 @@ def test_a_jobs_frame_shares_its_texts_and_reads_null_as_none(fetched: tuple[Fak
 
 
 def test_a_jobs_frame_read_in_chunks_is_the_frame_read_at_once(fetched: tuple[FakeGitHub, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """``jobs_frame`` reads 16,384 attempts at a time: in chunks of 2 (a NULL runner among them) the same frame,
-    values, dtypes and index, each distinct text still one object across the chunks."""
-    from analyzer.store import store as store_module
+    """``jobs_frame`` reads 16,384 attempts at a time from SQL: in chunks of 2 (a NULL runner among them) the
+    same frame, values, dtypes and index as read at once (and kept in the jobs' columns cache), each distinct
+    text still one object across the chunks."""
+    from analyzer.store import jobcolumns
 
     _, db = fetched
     with Store(db, create=False) as store:
         store.conn.execute("UPDATE jobs SET runner_name = NULL WHERE job_id = (SELECT MIN(job_id) FROM jobs)")
+        store.conn.execute("DELETE FROM job_columns")  # (changed behind the store's back: its cache is stale)
         whole = store.jobs_frame()
-        monkeypatch.setattr(store_module, "_JOB_CHUNK", 2)
+        store.conn.execute("DELETE FROM job_columns")
+        store.conn.execute("PRAGMA query_only = 1")  # no cache can be written: SQL, in chunks
+        monkeypatch.setattr(jobcolumns, "CHUNK", 2)
         chunked = store.jobs_frame()
+        store.conn.execute("PRAGMA query_only = 0")
         store.conn.execute("DELETE FROM jobs WHERE 0")  # (a no-op keeps the fixture's store as it was for others)
     assert len(whole) > 4 and whole["runner_name"].isna().any()
     pd.testing.assert_frame_equal(chunked, whole)

@@ -256,6 +256,120 @@ def test_the_columns_cache_gives_the_frames_sql_gives_and_follows_every_change(t
         pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
 
 
+
+def _jobs_by_sql(path: Path, where: str = "", args: tuple[object, ...] = ()) -> object:
+    """The jobs frame ``Store.jobs_frame`` gives, made here from a plain row-by-row read (the reference)."""
+    import pandas as pd
+
+    from analyzer.store import JOB_COLUMNS
+
+    names = {"workflow": "workflow_name", "job": "name"}
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(f"SELECT {', '.join(names.get(n, n) for n in JOB_COLUMNS)} FROM jobs{where} ORDER BY job_id", args).fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=list(JOB_COLUMNS))
+    for name in ("created_at", "started_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").dt.as_unit("ns")
+    frame["queued_s"] = frame["queued_s"].astype(float)
+    frame["labels"] = [", ".join(json.loads(text)) for text in frame["labels"]]
+    for name in ("repo", "workflow", "job", "status", "conclusion", "runner_name", "labels"):
+        frame[name] = pd.Series([None if pd.isna(v) else str(v) for v in frame[name]], dtype=object)
+    return frame
+
+
+def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_change(tmp_path: Path) -> None:
+    """Cut by repository, workflow and time window (the start, else the creation), the jobs' columns cache
+    gives exactly the frame a row-by-row read gives (NULLs, a column of NULLs, rows in ``job_id`` order);
+    the first read writes it; saving a job, its context or deleting one drops it; times it cannot cut
+    exactly, a branch and a store that cannot be written read SQL."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from analyzer.model.queue import QUEUE_COLUMNS
+    from analyzer.store import JOB_COLUMNS, Store
+    from analyzer.store.filters import filters
+
+    path = tmp_path / "s.db"
+    write_store(path, 300)
+    with sqlite3.connect(path) as conn:  # NULLs the listing can give: a job that never started, one of unknown creation
+        conn.execute("UPDATE jobs SET started_at = NULL, queued_s = NULL, runner_name = NULL, status = 'queued' WHERE job_id % 13 = 0")
+        conn.execute("UPDATE jobs SET created_at = NULL, queued_s = NULL, conclusion = NULL WHERE job_id % 17 = 0")
+    windows = [
+        {}, {"repo": "acme/monorepo"}, {"repo": "other/repo"}, {"workflow": "Lint"},
+        {"since": datetime(2026, 11, 10, 6, 30, 0, 250000, tzinfo=UTC)},
+        {"repo": "acme/monorepo", "workflow": "Lint", "since": datetime(2026, 11, 1, tzinfo=UTC), "until": datetime(2026, 11, 15, tzinfo=UTC)},
+    ]  # fmt: skip
+
+    def same(store: Store) -> None:
+        for kwargs in windows:
+            where, args = filters(**kwargs, column="coalesce(started_at, created_at)", workflow_column="workflow_name")  # type: ignore[arg-type]
+            expected = _jobs_by_sql(path, where, args)
+            pd.testing.assert_frame_equal(store.jobs_frame(**kwargs), expected, check_exact=True)  # type: ignore[arg-type]
+            only = (*QUEUE_COLUMNS, "labels")
+            pd.testing.assert_frame_equal(store.jobs_frame(**kwargs, only=only), expected[[c for c in JOB_COLUMNS if c in only]])  # type: ignore[arg-type,index]
+
+    def cached(store: Store) -> int:
+        return int(store.conn.execute("SELECT count(*) FROM job_columns").fetchone()[0])
+
+    with Store(path, create=False) as store:
+        assert cached(store) == 0
+        same(store)
+        assert cached(store) > 0  # written by the first read
+        store.conn.execute("UPDATE jobs SET runner_name = NULL")  # a column of NULLs (behind the store's back: drop it)
+        store.conn.execute("DELETE FROM job_columns")
+        same(store)
+        job = store.load_job(store.job_ids()[3])
+        assert job is not None
+        store.save_job(replace(job, name="renamed", steps=[]))
+        assert cached(store) == 0
+        same(store)
+        assert "renamed" in set(store.jobs_frame()["job"])
+        store.save_job_context(replace(job, runner_name="runner-x", created_at=None))
+        assert cached(store) == 0
+        same(store)
+        assert store.jobs_frame(workflow=job.workflow_name)["runner_name"].tolist().count("runner-x") == 1
+        store.delete_job(job.job_id)
+        assert cached(store) == 0
+        same(store)
+        assert job.job_id not in set(store.jobs_frame()["job_id"])
+        events = store.run_values("event")
+        assert events  # a branch or an event: SQL (the cache keeps no run context)
+        pd.testing.assert_frame_equal(store.jobs_frame(event=next(iter(events))), _jobs_by_sql(
+            path, " WHERE run_id IN (SELECT run_id FROM runs WHERE event = ?)", (next(iter(events)),)))  # fmt: skip
+        store.conn.execute("UPDATE jobs SET started_at = substr(started_at, 1, 19) || 'Z' WHERE job_id % 7 = 0")
+        store.conn.execute(  # within the second ``since`` falls in: later than it as text, earlier as a time
+            "UPDATE jobs SET started_at = '2026-11-10T06:30:00Z' WHERE job_id = (SELECT min(job_id) FROM jobs WHERE job_id % 7 = 0)"
+        )
+        store.conn.execute("DELETE FROM job_columns")  # times that do not sort as text: windows are read by SQL
+        same(store)
+        assert cached(store) > 0
+    with Store(path, create=False) as store:
+        store.conn.execute("DELETE FROM job_columns")
+        store.conn.execute("PRAGMA query_only = 1")  # a store it may not write: no cache, SQL
+        assert not store.refresh_job_columns()
+        same(store)
+        assert cached(store) == 0
+
+
+def test_a_store_written_before_the_jobs_columns_cache_gains_it(tmp_path: Path) -> None:
+    """A store of schema 7 (no ``job_columns``) is migrated when opened: the table is added, the version
+    is 8, and the first jobs read writes the cache."""
+    import pandas as pd
+
+    from analyzer.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "s.db"
+    write_store(path, 50)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE job_columns")
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    with Store(path, create=False) as store:
+        assert SCHEMA_VERSION == 8 and store.get_meta("schema_version") == "8"
+        frame = store.jobs_frame()
+        assert store.conn.execute("SELECT count(*) FROM job_columns").fetchone()[0] > 0
+        pd.testing.assert_frame_equal(frame, _jobs_by_sql(path))
+
 def _newest(store: object, repo: object) -> object:
     from analyzer.records import parse_iso
 

@@ -169,6 +169,63 @@ def test_the_columns_cache_follows_every_writer(pg_url: str) -> None:
             assert sorted(map(str, cached[name])) == sorted(map(str, sql[name]))
 
 
+
+@pytest.mark.timeout(120)
+def test_the_jobs_columns_cache_follows_every_writer(pg_url: str) -> None:
+    """As the observations' cache: the jobs' columns cache a read writes on PostgreSQL is dropped by the
+    next writer of a job on another connection; one written while a writer's transaction is open waits
+    for it and includes its job; the frame it gives is the one SQL gives."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from analyzer.store import JOB_COLUMNS, jobcolumns
+
+    def job(job_id: int) -> Job:
+        return Job(repo="o/r", job_id=job_id, run_id=job_id, run_attempt=1, workflow_name="E2E", name=f"e2e-{job_id}",
+                   status="completed", conclusion="success", created_at=datetime(2026, 3, 2, 10, job_id, tzinfo=UTC),
+                   started_at=datetime(2026, 3, 2, 10, job_id, 30, 250000, tzinfo=UTC), labels=["ubuntu-latest"])  # fmt: skip
+
+    def present(store: Store) -> bool:
+        return jobcolumns.present(store.conn, JOB_COLUMNS, SCHEMA_VERSION)
+
+    with Store(pg_url) as reader, Store(pg_url) as writer:
+        writer.save_job(job(1))
+        writer.save_job(replace(job(2), started_at=None, runner_name="r2"))
+        assert reader.jobs_frame()["job_id"].tolist() == [1, 2]
+        assert present(reader)  # written by that read
+        writer.save_job_context(replace(job(2), runner_name="r2b"))
+        assert not present(reader)
+        assert reader.jobs_frame()["runner_name"].tolist() == [None, "r2b"]
+        assert present(reader)
+        writer.delete_job(1)
+        assert not present(reader)  # and the next read writes it while a writer's transaction is open
+        opened, release = threading.Event(), threading.Event()
+
+        def slow_writer() -> None:
+            with writer.transaction():
+                writer.save_job(job(3))
+                opened.set()
+                release.wait(30)
+
+        thread = threading.Thread(target=slow_writer)
+        thread.start()
+        assert opened.wait(30)
+        threading.Timer(1.0, release.set).start()  # the refresh below waits for this commit
+        frame = reader.jobs_frame()
+        thread.join(30)
+        assert frame["job_id"].tolist() == [2, 3]
+        since = datetime(2026, 3, 2, 10, 3, tzinfo=UTC)  # job 2 started at 10:02:30.25, job 3 at 10:03:30.25
+        cached = reader.jobs_frame(since=since)
+        assert present(reader) and cached["job_id"].tolist() == [3]
+        sql = reader.jobs_frame(since=since, event="push")  # (a branch or an event: SQL) no run has that event
+        assert sql.empty
+        whole = reader.jobs_frame()
+        reader.conn.execute("DELETE FROM job_columns")
+        reader.conn.execute("SET default_transaction_read_only = on")  # no cache can be written: SQL
+        pd.testing.assert_frame_equal(reader.jobs_frame(), whole)
+        assert not present(reader)
+
 # -- the schema rules --------------------------------------------------------------------------------
 
 

@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,11 +61,28 @@ def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...
     when a column cannot be kept exactly (then there is no cache and reads go to SQL). Inside the
     caller's transaction, the one ``frame`` was read in. Each cache gets a new random ``token``: the
     same token later means the same observations (every write to them drops the cache)."""
+    encoded = encode(frame, (*columns, *EXTRA))
+    if encoded is None:
+        return False
+    kinds, blobs = encoded
+    meta = {"format": FORMAT, "schema": schema, "rows": len(frame), "columns": [[n, kinds[n]] for n in columns],
+            "extra": [[n, kinds[n]] for n in EXTRA], "time_order": _times_in_text_order(conn),
+            "token": uuid.uuid4().hex}  # fmt: skip
+    drop(conn)
+    conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+    return True
+
+
+def encode(frame: pd.DataFrame, names: tuple[str, ...]) -> tuple[dict[str, str], list[tuple[str, bytes]]] | None:
+    """``names`` of ``frame`` as blobs: (each column's kind, the blobs by name), or None when a column cannot
+    be kept exactly. Kinds: ``stamp`` (UTC times as int64 nanoseconds, NaT as int64's minimum), ``text``
+    (int32 codes, -1 for NULL, and ``NAME:values``: the distinct values as JSON), ``none`` (every cell
+    NULL: no blob), else the numpy dtype of the numbers (``<f8``, ``<i8``, ``|b1``)."""
     import pandas as pd
 
     blobs: list[tuple[str, bytes]] = []
     kinds: dict[str, str] = {}
-    for name in (*columns, *EXTRA):
+    for name in names:
         series = frame[name]
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             kinds[name] = "stamp"
@@ -75,23 +94,18 @@ def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...
                 kinds[name] = "none"  # a column of NULLs, as pandas reads it
                 continue
             if any(v is not None and not isinstance(v, str) for v in values[:1000]):
-                return False
+                return None
             codes, uniques = pd.factorize(values, use_na_sentinel=True)
             if not all(isinstance(u, str) for u in uniques):
-                return False
+                return None
             kinds[name] = "text"
             blobs += [(name, codes.astype("<i4").tobytes()), (f"{name}:values", json.dumps(list(uniques)).encode())]
         elif values.dtype.kind in "fib":
             kinds[name] = values.dtype.str
             blobs.append((name, values.tobytes()))
         else:
-            return False
-    meta = {"format": FORMAT, "schema": schema, "rows": len(frame), "columns": [[n, kinds[n]] for n in columns],
-            "extra": [[n, kinds[n]] for n in EXTRA], "time_order": _times_in_text_order(conn),
-            "token": uuid.uuid4().hex}  # fmt: skip
-    drop(conn)
-    conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
-    return True
+            return None
+    return kinds, blobs
 
 
 def _times_in_text_order(conn: sqlite3.Connection) -> bool:
@@ -190,9 +204,9 @@ def job_span(
     known = stamps[stamps != np.iinfo(np.int64).min]
     inside = np.ones(known.size, dtype=bool)
     if since is not None:
-        inside &= known >= _nanoseconds(since)
+        inside &= known >= nanoseconds(since)
     if until is not None:
-        inside &= known < _nanoseconds(until)
+        inside &= known < nanoseconds(until)
     counted = int(inside.sum()) if since is not None or until is not None else int(keep.sum())
     first, last = (_utc(int(known.min())), _utc(int(known.max()))) if known.size else (None, None)
     return int(keep.sum()), counted, first, last
@@ -208,10 +222,10 @@ def repos(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> li
     return sorted(values[int(c)] for c in used if c >= 0)
 
 
-def _utc(nanoseconds: int) -> datetime:
+def _utc(stamp: int) -> datetime:
     import pandas as pd
 
-    return pd.Timestamp(nanoseconds, unit="ns", tz="UTC").to_pydatetime()
+    return pd.Timestamp(stamp, unit="ns", tz="UTC").to_pydatetime()
 
 
 def read(
@@ -260,9 +274,9 @@ def read(
         stamps = np.frombuffer(blob("started_at"), dtype="<i8")
         present = stamps != np.iinfo(np.int64).min
         if since is not None:
-            narrow(present & (stamps >= _nanoseconds(since)))
+            narrow(present & (stamps >= nanoseconds(since)))
         if until is not None:
-            narrow(present & (stamps < _nanoseconds(until)))
+            narrow(present & (stamps < nanoseconds(until)))
         del stamps, present
     rows = np.flatnonzero(keep) if keep is not None else None
     del keep
@@ -270,26 +284,36 @@ def read(
     out: dict[str, Any] = {}
     wanted = [name for name in columns if only is None or name in only]
     for name in wanted:
-        kind = kinds[name]
-        if kind == "none":  # all NULL: as read (None objects), or with ``codes`` an empty categorical (1 byte a row)
-            empty = pd.Categorical.from_codes(np.full(count, -1, np.int8), dtype=pd.CategoricalDtype([])) if codes else None
-            out[name] = empty if empty is not None else np.full(count, None, dtype=object)
-            continue
-        data = np.frombuffer(blob(name), dtype="<i8" if kind == "stamp" else ("<i4" if kind == "text" else kind))
-        data = data.take(rows) if rows is not None else data.copy()  # writable, and the blob is let go
-        if kind == "stamp":
-            out[name] = pd.Series(data.view("datetime64[ns]")).dt.tz_localize("UTC")
-        elif kind == "text" and codes:
-            out[name] = pd.Categorical.from_codes(data, categories=json.loads(blob(f"{name}:values")))
-        elif kind == "text":
-            # one shared object per distinct value, None for NULL (code -1 takes the last slot)
-            shared = np.array([*json.loads(blob(f"{name}:values")), None], dtype=object)
-            out[name] = pd.Series(shared.take(data), dtype=object, copy=False)
-        else:
-            out[name] = data
+        out[name] = decode(kinds[name], count, rows, partial(blob, name), partial(blob, f"{name}:values"), codes=codes)
     return pd.DataFrame(out, columns=wanted, copy=False)
 
 
-def _nanoseconds(value: datetime) -> int:
+def decode(
+    kind: str, count: int, rows: np.ndarray[Any, np.dtype[np.intp]] | None, data: Callable[[], bytes],
+    values: Callable[[], bytes], *, codes: bool = False,
+) -> Any:  # fmt: skip
+    """A column kept by ``encode`` as a frame's column: its cells at ``rows`` (every cell: None), ``count``
+    of them. ``data`` and ``values`` give its blob and its distinct values' blob (a ``none`` column has
+    neither). Times as UTC nanoseconds; text as shared Python objects, None for NULL, or with ``codes``
+    as a categorical (and a column of NULLs as an empty one)."""
+    import pandas as pd
+
+    if kind == "none":  # all NULL: as read (None objects), or with ``codes`` an empty categorical (1 byte a row)
+        empty = pd.Categorical.from_codes(np.full(count, -1, np.int8), dtype=pd.CategoricalDtype([])) if codes else None
+        return empty if empty is not None else np.full(count, None, dtype=object)
+    array = np.frombuffer(data(), dtype="<i8" if kind == "stamp" else ("<i4" if kind == "text" else kind))
+    array = array.take(rows) if rows is not None else array.copy()  # writable, and the blob is let go
+    if kind == "stamp":
+        return pd.Series(array.view("datetime64[ns]")).dt.tz_localize("UTC")
+    if kind == "text" and codes:
+        return pd.Categorical.from_codes(array, categories=json.loads(values()))
+    if kind == "text":
+        # one shared object per distinct value, None for NULL (code -1 takes the last slot)
+        shared = np.array([*json.loads(values()), None], dtype=object)
+        return pd.Series(shared.take(array), dtype=object, copy=False)
+    return array
+
+
+def nanoseconds(value: datetime) -> int:
     """A time as the cache stores it, rounded as the stored text is (microseconds)."""
     return int(np.datetime64(str(iso(value))[:-1], "ns").astype("<i8"))

@@ -284,6 +284,14 @@ class Connection:
             self.conn.execute("LOCK TABLE observation_columns IN EXCLUSIVE MODE")
             self.conn.execute("LOCK TABLE observations IN SHARE MODE")
 
+    def lock_jobs(self) -> None:
+        """Inside a transaction: no writer changes the jobs until it ends (PostgreSQL: the jobs' columns
+        cache is written from them; the writers drop the cache first, so they wait there; SQLite's
+        transactions already hold the one write lock)."""
+        if self.dialect == POSTGRES:
+            self.conn.execute("LOCK TABLE job_columns IN EXCLUSIVE MODE")
+            self.conn.execute("LOCK TABLE jobs IN SHARE MODE")
+
     def lock_job(self, job_id: int) -> None:
         """Inside a transaction: no other writer of this job's rows until it ends (PostgreSQL;
         SQLite's transactions already hold the one write lock)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS: Mapping[int, Sequence[str]] = {
     # 2: job_identity (a local job's log identity) and local_runs (the file a local run came from) are
@@ -51,6 +51,7 @@ MIGRATIONS: Mapping[int, Sequence[str]] = {
         "ALTER TABLE incidents ADD COLUMN last_output TEXT",
     ),
     7: (),  # the crawl queue's tables (new tables: created by SCHEMA)
+    8: (),  # job_columns: a new table (created below), written by the first read of the jobs
 }
 
 SCHEMA = """
@@ -136,6 +137,9 @@ CREATE TABLE IF NOT EXISTS http_cache (key TEXT PRIMARY KEY, etag TEXT NOT NULL,
 -- the observations again, one blob per column (store/columns.py): what analyses read. Dropped with
 -- every change to the observations, written again by the next read.
 CREATE TABLE IF NOT EXISTS observation_columns (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+-- the jobs frame again, one blob per column (store/jobcolumns.py): what the queue times are read from.
+-- Dropped with every change to the jobs, written again by the next read.
+CREATE TABLE IF NOT EXISTS job_columns (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 -- fetch --org / --repos-file: each crawl queue's latest round (finished_at NULL: in progress) and the
 -- repositories of that round, leased one at a time to the workers (store/queue.py)
 CREATE TABLE IF NOT EXISTS crawl_rounds (

@@ -47,8 +47,6 @@ JOB_COLUMNS = (
     "job_id", "run_id", "run_attempt", "repo", "workflow", "job", "status", "conclusion", "created_at", "started_at",
     "queued_s", "runner_name", "labels",
 )  # fmt: skip
-_JOB_TEXT = frozenset({"repo", "workflow", "job", "status", "conclusion", "runner_name"})  # (labels: joined, then shared)
-_JOB_CHUNK = 16384  # job attempts read at a time (``jobs_frame``)
 
 # The columns of each record's table, in table order: a record is saved as these values and loaded
 # back from them (``_values``, ``_record``).
@@ -126,6 +124,7 @@ class Store(FetchBookkeeping):
         """Upsert a job and replace its steps."""
         with self.transaction():
             self.lock_job(job.job_id)
+            self.conn.execute("DELETE FROM job_columns")  # the cache of the jobs is stale now
             self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
             self._unparse(job.job_id)
@@ -151,6 +150,7 @@ class Store(FetchBookkeeping):
     def save_job_context(self, job: Job) -> None:
         """Replace a job's queue times, labels and runner (what its local log revealed), keeping its parsed data."""
         with self.transaction():
+            self.conn.execute("DELETE FROM job_columns")  # the cache of the jobs is stale now
             self.conn.execute(
                 "UPDATE jobs SET created_at = ?, started_at = ?, labels = ?, runner_name = ?, queued_s = ? WHERE job_id = ?",
                 (*_values(job, ("created_at", "started_at", "labels", "runner_name", "queued_s")), job.job_id),
@@ -266,6 +266,7 @@ class Store(FetchBookkeeping):
             self.lock_job(job_id)
             row = self.conn.execute("SELECT run_id, run_attempt FROM jobs WHERE job_id=?", (job_id,)).fetchone()
             self.conn.execute("DELETE FROM observation_columns")  # its observations go: the cache of them is stale
+            self.conn.execute("DELETE FROM job_columns")  # and so is the jobs'
             for table in ("jobs", "steps", "annotations", "logs", "observations", "incidents", "parse_state", "job_identity"):
                 self.conn.execute(f"DELETE FROM {table} WHERE job_id=?", (job_id,))
             if row is not None and self.conn.execute(
@@ -509,44 +510,55 @@ class Store(FetchBookkeeping):
     ) -> pd.DataFrame:  # fmt: skip
         """Job attempts, one row each (``JOB_COLUMNS``, or the ones in ``only``, in that order), in the window
         by start (by creation for a job that never started): what queue times are computed from. Times as UTC
-        datetimes, ``labels`` joined by ", ". Every cell read is a Python object first (10⁵ attempts: about
-        1.5 MB a text column), so a command reads the columns it uses."""
-        import pandas as pd  # only for the commands that analyse
-
-        from analyzer.store.frame import shared_text
-
+        datetimes (nanoseconds), ``labels`` joined by ", ". From the jobs' columns cache (``jobcolumns``; written
+        here when missing) unless a branch or event is asked for, else read from SQL, where every cell is a
+        Python object first (10⁵ attempts: about 1.5 MB a text column), so a command reads the columns it uses."""
+        names = tuple(JOB_COLUMNS if only is None else [c for c in JOB_COLUMNS if c in only])
+        if branch is None and event is None:
+            cached = self._cached_jobs(repo=repo, workflow=workflow, since=since, until=until, only=names)
+            if cached is not None:
+                return cached
         where, args = filters(
             repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event,
             column="coalesce(started_at, created_at)", workflow_column="workflow_name", dialect=self.dialect,
         )  # fmt: skip
-        names = list(JOB_COLUMNS if only is None else [c for c in JOB_COLUMNS if c in only])
-        sql_names = {"workflow": "workflow_name", "job": "name"}
-        columns = ", ".join(sql_names.get(name, name) for name in names)
-        cursor = self.conn.execute(f"SELECT {columns} FROM jobs{where} ORDER BY job_id", args)
-        shared: dict[str, str] = {}  # each distinct text once, across the chunks
-        joined: dict[str, str] = {}  # label sets (few), as shown
-        chunks: list[pd.DataFrame] = []
-        while True:  # in chunks: a row of Python objects is ~700 bytes, a row of the frame ~100
-            rows = cursor.fetchmany(_JOB_CHUNK)
-            if not rows and chunks:
-                break
-            chunk = pd.DataFrame.from_records(rows, columns=names)
-            for name in _JOB_TEXT.intersection(names):
-                chunk[name] = shared_text(chunk[name], shared)
-            for name in ("created_at", "started_at"):
-                if name in chunk:
-                    chunk[name] = pd.to_datetime(chunk[name], utc=True, format="ISO8601")
-            if "queued_s" in chunk:
-                chunk["queued_s"] = chunk["queued_s"].astype(float)
-            if "labels" in chunk:
-                for text in pd.unique(chunk["labels"]):
-                    if text not in joined:
-                        joined[text] = ", ".join(json.loads(text))
-                chunk["labels"] = shared_text(chunk["labels"].map(joined), shared)
-            chunks.append(chunk)
-            if not rows:
-                break
-        return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+        from analyzer.store import jobcolumns
+
+        return jobcolumns.read_sql(self.conn, where, args, names)
+
+    def _cached_jobs(
+        self, *, repo: str | None, workflow: str | None, since: datetime | None, until: datetime | None,
+        only: tuple[str, ...],
+    ) -> pd.DataFrame | None:  # fmt: skip
+        """``jobs_frame`` from the jobs' columns cache (``jobcolumns``; written here when missing), or None
+        where it cannot give it (no cache can be kept, or no job attempt is in the window: SQL's empty
+        frame, whose dtypes pandas infers)."""
+        from analyzer.store import jobcolumns
+
+        if not self._from_cache(lambda: jobcolumns.present(self.conn, JOB_COLUMNS, SCHEMA_VERSION)):
+            self.refresh_job_columns()
+        cached = self._from_cache(
+            lambda: jobcolumns.read(
+                self.conn, JOB_COLUMNS, SCHEMA_VERSION, repo=repo, workflow=workflow, since=since, until=until,
+                only=only,
+            )
+        )  # fmt: skip
+        return cached if cached is not None and len(cached) else None
+
+    def refresh_job_columns(self) -> bool:
+        """Write the jobs' columns cache (``jobcolumns``) from the table; False when it cannot be kept (no
+        jobs, a value it cannot carry exactly, a store that cannot be written)."""
+        from analyzer.store import jobcolumns
+
+        try:
+            with self.transaction():  # read and written under one lock: no write slips in between
+                self.lock_jobs()
+                everything = jobcolumns.read_sql(self.conn, "", (), JOB_COLUMNS)
+                return not everything.empty and jobcolumns.write(self.conn, everything, JOB_COLUMNS, SCHEMA_VERSION)
+        except Exception as exc:  # a read-only file, folder or database role: reads go to SQL instead
+            if not is_database_error(exc):
+                raise
+            return False
 
     def run_values(self, column: str, *, repo: str | None = None) -> dict[str, int]:
         """How many run attempts (of ``repo``) have each value of ``column`` (``event``, ``head_branch``)."""
