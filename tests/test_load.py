@@ -370,6 +370,78 @@ def test_a_store_written_before_the_jobs_columns_cache_gains_it(tmp_path: Path) 
         assert store.conn.execute("SELECT count(*) FROM job_columns").fetchone()[0] > 0
         pd.testing.assert_frame_equal(frame, _jobs_by_sql(path))
 
+
+def test_a_jobs_first_analysis_is_added_to_the_columns_cache_as_a_whole_rewrite_would_write_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a job's first analysis keeps the observations' columns cache (its rows come after the
+    cache's); until the next read adds them, nothing reads the cache (newest time, repositories and spans
+    come from SQL, right). The next read adds them: every blob is the one a cache written from the whole
+    table has (text numbered in order of first appearance, a number column that gains a NULL as floats,
+    a column of NULLs that gains values), the frame is SQL's, and the token changes (the export reads them
+    again). A job analysed again (its rows change) drops the cache, as before."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from analyzer.records import Observation
+    from analyzer.store import SCHEMA_VERSION, Store, columns
+    from analyzer.store.frame import OBSERVATION_COLUMNS
+
+    start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+    def observations(job_id: int, n: int, **extra: object) -> list[Observation]:
+        return [
+            Observation(**{"scope": "job" if k == 0 else "step", "repo": "o/r", "workflow": "CI", "job": "build",
+                           "step": None if k == 0 else f"step {k}", "step_number": None if k == 0 else k, "phase": None,
+                           "run_id": job_id, "run_attempt": 1, "job_id": job_id, "started_at": start + timedelta(hours=job_id),
+                           "duration_s": 60.0 * k + job_id, "outcome": "success", "censored": False, **extra})  # type: ignore[arg-type]
+            for k in range(n)
+        ]  # fmt: skip
+
+    def blobs(store: Store) -> dict[str, bytes]:
+        return {str(k): bytes(v) for k, v in store.conn.execute("SELECT name, data FROM observation_columns WHERE name != '_meta'")}
+
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        for job_id in (1, 2):  # every step numbered, no limit, no runner: an int column and two columns of NULLs
+            store.save_analysis(job_id, observations(job_id, 3)[1:], None, parser_version=1, rules_hash="x")
+        assert store.refresh_observation_columns()
+        token = store.observation_cache_token()
+        added = observations(3, 4, limit_s=600.0, runner="ubuntu-latest")  # a NULL step number, a limit, a runner
+        added[2] = replace(added[2], workflow="Nightly", started_at=None)  # a new text value, an unknown start
+        store.save_analysis(3, added, None, parser_version=1, rules_hash="x")
+        assert store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0] > 0  # kept
+        assert not columns.present(store.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)  # but not read: rows came after it
+        assert store.newest_time() == start + timedelta(hours=3)
+        assert store.job_span() == (1, 1, start + timedelta(hours=3), start + timedelta(hours=3))  # (one job observation)
+        added_up: list[bool] = []
+        real_top_up = columns.top_up
+        monkeypatch.setattr(columns, "top_up", lambda *args: added_up.append(real_top_up(*args)) or added_up[-1])
+        frame = store.observations_frame()  # adds them
+        assert added_up == [True] and columns.present(store.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
+        pd.testing.assert_frame_equal(frame, _slow_frame(path))
+        assert store.observation_cache_token() not in (None, token)
+        store.conn.execute(  # a row added by hand, its start not in ``iso``'s form: windows from the cache are off
+            "INSERT INTO observations (job_id, seq, scope, repo, workflow, job, run_id, run_attempt, started_at, duration_s,"
+            " outcome, censored) VALUES (4, 0, 'job', 'o/r', 'CI', 'build', 4, 1, '2026-11-02T12:00:00Z', 5.0, 'success', 0)"
+        )
+        pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
+        assert added_up == [True, True]
+
+        def meta() -> dict[str, object]:
+            return {k: v for k, v in json.loads(store.conn.execute("SELECT data FROM observation_columns WHERE name = '_meta'").fetchone()[0]).items() if k != "token"}
+
+        topped, topped_meta = blobs(store), meta()
+        assert topped_meta["time_order"] is False and topped_meta["rows"] == 9
+        store.conn.execute("DELETE FROM observation_columns")
+        assert store.refresh_observation_columns()
+        assert (topped, topped_meta) == (blobs(store), meta())  # the cache written from the whole table
+        store.save_analysis(2, observations(2, 2), None, parser_version=2, rules_hash="x")  # analysed again
+        assert store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0] == 0
+        pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
+
 def _newest(store: object, repo: object) -> object:
     from analyzer.records import parse_iso
 

@@ -9,11 +9,16 @@ it is a few dozen blobs straight into numpy (about 0.1 s for 10⁶ rows), then f
 
 The cache holds every observation in the order a scan of the table returns them (rowid order),
 so a frame cut from it by repository and time window has the rows in the order the SQL read
-gives; other filters (a workflow: SQLite then walks an index) read SQL. Every write to the
-observations (``Store.save_analysis``: fetch, ingest, reparse) drops it in the same transaction,
-so it is never stale, only absent; the next analysis that reads the observations writes it again
+gives; other filters (a workflow: SQLite then walks an index) read SQL. Every write that changes
+or removes observations (``Store.save_analysis`` of a job that had some: reparse; ``delete_job``)
+drops it in the same transaction; the next analysis that reads the observations writes it again
 (that read costs what reading them did before; ``fetch`` and ``ingest`` stay free of pandas). Code
-that writes the observations table other than through ``save_analysis`` must drop it too. A cache
+that changes or removes observations other than through those must drop it too. Rows only added (a
+job's first analysis: fetch, ingest) keep it on SQLite, whose new rows come after every other: the
+cache records its last ``rowid``, is not read while the table has rows past it, and the next
+analysis adds them (``top_up``: the blobs a cache written from the whole table would have, for the
+cost of reading the new rows; at 100,000 runs with a quarter of them new, 8.3 → 4.6 s and 576 →
+339 MB for the first ``report``). A cache
 written for other columns or by another schema version is ignored and rewritten. Beside the
 analysis columns it keeps ``seq`` (``EXTRA``: the warehouse export's key), and a random ``token``
 per cache written: the same token, the same observations (the export skips them then).
@@ -45,7 +50,7 @@ OBSERVATION_COLUMNS = (
     "scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt", "job_id",
     "started_at", "duration_s", "outcome", "censored", "limit_s", "runner", "silence_s", "gap_s",
 )
-FORMAT = 2  # of the blobs below; a cache written in another format is rebuilt (2: with ``seq``, a token)
+FORMAT = 3  # of the blobs below; a cache written in another format is rebuilt (2: with ``seq``, a token; 3: ``rowid``)
 _META = "_meta"
 EXTRA = ("seq",)  # kept beside the analysis columns (for the warehouse export), not read into their frames
 _ISO_LENGTH = 27  # ``iso``: 2026-03-02T10:11:12.123456Z, so text order is time order
@@ -56,21 +61,114 @@ def drop(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM observation_columns")
 
 
-def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...], schema: int) -> bool:
+def write(
+    conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...], schema: int, *, rowid: int | None = None
+) -> bool:
     """Keep ``frame`` (every observation, in table order: ``columns`` and ``EXTRA``) as the cache; False
     when a column cannot be kept exactly (then there is no cache and reads go to SQL). Inside the
     caller's transaction, the one ``frame`` was read in. Each cache gets a new random ``token``: the
-    same token later means the same observations (every write to them drops the cache)."""
+    same token later means the same observations (every write to them drops the cache, or adds rows
+    that ``top_up`` adds to it, with a new token). ``rowid``: SQLite's largest observation rowid, the
+    last row ``frame`` holds (rows added after it are a job's first analysis: see ``top_up``)."""
     encoded = encode(frame, (*columns, *EXTRA))
     if encoded is None:
         return False
     kinds, blobs = encoded
-    meta = {"format": FORMAT, "schema": schema, "rows": len(frame), "columns": [[n, kinds[n]] for n in columns],
-            "extra": [[n, kinds[n]] for n in EXTRA], "time_order": _times_in_text_order(conn),
-            "token": uuid.uuid4().hex}  # fmt: skip
+    _store(conn, columns, schema, len(frame), kinds, blobs, time_order=_times_in_text_order(conn), rowid=rowid)
+    return True
+
+
+def _store(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str],
+    blobs: list[tuple[str, bytes]], *, time_order: bool, rowid: int | None,
+) -> None:  # fmt: skip
+    meta = {"format": FORMAT, "schema": schema, "rows": rows, "columns": [[n, kinds[n]] for n in columns],
+            "extra": [[n, kinds[n]] for n in EXTRA], "time_order": time_order, "token": uuid.uuid4().hex,
+            "rowid": rowid}  # fmt: skip
     drop(conn)
     conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+
+
+def top_up(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, read_after: Callable[[int], pd.DataFrame]
+) -> bool:
+    """Add to the cache the observations saved after it (SQLite): True when it then holds every observation.
+
+    A job's first analysis only adds rows, and SQLite gives a new row a rowid past every other, so
+    ``Store.save_analysis`` keeps the cache then (it drops it when the job had rows: those change). A
+    cache whose ``rowid`` is below the table's largest is missing only those rows: ``read_after(rowid)``
+    reads them (in rowid order, ``EXTRA`` too), and each column's blob becomes the blob of every row, as
+    a cache written from the whole table would have it (text numbered in order of first appearance, a
+    number column that gains a NULL as floats). The first report after a fetch reads a week's rows instead
+    of the whole table. False (write it whole) without a cache to add to, or for rows it cannot add."""
+    meta = _stored_meta(conn, columns, schema)
+    if meta is None or meta.get("rowid") is None:
+        return False
+    (high,) = conn.execute("SELECT max(rowid) FROM observations").fetchone()
+    if high is None or high < meta["rowid"]:  # rows went without the cache being dropped: write it whole
+        return False
+    if high == meta["rowid"]:
+        return True
+    added = read_after(int(meta["rowid"]))
+    encoded = encode(added, (*columns, *EXTRA)) if len(added) else None
+    if encoded is None:
+        return False
+    kinds, blobs = encoded
+    old_kinds = dict([*meta["columns"], *meta["extra"]])
+    old_blobs = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM observation_columns WHERE name != ?", (_META,))}
+    merged_kinds: dict[str, str] = {}
+    merged: list[tuple[str, bytes]] = []
+    new_blobs = dict(blobs)
+    for name in (*columns, *EXTRA):
+        joined = _join(name, old_kinds[name], kinds[name], int(meta["rows"]), len(added), old_blobs, new_blobs)
+        if joined is None:
+            return False
+        merged_kinds[name], parts = joined
+        merged += parts
+    del old_blobs, new_blobs
+    (unordered,) = conn.execute(
+        "SELECT count(*) FROM observations WHERE rowid > ? AND started_at IS NOT NULL AND length(started_at) != ?",
+        (meta["rowid"], _ISO_LENGTH),
+    ).fetchone()
+    _store(conn, columns, schema, int(meta["rows"]) + len(added), merged_kinds, merged,
+           time_order=bool(meta["time_order"]) and int(unordered) == 0, rowid=int(high))  # fmt: skip
     return True
+
+
+_WIDENS = {frozenset({"<i8", "<f8"}), frozenset({"<i8", "none"}), frozenset({"<f8", "none"})}  # to floats, NaN for NULL
+
+
+def _join(
+    name: str, old: str, new: str, old_rows: int, new_rows: int, old_blobs: dict[str, bytes], new_blobs: dict[str, bytes]
+) -> tuple[str, list[tuple[str, bytes]]] | None:  # fmt: skip
+    """One column's blobs (``encode``'s) of the cache's rows then the added ones, as ``encode`` of all of
+    them gives it; None for kinds that cannot be joined."""
+    if old == new == "none":
+        return "none", []
+    if {old, new} <= {"text", "none"}:
+        values: list[str] = json.loads(old_blobs[f"{name}:values"]) if old == "text" else []
+        first = old_blobs[name] if old == "text" else np.full(old_rows, -1, dtype="<i4").tobytes()
+        index = {value: k for k, value in enumerate(values)}
+        renumber = []
+        for value in json.loads(new_blobs[f"{name}:values"]) if new == "text" else []:
+            if value not in index:  # a value the cache had not seen: numbered after its values
+                index[value] = len(values)
+                values.append(value)
+            renumber.append(index[value])
+        codes = np.frombuffer(new_blobs[name], dtype="<i4") if new == "text" else np.full(new_rows, -1, dtype="<i4")
+        then = np.array([*renumber, -1], dtype="<i4")[codes]  # (NULL, code -1, takes the last slot)
+        return "text", [(name, first + then.tobytes()), (f"{name}:values", json.dumps(values).encode())]
+    if old == new and old != "text":
+        return old, [(name, old_blobs[name] + new_blobs[name])]
+    if frozenset({old, new}) in _WIDENS:
+
+        def floats(kind: str, blob: bytes | None, rows: int) -> bytes:
+            if kind == "none" or blob is None:
+                return np.full(rows, np.nan, dtype="<f8").tobytes()
+            return np.frombuffer(blob, dtype=kind).astype("<f8").tobytes()
+
+        return "<f8", [(name, floats(old, old_blobs.get(name), old_rows) + floats(new, new_blobs.get(name), new_rows))]
+    return None
 
 
 def encode(frame: pd.DataFrame, names: tuple[str, ...]) -> tuple[dict[str, str], list[tuple[str, bytes]]] | None:
@@ -122,13 +220,24 @@ def _usable(meta: dict[str, Any], columns: tuple[str, ...], schema: int) -> bool
     return bool(meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns))
 
 
-def _meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
-    """The cache's meta, or None when there is no usable cache (see ``_usable``)."""
+def _stored_meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
+    """The cache's meta when it was written by this format and schema for these columns (see ``_usable``),
+    whether or not observations were added after it."""
     row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
     if row is None:
         return None
-    meta: dict[str, Any] = json.loads(row[0])
+    meta: dict[str, Any] = json.loads(bytes(row[0]))
     return meta if _usable(meta, columns, schema) else None
+
+
+def _meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
+    """The cache's meta, or None when there is no usable cache (see ``_usable``), or observations were
+    added after it (SQLite: until ``top_up`` adds them, it is not read)."""
+    meta = _stored_meta(conn, columns, schema)
+    if meta is None or meta.get("rowid") is None:  # (on SQLite every cache knows its last row)
+        return None if isinstance(conn, sqlite3.Connection) else meta
+    (high,) = conn.execute("SELECT max(rowid) FROM observations").fetchone()
+    return meta if high == meta["rowid"] else None
 
 
 def present(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
@@ -160,6 +269,8 @@ def token(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> st
 def everything(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> tuple[dict[str, Any], dict[str, bytes]] | None:
     """(the cache's meta, with ``kinds``: column -> how it is kept, ``EXTRA`` included; every blob by
     name), or None without a usable cache: the raw cache, for the warehouse export."""
+    if _meta(conn, columns, schema) is None:  # none, or observations were added after it
+        return None
     rows = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM observation_columns")}
     if _META not in rows:
         return None

@@ -33,13 +33,16 @@ def observations_frame(
     event: str | None = None,
     dialect: str = "sqlite",
     columns: tuple[str, ...] | None = None,
+    after_rowid: int | None = None,
 ) -> pd.DataFrame:
     """Observations as a DataFrame (one row each), ``started_at`` as UTC datetimes. ``conn`` is a
     ``sqlite3.Connection`` or a ``PgConnection`` (``dialect`` "postgresql"). ``columns``: the frame's
     columns, ``OBSERVATION_COLUMNS`` unless asked for more (the columns cache also keeps ``seq``) or
-    fewer."""
+    fewer. ``after_rowid`` (SQLite): only the rows saved after that one, in rowid order (``columns.top_up``)."""
     columns = columns or OBSERVATION_COLUMNS
     where, args = filters(repo=repo, workflow=workflow, since=since, until=until, branch=branch, event=event)
+    if after_rowid is not None:
+        where, args = f"{where}{' AND' if where else ' WHERE'} rowid > ?", (*args, after_rowid)
     known = {name: value for name, value in (("repo", repo), ("workflow", workflow)) if value}
     frame = read_observation_columns(conn, where, args, known, dialect=dialect, columns=columns)
     if frame is None:  # a value the fast path cannot carry: row by row

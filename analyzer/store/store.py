@@ -35,7 +35,7 @@ from analyzer.records import (
 )
 from analyzer.store import codec
 from analyzer.store.bookkeeping import FetchBookkeeping
-from analyzer.store.connection import is_database_error
+from analyzer.store.connection import SQLITE, is_database_error
 from analyzer.store.filters import filters
 from analyzer.store.schema import SCHEMA_VERSION
 
@@ -199,8 +199,12 @@ class Store(FetchBookkeeping):
         """Replace the parsed observations, the incident and the failure excerpt of one job."""
         with self.transaction():
             self.lock_job(job_id)
-            self.conn.execute("DELETE FROM observation_columns")  # the cache of the observations is stale now
-            self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
+            if self.dialect == SQLITE:  # a job's first analysis only adds rows: the cache stays (``columns.top_up``)
+                if self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,)).rowcount:
+                    self.conn.execute("DELETE FROM observation_columns")  # the job's rows changed: the cache is stale
+            else:  # the writers drop the cache first (``lock_observations``)
+                self.conn.execute("DELETE FROM observation_columns")
+                self.conn.execute("DELETE FROM observations WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM incidents WHERE job_id=?", (job_id,))
             self.conn.execute("DELETE FROM excerpts WHERE job_id=?", (job_id,))
             if excerpt is not None:
@@ -430,14 +434,20 @@ class Store(FetchBookkeeping):
         from analyzer.store import columns
         from analyzer.store.frame import OBSERVATION_COLUMNS, observations_frame
 
+        kept = (*OBSERVATION_COLUMNS, *columns.EXTRA)
         try:
             with self.transaction():  # read and written under one lock: no write slips in between
                 self.lock_observations()
-                everything = observations_frame(
-                    self.conn, dialect=self.dialect, columns=(*OBSERVATION_COLUMNS, *columns.EXTRA)
-                )
+                if self.dialect == SQLITE:
+                    if columns.top_up(self.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION,
+                                      lambda rowid: observations_frame(self.conn, columns=kept, after_rowid=rowid)):  # fmt: skip
+                        return True
+                    (rowid,) = self.conn.execute("SELECT max(rowid) FROM observations").fetchone()
+                else:
+                    rowid = None
+                everything = observations_frame(self.conn, dialect=self.dialect, columns=kept)
                 return not everything.empty and columns.write(
-                    self.conn, everything, OBSERVATION_COLUMNS, SCHEMA_VERSION
+                    self.conn, everything, OBSERVATION_COLUMNS, SCHEMA_VERSION, rowid=rowid
                 )
         except Exception as exc:  # a read-only file, folder or database role: analyses read SQL instead
             if not is_database_error(exc):
