@@ -276,18 +276,21 @@ def _jobs_by_sql(path: Path, where: str = "", args: tuple[object, ...] = ()) -> 
     return frame
 
 
-def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_change(tmp_path: Path) -> None:
+def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Cut by repository, workflow and time window (the start, else the creation), the jobs' columns cache
     gives exactly the frame a row-by-row read gives (NULLs, a column of NULLs, rows in ``job_id`` order);
-    the first read writes it; saving a job, its context or deleting one drops it; times it cannot cut
-    exactly, a branch and a store that cannot be written read SQL."""
+    the first read writes it; saving a job, its context or deleting one drops it, new jobs past every one
+    are added to it (as a whole rewrite writes them); times it cannot cut exactly, a branch and a store
+    that cannot be written read SQL."""
     from dataclasses import replace
     from datetime import UTC, datetime
 
     import pandas as pd
 
     from analyzer.model.queue import QUEUE_COLUMNS
-    from analyzer.store import JOB_COLUMNS, Store
+    from analyzer.store import JOB_COLUMNS, Store, jobcolumns
     from analyzer.store.filters import filters
 
     path = tmp_path / "s.db"
@@ -333,6 +336,38 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
         assert cached(store) == 0
         same(store)
         assert job.job_id not in set(store.jobs_frame()["job_id"])
+        newest = max(store.job_ids())
+        for k, runner in enumerate([None, "runner-new"]):  # a new run's jobs: ids past every one, a new runner
+            store.save_job(replace(job, job_id=newest + 1 + k, run_id=job.run_id + 10**6, name="new", runner_name=runner, steps=[]))
+        assert cached(store) > 0  # kept: they only add rows at the end
+        topped_up: list[bool] = []
+        real_top_up = jobcolumns.top_up
+        monkeypatch.setattr(jobcolumns, "top_up", lambda *args: topped_up.append(real_top_up(*args)) or topped_up[-1])
+        same(store)
+        assert topped_up == [True] and store.jobs_frame()["job"].tolist()[-2:] == ["new", "new"]
+
+        def kept() -> dict[str, bytes]:
+            found = {str(k): bytes(v) for k, v in store.conn.execute("SELECT name, data FROM job_columns")}
+            return found
+
+        topped = kept()
+        store.conn.execute("DELETE FROM job_columns")
+        assert store.refresh_job_columns() and kept() == topped  # the cache written from the whole table
+        store.save_job(replace(job, job_id=min(store.job_ids()) - 1, steps=[]))  # a job before the others: dropped
+        assert cached(store) == 0
+        same(store)
+        last = store.load_job(max(store.job_ids()))
+        assert last is not None and cached(store) > 0
+        store.save_job(replace(last, name="renamed again"))  # the last job saved again: dropped
+        assert cached(store) == 0
+        same(store)
+        store.conn.execute(  # a job added by hand past the others, started within the second ``since`` falls in
+            "INSERT INTO jobs (job_id, run_id, run_attempt, repo, workflow_name, name, created_at, started_at, labels) "
+            "VALUES (?, 1, 1, 'acme/monorepo', 'Lint', 'late', '2026-11-10T06:29:00Z', '2026-11-10T06:30:00Z', '[]')",
+            (max(store.job_ids()) + 1,),
+        )
+        same(store)  # added to the cache, whose windows then read SQL
+        assert topped_up[-1] is True and topped_up.count(True) == 2
         events = store.run_values("event")
         assert events  # a branch or an event: SQL (the cache keeps no run context)
         pd.testing.assert_frame_equal(store.jobs_frame(event=next(iter(events))), _jobs_by_sql(

@@ -120,7 +120,7 @@ def top_up(
     merged: list[tuple[str, bytes]] = []
     new_blobs = dict(blobs)
     for name in (*columns, *EXTRA):
-        joined = _join(name, old_kinds[name], kinds[name], int(meta["rows"]), len(added), old_blobs, new_blobs)
+        joined = join(name, old_kinds[name], kinds[name], int(meta["rows"]), len(added), old_blobs, new_blobs)
         if joined is None:
             return False
         merged_kinds[name], parts = joined
@@ -138,7 +138,7 @@ def top_up(
 _WIDENS = {frozenset({"<i8", "<f8"}), frozenset({"<i8", "none"}), frozenset({"<f8", "none"})}  # to floats, NaN for NULL
 
 
-def _join(
+def join(
     name: str, old: str, new: str, old_rows: int, new_rows: int, old_blobs: dict[str, bytes], new_blobs: dict[str, bytes]
 ) -> tuple[str, list[tuple[str, bytes]]] | None:  # fmt: skip
     """One column's blobs (``encode``'s) of the cache's rows then the added ones, as ``encode`` of all of

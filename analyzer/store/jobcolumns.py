@@ -8,9 +8,11 @@ one blob in ``job_columns``, kept by ``columns.encode``; a frame is cut from the
 workflow and time window (the start, else the creation, as the SQL read's window), in ``job_id``
 order as SQL gives it. A branch or event filter reads SQL.
 
-Every write to the jobs table (``Store.save_job``, ``save_job_context``, ``delete_job``) drops the cache
-in the same transaction, so it is never stale, only absent; the next ``jobs_frame`` writes it again.
-Code that writes the jobs table another way must drop it too. A cache written for other columns or
+Every write that changes or removes job attempts (``Store.save_job`` of a job id not past every stored
+one, ``save_job_context``, ``delete_job``) drops the cache in the same transaction; the next
+``jobs_frame`` writes it again. Code that changes or removes jobs another way must drop it too. A new
+run's jobs (ids past every stored one) only add rows at the end: on SQLite the cache records its last
+job id, is not read while larger ones are stored, and the next read adds them (``top_up``). A cache written for other columns or
 by another schema version is ignored and rewritten. On PostgreSQL it is written under table locks
 (``Connection.lock_jobs``) that keep the writers, who drop it first, waiting, and read in one snapshot.
 """
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analyzer.store.columns import decode, encode, nanoseconds
+from analyzer.store.columns import decode, encode, join, nanoseconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,40 +46,101 @@ def drop(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM job_columns")
 
 
-def write(conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...], schema: int) -> bool:
+def write(
+    conn: sqlite3.Connection, frame: pd.DataFrame, columns: tuple[str, ...], schema: int, *, last: int | None = None
+) -> bool:
     """Keep ``frame`` (every job attempt, in ``job_id`` order, ``columns`` as ``jobs_frame`` gives them) as
     the cache; False when a column cannot be kept exactly (then reads go to SQL). Inside the caller's
-    transaction, the one ``frame`` was read in."""
+    transaction, the one ``frame`` was read in. ``last``: SQLite's largest job id, the last row ``frame``
+    holds (jobs saved after it with larger ids: see ``top_up``)."""
     encoded = encode(frame, columns)
     if encoded is None:
         return False
     kinds, blobs = encoded
-    meta = {"format": FORMAT, "schema": schema, "rows": len(frame), "columns": [[n, kinds[n]] for n in columns],
-            "time_order": _times_in_text_order(conn)}  # fmt: skip
-    drop(conn)
-    conn.executemany("INSERT INTO job_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+    _store(conn, columns, schema, len(frame), kinds, blobs, time_order=_times_in_text_order(conn), last=last)
     return True
 
 
-def _times_in_text_order(conn: sqlite3.Connection) -> bool:
-    """Whether every stored start and creation time is in ``iso``'s fixed-width form: then the window SQL
-    selects by comparing text is the one the cache cuts by comparing times."""
+def _store(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str],
+    blobs: list[tuple[str, bytes]], *, time_order: bool, last: int | None,
+) -> None:  # fmt: skip
+    meta = {"format": FORMAT, "schema": schema, "rows": rows, "columns": [[n, kinds[n]] for n in columns],
+            "time_order": time_order, "last": last}  # fmt: skip
+    drop(conn)
+    conn.executemany("INSERT INTO job_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+
+
+def top_up(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
+    """Add to the cache the job attempts saved after it (SQLite): True when it then holds every one.
+
+    ``Store.save_job`` keeps the cache for a job whose id is past every stored one (a new run's jobs:
+    GitHub's ids grow), which only adds a row at the end of ``job_id`` order; the cache records its last
+    job id and is not read while the table has larger ones. Here they are read from SQL and joined to
+    each column's blob as a cache written from the whole table has it (``columns.join``). False (write it
+    whole) without a cache to add to, or for rows it cannot add."""
+    meta = _stored_meta(conn, columns, schema)
+    if meta is None or meta.get("last") is None:
+        return False
+    (high,) = conn.execute("SELECT max(job_id) FROM jobs").fetchone()
+    if high is None or high < meta["last"]:  # jobs went without the cache being dropped: write it whole
+        return False
+    if high == meta["last"]:
+        return True
+    after = " WHERE job_id > ?", (meta["last"],)
+    added = read_sql(conn, *after, columns)
+    encoded = encode(added, columns) if len(added) else None
+    if encoded is None:
+        return False
+    kinds, blobs = encoded
+    old_kinds, new_blobs = dict(meta["columns"]), dict(blobs)
+    old_blobs = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM job_columns WHERE name != ?", (_META,))}
+    merged_kinds: dict[str, str] = {}
+    merged: list[tuple[str, bytes]] = []
+    for name in columns:
+        joined = join(name, old_kinds[name], kinds[name], int(meta["rows"]), len(added), old_blobs, new_blobs)
+        if joined is None:
+            return False
+        merged_kinds[name], parts = joined
+        merged += parts
+    del old_blobs, new_blobs
+    time_order = bool(meta["time_order"]) and _times_in_text_order(conn, after)
+    _store(conn, columns, schema, int(meta["rows"]) + len(added), merged_kinds, merged, time_order=time_order, last=int(high))
+    return True
+
+
+def _times_in_text_order(conn: sqlite3.Connection, where: tuple[str, tuple[Any, ...]] = ("", ())) -> bool:
+    """Whether every stored start and creation time (of the jobs ``where`` selects) is in ``iso``'s
+    fixed-width form: then the window SQL selects by comparing text is the one the cache cuts by
+    comparing times."""
+    clause, args = where
     row = conn.execute(
-        "SELECT count(*) FROM jobs WHERE (started_at IS NOT NULL AND length(started_at) != ?) "
-        "OR (created_at IS NOT NULL AND length(created_at) != ?)",
-        (_ISO_LENGTH, _ISO_LENGTH),
+        f"SELECT count(*) FROM jobs{clause}{' AND' if clause else ' WHERE'} ((started_at IS NOT NULL AND length(started_at) != ?) "
+        "OR (created_at IS NOT NULL AND length(created_at) != ?))",
+        (*args, _ISO_LENGTH, _ISO_LENGTH),
     ).fetchone()
     return int(row[0]) == 0
 
 
-def _meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
-    """The cache's meta; None when there is none written by this format and schema for these columns."""
+def _stored_meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
+    """The cache's meta when it was written by this format and schema for these columns, whether or not
+    jobs were saved after it."""
     row = conn.execute("SELECT data FROM job_columns WHERE name = ?", (_META,)).fetchone()
     if row is None:
         return None
     meta: dict[str, Any] = json.loads(bytes(row[0]))
     usable = meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns)
     return meta if usable else None
+
+
+def _meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
+    """The cache's meta; None when there is none written by this format and schema for these columns, or
+    jobs were saved after it (SQLite: until ``top_up`` adds them, it is not read)."""
+    meta = _stored_meta(conn, columns, schema)
+    if meta is None or meta.get("last") is None:  # (on SQLite every cache knows its last job)
+        return None if isinstance(conn, sqlite3.Connection) else meta
+    (high,) = conn.execute("SELECT max(job_id) FROM jobs").fetchone()
+    return meta if high == meta["last"] else None
 
 
 def present(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:

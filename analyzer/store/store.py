@@ -124,7 +124,9 @@ class Store(FetchBookkeeping):
         """Upsert a job and replace its steps."""
         with self.transaction():
             self.lock_job(job.job_id)
-            self.conn.execute("DELETE FROM job_columns")  # the cache of the jobs is stale now
+            (newest,) = self.conn.execute("SELECT max(job_id) FROM jobs").fetchone() if self.dialect == SQLITE else (None,)
+            if self.dialect != SQLITE or (newest is not None and job.job_id <= newest):  # past every job: an added row
+                self.conn.execute("DELETE FROM job_columns")  # the cache of the jobs is stale now (``jobcolumns.top_up``)
             self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
             self._unparse(job.job_id)
@@ -563,8 +565,13 @@ class Store(FetchBookkeeping):
         try:
             with self.transaction():  # read and written under one lock: no write slips in between
                 self.lock_jobs()
+                last = None
+                if self.dialect == SQLITE:
+                    if jobcolumns.top_up(self.conn, JOB_COLUMNS, SCHEMA_VERSION):
+                        return True
+                    (last,) = self.conn.execute("SELECT max(job_id) FROM jobs").fetchone()
                 everything = jobcolumns.read_sql(self.conn, "", (), JOB_COLUMNS)
-                return not everything.empty and jobcolumns.write(self.conn, everything, JOB_COLUMNS, SCHEMA_VERSION)
+                return not everything.empty and jobcolumns.write(self.conn, everything, JOB_COLUMNS, SCHEMA_VERSION, last=last)
         except Exception as exc:  # a read-only file, folder or database role: reads go to SQL instead
             if not is_database_error(exc):
                 raise
