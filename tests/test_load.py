@@ -281,8 +281,8 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
 ) -> None:
     """Cut by repository, workflow and time window (the start, else the creation), the jobs' columns cache
     gives exactly the frame a row-by-row read gives (NULLs, a column of NULLs, rows in ``job_id`` order);
-    the first read writes it; saving a job, its context or deleting one drops it, new jobs past every one
-    are added to it (as a whole rewrite writes them); times it cannot cut exactly, a branch and a store
+    the first read writes it; saving a job, its context or deleting one drops it, new jobs past its last one
+    (in any order) are added to it (as a whole rewrite writes them); times it cannot cut exactly, a branch and a store
     that cannot be written read SQL."""
     from dataclasses import replace
     from datetime import UTC, datetime
@@ -337,14 +337,14 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
         same(store)
         assert job.job_id not in set(store.jobs_frame()["job_id"])
         newest = max(store.job_ids())
-        for k, runner in enumerate([None, "runner-new"]):  # a new run's jobs: ids past every one, a new runner
-            store.save_job(replace(job, job_id=newest + 1 + k, run_id=job.run_id + 10**6, name="new", runner_name=runner, steps=[]))
-        assert cached(store) > 0  # kept: they only add rows at the end
+        for k, runner in [(2, None), (1, "runner-new"), (2, "runner-again")]:  # new runs' jobs (ids past the cache's), any order
+            store.save_job(replace(job, job_id=newest + k, run_id=job.run_id + 10**6, name="new", runner_name=runner, steps=[]))
+        assert cached(store) > 0  # kept: they only add rows after the cache's
         topped_up: list[bool] = []
         real_top_up = jobcolumns.top_up
         monkeypatch.setattr(jobcolumns, "top_up", lambda *args: topped_up.append(real_top_up(*args)) or topped_up[-1])
         same(store)
-        assert topped_up == [True] and store.jobs_frame()["job"].tolist()[-2:] == ["new", "new"]
+        assert topped_up == [True] and store.jobs_frame()["runner_name"].tolist()[-2:] == ["runner-new", "runner-again"]
 
         def kept() -> dict[str, bytes]:
             found = {str(k): bytes(v) for k, v in store.conn.execute("SELECT name, data FROM job_columns")}

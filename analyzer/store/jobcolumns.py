@@ -8,11 +8,11 @@ one blob in ``job_columns``, kept by ``columns.encode``; a frame is cut from the
 workflow and time window (the start, else the creation, as the SQL read's window), in ``job_id``
 order as SQL gives it. A branch or event filter reads SQL.
 
-Every write that changes or removes job attempts (``Store.save_job`` of a job id not past every stored
-one, ``save_job_context``, ``delete_job``) drops the cache in the same transaction; the next
+Every write that changes or removes job attempts (``Store.save_job`` of a job id not past the cache's
+last, ``save_job_context``, ``delete_job``) drops the cache in the same transaction; the next
 ``jobs_frame`` writes it again. Code that changes or removes jobs another way must drop it too. A new
-run's jobs (ids past every stored one) only add rows at the end: on SQLite the cache records its last
-job id, is not read while larger ones are stored, and the next read adds them (``top_up``). A cache written for other columns or
+run's jobs (ids past the cache's last) only add rows after the cache's: on SQLite the cache records
+its last job id, is not read while larger ones are stored, and the next read adds them (``top_up``). A cache written for other columns or
 by another schema version is ignored and rewritten. On PostgreSQL it is written under table locks
 (``Connection.lock_jobs``) that keep the writers, who drop it first, waiting, and read in one snapshot.
 """
@@ -74,11 +74,12 @@ def _store(
 def top_up(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
     """Add to the cache the job attempts saved after it (SQLite): True when it then holds every one.
 
-    ``Store.save_job`` keeps the cache for a job whose id is past every stored one (a new run's jobs:
-    GitHub's ids grow), which only adds a row at the end of ``job_id`` order; the cache records its last
-    job id and is not read while the table has larger ones. Here they are read from SQL and joined to
-    each column's blob as a cache written from the whole table has it (``columns.join``). False (write it
-    whole) without a cache to add to, or for rows it cannot add."""
+    ``Store.save_job`` keeps the cache for a job whose id is past the cache's last one (a new run's jobs:
+    GitHub's ids grow), in whatever order they come: they only add rows after the cache's in ``job_id``
+    order. The cache records its last job id and is not read while the table has larger ones. Here those
+    are read from SQL (in id order) and joined to each column's blob as a cache written from the whole
+    table has it (``columns.join``). False (write it whole) without a cache to add to, or for rows it
+    cannot add."""
     meta = _stored_meta(conn, columns, schema)
     if meta is None or meta.get("last") is None:
         return False

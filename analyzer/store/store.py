@@ -124,8 +124,7 @@ class Store(FetchBookkeeping):
         """Upsert a job and replace its steps."""
         with self.transaction():
             self.lock_job(job.job_id)
-            (newest,) = self.conn.execute("SELECT max(job_id) FROM jobs").fetchone() if self.dialect == SQLITE else (None,)
-            if self.dialect != SQLITE or (newest is not None and job.job_id <= newest):  # past every job: an added row
+            if self.dialect != SQLITE or job.job_id <= self._cached_jobs_end():  # past its last job: added by top_up
                 self.conn.execute("DELETE FROM job_columns")  # the cache of the jobs is stale now (``jobcolumns.top_up``)
             self.conn.execute(_upsert("jobs"), _values(job, _COLUMNS["jobs"]))
             self.conn.execute("DELETE FROM steps WHERE job_id=?", (job.job_id,))
@@ -148,6 +147,13 @@ class Store(FetchBookkeeping):
                 (run.event, run.head_branch, run.head_sha, run.head_commit_message, run.actor, run.run_attempt,
                  run.triggering_actor, run.actor, run.repo, run.run_id),
             )  # fmt: skip
+
+    def _cached_jobs_end(self) -> float:
+        """The last job id the jobs' columns cache holds (SQLite; ``jobcolumns.top_up`` reads the jobs past it),
+        -inf without one. Read here without numpy: ``fetch`` and ``ingest`` save jobs."""
+        row = self.conn.execute("SELECT data FROM job_columns WHERE name = '_meta'").fetchone()
+        last = json.loads(bytes(row[0])).get("last") if row is not None else None
+        return float("-inf") if last is None else float(last)
 
     def save_job_context(self, job: Job) -> None:
         """Replace a job's queue times, labels and runner (what its local log revealed), keeping its parsed data."""
