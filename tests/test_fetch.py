@@ -130,6 +130,34 @@ def test_only_new_runs_are_fetched(fake: FakeGitHub, tmp_path: Path) -> None:
     assert_store_matches(fake, tmp_path / "s.db")
 
 
+def test_a_fetch_of_new_runs_adds_them_to_the_columns_caches(fake: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The observations' and jobs' columns caches written after one fetch are kept by the next fetch of new
+    runs (first analyses, job ids past the cache's) and topped up by the next read: the frames are the ones
+    caches written from the whole tables give, and the tables' rows are what the fake serves."""
+    import pandas as pd
+
+    from analyzer.store import columns, jobcolumns
+
+    fake.hidden.update(r["id"] for r in fake.visible_runs()[:5])
+    run_fetch(fake, tmp_path / "s.db")
+    with Store(tmp_path / "s.db") as store:
+        store.observations_frame(), store.jobs_frame()  # the caches written
+    fake.hidden.clear()
+    assert run_fetch(fake, tmp_path / "s.db").runs_fetched == 5
+    added: list[tuple[str, bool]] = []
+    for module in (columns, jobcolumns):
+        monkeypatch.setattr(module, "top_up", lambda *a, real=module.top_up, name=module.__name__: added.append((name, real(*a))) or added[-1][1])
+    with Store(tmp_path / "s.db") as store:
+        assert store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0] > 0  # kept by the fetch
+        assert store.conn.execute("SELECT count(*) FROM job_columns").fetchone()[0] > 0
+        observed, jobs = store.observations_frame(), store.jobs_frame()
+        assert sorted(added) == [("analyzer.store.columns", True), ("analyzer.store.jobcolumns", True)]
+        store.conn.execute("DELETE FROM observation_columns")
+        store.conn.execute("DELETE FROM job_columns")
+        pd.testing.assert_frame_equal(observed, store.observations_frame())
+        pd.testing.assert_frame_equal(jobs, store.jobs_frame())
+    assert_store_matches(fake, tmp_path / "s.db")
+
 def test_run_in_progress_is_fetched_once_it_completes(fake: FakeGitHub, tmp_path: Path) -> None:
     """A run listed while in progress is saved as such (no jobs); the next fetch completes it."""
     newest = fake.visible_runs()[0]
