@@ -154,7 +154,7 @@ def bench_store(runs: int, workdir: Path, *, repeat: int = 1, log: Any = None) -
         shutil.copyfile(store, copy)
         prepare(copy)
         first = measure([*commands["report"][:-4], "--store", str(copy), "--config", str(config)], cwd=workdir, extra_env=compiled)
-        if first.returncode != 0:
+        if first.returncode != 0 or "parsing" in first.stderr:
             raise RuntimeError(f"report on {runs:,} runs {case} failed ({first.returncode}): {first.stderr[-1500:]}")
         copy.unlink()
         log(f"  {case}: {first.wall_s:6.2f} s (CPU {first.cpu_s:5.2f} s), peak {first.peak_mb:5.0f} MB")
@@ -178,8 +178,10 @@ def _without_caches(path: Path) -> None:
 def _after_a_fetch(path: Path) -> None:
     """The store as a fetch of new runs leaves it: the newest quarter of the jobs (by id: a week of the
     four) and their observations taken out, the caches written for the rest, then the rows put back as
-    a fetch adds them (new jobs past every id, observations after every row): the caches are kept and
-    the report adds the new rows to them (``columns.top_up``, ``jobcolumns.top_up``)."""
+    a fetch adds them (new jobs past the cache's last id, observations after every row): the caches are
+    kept and the report adds the new rows to them (``columns.top_up``, ``jobcolumns.top_up``). The rows go
+    back by SQL, not through ``Store.save_job``/``save_analysis`` (whose keep-or-drop rule
+    ``tests/test_fetch.py`` checks with a real fetch)."""
     from analyzer.store import Store
 
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:

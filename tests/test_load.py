@@ -290,7 +290,7 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
     import pandas as pd
 
     from analyzer.model.queue import QUEUE_COLUMNS
-    from analyzer.store import JOB_COLUMNS, Store, jobcolumns
+    from analyzer.store import JOB_COLUMNS, SCHEMA_VERSION, Store, jobcolumns
     from analyzer.store.filters import filters
 
     path = tmp_path / "s.db"
@@ -304,13 +304,23 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
         {"repo": "acme/monorepo", "workflow": "Lint", "since": datetime(2026, 11, 1, tzinfo=UTC), "until": datetime(2026, 11, 15, tzinfo=UTC)},
     ]  # fmt: skip
 
-    def same(store: Store) -> None:
+    def same(store: Store, served: str = "every window") -> None:
+        """Each window's frame is SQL's; ``served``: the windows the cache itself gives ("every window",
+        "no time window": its times do not sort as text, "none": no cache)."""
         for kwargs in windows:
             where, args = filters(**kwargs, column="coalesce(started_at, created_at)", workflow_column="workflow_name")  # type: ignore[arg-type]
             expected = _jobs_by_sql(path, where, args)
             pd.testing.assert_frame_equal(store.jobs_frame(**kwargs), expected, check_exact=True)  # type: ignore[arg-type]
             only = (*QUEUE_COLUMNS, "labels")
             pd.testing.assert_frame_equal(store.jobs_frame(**kwargs, only=only), expected[[c for c in JOB_COLUMNS if c in only]])  # type: ignore[arg-type,index]
+            direct = jobcolumns.read(store.conn, JOB_COLUMNS, SCHEMA_VERSION, **kwargs)  # type: ignore[arg-type]
+            timed = "since" in kwargs or "until" in kwargs
+            if served == "every window" or (served == "no time window" and not timed):
+                assert direct is not None, kwargs  # the frame above came from the cache
+                if len(expected):  # (none: ``jobs_frame`` gives SQL's empty frame)
+                    pd.testing.assert_frame_equal(direct, expected, check_exact=True)  # type: ignore[arg-type]
+            else:
+                assert direct is None, kwargs
 
     def cached(store: Store) -> int:
         return int(store.conn.execute("SELECT count(*) FROM job_columns").fetchone()[0])
@@ -366,7 +376,7 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
             "VALUES (?, 1, 1, 'acme/monorepo', 'Lint', 'late', '2026-11-10T06:29:00Z', '2026-11-10T06:30:00Z', '[]')",
             (max(store.job_ids()) + 1,),
         )
-        same(store)  # added to the cache, whose windows then read SQL
+        same(store, "no time window")  # added to the cache, whose windows then read SQL
         assert topped_up[-1] is True and topped_up.count(True) == 2
         events = store.run_values("event")
         assert events  # a branch or an event: SQL (the cache keeps no run context)
@@ -377,13 +387,13 @@ def test_the_jobs_columns_cache_gives_the_frames_sql_gives_and_follows_every_cha
             "UPDATE jobs SET started_at = '2026-11-10T06:30:00Z' WHERE job_id = (SELECT min(job_id) FROM jobs WHERE job_id % 7 = 0)"
         )
         store.conn.execute("DELETE FROM job_columns")  # times that do not sort as text: windows are read by SQL
-        same(store)
+        same(store, "no time window")
         assert cached(store) > 0
     with Store(path, create=False) as store:
         store.conn.execute("DELETE FROM job_columns")
         store.conn.execute("PRAGMA query_only = 1")  # a store it may not write: no cache, SQL
         assert not store.refresh_job_columns()
-        same(store)
+        same(store, "none")
         assert cached(store) == 0
 
 
@@ -475,6 +485,96 @@ def test_a_jobs_first_analysis_is_added_to_the_columns_cache_as_a_whole_rewrite_
         assert (topped, topped_meta) == (blobs(store), meta())  # the cache written from the whole table
         store.save_analysis(2, observations(2, 2), None, parser_version=2, rules_hash="x")  # analysed again
         assert store.conn.execute("SELECT count(*) FROM observation_columns").fetchone()[0] == 0
+        pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
+
+
+def test_the_columns_caches_are_read_in_one_state_of_the_store(tmp_path: Path) -> None:
+    """A cache is a meta row and blobs read one at a time: another process that drops it or tops it up
+    between two of them must not tear a read (SQLite: the reads share one deferred transaction). Each
+    read gives the frame of the state it began in."""
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from analyzer.records import Observation
+    from analyzer.store import Store
+
+    path = tmp_path / "s.db"
+    write_store(path, 60)
+
+    class Interleaved:  # store A's connection: at its first blob read, store B writes
+        def __init__(self, conn: object, write: object) -> None:
+            self.conn, self.write, self.fired = conn, write, False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.conn, name)
+
+        def execute(self, sql: str, args: tuple[object, ...] = ()) -> object:
+            if not self.fired and "_columns WHERE name = ?" in sql and args and args[0] != "_meta":
+                self.fired = True
+                self.write()  # type: ignore[operator]
+            return self.conn.execute(sql, args)  # type: ignore[attr-defined]
+
+    with Store(path, create=False) as a, Store(path, create=False) as b:
+        job = b.load_job(max(b.job_ids()))
+        assert job is not None
+        first = b.load_job(min(b.job_ids()))
+        assert first is not None
+        writes = {
+            "jobs_frame": [lambda: b.save_job_context(replace(job, runner_name="elsewhere")),  # drops the jobs' cache
+                           lambda: (b.save_job(replace(job, job_id=job.job_id + 1, steps=[])), b.jobs_frame())],  # tops it up
+            "observations_frame": [
+                lambda: b.save_analysis(first.job_id, [], None, parser_version=9, rules_hash="x"),  # drops it
+                lambda: (b.save_analysis(job.job_id + 1, [Observation.of_job(replace(job, job_id=job.job_id + 1), "job",
+                         started_at=job.started_at, duration_s=12.5, outcome="success", censored=False)], None,
+                         parser_version=9, rules_hash="x"), b.observations_frame()),  # tops it up
+            ],
+        }  # fmt: skip
+        real = a.conn
+        for read, changes in writes.items():
+            for change in changes:
+                getattr(a, read)()  # the cache written (or topped up) for A's read
+                before = getattr(b, read)()
+                a.conn = Interleaved(real, change)  # type: ignore[assignment]
+                try:
+                    frame = getattr(a, read)()
+                finally:
+                    a.conn = real
+                assert a.conn.in_transaction is False
+                pd.testing.assert_frame_equal(frame, before)
+                assert not getattr(a, read)().equals(before)  # the next read sees the write
+
+
+def test_an_observations_cache_whose_rows_were_renumbered_is_written_whole(tmp_path: Path) -> None:
+    """A copy of the observations table (a dump loaded again) numbers its rowids anew, and the cache's
+    meta row comes along: the row at the cache's last rowid is then another one, and the cache is
+    written whole, not read or topped up, even once new rows bring the largest rowid back to it."""
+    import pandas as pd
+
+    from analyzer.store import Store
+
+    path = tmp_path / "s.db"
+    write_store(path, 40)
+    with Store(path, create=False) as store:
+        job_id = store.job_ids()[0]
+        rows = store.conn.execute("SELECT count(*) FROM observations WHERE job_id = ?", (job_id,)).fetchone()[0]
+        kept = store.conn.execute("SELECT * FROM observations WHERE job_id = ? ORDER BY rowid", (job_id,)).fetchall()
+        width = len(kept[0])
+        with store.transaction():  # the job analysed again: its rows at the end, a gap where they were
+            store.conn.execute("DELETE FROM observations WHERE job_id = ?", (job_id,))
+            store.conn.executemany(f"INSERT INTO observations VALUES ({','.join('?' * width)})", kept)
+        store.conn.execute("DELETE FROM observation_columns")
+        store.observations_frame()
+        (high,) = store.conn.execute("SELECT max(rowid) FROM observations").fetchone()
+        store.conn.executescript(  # dumped and loaded: rowids 1..N, the cache's rows as they were
+            "CREATE TEMP TABLE copied AS SELECT * FROM observations ORDER BY rowid; DELETE FROM observations; "
+            "INSERT INTO observations SELECT * FROM copied; DROP TABLE copied;"
+        )
+        assert store.conn.execute("SELECT max(rowid) FROM observations").fetchone()[0] == high - rows
+        store.conn.executemany(  # a new job's first analysis (job id -1): the largest rowid back where the cache's was
+            f"INSERT INTO observations VALUES ({','.join('?' * width)})", [(-1, *row[1:]) for row in kept]
+        )
+        assert store.conn.execute("SELECT max(rowid) FROM observations").fetchone()[0] == high
         pd.testing.assert_frame_equal(store.observations_frame(), _slow_frame(path))
 
 def _newest(store: object, repo: object) -> object:

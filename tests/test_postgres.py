@@ -218,6 +218,9 @@ def test_the_jobs_columns_cache_follows_every_writer(pg_url: str) -> None:
         since = datetime(2026, 3, 2, 10, 3, tzinfo=UTC)  # job 2 started at 10:02:30.25, job 3 at 10:03:30.25
         cached = reader.jobs_frame(since=since)
         assert present(reader) and cached["job_id"].tolist() == [3]
+        direct = jobcolumns.read(reader.conn, JOB_COLUMNS, SCHEMA_VERSION, since=since)  # what that frame came from
+        assert direct is not None
+        pd.testing.assert_frame_equal(direct, cached)
         sql = reader.jobs_frame(since=since, event="push")  # (a branch or an event: SQL) no run has that event
         assert sql.empty
         whole = reader.jobs_frame()

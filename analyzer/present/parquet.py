@@ -18,8 +18,9 @@ so an interrupted export leaves files that the next one checks again.
 
 The observations (most of the rows) come from their columns cache (``store/columns.py``: codes,
 numbers and times, no text to parse), and the manifest keeps the cache's token (``sources``): every
-write to the observations drops the cache, so while its token is the one the last export wrote
-them from, they are neither read nor hashed again. The other tables are read as one text per
+write to the observations drops the cache, or (rows added) has it topped up with a new token before it
+is read, so while its token is the one the last export wrote them from, they are neither read nor
+hashed again. The other tables are read as one text per
 column (``Store.export_columns``) and hashed on every export.
 
 This is the only module that imports pyarrow (an optional dependency: ``we-advisor[parquet]``).

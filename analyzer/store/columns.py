@@ -50,7 +50,7 @@ OBSERVATION_COLUMNS = (
     "scope", "repo", "workflow", "job", "step", "step_number", "phase", "run_id", "run_attempt", "job_id",
     "started_at", "duration_s", "outcome", "censored", "limit_s", "runner", "silence_s", "gap_s",
 )
-FORMAT = 3  # of the blobs below; a cache written in another format is rebuilt (2: with ``seq``, a token; 3: ``rowid``)
+FORMAT = 3  # of the blobs below; a cache written in another format is rebuilt (2: with ``seq``, a token; 3: its last row)
 _META = "_meta"
 EXTRA = ("seq",)  # kept beside the analysis columns (for the warehouse export), not read into their frames
 _ISO_LENGTH = 27  # ``iso``: 2026-03-02T10:11:12.123456Z, so text order is time order
@@ -82,9 +82,10 @@ def _store(
     conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str],
     blobs: list[tuple[str, bytes]], *, time_order: bool, rowid: int | None,
 ) -> None:  # fmt: skip
+    last = None if rowid is None else conn.execute("SELECT job_id, seq FROM observations WHERE rowid = ?", (rowid,)).fetchone()
     meta = {"format": FORMAT, "schema": schema, "rows": rows, "columns": [[n, kinds[n]] for n in columns],
             "extra": [[n, kinds[n]] for n in EXTRA], "time_order": time_order, "token": uuid.uuid4().hex,
-            "rowid": rowid}  # fmt: skip
+            "rowid": rowid, "last": None if last is None else [int(last[0]), int(last[1])]}  # fmt: skip
     drop(conn)
     conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
 
@@ -104,8 +105,8 @@ def top_up(
     meta = _stored_meta(conn, columns, schema)
     if meta is None or meta.get("rowid") is None:
         return False
-    (high,) = conn.execute("SELECT max(rowid) FROM observations").fetchone()
-    if high is None or high < meta["rowid"]:  # rows went without the cache being dropped: write it whole
+    high = _rows_after(conn, meta)
+    if high is None:  # its last row is not where it was (rows went, or were renumbered): write it whole
         return False
     if high == meta["rowid"]:
         return True
@@ -236,8 +237,19 @@ def _meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> di
     meta = _stored_meta(conn, columns, schema)
     if meta is None or meta.get("rowid") is None:  # (on SQLite every cache knows its last row)
         return None if isinstance(conn, sqlite3.Connection) else meta
-    (high,) = conn.execute("SELECT max(rowid) FROM observations").fetchone()
-    return meta if high == meta["rowid"] else None
+    return meta if _rows_after(conn, meta) == meta["rowid"] else None
+
+
+def _rows_after(conn: sqlite3.Connection, meta: dict[str, Any]) -> int | None:
+    """SQLite: the table's largest rowid when the cache's last row is still at its rowid (else None). SQLite
+    keeps rowids, but a copy of the table (a dump loaded again) numbers its rows anew: the row then found at
+    the cache's last rowid is another one, or none."""
+    found = conn.execute(
+        "SELECT (SELECT max(rowid) FROM observations), job_id, seq FROM observations WHERE rowid = ?", (meta["rowid"],)
+    ).fetchone()
+    if found is None or meta.get("last") != [found[1], found[2]]:
+        return None
+    return int(found[0])
 
 
 def present(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:

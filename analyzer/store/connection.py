@@ -264,12 +264,14 @@ class Connection:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Several reads that must see one state of the store (PostgreSQL: one REPEATABLE READ
-        transaction; SQLite's readers of the columns cache need none)."""
-        if self.dialect == SQLITE or self.conn.in_transaction:
+        """Several reads that must see one state of the store: one read transaction (PostgreSQL: REPEATABLE
+        READ; SQLite: a deferred one, whose first read pins one state of the WAL for the reads after it). A
+        columns cache is a meta row and blobs read one at a time: another process may drop it, or top it up,
+        between two of them."""
+        if self.conn.in_transaction:
             yield
             return
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.conn.execute("BEGIN" if self.dialect == SQLITE else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             yield
         finally:

@@ -10,7 +10,8 @@ order as SQL gives it. A branch or event filter reads SQL.
 
 Every write that changes or removes job attempts (``Store.save_job`` of a job id not past the cache's
 last, ``save_job_context``, ``delete_job``) drops the cache in the same transaction; the next
-``jobs_frame`` writes it again. Code that changes or removes jobs another way must drop it too. A new
+``jobs_frame`` writes it again. Code that adds a job at or below the cache's last id, or changes or
+removes jobs, another way must drop it too. A new
 run's jobs (ids past the cache's last) only add rows after the cache's: on SQLite the cache records
 its last job id, is not read while larger ones are stored, and the next read adds them (``top_up``). A cache written for other columns or
 by another schema version is ignored and rewritten. On PostgreSQL it is written under table locks
