@@ -82,12 +82,21 @@ def _store(
     conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str],
     blobs: list[tuple[str, bytes]], *, time_order: bool, rowid: int | None,
 ) -> None:  # fmt: skip
+    drop(conn)
+    conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", blobs)
+    _write_meta(conn, columns, schema, rows, kinds, time_order=time_order, rowid=rowid)
+
+
+def _write_meta(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str], *,
+    time_order: bool, rowid: int | None,
+) -> None:  # fmt: skip
+    """The cache's meta row, with a new token (and on SQLite its last row: rowid, job and seq)."""
     last = None if rowid is None else conn.execute("SELECT job_id, seq FROM observations WHERE rowid = ?", (rowid,)).fetchone()
     meta = {"format": FORMAT, "schema": schema, "rows": rows, "columns": [[n, kinds[n]] for n in columns],
             "extra": [[n, kinds[n]] for n in EXTRA], "time_order": time_order, "token": uuid.uuid4().hex,
             "rowid": rowid, "last": None if last is None else [int(last[0]), int(last[1])]}  # fmt: skip
-    drop(conn)
-    conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+    conn.execute("INSERT OR REPLACE INTO observation_columns VALUES (?, ?)", (_META, json.dumps(meta).encode()))
 
 
 def top_up(
@@ -116,27 +125,47 @@ def top_up(
         return False
     kinds, blobs = encoded
     old_kinds = dict([*meta["columns"], *meta["extra"]])
-    old_blobs = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM observation_columns WHERE name != ?", (_META,))}
-    merged_kinds: dict[str, str] = {}
-    merged: list[tuple[str, bytes]] = []
-    new_blobs = dict(blobs)
-    for name in (*columns, *EXTRA):
-        joined = join(name, old_kinds[name], kinds[name], int(meta["rows"]), len(added), old_blobs, new_blobs)
-        if joined is None:
-            return False
-        merged_kinds[name], parts = joined
-        merged += parts
-    del old_blobs, new_blobs
+    names = (*columns, *EXTRA)
+    if not all(joinable(old_kinds[name], kinds[name]) for name in names):
+        return False
+    new_rows = len(added)
+    del added
+    merged_kinds = join_blobs(conn, "observation_columns", names, old_kinds, kinds, (int(meta["rows"]), new_rows), dict(blobs))
     (unordered,) = conn.execute(
         "SELECT count(*) FROM observations WHERE rowid > ? AND started_at IS NOT NULL AND length(started_at) != ?",
         (meta["rowid"], _ISO_LENGTH),
     ).fetchone()
-    _store(conn, columns, schema, int(meta["rows"]) + len(added), merged_kinds, merged,
-           time_order=bool(meta["time_order"]) and int(unordered) == 0, rowid=int(high))  # fmt: skip
+    _write_meta(conn, columns, schema, int(meta["rows"]) + new_rows, merged_kinds,
+                time_order=bool(meta["time_order"]) and int(unordered) == 0, rowid=int(high))  # fmt: skip
     return True
 
 
+def join_blobs(
+    conn: sqlite3.Connection, table: str, names: tuple[str, ...], old_kinds: dict[str, str], new_kinds: dict[str, str],
+    rows: tuple[int, int], new_blobs: dict[str, bytes],
+) -> dict[str, str]:  # fmt: skip
+    """Replace each column's blobs in ``table`` (a columns cache) by ``join`` of them and ``new_blobs`` (every
+    pair of kinds ``joinable``; ``rows``: how many the cache and ``new_blobs`` hold), one column at a time: the
+    peak is one column's blobs, not the cache's twice. Returns each column's kind."""
+    old_rows, new_rows = rows
+    out: dict[str, str] = {}
+    for name in names:
+        wanted = (name, f"{name}:values")
+        old_blobs = {str(k): bytes(v) for k, v in conn.execute(f"SELECT name, data FROM {table} WHERE name IN (?, ?)", wanted)}
+        joined = join(name, old_kinds[name], new_kinds[name], old_rows, new_rows, old_blobs, new_blobs)
+        assert joined is not None  # (checked by the caller: ``joinable``)
+        out[name], parts = joined
+        conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", parts)
+        del old_blobs, joined, parts
+    return out
+
+
 _WIDENS = {frozenset({"<i8", "<f8"}), frozenset({"<i8", "none"}), frozenset({"<f8", "none"})}  # to floats, NaN for NULL
+
+
+def joinable(old: str, new: str) -> bool:
+    """Whether ``join`` can join a column kept as ``old`` with rows kept as ``new``."""
+    return old == new or {old, new} <= {"text", "none"} or frozenset({old, new}) in _WIDENS
 
 
 def join(
@@ -144,6 +173,8 @@ def join(
 ) -> tuple[str, list[tuple[str, bytes]]] | None:  # fmt: skip
     """One column's blobs (``encode``'s) of the cache's rows then the added ones, as ``encode`` of all of
     them gives it; None for kinds that cannot be joined."""
+    if not joinable(old, new):
+        return None
     if old == new == "none":
         return "none", []
     if {old, new} <= {"text", "none"}:

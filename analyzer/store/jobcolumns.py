@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analyzer.store.columns import decode, encode, join, nanoseconds
+from analyzer.store.columns import decode, encode, join_blobs, joinable, nanoseconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,10 +66,18 @@ def _store(
     conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str],
     blobs: list[tuple[str, bytes]], *, time_order: bool, last: int | None,
 ) -> None:  # fmt: skip
+    drop(conn)
+    conn.executemany("INSERT INTO job_columns VALUES (?, ?)", blobs)
+    _write_meta(conn, columns, schema, rows, kinds, time_order=time_order, last=last)
+
+
+def _write_meta(
+    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str], *,
+    time_order: bool, last: int | None,
+) -> None:  # fmt: skip
     meta = {"format": FORMAT, "schema": schema, "rows": rows, "columns": [[n, kinds[n]] for n in columns],
             "time_order": time_order, "last": last}  # fmt: skip
-    drop(conn)
-    conn.executemany("INSERT INTO job_columns VALUES (?, ?)", [(_META, json.dumps(meta).encode()), *blobs])
+    conn.execute("INSERT OR REPLACE INTO job_columns VALUES (?, ?)", (_META, json.dumps(meta).encode()))
 
 
 def top_up(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> bool:
@@ -95,19 +103,14 @@ def top_up(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> b
     if encoded is None:
         return False
     kinds, blobs = encoded
-    old_kinds, new_blobs = dict(meta["columns"]), dict(blobs)
-    old_blobs = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM job_columns WHERE name != ?", (_META,))}
-    merged_kinds: dict[str, str] = {}
-    merged: list[tuple[str, bytes]] = []
-    for name in columns:
-        joined = join(name, old_kinds[name], kinds[name], int(meta["rows"]), len(added), old_blobs, new_blobs)
-        if joined is None:
-            return False
-        merged_kinds[name], parts = joined
-        merged += parts
-    del old_blobs, new_blobs
+    old_kinds = dict(meta["columns"])
+    if not all(joinable(old_kinds[name], kinds[name]) for name in columns):
+        return False
+    rows = (int(meta["rows"]), len(added))
+    del added
+    merged_kinds = join_blobs(conn, "job_columns", columns, old_kinds, kinds, rows, dict(blobs))
     time_order = bool(meta["time_order"]) and _times_in_text_order(conn, after)
-    _store(conn, columns, schema, int(meta["rows"]) + len(added), merged_kinds, merged, time_order=time_order, last=int(high))
+    _write_meta(conn, columns, schema, sum(rows), merged_kinds, time_order=time_order, last=int(high))
     return True
 
 
