@@ -17,8 +17,8 @@ that changes or removes observations other than through those must drop it too. 
 job's first analysis: fetch, ingest) keep it on SQLite, whose new rows come after every other: the
 cache records its last ``rowid``, is not read while the table has rows past it, and the next
 analysis adds them (``top_up``: the blobs a cache written from the whole table would have, for the
-cost of reading the new rows; at 100,000 runs with a quarter of them new, 8.3 → 4.6 s and 576 →
-339 MB for the first ``report``). A cache
+cost of reading the new rows; at 100,000 runs with a quarter of them new, 8.2 → 4.6 s and 576 →
+303 MB for the first ``report``). A cache
 written for other columns or by another schema version is ignored and rewritten. Beside the
 analysis columns it keeps ``seq`` (``EXTRA``: the warehouse export's key), and a random ``token``
 per cache written: the same token, the same observations (the export skips them then).
