@@ -1,5 +1,5 @@
 """The job attempts kept a second time, column by column, as the observations are (``columns``): what
-``Store.jobs_frame`` reads (the queue section of ``report``, ``queue``).
+``Store.jobs_frame`` reads (the queue times of ``stats`` and of ``report``).
 
 Read row by row, 10⁵ job attempts take a third of a second: SQLite makes every cell a Python object,
 pandas then a frame of them, the times parsed from text. Here each column of the jobs frame
@@ -11,11 +11,12 @@ order as SQL gives it. A branch or event filter reads SQL.
 Every write that changes or removes job attempts (``Store.save_job`` of a job id not past the cache's
 last, ``save_job_context``, ``delete_job``) drops the cache in the same transaction; the next
 ``jobs_frame`` writes it again. Code that adds a job at or below the cache's last id, or changes or
-removes jobs, another way must drop it too. A new
-run's jobs (ids past the cache's last) only add rows after the cache's: on SQLite the cache records
-its last job id, is not read while larger ones are stored, and the next read adds them (``top_up``). A cache written for other columns or
-by another schema version is ignored and rewritten. On PostgreSQL it is written under table locks
-(``Connection.lock_jobs``) that keep the writers, who drop it first, waiting, and read in one snapshot.
+removes jobs, another way must drop it too. A new run's jobs (ids past the cache's last) only add rows
+after the cache's: on SQLite the cache records its last job id, is not read while larger ones are
+stored, and the next read adds them (``top_up``). A cache written for other columns or by another
+schema version is ignored and rewritten. It is read in one snapshot (``Connection.snapshot``); on
+PostgreSQL it is written under table locks (``Connection.lock_jobs``) that keep the writers, who drop
+it first, waiting.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def top_up(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> b
     GitHub's ids grow), in whatever order they come: they only add rows after the cache's in ``job_id``
     order. The cache records its last job id and is not read while the table has larger ones. Here those
     are read from SQL (in id order) and joined to each column's blob as a cache written from the whole
-    table has it (``columns.join``). False (write it whole) without a cache to add to, or for rows it
+    table has it (``columns.join_blobs``). False (write it whole) without a cache to add to, or for rows it
     cannot add."""
     meta = _stored_meta(conn, columns, schema)
     if meta is None or meta.get("last") is None:
