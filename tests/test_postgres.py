@@ -9,6 +9,7 @@ the URL shows nowhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -135,6 +137,28 @@ def _observations(job_id: int, n: int) -> list[Observation]:
     ]  # fmt: skip
 
 
+@contextlib.contextmanager
+def _held_open(writer: Store, write: Callable[[], object]) -> Iterator[None]:
+    """``write`` in a transaction of ``writer`` (another thread) that stays open until a second after the
+    block starts: what the block reads meanwhile on another connection waits for that commit, or not."""
+    opened, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with writer.transaction():
+            write()
+            opened.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert opened.wait(30)
+    threading.Timer(1.0, release.set).start()
+    try:
+        yield
+    finally:
+        thread.join(30)
+
+
 @pytest.mark.timeout(120)
 def test_the_columns_cache_follows_every_writer(pg_url: str) -> None:
     """The cache an analysis writes on PostgreSQL is dropped by the next writer on another connection;
@@ -148,20 +172,8 @@ def test_the_columns_cache_follows_every_writer(pg_url: str) -> None:
         assert columns.present(reader.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)  # written by that read
         writer.save_analysis(2, _observations(2, 4), None, parser_version=1, rules_hash="a")
         assert not columns.present(reader.conn, OBSERVATION_COLUMNS, SCHEMA_VERSION)
-        opened, release = threading.Event(), threading.Event()
-
-        def slow_writer() -> None:
-            with writer.transaction():
-                writer.save_analysis(3, _observations(3, 5), None, parser_version=1, rules_hash="a")
-                opened.set()
-                release.wait(30)
-
-        thread = threading.Thread(target=slow_writer)
-        thread.start()
-        assert opened.wait(30)
-        threading.Timer(1.0, release.set).start()  # the refresh below waits for this commit
-        frame = reader.observations_frame()
-        thread.join(30)
+        with _held_open(writer, lambda: writer.save_analysis(3, _observations(3, 5), None, parser_version=1, rules_hash="a")):
+            frame = reader.observations_frame()  # the refresh waits for the writer's commit
         assert sorted(frame["job_id"].tolist()) == [1] * 3 + [2] * 4 + [3] * 5
         sql = observations_frame(reader.conn, dialect="postgresql")
         cached = reader.observations_frame()  # from the cache now
@@ -200,20 +212,8 @@ def test_the_jobs_columns_cache_follows_every_writer(pg_url: str) -> None:
         assert present(reader)
         writer.delete_job(1)
         assert not present(reader)  # and the next read writes it while a writer's transaction is open
-        opened, release = threading.Event(), threading.Event()
-
-        def slow_writer() -> None:
-            with writer.transaction():
-                writer.save_job(job(3))
-                opened.set()
-                release.wait(30)
-
-        thread = threading.Thread(target=slow_writer)
-        thread.start()
-        assert opened.wait(30)
-        threading.Timer(1.0, release.set).start()  # the refresh below waits for this commit
-        frame = reader.jobs_frame()
-        thread.join(30)
+        with _held_open(writer, lambda: writer.save_job(job(3))):
+            frame = reader.jobs_frame()  # the refresh waits for the writer's commit
         assert frame["job_id"].tolist() == [2, 3]
         since = datetime(2026, 3, 2, 10, 3, tzinfo=UTC)  # job 2 started at 10:02:30.25, job 3 at 10:03:30.25
         cached = reader.jobs_frame(since=since)

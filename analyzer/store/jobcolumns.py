@@ -59,17 +59,10 @@ def write(
     if encoded is None:
         return False
     kinds, blobs = encoded
-    _store(conn, columns, schema, len(frame), kinds, blobs, time_order=_times_in_text_order(conn), last=last)
-    return True
-
-
-def _store(
-    conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, rows: int, kinds: dict[str, str],
-    blobs: list[tuple[str, bytes]], *, time_order: bool, last: int | None,
-) -> None:  # fmt: skip
     drop(conn)
     conn.executemany("INSERT INTO job_columns VALUES (?, ?)", blobs)
-    _write_meta(conn, columns, schema, rows, kinds, time_order=time_order, last=last)
+    _write_meta(conn, columns, schema, len(frame), kinds, time_order=_times_in_text_order(conn), last=last)
+    return True
 
 
 def _write_meta(
