@@ -267,7 +267,7 @@ def _failure_report(
         hung = hung_attempts(store.observations_frame(since=history, **scope))
     found = as_hangs(found, hung or set())
     excerpts = store.load_excerpts(since=history, **scope)
-    attempts = store.load_attempts(since=start, **scope)
+    attempts = store.load_attempts(since=start, failed_runs=True, **scope)  # (rerun rates count no other run)
     return failure_report(found, excerpts, attempts, since=start, now=newest)
 
 

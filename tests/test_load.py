@@ -644,6 +644,50 @@ def test_the_attempts_of_some_runs_are_those_of_the_window(tmp_path: Path) -> No
             assert 0 < len([a for a in window if a.run_id in wanted]) < len(window)
 
 
+def test_the_attempts_of_failed_runs_give_the_rerun_rates_of_the_window(tmp_path: Path) -> None:
+    """``load_attempts(failed_runs=True)`` (what the failure section reads) keeps, in the same order, the window's
+    attempts of every run with an attempt that failed, timed out or has an incident, at any time (a failure before
+    the window, rerun inside it, counts), and of no other run; the rerun rates over them are the window's."""
+    from datetime import UTC, datetime
+
+    from analyzer.model.reruns import is_failed, rerun_rates
+    from analyzer.store import Store
+
+    path = tmp_path / "s.db"
+    write_store(path, 3000)
+    with sqlite3.connect(path) as conn:
+        reruns = conn.execute(
+            "SELECT a.job_id, a.started_at, b.started_at, a.run_id, a.name FROM jobs a JOIN jobs b ON b.run_id = a.run_id AND b.name = a.name"
+            " AND b.run_attempt = 2 WHERE a.run_attempt = 1 AND a.conclusion = 'failure' ORDER BY a.run_id"
+        ).fetchall()
+        assert len(reruns) >= 3
+        (_, before, after, run, name), (blank, *_), (timed, *_) = reruns[:3]
+        for job_id, conclusion in ((blank, None), (timed, "timed_out")):  # runs that fail by this job's attempt only:
+            conn.execute("UPDATE jobs SET conclusion = 'success' WHERE run_id = (SELECT run_id FROM jobs WHERE job_id = ?)",
+                         (job_id,))  # fmt: skip
+            conn.execute("DELETE FROM incidents WHERE run_id = (SELECT run_id FROM jobs WHERE job_id = ?)", (job_id,))
+            conn.execute("UPDATE jobs SET conclusion = ? WHERE job_id = ?", (conclusion, job_id))
+        conn.execute("INSERT INTO incidents (job_id, repo, workflow, run_id, run_attempt, job, kind, evidence) SELECT job_id, "
+                     "repo, workflow_name, run_id, run_attempt, name, 'failure', '' FROM jobs WHERE job_id = ?", (blank,))  # fmt: skip
+    starts = [datetime.fromisoformat(before.replace("Z", "+00:00")), datetime.fromisoformat(after.replace("Z", "+00:00"))]
+    assert starts[0] < starts[1]
+    with Store(path, create=False) as store:
+        windows: list[dict[str, object]] = [
+            {}, {"since": starts[1]}, {"since": datetime(2026, 11, 10, tzinfo=UTC)}, {"workflow": "Lint"},
+            {"repo": "acme/monorepo", "since": starts[1]},
+        ]  # fmt: skip
+        for kwargs in windows:
+            window = store.load_attempts(**kwargs)  # type: ignore[arg-type]
+            failed = {a.run_id for a in window if is_failed(a)}
+            mine = store.load_attempts(**kwargs, failed_runs=True)  # type: ignore[arg-type]
+            assert {a.run_id for a in mine} >= failed and len(mine) < len(window), kwargs
+            assert mine == [a for a in window if a.run_id in {b.run_id for b in mine}], kwargs
+            assert rerun_rates(mine) == rerun_rates(window) and rerun_rates(window), kwargs
+        # the run whose failed first attempt started before the window and whose rerun inside it: both counted
+        inside = store.load_attempts(since=starts[1], failed_runs=True)
+        assert [(a.run_attempt, a.conclusion) for a in inside if (a.run_id, a.job) == (run, name)][:1] == [(1, "failure")]
+
+
 def test_incidents_read_once_are_those_each_window_reads(tmp_path: Path) -> None:
     """Incidents read once serve every later window (``api._incidents_since``): what ``load_incidents(since=…)``
     reads for that window, in the same order; recommend given them advises what it advises reading them itself

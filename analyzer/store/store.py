@@ -66,6 +66,7 @@ _COLUMNS = {
 # The observations' columns in a warehouse export (``Store.export_columns``, ``Store.observation_cache``).
 EXPORT_OBSERVATIONS = ("job_id", "seq", *_COLUMNS["observations"])
 _BATCH = 500  # values bound in one IN (...): well below every backend's limit
+_FAILED_RUNS = "SELECT run_id FROM jobs WHERE conclusion IN ('failure', 'timed_out') UNION SELECT run_id FROM incidents"
 _DERIVED = frozenset({"queued_s"})  # saved from a record's property, not given back to its constructor
 # An incident's job context: the job's queue time and runner, the run attempt's actor, commit, event, branch.
 _CONTEXT = ("j.queued_s", "coalesce(r.triggering_actor, r.actor)", "r.head_sha", "r.head_commit_message", "r.event",
@@ -623,14 +624,17 @@ class Store(FetchBookkeeping):
 
     def load_attempts(
         self, *, repo: str | None = None, workflow: str | None = None, since: datetime | None = None,
-        branch: str | None = None, event: str | None = None, run_ids: Collection[int] | None = None,
+        branch: str | None = None, event: str | None = None, run_ids: Collection[int] | None = None, failed_runs: bool = False,
     ) -> list[JobAttempt]:  # fmt: skip
-        """Every job attempt of the runs with a job that started (else was created) at ``since`` or later,
-        with its incident's kind: what rerun rates are counted from. ``run_ids``: of these runs only."""
+        """Every job attempt of the runs with a job that started (else was created) at ``since`` or later, with its incident's
+        kind: what rerun rates are counted from. ``run_ids``: of these runs only. ``failed_runs``: of the runs with an
+        attempt (ever) that failed, timed out or has an incident only: all ``rerun_rates`` counts, 1/10 of the rows."""
         where, args = filters(repo=repo, workflow=None, since=since, column="coalesce(started_at, created_at)", branch=branch,
                               event=event, dialect=self.dialect)  # fmt: skip
         if workflow:
             where, args = (where + " AND " if where else " WHERE ") + "workflow_name = ?", (*args, workflow)
+        if failed_runs:
+            where += f"{' AND' if where else ' WHERE'} run_id IN ({_FAILED_RUNS})"
         sql = ("SELECT j.workflow_name, j.name, j.run_id, j.run_attempt, j.conclusion, i.kind, j.repo FROM jobs j "
                "LEFT JOIN incidents i ON i.job_id = j.job_id WHERE ")  # fmt: skip
         order = " ORDER BY j.run_id, j.run_attempt, j.job_id"
