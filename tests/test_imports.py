@@ -67,16 +67,18 @@ def test_ingest_and_fetch_do_not_import_pandas_or_scikit_learn(tmp_path: Path) -
 
 _ENDS = """
 import atexit, sys, threading
-class Torn:
-    def __del__(self):
-        sys.__stderr__.write("torn down\\n")
-keep = Torn()  # a global of __main__: deleted when the interpreter tears its heap down at exit
 atexit.register(lambda: print("atexit ran"))  # buffered: out only if stdout is flushed after the atexit functions
 if sys.argv[1] == "thread":  # a thread that ends once the main thread has (what Python waits for at exit)
     threading.Thread(target=lambda: (threading.main_thread().join(), sys.__stderr__.write("thread done\\n"))).start()
+if sys.argv[1] == "profiled":  # a profiler (``python -m cProfile`` writes its results after the script returns)
+    sys.setprofile(lambda *args: None)
 import analyzer.cli
 sys.argv = ["we-advisor", *sys.argv[2:]]
-analyzer.cli.main()
+try:
+    analyzer.cli.main()
+except SystemExit:  # the usual end: Python then tears the heap down
+    sys.__stderr__.write("usual end\\n")
+    raise
 """
 
 
@@ -84,7 +86,7 @@ def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Pat
     """An analysis or ``ingest`` started from the entry point ends its process without tearing its heap
     down (``cli.lean.end_process``), yet as Python would otherwise: the atexit functions ran, stdout was
     flushed whole, the exit status and error lines are the command's, the store holds what it wrote. Other
-    commands, and a process with another thread still running, end the usual way."""
+    commands, a process with another thread still running, and one under a profiler end the usual way."""
     log = tmp_path / "job.txt"
     log.write_text(
         "2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
@@ -103,7 +105,7 @@ def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Pat
 
     def quick(done: subprocess.CompletedProcess[str]) -> bool:
         assert done.stdout.endswith("atexit ran\n"), (done.stdout[-200:], done.stderr)
-        return "torn down" not in done.stderr
+        return "usual end" not in done.stderr
 
     def output(done: subprocess.CompletedProcess[str]) -> Any:
         return json.loads(done.stdout.removesuffix("atexit ran\n"))
@@ -121,6 +123,8 @@ def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Pat
     threaded = run("thread", "stats", "--format", "json", "--store", str(store), "--since", "3650d")
     assert threaded.returncode == 0 and not quick(threaded) and "thread done" in threaded.stderr
     assert output(threaded) == output(stats)
+    profiled = run("profiled", "stats", "--format", "json", "--store", str(store), "--since", "3650d")
+    assert profiled.returncode == 0 and not quick(profiled) and output(profiled) == output(stats)
     for args in (["--version"], ["bootstrap", "plan", str(plan), "--store", str(store)]):
         done = run("-", *args)
         assert done.returncode == 0 and not quick(done), (args, done.stderr)

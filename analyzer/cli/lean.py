@@ -155,9 +155,12 @@ def end_process(exc: SystemExit) -> None:
     ``weakref.finalize``, a caller's own), stdout and stderr are flushed, then ``os._exit`` with the same
     exit status (``SystemExit``'s rules; 120 if flushing stdout fails, as Python does). Every file and store a
     command opens is closed by then (``with`` blocks); the operating system takes the memory back at once.
-    Any other command, a process with another thread still running (Python would wait for it), or a process
-    that is not a command's own (``command_process``) ends the usual way: ``exc`` is raised again."""
-    if not (_ENTRY_POINT[0] and _QUICK_END[0]) or threading.active_count() > 1:
+    Any other command, a process with another thread still running (Python would wait for it), one under a
+    profiler or tracer (``python -m cProfile``, coverage, a debugger: they write their results after the
+    script returns), or a process that is not a command's own (``command_process``) ends the usual way:
+    ``exc`` is raised again."""
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if not (_ENTRY_POINT[0] and _QUICK_END[0]) or threading.active_count() > 1 or watched:
         raise exc
     code = exc.code
     if code is None:
