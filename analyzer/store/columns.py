@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -144,7 +144,7 @@ def join_blobs(
     out: dict[str, str] = {}
     for name in names:
         wanted = (name, f"{name}:values")
-        old_blobs = {str(k): bytes(v) for k, v in conn.execute(f"SELECT name, data FROM {table} WHERE name IN (?, ?)", wanted)}
+        old_blobs = {str(k): bytes(v) for k, v in read_blobs(conn, f"SELECT name, data FROM {table} WHERE name IN (?, ?)", wanted)}
         joined = join(name, old_kinds[name], new_kinds[name], old_rows, new_rows, old_blobs, new_blobs)
         assert joined is not None  # (checked by the caller: ``joinable``)
         out[name], parts = joined
@@ -240,6 +240,13 @@ def _times_in_text_order(conn: sqlite3.Connection) -> bool:
     return int(row[0]) == 0
 
 
+def read_blobs(conn: Any, sql: str, args: Sequence[Any] = ()) -> Any:
+    """``conn.execute(sql, args)`` for a read of a columns cache's blobs: on PostgreSQL with the results in
+    binary (``PgConnection.execute_binary``: the bytes themselves, not their hex text; a third of the time)."""
+    binary = getattr(conn, "execute_binary", None)
+    return conn.execute(sql, args) if binary is None else binary(sql, args)
+
+
 def _usable(meta: dict[str, Any], columns: tuple[str, ...], schema: int) -> bool:
     """Whether a cache's meta says it was written by this format and schema, for these columns."""
     return bool(meta["format"] == FORMAT and meta["schema"] == schema and [c for c, _ in meta["columns"]] == list(columns))
@@ -248,7 +255,7 @@ def _usable(meta: dict[str, Any], columns: tuple[str, ...], schema: int) -> bool
 def _stored_meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
     """The cache's meta when it was written by this format and schema for these columns (see ``_usable``),
     whether or not observations were added after it."""
-    row = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
+    row = read_blobs(conn, "SELECT data FROM observation_columns WHERE name = ?", (_META,)).fetchone()
     if row is None:
         return None
     meta: dict[str, Any] = json.loads(bytes(row[0]))
@@ -285,7 +292,7 @@ def newest(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, repo
     """(True, the latest start of ``repo``'s observations) from the cache; (False, None) without one."""
     if not present(conn, columns, schema):
         return False, None
-    stored = dict(conn.execute("SELECT name, data FROM observation_columns WHERE name IN ('started_at', 'repo', 'repo:values')"))
+    stored = dict(read_blobs(conn, "SELECT name, data FROM observation_columns WHERE name IN ('started_at', 'repo', 'repo:values')"))
     stamps = np.frombuffer(stored["started_at"], dtype="<i8")
     if repo:
         values = json.loads(stored["repo:values"])
@@ -307,7 +314,7 @@ def everything(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) 
     name), or None without a usable cache: the raw cache, for the warehouse export."""
     if _meta(conn, columns, schema) is None:  # none, or observations were added after it
         return None
-    rows = {str(k): bytes(v) for k, v in conn.execute("SELECT name, data FROM observation_columns")}
+    rows = {str(k): bytes(v) for k, v in read_blobs(conn, "SELECT name, data FROM observation_columns")}
     if _META not in rows:
         return None
     meta = json.loads(rows.pop(_META))
@@ -325,7 +332,7 @@ def _blobs(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int, name
     if not meta["time_order"] or dict(meta["columns"]).get("scope") != "text" or dict(meta["columns"]).get("repo") != "text":
         return None
     marks = ",".join("?" * len(names))
-    return {str(k): bytes(v) for k, v in conn.execute(f"SELECT name, data FROM observation_columns WHERE name IN ({marks})", names)}
+    return {str(k): bytes(v) for k, v in read_blobs(conn, f"SELECT name, data FROM observation_columns WHERE name IN ({marks})", names)}
 
 
 def _codes(blobs: dict[str, bytes], name: str, value: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -401,7 +408,7 @@ def read(
         return None
 
     def blob(name: str) -> bytes:  # one column at a time: the peak is the frame and one column, not two copies
-        found = conn.execute("SELECT data FROM observation_columns WHERE name = ?", (name,)).fetchone()
+        found = read_blobs(conn, "SELECT data FROM observation_columns WHERE name = ?", (name,)).fetchone()
         if found is None:
             raise KeyError(name)
         return bytes(found[0])

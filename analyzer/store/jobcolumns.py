@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analyzer.store.columns import decode, encode, join_blobs, joinable, nanoseconds
+from analyzer.store.columns import decode, encode, join_blobs, joinable, nanoseconds, read_blobs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,7 +124,7 @@ def _times_in_text_order(conn: sqlite3.Connection, where: tuple[str, tuple[Any, 
 def _stored_meta(conn: sqlite3.Connection, columns: tuple[str, ...], schema: int) -> dict[str, Any] | None:
     """The cache's meta when it was written by this format and schema for these columns, whether or not
     jobs were saved after it."""
-    row = conn.execute("SELECT data FROM job_columns WHERE name = ?", (_META,)).fetchone()
+    row = read_blobs(conn, "SELECT data FROM job_columns WHERE name = ?", (_META,)).fetchone()
     if row is None:
         return None
     meta: dict[str, Any] = json.loads(bytes(row[0]))
@@ -166,7 +166,7 @@ def read(
         return None
 
     def blob(name: str) -> bytes:  # one column at a time: the peak is the frame and one column
-        found = conn.execute("SELECT data FROM job_columns WHERE name = ?", (name,)).fetchone()
+        found = read_blobs(conn, "SELECT data FROM job_columns WHERE name = ?", (name,)).fetchone()
         if found is None:
             raise KeyError(name)
         return bytes(found[0])
