@@ -1,5 +1,5 @@
 """python -m analyzer: the we-advisor command line."""
 
-from analyzer.cli import main
+from analyzer.cli import console_main
 
-main()
+console_main()

@@ -67,15 +67,25 @@ def test_ingest_and_fetch_do_not_import_pandas_or_scikit_learn(tmp_path: Path) -
 
 _ENDS = """
 import atexit, sys, threading
+mode = sys.argv[1]
 atexit.register(lambda: print("atexit ran"))  # buffered: out only if stdout is flushed after the atexit functions
-if sys.argv[1] == "thread":  # a thread that ends once the main thread has (what Python waits for at exit)
+if mode == "thread":  # a thread that ends once the main thread has (what Python waits for at exit)
     threading.Thread(target=lambda: (threading.main_thread().join(), sys.__stderr__.write("thread done\\n"))).start()
-if sys.argv[1] == "profiled":  # a profiler (``python -m cProfile`` writes its results after the script returns)
+if mode == "profiled":  # a profiler (``python -m cProfile`` writes its results after the script returns)
     sys.setprofile(lambda *args: None)
 import analyzer.cli
 sys.argv = ["we-advisor", *sys.argv[2:]]
 try:
-    analyzer.cli.main()
+    if mode == "module":  # python -m analyzer
+        import runpy
+        runpy.run_module("analyzer", run_name="__main__")
+    elif mode == "main":  # a caller of main itself: it gets the SystemExit and goes on
+        try:
+            analyzer.cli.main()
+        except SystemExit as exc:
+            print(f"caller goes on after {exc.code}")
+    else:
+        analyzer.cli.console_main()
 except SystemExit:  # the usual end: Python then tears the heap down
     sys.__stderr__.write("usual end\\n")
     raise
@@ -83,10 +93,11 @@ except SystemExit:  # the usual end: Python then tears the heap down
 
 
 def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Path) -> None:
-    """An analysis or ``ingest`` started from the entry point ends its process without tearing its heap
-    down (``cli.lean.end_process``), yet as Python would otherwise: the atexit functions ran, stdout was
-    flushed whole, the exit status and error lines are the command's, the store holds what it wrote. Other
-    commands, a process with another thread still running, and one under a profiler end the usual way."""
+    """An analysis or ``ingest`` started from the script's entry point (``console_main``, or ``python -m
+    analyzer``) ends its process without tearing its heap down (``cli.lean.end_process``), yet as Python would
+    otherwise: the atexit functions ran, stdout was flushed whole, the exit status and error lines are the
+    command's, the store holds what it wrote. Other commands, a process with another thread still running, one
+    under a profiler or asked to inspect (``python -i``), and a caller of ``cli.main`` end the usual way."""
     log = tmp_path / "job.txt"
     log.write_text(
         "2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
@@ -99,9 +110,9 @@ def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Pat
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_TOKEN": "", "GH_TOKEN": ""}
     environ.pop("PYTHONUNBUFFERED", None)  # stdout buffered, as it is in a pipe
 
-    def run(mode: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", _ENDS, mode, *args], cwd=tmp_path, env=environ,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    def run(mode: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", _ENDS, mode, *args], cwd=tmp_path, env={**environ, **env},
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
 
     def quick(done: subprocess.CompletedProcess[str]) -> bool:
         assert done.stdout.endswith("atexit ran\n"), (done.stdout[-200:], done.stderr)
@@ -125,6 +136,21 @@ def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Pat
     assert output(threaded) == output(stats)
     profiled = run("profiled", "stats", "--format", "json", "--store", str(store), "--since", "3650d")
     assert profiled.returncode == 0 and not quick(profiled) and output(profiled) == output(stats)
+    inspected = run("-", "stats", "--format", "json", "--store", str(store), "--since", "3650d", PYTHONINSPECT="1")
+    assert not quick(inspected)  # python -i: the interpreter stays, to be inspected (stdin is empty: it ends)
+    module = run("module", "stats", "--format", "json", "--store", str(store), "--since", "3650d")
+    assert module.returncode == 0 and quick(module) and output(module) == output(stats)
+    # stdout a pipe nobody reads (`| true`): flushing what the atexit function printed fails, and the status is 120
+    # as Python gives it (ingest itself writes to stderr only)
+    closed = subprocess.Popen([sys.executable, "-c", _ENDS, "-", "ingest", str(log), "--store", str(store)], cwd=tmp_path,
+                              env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert closed.stdout is not None and closed.stderr is not None
+    closed.stdout.close()
+    assert closed.wait(timeout=120) == 120 and "usual end" not in closed.stderr.read().decode()
+    closed.stderr.close()
+    for args in (["stats", "--format", "json", "--store", str(store), "--since", "3650d"], ["ingest", str(log), "--store", str(store)]):
+        called = run("main", *args)  # a wrapper that calls main: the SystemExit is its to catch, the process its own
+        assert called.returncode == 0 and "caller goes on after 0\natexit ran\n" in called.stdout, called.stderr
     for args in (["--version"], ["bootstrap", "plan", str(plan), "--store", str(store)]):
         done = run("-", *args)
         assert done.returncode == 0 and not quick(done), (args, done.stderr)
@@ -384,7 +410,7 @@ def test_analyses_collect_cyclic_garbage_less_often_and_other_processes_keep_the
     )
     environ = {**os.environ, "PYTHONPATH": str(ROOT)}
     plan = tmp_path / "plan.toml"
-    plan.write_text('[[step]]\nname = "a"\nrun = "true"\n', encoding="utf-8")
+    plan.write_text('[[task]]\nname = "a"\nrun = "true"\n', encoding="utf-8")
     store = str(tmp_path / "none.db")  # no store: the analysis stops with its error after setting up
     cases = [
         (700, ["stats", "--store", store], YOUNG_COLLECTION),
@@ -397,6 +423,6 @@ def test_analyses_collect_cyclic_garbage_less_often_and_other_processes_keep_the
         done = subprocess.run(
             [sys.executable, "-c", probe, str(before), *args], env=environ, capture_output=True, text=True, timeout=120
         )
-        assert done.stdout.strip(), done.stderr  # (the analyses fail here: there is no store)
+        assert done.returncode == (1 if args[0] in ("stats", "ingest", "report") else 0), done.stderr  # (no store)
         _, runner, entry = json.loads(done.stdout.strip().splitlines()[-1])
         assert runner == [before, 7, 9] and entry == [after, 7, 9], (args, done.stdout)

@@ -18,7 +18,8 @@ import typer
 from analyzer import api
 from analyzer.cli import options as opt
 from analyzer.cli.app import app, bootstrap_app, exit_with, show
-from analyzer.cli.lean import command_process, end_process, fewer_collections, lean_imports
+from analyzer.cli.lean import command_process, fewer_collections, lean_imports
+from analyzer.cli.lean import console_main as console_main  # the script's entry point (pyproject.toml)
 from analyzer.cli.options import DEFAULT_STORE
 from analyzer.config import Settings, load_settings
 from analyzer.present import tables
@@ -260,11 +261,8 @@ def bootstrap_plan(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """The command ``sys.argv`` names; raises ``SystemExit`` with its status (``console_main`` is the script's)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     lean_imports()  # pandas as without pyarrow, numpy's f2py and testing lazily: less memory and time (cli/lean.py)
     command_process()  # the process is the command's: it may set how often garbage is collected (cli/lean.py)
-    try:
-        app()
-    except SystemExit as exc:  # typer always ends this way
-        end_process(exc)  # an analysis or ingest: no teardown of its heap (cli/lean.py); else raised again
+    app()

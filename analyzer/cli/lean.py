@@ -145,22 +145,35 @@ def fewer_collections() -> None:
         gc.set_threshold(YOUNG_COLLECTION)
 
 
+def console_main() -> None:
+    """The ``we-advisor`` script's and ``python -m analyzer``'s entry point: ``cli.main``, then the process ends
+    as ``end_process`` has it (after an analysis or ``ingest``: without tearing its heap down). A caller of
+    ``cli.main`` itself gets its ``SystemExit`` and goes on."""
+    from analyzer.cli import main  # (the package imports this module first)
+
+    try:
+        main()
+    except SystemExit as exc:  # typer always ends this way
+        end_process(exc)  # raised again unless the process ends here
+
+
 def end_process(exc: SystemExit) -> None:
-    """How a command's own process ends (``cli.main``, with the ``SystemExit`` the command ended with).
+    """How a command's own process ends (``cli.console_main``, with the ``SystemExit`` the command ended with).
 
     After an analysis or ``ingest`` (``fewer_collections``) the heap holds 10⁵–10⁶ objects (frames, records,
     the parse's results); freeing them one by one as the interpreter shuts down took 0.13 s of ``report``'s
     2.5 s at 100,000 runs, 0.08 s of ``ingest`` of a 100 MB log (``benchmarks/README.md``, issue 15). So
     such a process ends as Python would, minus that: the ``atexit`` functions run (logging's flush,
     ``weakref.finalize``, a caller's own), stdout and stderr are flushed, then ``os._exit`` with the same
-    exit status (``SystemExit``'s rules; 120 if flushing stdout fails, as Python does). Every file and store a
-    command opens is closed by then (``with`` blocks); the operating system takes the memory back at once.
-    Any other command, a process with another thread still running (Python would wait for it), one under a
-    profiler or tracer (``python -m cProfile``, coverage, a debugger: they write their results after the
-    script returns), or a process that is not a command's own (``command_process``) ends the usual way:
-    ``exc`` is raised again."""
+    exit status (``SystemExit``'s rules; 120 if flushing an open stdout or stderr fails, as Python does). Every
+    file and store a command opens is closed by then (``with`` blocks); the operating system takes the memory
+    back at once. Any other command, a process with another thread still running (Python would wait for it),
+    one under a profiler or tracer (``python -m cProfile``, coverage, a debugger: they write their results after
+    the script returns) or asked to inspect after it (``python -i``, ``PYTHONINSPECT``), and a process that is
+    not a command's own (``command_process``) end the usual way: ``exc`` is raised again."""
     watched = sys.getprofile() is not None or sys.gettrace() is not None
-    if not (_ENTRY_POINT[0] and _QUICK_END[0]) or threading.active_count() > 1 or watched:
+    inspect = bool(sys.flags.inspect or os.environ.get("PYTHONINSPECT"))
+    if not (_ENTRY_POINT[0] and _QUICK_END[0]) or threading.active_count() > 1 or watched or inspect:
         raise exc
     code = exc.code
     if code is None:
@@ -171,11 +184,11 @@ def end_process(exc: SystemExit) -> None:
         print(code, file=sys.stderr)
         status = 1
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr):  # as Python's flush_std_files: a closed stream is left alone
+        if stream is None or getattr(stream, "closed", False):
+            continue
         try:
-            if stream is not None:
-                stream.flush()
-        except (OSError, ValueError):  # a closed pipe, a closed stream
-            if stream is sys.stdout and status == 0:
-                status = 120
+            stream.flush()
+        except Exception:  # a closed pipe (`| head`): Python's status then is 120, whatever it was
+            status = 120
     os._exit(status)
