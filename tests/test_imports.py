@@ -85,7 +85,8 @@ try:
         except SystemExit as exc:
             print(f"caller goes on after {exc.code}")
     else:
-        analyzer.cli.console_main()
+        from analyzer.__main__ import console_main
+        console_main()
 except SystemExit:  # the usual end: Python then tears the heap down
     sys.__stderr__.write("usual end\\n")
     raise
@@ -93,8 +94,8 @@ except SystemExit:  # the usual end: Python then tears the heap down
 
 
 def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Path) -> None:
-    """An analysis or ``ingest`` started from the script's entry point (``console_main``, or ``python -m
-    analyzer``) ends its process without tearing its heap down (``cli.lean.end_process``), yet as Python would
+    """An analysis or ``ingest`` started from the script's entry point (``analyzer.__main__.console_main``, or
+    ``python -m analyzer``) ends its process without tearing its heap down (``cli.lean.end_process``), yet as Python would
     otherwise: the atexit functions ran, stdout was flushed whole, the exit status and error lines are the
     command's, the store holds what it wrote. Other commands, a process with another thread still running, one
     under a profiler or asked to inspect (``python -i``), and a caller of ``cli.main`` end the usual way."""

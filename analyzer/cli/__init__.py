@@ -19,7 +19,6 @@ from analyzer import api
 from analyzer.cli import options as opt
 from analyzer.cli.app import app, bootstrap_app, exit_with, show
 from analyzer.cli.lean import command_process, fewer_collections, lean_imports
-from analyzer.cli.lean import console_main as console_main  # the script's entry point (pyproject.toml)
 from analyzer.cli.options import DEFAULT_STORE
 from analyzer.config import Settings, load_settings
 from analyzer.present import tables
@@ -261,7 +260,8 @@ def bootstrap_plan(
 
 
 def main() -> None:
-    """The command ``sys.argv`` names; raises ``SystemExit`` with its status (``console_main`` is the script's)."""
+    """The command ``sys.argv`` names; raises ``SystemExit`` with its status (the script's entry point is
+    ``analyzer.__main__.console_main``)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     lean_imports()  # pandas as without pyarrow, numpy's f2py and testing lazily: less memory and time (cli/lean.py)
     command_process()  # the process is the command's: it may set how often garbage is collected (cli/lean.py)

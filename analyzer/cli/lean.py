@@ -145,20 +145,9 @@ def fewer_collections() -> None:
         gc.set_threshold(YOUNG_COLLECTION)
 
 
-def console_main() -> None:
-    """The ``we-advisor`` script's and ``python -m analyzer``'s entry point: ``cli.main``, then the process ends
-    as ``end_process`` has it (after an analysis or ``ingest``: without tearing its heap down). A caller of
-    ``cli.main`` itself gets its ``SystemExit`` and goes on."""
-    from analyzer.cli import main  # (the package imports this module first)
-
-    try:
-        main()
-    except SystemExit as exc:  # typer always ends this way
-        end_process(exc)  # raised again unless the process ends here
-
-
 def end_process(exc: SystemExit) -> None:
-    """How a command's own process ends (``cli.console_main``, with the ``SystemExit`` the command ended with).
+    """How a command's own process ends (``analyzer.__main__.console_main``, with the ``SystemExit`` the command
+    ended with).
 
     After an analysis or ``ingest`` (``fewer_collections``) the heap holds 10⁵–10⁶ objects (frames, records,
     the parse's results); freeing them one by one as the interpreter shuts down took 0.13 s of ``report``'s
