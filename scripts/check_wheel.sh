@@ -36,7 +36,7 @@ stray = sorted(n for n in names if not n.startswith(("analyzer/", "we_advisor-")
 problems = [f"missing {n}" for n in missing] + [f"not ours: {n}" for n in stray]
 if not presets:
     problems.append("no presets under analyzer/presets/")
-if "we-advisor = analyzer.cli:main" not in entry:
+if "we-advisor = analyzer.__main__:console_main" not in entry:
     problems.append("no we-advisor console script")
 if problems:
     sys.exit("wheel: " + "; ".join(problems))
