@@ -314,6 +314,54 @@ def test_gantt_critical_path_covers_the_sequential_steps() -> None:
     assert gantt["longest"]["name"] == STEP4
 
 
+def test_gantt_takes_the_median_run_and_orders_its_spans_by_step_then_time() -> None:
+    """Each job's Gantt chart is its median successful run (by duration, then job id; a run without a duration
+    last), its spans ordered by step number (unknown last), a step before its phases, then by start (unknown
+    last); a span's start is its offset from the run's (0 where either is unknown, or before the run's)."""
+    from analyzer.present.charts import gantts
+    from analyzer.present.index import UnitIndex
+
+    t0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    rows: list[dict[str, Any]] = []
+
+    def add(job_id: int, scope: str, duration: float, start: float | None, *, job: str = "e2e", step: str | None = None,
+            phase: str | None = None, number: float = float("nan"), outcome: str = "success") -> None:  # fmt: skip
+        rows.append({"scope": scope, "repo": "o/r", "workflow": "CI", "job": job, "step": step, "phase": phase,
+                     "step_number": number, "run_id": 100 + job_id, "run_attempt": 1, "job_id": job_id,
+                     "started_at": None if start is None else t0 + timedelta(seconds=start), "duration_s": duration,
+                     "outcome": outcome, "censored": False})  # fmt: skip
+
+    for job_id, duration in ((3, 100.0), (1, 100.0), (2, 300.0), (5, float("nan"))):  # sorted: 1, 3, 2, 5 -> 3
+        add(job_id, "job", duration, 0.0)
+    add(4, "job", 50.0, 0.0, outcome="failure")  # not a successful run
+    add(1, "step", 99.0, 0.0, step="A", number=1)  # another run's span: not drawn
+    add(3, "step", 30.0, 50.0, step="B", number=2)
+    add(3, "phase", 1.0, 0.0, step="A", phase="o", number=1)  # starts with its step, listed first: after it
+    add(3, "step", 40.0, 0.0, step="A", number=1)
+    add(3, "phase", 5.0, 10.0, step="A", phase="p", number=1)
+    add(3, "phase", 3.0, 60.0, phase="q")  # its step unknown: last
+    add(3, "step", 10.0, None, step="C", number=3)  # no start: 0
+    add(3, "phase", 2.0, None, step="B", phase="r", number=2)  # no start: after its step's phase that has one
+    add(3, "phase", 4.0, 55.0, step="B", phase="s", number=2)
+    add(3, "step", 1.0, -5.0, step="D", number=4)  # before the run's start: 0
+    add(7, "job", 20.0, None, job="lint")  # a run without a start: every span starts at 0
+    add(7, "step", 5.0, 3.0, job="lint", step="L", number=1)
+    add(8, "job", 20.0, 0.0, job="build")  # no spans: no chart
+    frame = pd.DataFrame(rows)
+    frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True).astype("datetime64[ns, UTC]")
+    charts = gantts(frame, UnitIndex.of(frame))
+    assert [(g["workflow"], g["job"], g["run"], g["runs"], g["duration"]) for g in charts] == [
+        ("CI", "e2e", "103#1", 4, 100.0), ("CI", "lint", "107#1", 1, 20.0),
+    ]
+    assert [(i["scope"], i["name"], i["start"], i["duration"], i["step_number"]) for i in charts[0]["items"]] == [
+        ("step", "A", 0.0, 40.0, 1.0), ("phase", "o", 0.0, 1.0, 1.0), ("phase", "p", 10.0, 5.0, 1.0),
+        ("step", "B", 50.0, 30.0, 2.0),
+        ("phase", "s", 55.0, 4.0, 2.0), ("phase", "r", 0.0, 2.0, 2.0), ("step", "C", 0.0, 10.0, 3.0),
+        ("step", "D", 0.0, 1.0, 4.0), ("phase", "q", 60.0, 3.0, None),
+    ]  # fmt: skip
+    assert [(i["name"], i["start"]) for i in charts[1]["items"]] == [("L", 0.0)]
+
+
 def test_untrusted_text_is_escaped_in_html() -> None:
     """A <script> from a step name or a log line appears as text, never as markup."""
     html = render_html(build_context(make_inputs(planted=True)))

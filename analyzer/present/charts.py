@@ -225,26 +225,47 @@ def gantts(frame: pd.DataFrame, index: UnitIndex) -> list[dict[str, Any]]:
         return []
     out = []
     job_ids = frame["job_id"].to_numpy()
-    jobs = frame[index.is_job & (frame["outcome"] == "success").to_numpy()]
+    durations = frame["duration_s"].to_numpy(dtype=float)
+    successful = np.flatnonzero(index.is_job & (frame["outcome"] == "success").to_numpy())
     # by name (text read as categoricals groups in category order; observed=True: pandas 2 would make
     # empty groups of every other (workflow, job) pair)
-    groups = sorted(jobs.groupby(["workflow", "job"], sort=False, observed=True), key=lambda g: (str(g[0][0]), str(g[0][1])))
-    for (workflow, job), runs in groups:
-        runs = runs.sort_values(["duration_s", "job_id"])
-        typical = runs.iloc[(len(runs) - 1) // 2]
-        spans = frame.take(np.flatnonzero((job_ids == typical["job_id"]) & ~index.is_job))
-        if spans.empty:
-            continue
-        t0 = typical["started_at"]
-        total = max(float(typical["duration_s"]), 1.0)
+    names = frame[["workflow", "job"]].take(successful)
+    indices: dict[Any, Any] = names.groupby(["workflow", "job"], sort=False, observed=True).indices
+    chosen: list[tuple[Any, Any, int, int, np.ndarray[Any, Any]]] = []  # per job: its typical run and its spans' rows
+    for (workflow, job), positions in sorted(indices.items(), key=lambda g: (str(g[0][0]), str(g[0][1]))):
+        runs = successful[positions]
+        runs = runs[np.lexsort((job_ids[runs], durations[runs]))]  # as sort_values: NaN last, ties in order (stable)
+        typical = int(runs[(len(runs) - 1) // 2])
+        spans = np.flatnonzero((job_ids == job_ids[typical]) & ~index.is_job)
+        if spans.size:
+            chosen.append((workflow, job, typical, len(runs), spans))
+    # the few rows the charts read, as plain arrays (a Series per span, a DataFrame per job, cost more than the rest)
+    rows = np.concatenate([[typical, *spans] for _, _, typical, _, spans in chosen]) if chosen else np.empty(0, np.intp)
+    few = frame.take(rows)
+    at = dict(zip(rows.tolist(), range(rows.size), strict=True))  # frame row -> position in ``few``
+    started, no_start = utc_ns(few["started_at"])
+    numbers = few["step_number"].to_numpy(dtype=float)
+    scopes, steps, phases = (few[name].to_numpy(dtype=object) for name in ("scope", "step", "phase"))
+    run_ids, attempts = few["run_id"].to_numpy(), few["run_attempt"].to_numpy()
+    for workflow, job, typical, n_runs, spans in chosen:
+        total = max(float(durations[typical]), 1.0)
+        mine = np.array([at[k] for k in spans.tolist()])
+        # sort_values(["step_number", phase after step, "started_at"], na_position="last"), a stable sort (numpy
+        # sorts NaN last too)
+        stamp = np.where(no_start[mine], np.iinfo(np.int64).max, started[mine])
+        mine = mine[np.lexsort((stamp, scopes[mine] == "phase", numbers[mine]))]
+        t = at[typical]
+        t0 = None if no_start[t] else int(started[t])
         items = []
-        ordered = spans.assign(_o=(spans["scope"] == "phase").astype(int))
-        for _, s in ordered.sort_values(["step_number", "_o", "started_at"], na_position="last").iterrows():
-            start = max(0.0, (s["started_at"] - t0).total_seconds()) if not pd.isna(s["started_at"]) else 0.0
+        for k, begun, duration, n in zip(mine.tolist(), started[mine].tolist(), durations[rows[mine]].tolist(),
+                                         numbers[mine].tolist(), strict=True):  # fmt: skip
+            # Timedelta.total_seconds() is the same division; NaT minus a time is NaT, and max(0.0, NaT) 0.0
+            start = 0.0 if no_start[k] or t0 is None else max(0.0, (begun - t0) / 1_000_000_000)
+            scope = scopes[k]
             items.append(
-                {"scope": s["scope"], "name": str(s["phase"] if s["scope"] == "phase" else s["step"]),
-                 "start": start, "duration": float(s["duration_s"]), "step_number": known(s["step_number"])}
-            )
+                {"scope": scope, "name": str(phases[k] if scope == "phase" else steps[k]),
+                 "start": start, "duration": duration, "step_number": known(n)}
+            )  # fmt: skip
         total = max(total, *(i["start"] + i["duration"] for i in items))
         mark_critical([i for i in items if i["scope"] == "step"])
         for number in {i["step_number"] for i in items if i["scope"] == "phase"}:
@@ -264,9 +285,9 @@ def gantts(frame: pd.DataFrame, index: UnitIndex) -> list[dict[str, Any]]:
             {
                 "job": str(job),
                 "workflow": str(workflow),
-                "run": f"{int(typical['run_id'])}#{int(typical['run_attempt'])}",
-                "duration": float(typical["duration_s"]),
-                "runs": len(runs),
+                "run": f"{int(run_ids[t])}#{int(attempts[t])}",
+                "duration": float(durations[typical]),
+                "runs": n_runs,
                 "items": items,
                 "w": GANTT_W,
                 "h": 24 + len(items) * GANTT_ROW + 6,
