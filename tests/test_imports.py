@@ -22,7 +22,8 @@ import pytest
 from tests.fake_github import REPO_NAME, ROOT, SINCE, TOKEN, FakeGitHub, build_export
 
 HEAVY = ("pandas", "sklearn", "scipy")
-# the modules are listed from an atexit function: an analysis or ingest ends its process inside ``main`` (cli/lean.py)
+# the modules are listed from an atexit function, which runs however the process ends (the script's entry point
+# ends an analysis's or ingest's process without returning: ``analyzer.__main__.console_main``)
 _PROBE = """
 import atexit, json, os, sys
 if os.environ.get("PROBE_IMPORT_FIRST"):  # a process that imported pandas before the entry point ran
