@@ -22,6 +22,11 @@ import pytest
 from tests.fake_github import REPO_NAME, ROOT, SINCE, TOKEN, FakeGitHub, build_export
 
 HEAVY = ("pandas", "sklearn", "scipy")
+JOB_LOG = (  # a job log of one step, for the commands to ingest
+    "2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
+    "2026-03-02T10:00:01.0000000Z ##[group]Run make e2e\n"
+    "2026-03-02T10:00:05.0000000Z Cleaning up orphan processes\n"
+)
 # the modules are listed from an atexit function, which runs however the process ends (the script's entry point
 # ends an analysis's or ingest's process without returning: ``analyzer.__main__.console_main``)
 _PROBE = """
@@ -50,12 +55,7 @@ def test_ingest_and_fetch_do_not_import_pandas_or_scikit_learn(tmp_path: Path) -
     """``ingest`` of a log and ``fetch`` from the fake GitHub leave pandas, scikit-learn and scipy
     unimported; ``stats`` on the same store does import pandas (so the probe can see it)."""
     log = tmp_path / "job.txt"
-    log.write_text(
-        "2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
-        "2026-03-02T10:00:01.0000000Z ##[group]Run make e2e\n"
-        "2026-03-02T10:00:05.0000000Z Cleaning up orphan processes\n",
-        encoding="utf-8",
-    )
+    log.write_text(JOB_LOG, encoding="utf-8")
     store = tmp_path / "s.db"
     assert not loaded(["ingest", str(log), "--store", str(store)], tmp_path) & set(HEAVY)
     with FakeGitHub(build_export(tmp_path / "export", runs=3, jobs_per_run=2)) as fake:
@@ -101,12 +101,7 @@ def test_analyses_and_ingest_end_without_teardown_and_lose_nothing(tmp_path: Pat
     command's, the store holds what it wrote. Other commands, a process with another thread still running, one
     under a profiler or asked to inspect (``python -i``), and a caller of ``cli.main`` end the usual way."""
     log = tmp_path / "job.txt"
-    log.write_text(
-        "2026-03-02T10:00:00.0000000Z Current runner version: '2.323.0'\n"
-        "2026-03-02T10:00:01.0000000Z ##[group]Run make e2e\n"
-        "2026-03-02T10:00:05.0000000Z Cleaning up orphan processes\n",
-        encoding="utf-8",
-    )
+    log.write_text(JOB_LOG, encoding="utf-8")
     store, plan = tmp_path / "s.db", tmp_path / "plan.toml"
     plan.write_text('[[task]]\nname = "a"\nrun = "true"\n', encoding="utf-8")
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_TOKEN": "", "GH_TOKEN": ""}

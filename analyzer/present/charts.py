@@ -241,20 +241,20 @@ def gantts(frame: pd.DataFrame, index: UnitIndex) -> list[dict[str, Any]]:
             chosen.append((workflow, job, typical, len(runs), spans))
     # the few rows the charts read, as plain arrays (a Series per span, a DataFrame per job, cost more than the rest)
     rows = np.concatenate([[typical, *spans] for _, _, typical, _, spans in chosen]) if chosen else np.empty(0, np.intp)
-    few = frame.take(rows)
-    at = dict(zip(rows.tolist(), range(rows.size), strict=True))  # frame row -> position in ``few``
+    few = frame.take(rows)  # per chosen job, a block: its typical run's row, then its spans' rows
     started, no_start = utc_ns(few["started_at"])
     numbers = few["step_number"].to_numpy(dtype=float)
     scopes, steps, phases = (few[name].to_numpy(dtype=object) for name in ("scope", "step", "phase"))
     run_ids, attempts = few["run_id"].to_numpy(), few["run_attempt"].to_numpy()
+    block = 0  # where the job's block starts in ``few``
     for workflow, job, typical, n_runs, spans in chosen:
+        t, block = block, block + 1 + spans.size  # t: the typical run's row in ``few``; its spans follow it
         total = max(float(durations[typical]), 1.0)
-        mine = np.array([at[k] for k in spans.tolist()])
+        mine = np.arange(t + 1, block)
         # sort_values(["step_number", phase after step, "started_at"], na_position="last"), a stable sort (numpy
         # sorts NaN last too)
         stamp = np.where(no_start[mine], np.iinfo(np.int64).max, started[mine])
         mine = mine[np.lexsort((stamp, scopes[mine] == "phase", numbers[mine]))]
-        t = at[typical]
         t0 = None if no_start[t] else int(started[t])
         items = []
         for k, begun, duration, n in zip(mine.tolist(), started[mine].tolist(), durations[rows[mine]].tolist(),

@@ -70,14 +70,24 @@ def write(
     same token later means the same observations (every write to them drops the cache, or adds rows
     that ``top_up`` adds to it, with a new token). ``rowid``: SQLite's largest observation rowid, the
     last row ``frame`` holds (rows added after it are a job's first analysis: see ``top_up``)."""
-    encoded = encode(frame, (*columns, *EXTRA))
-    if encoded is None:
+    kinds = replace_blobs(conn, "observation_columns", frame, (*columns, *EXTRA))
+    if kinds is None:
         return False
-    kinds, blobs = encoded
-    drop(conn)
-    conn.executemany("INSERT INTO observation_columns VALUES (?, ?)", blobs)
     _write_meta(conn, columns, schema, len(frame), kinds, time_order=_times_in_text_order(conn), rowid=rowid)
     return True
+
+
+def replace_blobs(conn: sqlite3.Connection, table: str, frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, str] | None:
+    """A columns cache's blobs (``table``: this one's, or ``job_columns``) replaced by ``frame``'s columns ``names``,
+    encoded (``encode``); their kinds, for the meta row the caller writes next. None, and the cache as it was,
+    when a column cannot be kept exactly."""
+    encoded = encode(frame, names)
+    if encoded is None:
+        return None
+    kinds, blobs = encoded
+    conn.execute(f"DELETE FROM {table}")
+    conn.executemany(f"INSERT INTO {table} VALUES (?, ?)", blobs)
+    return kinds
 
 
 def _write_meta(

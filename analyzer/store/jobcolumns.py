@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analyzer.store.columns import decode, encode, join_blobs, joinable, nanoseconds, read_blobs
+from analyzer.store.columns import decode, encode, join_blobs, joinable, nanoseconds, read_blobs, replace_blobs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,12 +55,9 @@ def write(
     the cache; False when a column cannot be kept exactly (then reads go to SQL). Inside the caller's
     transaction, the one ``frame`` was read in. ``last``: SQLite's largest job id, the last row ``frame``
     holds (jobs saved after it with larger ids: see ``top_up``)."""
-    encoded = encode(frame, columns)
-    if encoded is None:
+    kinds = replace_blobs(conn, "job_columns", frame, columns)
+    if kinds is None:
         return False
-    kinds, blobs = encoded
-    drop(conn)
-    conn.executemany("INSERT INTO job_columns VALUES (?, ?)", blobs)
     _write_meta(conn, columns, schema, len(frame), kinds, time_order=_times_in_text_order(conn), last=last)
     return True
 
